@@ -1,0 +1,53 @@
+// paysign-bench: figures for `make bench`, each printed as `bench NAME VALUE UNIT`.
+//
+// Raw C_Sign in one process (the reference: C_SignInit + C_Sign on the token's thread, nothing
+// else), and the same signatures through paysign's TokenSigner (hash, worker hand-off, DER
+// conversion, certificate check), on SoftHSM tokens made by Certs/make-test-pki.sh.
+import Foundation
+import PaysignOpenSSL
+import PaysignPKCS11
+import PaysignTokens
+
+@main
+struct Bench {
+    static func main() async throws {
+        let arguments = CommandLine.arguments
+        guard arguments.count >= 3 else {
+            FileHandle.standardError.write(Data("usage: paysign-bench PKI-DIR MODULE [SECONDS]\n".utf8))
+            exit(2)
+        }
+        let pki = URL(fileURLWithPath: arguments[1])
+        let module = arguments[2]
+        let seconds = arguments.count > 3 ? Double(arguments[3]) ?? 2 : 2
+        setenv("SOFTHSM2_CONF", pki.appendingPathComponent("softhsm2.conf").path, 1)
+        let pins = try String(contentsOf: pki.appendingPathComponent("tokens.tsv"), encoding: .utf8)
+            .split(separator: "\n").dropFirst().reduce(into: [String: String]()) { table, line in
+                let f = line.split(separator: "\t").map(String.init)
+                table[f[0]] = f[2]
+            }
+        let service = try TokenService(modules: .path(module))
+        defer { service.close() }
+        print("bench cores \(ProcessInfo.processInfo.activeProcessorCount) count")
+        for (label, algorithm, name) in [("officer1", SignatureAlgorithm.rsaPKCS1SHA256, "rsa2048"), ("officer2", .ecdsaSHA256, "p256")] {
+            let signer = try await service.signer(for: PKCS11URI("pkcs11:token=\(label)"))
+            try await signer.login(pin: PIN(pins[label]!))
+            let key = try await signer.privateKey()
+            let message = Array("payment order benchmark".utf8)
+            let digest = SHA256.hash(message)
+            let input = algorithm.mechanism.takesDigest ? digest : message
+            // Warm up, then size the run to the time asked for.
+            let probe = try signer.session.rawSignLoop(input, mechanism: algorithm.mechanism, key: key, count: 20)
+            let count = max(50, Int(seconds / max(probe / 20, 1e-6)))
+            let raw = try signer.session.rawSignLoop(input, mechanism: algorithm.mechanism, key: key, count: count)
+            print("bench c_sign_raw_\(name) \(format(Double(count) / raw)) sig/s")
+            let start = DispatchTime.now().uptimeNanoseconds
+            for _ in 0..<count { _ = try await signer.sign(message, algorithm: algorithm) }
+            let wrapped = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            print("bench tokensigner_\(name) \(format(Double(count) / wrapped)) sig/s")
+            print("ratio tokensigner_vs_raw_c_sign_\(name) \(format(raw / wrapped, digits: 3))")
+            await signer.session.close()
+        }
+    }
+
+    static func format(_ value: Double, digits: Int = 1) -> String { String(format: "%.\(digits)f", value) }
+}

@@ -1,0 +1,32 @@
+# paysign: the two commands that do all the set-up on a fresh Debian 12 machine.
+#   make demo   the walk-through on throw-away tokens
+#   make test   the whole suite
+# Both install the Debian packages they need when run as root (otherwise they print the
+# apt-get line and stop). Swift 6 must already be on PATH.
+
+SWIFT ?= swift
+
+.PHONY: all build test demo bench deps toolchain clean
+
+all: build
+
+toolchain:
+	@command -v $(SWIFT) >/dev/null || { echo "make: swift is not on PATH; install Swift 6.1 or later from swift.org" >&2; exit 1; }
+
+deps: toolchain
+	@scripts/deps.sh
+
+build: deps
+	$(SWIFT) build
+
+test: deps
+	@scripts/test.sh
+
+demo: deps
+	@scripts/demo.sh
+
+bench: deps
+	@scripts/bench.sh
+
+clean:
+	rm -rf .build demo-out

@@ -1,0 +1,104 @@
+// swift-tools-version: 6.1
+// paysign: a signing daemon for government payment orders on PKCS#11 / PC/SC tokens.
+//
+// Layers, bottom to top (the folder tree says the same):
+//   C bridges      CP11Kit, CPCSCLite, CLibCrypto (system libraries), CPaysignShims (what Swift cannot import)
+//   Swift wrappers PaysignPKCS11, PaysignPCSC, PaysignOpenSSL: own every C handle, expose no C type
+//   Token services PaysignTokens: inventory, signer and presence glue over the wrappers (no C import)
+//   Edges          paysign (the client), paysignd (the daemon)
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "paysign",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "paysign", targets: ["paysign"]),
+        .executable(name: "paysignd", targets: ["paysignd"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-asn1", from: "1.3.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        // C bridges.
+        .systemLibrary(
+            name: "CP11Kit", pkgConfig: "p11-kit-1",
+            providers: [.apt(["libp11-kit-dev"])]),
+        .systemLibrary(
+            name: "CPCSCLite", pkgConfig: "libpcsclite",
+            providers: [.apt(["libpcsclite-dev"])]),
+        .systemLibrary(
+            name: "CLibCrypto", pkgConfig: "libcrypto",
+            providers: [.apt(["libssl-dev"])]),
+        .target(name: "CPaysignShims", dependencies: ["CLibCrypto", "CP11Kit", "CPCSCLite"]),
+
+        // Swift wrappers that own every handle.
+        .target(
+            name: "PaysignPKCS11",
+            dependencies: ["CP11Kit", "CPaysignShims", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings),
+        .target(
+            name: "PaysignPCSC",
+            dependencies: ["CPCSCLite", "CPaysignShims", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings),
+        .target(
+            name: "PaysignOpenSSL",
+            dependencies: ["CLibCrypto", "CPaysignShims", .product(name: "SwiftASN1", package: "swift-asn1")],
+            swiftSettings: swiftSettings),
+
+        // Token services: no C below this line.
+        .target(
+            name: "PaysignTokens",
+            dependencies: [
+                "PaysignPKCS11", "PaysignPCSC", "PaysignOpenSSL",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings),
+
+        // Edges.
+        .executableTarget(
+            name: "paysign",
+            dependencies: [
+                "PaysignTokens", "PaysignPKCS11", "PaysignOpenSSL", "PaysignPCSC",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "paysignd",
+            dependencies: [
+                "PaysignTokens",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings),
+
+
+        // Benchmarks (make bench).
+        .executableTarget(
+            name: "paysign-bench", dependencies: ["PaysignTokens", "PaysignPKCS11", "PaysignOpenSSL"],
+            path: "Benchmarks/paysign-bench", swiftSettings: swiftSettings),
+
+        // Tests.
+        .target(name: "PaysignTestSupport", path: "Tests/PaysignTestSupport", swiftSettings: swiftSettings),
+        .testTarget(name: "PaysignPKCS11Tests", dependencies: ["PaysignPKCS11"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "PaysignOpenSSLTests",
+            dependencies: ["PaysignOpenSSL", .product(name: "SwiftASN1", package: "swift-asn1")],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "PaysignTokensTests",
+            dependencies: ["PaysignTokens", "PaysignPKCS11", "PaysignOpenSSL", "PaysignPCSC", "PaysignTestSupport"],
+            swiftSettings: swiftSettings),
+        .testTarget(name: "PaysignCLITests", dependencies: ["PaysignTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "PaysignPCSCTests", dependencies: ["PaysignPCSC"], swiftSettings: swiftSettings),
+    ],
+    swiftLanguageModes: [.v6]
+)

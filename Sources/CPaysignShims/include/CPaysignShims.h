@@ -1,0 +1,34 @@
+// What Swift cannot import from the C libraries: function-like macros and constants
+// built from casts. Every symbol carries the CPaysignShims_ prefix and says why it exists.
+#ifndef CPAYSIGNSHIMS_H
+#define CPAYSIGNSHIMS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// Opaque OpenSSL types, so this header needs no OpenSSL include of its own.
+typedef struct bio_st CPaysignShims_BIO;
+typedef struct X509_name_st CPaysignShims_X509_NAME;
+
+/// OPENSSL_free is a macro (it passes __FILE__/__LINE__ to CRYPTO_free).
+void CPaysignShims_OPENSSL_free(void *pointer);
+
+/// BIO_get_mem_data is a macro over BIO_ctrl; returns the length and sets *data.
+long CPaysignShims_BIO_get_mem_data(CPaysignShims_BIO *bio, char **data);
+
+/// XN_FLAG_RFC2253 is a macro built from casts; this prints a name as RFC 2253 into a
+/// new string that the caller frees with CPaysignShims_OPENSSL_free. NULL on failure.
+char *CPaysignShims_X509_NAME_to_rfc2253(const CPaysignShims_X509_NAME *name);
+
+/// CK_UNAVAILABLE_INFORMATION is (~0UL) and CKR_VENDOR_DEFINED a cast: not importable.
+extern const unsigned long CPaysignShims_CK_UNAVAILABLE_INFORMATION;
+extern const unsigned long CPaysignShims_CKR_VENDOR_DEFINED;
+
+#ifdef __cplusplus
+}
+#endif
+#endif

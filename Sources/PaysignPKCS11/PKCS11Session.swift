@@ -1,0 +1,381 @@
+import Foundation
+internal import CP11Kit
+
+/// The PIN state before and after one login attempt.
+public struct LoginReport: Sendable, Hashable {
+    public var before: PINState
+    public var after: PINState
+    /// True when the PIN was entered on the reader's PIN pad (`CKF_PROTECTED_AUTHENTICATION_PATH`).
+    public var onPINPad: Bool
+}
+
+/// An open session with one token. All calls run on the token's thread.
+///
+/// A session becomes invalid when its card leaves the reader or the token reports it removed;
+/// every later call then throws `.tokenRemoved` (open a new session once the token is back).
+public final class PKCS11Session: @unchecked Sendable {
+    public let slot: PKCS11Slot
+    let handle: UInt
+    /// `CK_TOKEN_INFO` when the session was opened.
+    public let token: TokenInfo
+    private let lock = NSLock()
+    private var invalidReason: String?  // guarded by lock
+    private var released = false  // guarded by lock: the handle was closed or handed to C_CloseAllSessions
+
+    init(slot: PKCS11Slot, handle: UInt, token: TokenInfo) {
+        self.slot = slot
+        self.handle = handle
+        self.token = token
+    }
+
+    private var context: String { "token '\(token.label)'" }
+    private var functions: FunctionList { slot.module.functions }
+
+    /// Why the session is no longer usable, or nil while it is.
+    public var invalidated: String? {
+        lock.lock()
+        defer { lock.unlock() }
+        return invalidReason
+    }
+
+    func invalidate(reason: String) {
+        lock.lock()
+        if invalidReason == nil { invalidReason = reason }
+        released = true
+        lock.unlock()
+    }
+
+    private func checkValid(function: String) throws {
+        if let reason = invalidated {
+            throw PKCS11Error(.tokenRemoved, "\(context) is no longer available (\(reason)); insert it again and retry", function: function)
+        }
+    }
+
+    /// Marks the session dead when the token says it is gone.
+    private func failure(_ rv: ReturnValue, _ function: String, pinState: PINState? = nil) -> PKCS11Error {
+        var error = PKCS11Error.from(rv, function: function, context: context)
+        error.pinState = pinState
+        if error.code == .tokenRemoved || error.code == .sessionInvalid {
+            invalidate(reason: "\(function) answered \(rv.name)")
+        }
+        return error
+    }
+
+    // MARK: Login
+
+    /// Logs the user in with `pin`, or on the reader's PIN pad when `pin` is nil and the token has
+    /// one. Reads the PIN state before and after. A wrong PIN is never retried here (rule D5): the
+    /// error carries the state after the attempt, and its message says how close the token is to
+    /// locking. On the token's final try the login is refused unless `confirmFinalTry` is true.
+    @discardableResult
+    public func login(pin: PIN?, confirmFinalTry: Bool = false) async throws -> LoginReport {
+        let functions = self.functions
+        let slotID = slot.id
+        let context = self.context
+        let transfer = UnsafeTransfer(pin)
+        return try await slot.worker.run { [self] in
+            try checkValid(function: "C_Login")
+            let before = try PKCS11Slot.readTokenInfo(functions, slotID, context: context)
+            if before.pinState.contains(.locked) {
+                throw PKCS11Error(
+                    .pinLocked, "the PIN of \(context) is locked; the certification authority must unblock or replace the token",
+                    function: "C_Login", pinState: before.pinState)
+            }
+            if before.pinState.contains(.finalTry) && !confirmFinalTry {
+                throw PKCS11Error(
+                    .pinFinalTry,
+                    "\(context) is on its final PIN try: a wrong PIN now locks it; confirm explicitly to use this try",
+                    function: "C_Login", pinState: before.pinState)
+            }
+            // Login state is shared by every session of this process on the token. So that each
+            // login proves its own PIN (a clerk must not ride on an officer's login, rule D5/D13),
+            // end any login first.
+            var sessionInfo = CK_SESSION_INFO()
+            if FaultSeam.call("C_GetSessionInfo", { functions.table.C_GetSessionInfo(handle, &sessionInfo) }) == 0,
+                sessionInfo.state == UInt(CKS_RO_USER_FUNCTIONS) || sessionInfo.state == UInt(CKS_RW_USER_FUNCTIONS)
+            {
+                _ = FaultSeam.call("C_Logout") { functions.table.C_Logout(handle) }
+            }
+            let usePad = before.protectedAuthenticationPath && transfer.value == nil
+            if transfer.value == nil && !usePad {
+                throw PKCS11Error(.pinRequired, "\(context) needs its user PIN", function: "C_Login")
+            }
+            let rv: ReturnValue
+            if let pin = transfer.value {
+                rv = ReturnValue(pin.withBytes { bytes, count in
+                    FaultSeam.call("C_Login") { functions.table.C_Login(handle, UInt(CKU_USER), bytes, UInt(count)) }
+                })
+            } else {
+                rv = ReturnValue(FaultSeam.call("C_Login") { functions.table.C_Login(handle, UInt(CKU_USER), nil, 0) })
+            }
+            let after = (try? PKCS11Slot.readTokenInfo(functions, slotID, context: context))?.pinState
+            switch rv {
+            case .ok:
+                return LoginReport(before: before.pinState, after: after ?? before.pinState, onPINPad: usePad)
+            case .pinIncorrect:
+                let state = after ?? before.pinState
+                var error = failure(rv, "C_Login", pinState: state)
+                if let consequence = state.consequence { error.message += ": " + consequence }
+                throw error
+            default:
+                throw failure(rv, "C_Login", pinState: after)
+            }
+        }
+    }
+
+    /// Logs out (other sessions of this application on the token are logged out too).
+    public func logout() async throws {
+        let functions = self.functions
+        try await slot.worker.run { [self] in
+            try checkValid(function: "C_Logout")
+            let rv = ReturnValue(FaultSeam.call("C_Logout") { functions.table.C_Logout(handle) })
+            guard rv == .ok || rv == .userNotLoggedIn else { throw failure(rv, "C_Logout") }
+        }
+    }
+
+    /// Changes the user PIN (`C_SetPIN`; needs a read-write session). Neither PIN is kept.
+    public func changePIN(old: PIN, new: PIN) async throws {
+        let functions = self.functions
+        let transfer = UnsafeTransfer((old, new))
+        try await slot.worker.run { [self] in
+            try checkValid(function: "C_SetPIN")
+            let (old, new) = transfer.value
+            let rv = ReturnValue(old.withBytes { o, oc in
+                new.withBytes { n, nc in
+                    FaultSeam.call("C_SetPIN") { functions.table.C_SetPIN(handle, o, UInt(oc), n, UInt(nc)) }
+                }
+            })
+            guard rv == .ok else {
+                if rv == .sessionReadOnly {
+                    throw PKCS11Error(.tokenWriteProtected, "changing the PIN of \(context) needs a read-write session", function: "C_SetPIN", returnValue: rv)
+                }
+                throw failure(rv, "C_SetPIN")
+            }
+        }
+    }
+
+    // MARK: Objects
+
+    /// Certificates, public keys and (after login) private keys on the token, optionally only those
+    /// of one class or matching a URI's object attributes (`id`, `object`, `type`).
+    public func objects(_ objectClass: ObjectClass? = nil, matching uri: PKCS11URI? = nil) async throws -> [ObjectInfo] {
+        let functions = self.functions
+        return try await slot.worker.run { [self] in
+            try checkValid(function: "C_FindObjects")
+            var result: [ObjectInfo] = []
+            let classes: [ObjectClass] = objectClass.map { [$0] } ?? uri?.type.map { [$0] } ?? [.certificate, .publicKey, .privateKey]
+            for cls in classes {
+                for handle in try findObjects(functions, cls) {
+                    let info = try readObject(functions, handle: handle, objectClass: cls)
+                    if uri?.matches(object: info) ?? true { result.append(info) }
+                }
+            }
+            return result
+        }
+    }
+
+    private func findObjects(_ functions: FunctionList, _ cls: ObjectClass) throws -> [UInt] {
+        var classValue = CK_OBJECT_CLASS(cls.ckValue)
+        var rv = withUnsafeMutableBytes(of: &classValue) { classBytes -> ReturnValue in
+            var template = CK_ATTRIBUTE(type: UInt(CKA_CLASS), pValue: classBytes.baseAddress, ulValueLen: UInt(classBytes.count))
+            return ReturnValue(FaultSeam.call("C_FindObjectsInit") { functions.table.C_FindObjectsInit(handle, &template, 1) })
+        }
+        guard rv == .ok else { throw failure(rv, "C_FindObjectsInit") }
+        var handles: [UInt] = []
+        var batch = [CK_OBJECT_HANDLE](repeating: 0, count: 64)
+        while true {
+            var count: UInt = 0
+            rv = ReturnValue(FaultSeam.call("C_FindObjects") { functions.table.C_FindObjects(handle, &batch, UInt(batch.count), &count) })
+            guard rv == .ok else {
+                _ = functions.table.C_FindObjectsFinal(handle)
+                throw failure(rv, "C_FindObjects")
+            }
+            handles += batch.prefix(Int(count))
+            if count < UInt(batch.count) { break }
+        }
+        rv = ReturnValue(FaultSeam.call("C_FindObjectsFinal") { functions.table.C_FindObjectsFinal(handle) })
+        guard rv == .ok else { throw failure(rv, "C_FindObjectsFinal") }
+        return handles
+    }
+
+    private func readObject(_ functions: FunctionList, handle object: UInt, objectClass: ObjectClass) throws -> ObjectInfo {
+        var types: [UInt] = [UInt(CKA_ID), UInt(CKA_LABEL)]
+        switch objectClass {
+        case .certificate: types.append(UInt(CKA_VALUE))
+        case .publicKey: types += [UInt(CKA_KEY_TYPE), UInt(CKA_MODULUS_BITS), UInt(CKA_MODULUS), UInt(CKA_EC_PARAMS), UInt(CKA_EC_POINT)]
+        case .privateKey: types += [UInt(CKA_KEY_TYPE), UInt(CKA_MODULUS), UInt(CKA_EC_PARAMS)]
+        }
+        let values = try attributes(functions, object: object, types: types)
+        var info = ObjectInfo(
+            handle: object, objectClass: objectClass, id: values[UInt(CKA_ID)] ?? [],
+            label: values[UInt(CKA_LABEL)].map { String(decoding: $0, as: UTF8.self) } ?? "")
+        info.value = values[UInt(CKA_VALUE)]
+        if let keyType = values[UInt(CKA_KEY_TYPE)].flatMap(Self.ulong) {
+            switch keyType {
+            case UInt(CKK_RSA): info.keyType = .rsa
+            case UInt(CKK_EC): info.keyType = .ec
+            default: info.keyType = .other
+            }
+        }
+        if let modulus = values[UInt(CKA_MODULUS)] {
+            info.publicValue = modulus
+            info.modulusBits = modulus.drop(while: { $0 == 0 }).count * 8
+        } else if let bits = values[UInt(CKA_MODULUS_BITS)].flatMap(Self.ulong) {
+            info.modulusBits = Int(bits)
+        }
+        info.ecParameters = values[UInt(CKA_EC_PARAMS)]
+        if let point = values[UInt(CKA_EC_POINT)] { info.publicValue = point }
+        return info
+    }
+
+    private static func ulong(_ bytes: [UInt8]) -> UInt? {
+        guard bytes.count == MemoryLayout<UInt>.size else { return nil }
+        return bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt.self) }
+    }
+
+    /// `C_GetAttributeValue` in two passes (lengths, then values). Attributes the token does not
+    /// have or will not reveal are left out of the result.
+    private func attributes(_ functions: FunctionList, object: UInt, types: [UInt]) throws -> [UInt: [UInt8]] {
+        var template = types.map { CK_ATTRIBUTE(type: $0, pValue: nil, ulValueLen: 0) }
+        var rv = ReturnValue(FaultSeam.call("C_GetAttributeValue") {
+            functions.table.C_GetAttributeValue(handle, object, &template, UInt(template.count))
+        })
+        guard rv == .ok || rv == .attributeSensitive || rv == .attributeTypeInvalid else {
+            throw failure(rv, "C_GetAttributeValue")
+        }
+        let unavailable = CPaysignShims_CK_UNAVAILABLE_INFORMATION_value
+        let wanted = template.filter { $0.ulValueLen != unavailable }
+        guard !wanted.isEmpty else { return [:] }
+        // One allocation for every value, pinned while the token writes into it.
+        let total = wanted.reduce(0) { $0 + Int($1.ulValueLen) }
+        let storage = UnsafeMutableRawBufferPointer.allocate(byteCount: max(total, 1), alignment: 8)
+        defer { storage.deallocate() }
+        var offsets: [Int] = []
+        var second: [CK_ATTRIBUTE] = []
+        var offset = 0
+        for attribute in wanted {
+            offsets.append(offset)
+            second.append(CK_ATTRIBUTE(type: attribute.type, pValue: storage.baseAddress! + offset, ulValueLen: attribute.ulValueLen))
+            offset += Int(attribute.ulValueLen)
+        }
+        rv = ReturnValue(FaultSeam.call("C_GetAttributeValue") {
+            functions.table.C_GetAttributeValue(handle, object, &second, UInt(second.count))
+        })
+        guard rv == .ok || rv == .attributeSensitive || rv == .attributeTypeInvalid else {
+            throw failure(rv, "C_GetAttributeValue")
+        }
+        var result: [UInt: [UInt8]] = [:]
+        for (i, attribute) in second.enumerated() where attribute.ulValueLen != unavailable {
+            let length = min(Int(attribute.ulValueLen), Int(wanted[i].ulValueLen))
+            result[attribute.type] = Array(UnsafeRawBufferPointer(rebasing: storage[offsets[i]..<offsets[i] + length]))
+        }
+        return result
+    }
+
+    // MARK: Signing
+
+    /// Signs with a private key of this token. For `.sha256RSAPKCS` pass the message; for
+    /// `.rsaPSSSHA256` and `.ecdsa` pass its SHA-256 digest. ECDSA comes back as raw r‖s.
+    ///
+    /// If the card leaves its reader while the token computes, the signature is thrown away and
+    /// `.tokenRemoved` is thrown.
+    public func sign(_ data: [UInt8], mechanism: SigningMechanism, key: ObjectInfo) async throws -> [UInt8] {
+        try await slot.worker.run { [self] in try signOnWorker(data, mechanism: mechanism, key: key.handle) }
+    }
+
+    /// `sign` for callers that run many signatures back to back on a thread of their own
+    /// (the raw-throughput benchmark): blocks the calling thread, never the cooperative pool.
+    public func signBlocking(_ data: [UInt8], mechanism: SigningMechanism, key: ObjectInfo) throws -> [UInt8] {
+        try slot.worker.runBlocking { try signOnWorker(data, mechanism: mechanism, key: key.handle) }
+    }
+
+    private func signOnWorker(_ data: [UInt8], mechanism: SigningMechanism, key: UInt) throws -> [UInt8] {
+        let functions = self.functions
+        try checkValid(function: "C_SignInit")
+        var pss = CK_RSA_PKCS_PSS_PARAMS(hashAlg: UInt(CKM_SHA256), mgf: UInt(CKG_MGF1_SHA256), sLen: 32)
+        let rv = withUnsafeMutableBytes(of: &pss) { pssBytes -> ReturnValue in
+            var ckMechanism = CK_MECHANISM(mechanism: mechanism.ckMechanism, pParameter: nil, ulParameterLen: 0)
+            if mechanism == .rsaPSSSHA256 {
+                ckMechanism.pParameter = pssBytes.baseAddress
+                ckMechanism.ulParameterLen = UInt(pssBytes.count)
+            }
+            return ReturnValue(FaultSeam.call("C_SignInit") { functions.table.C_SignInit(handle, &ckMechanism, key) })
+        }
+        guard rv == .ok else { throw failure(rv, "C_SignInit") }
+        // One call with a buffer large enough for RSA-8192 (the token rarely needs a size query).
+        var signature = [UInt8](repeating: 0, count: 1024)
+        var length = UInt(signature.count)
+        var input = data
+        var signRV = ReturnValue(FaultSeam.call("C_Sign") {
+            functions.table.C_Sign(handle, &input, UInt(input.count), &signature, &length)
+        })
+        if signRV == .bufferTooSmall {
+            // The operation stays active after CKR_BUFFER_TOO_SMALL (PKCS#11 5.2); length holds the size.
+            signature = [UInt8](repeating: 0, count: Int(length))
+            signRV = ReturnValue(FaultSeam.call("C_Sign") {
+                functions.table.C_Sign(handle, &input, UInt(input.count), &signature, &length)
+            })
+        }
+        guard signRV == .ok else { throw failure(signRV, "C_Sign") }
+        if let reason = invalidated {
+            throw PKCS11Error(.tokenRemoved, "\(context) was removed during signing (\(reason)); the signature was discarded", function: "C_Sign")
+        }
+        return Array(signature.prefix(Int(length)))
+    }
+
+    // MARK: Closing
+
+    /// Closes the session. Idempotent.
+    public func close() async {
+        guard takeHandle() else { return }
+        let functions = self.functions
+        let handle = self.handle
+        _ = try? await slot.worker.run { _ = FaultSeam.call("C_CloseSession") { functions.table.C_CloseSession(handle) } }
+    }
+
+    private func takeHandle() -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        if released { return false }
+        released = true
+        return true
+    }
+
+    deinit {
+        slot.forget(self)
+        if takeHandle() {
+            let functions = self.functions
+            let handle = self.handle
+            slot.worker.post { _ = FaultSeam.call("C_CloseSession") { functions.table.C_CloseSession(handle) } }
+        }
+    }
+}
+
+extension PKCS11Session {
+    /// The reference for benchmarks: `count` rounds of `C_SignInit` + `C_Sign` straight on the
+    /// token's thread, with nothing of paysign's around them. Returns the seconds they took.
+    public func rawSignLoop(_ data: [UInt8], mechanism: SigningMechanism, key: ObjectInfo, count: Int) throws -> Double {
+        let functions = slot.module.functions
+        let handle = self.handle
+        return try slot.worker.runBlocking {
+            var pss = CK_RSA_PKCS_PSS_PARAMS(hashAlg: UInt(CKM_SHA256), mgf: UInt(CKG_MGF1_SHA256), sLen: 32)
+            return try withUnsafeMutableBytes(of: &pss) { pssBytes in
+                var ckMechanism = CK_MECHANISM(mechanism: mechanism.ckMechanism, pParameter: nil, ulParameterLen: 0)
+                if mechanism == .rsaPSSSHA256 {
+                    ckMechanism.pParameter = pssBytes.baseAddress
+                    ckMechanism.ulParameterLen = UInt(pssBytes.count)
+                }
+                var input = data
+                var signature = [UInt8](repeating: 0, count: 1024)
+                let start = DispatchTime.now().uptimeNanoseconds
+                for _ in 0..<count {
+                    var length = UInt(signature.count)
+                    var rv = functions.table.C_SignInit(handle, &ckMechanism, key.handle)
+                    if rv == 0 { rv = functions.table.C_Sign(handle, &input, UInt(input.count), &signature, &length) }
+                    guard rv == 0 else { throw PKCS11Error.from(ReturnValue(rv), function: "C_Sign", context: "token '\(token.label)'") }
+                }
+                return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            }
+        }
+    }
+}

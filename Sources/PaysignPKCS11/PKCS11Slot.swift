@@ -1,0 +1,123 @@
+import Foundation
+internal import CP11Kit
+
+/// A slot (reader) of one module, and the token in it.
+///
+/// Every call for this token runs on the slot's own thread, one at a time: PKCS#11 sessions are
+/// not meant to be used concurrently, and a token is a single, slow device. Slots are named to
+/// users by PKCS#11 URI; the numeric slot id stays inside this module.
+public final class PKCS11Slot: @unchecked Sendable {
+    public let module: PKCS11Module
+    let id: UInt
+    let worker: WorkerThread
+    private let lock = NSLock()
+    private var _info: SlotInfo  // guarded by lock
+    private var sessions: [ObjectIdentifier: WeakSession] = [:]  // guarded by lock
+
+    private struct WeakSession { weak var session: PKCS11Session? }
+
+    init(module: PKCS11Module, id: UInt, info: SlotInfo) {
+        self.module = module
+        self.id = id
+        self._info = info
+        self.worker = WorkerThread(name: "pkcs11-slot-\(id)")
+    }
+
+    /// `CK_SLOT_INFO` as last read.
+    public var info: SlotInfo {
+        lock.lock()
+        defer { lock.unlock() }
+        return _info
+    }
+
+    func updateInfo(_ info: SlotInfo) {
+        lock.lock()
+        _info = info
+        lock.unlock()
+    }
+
+    /// Reads `CK_TOKEN_INFO` now (PIN flags change after every login).
+    public func tokenInfo() async throws -> TokenInfo {
+        let functions = module.functions
+        let id = self.id
+        let description = info.slotDescription
+        return try await worker.run { try Self.readTokenInfo(functions, id, context: "the token in slot '\(description)'") }
+    }
+
+    static func readTokenInfo(_ functions: FunctionList, _ slot: UInt, context: String) throws -> TokenInfo {
+        var raw = CK_TOKEN_INFO()
+        let rv = ReturnValue(FaultSeam.call("C_GetTokenInfo") { functions.table.C_GetTokenInfo(slot, &raw) })
+        guard rv == .ok else { throw PKCS11Error.from(rv, function: "C_GetTokenInfo", context: context) }
+        let flags = raw.flags
+        var pin: PINState = []
+        if flags & UInt(CKF_USER_PIN_INITIALIZED) != 0 { pin.insert(.initialized) }
+        if flags & UInt(CKF_USER_PIN_COUNT_LOW) != 0 { pin.insert(.countLow) }
+        if flags & UInt(CKF_USER_PIN_FINAL_TRY) != 0 { pin.insert(.finalTry) }
+        if flags & UInt(CKF_USER_PIN_LOCKED) != 0 { pin.insert(.locked) }
+        if flags & UInt(CKF_USER_PIN_TO_BE_CHANGED) != 0 { pin.insert(.toBeChanged) }
+        pin.formUnion(FaultSeam.extraPINState())
+        func length(_ value: UInt) -> UInt? {
+            value == CPaysignShims_CK_UNAVAILABLE_INFORMATION_value || value == 0 ? nil : value
+        }
+        return TokenInfo(
+            label: fixedString(raw.label),
+            manufacturer: fixedString(raw.manufacturerID),
+            model: fixedString(raw.model),
+            serialNumber: fixedString(raw.serialNumber),
+            pinState: pin,
+            loginRequired: flags & UInt(CKF_LOGIN_REQUIRED) != 0,
+            protectedAuthenticationPath: flags & UInt(CKF_PROTECTED_AUTHENTICATION_PATH) != 0,
+            writeProtected: flags & UInt(CKF_WRITE_PROTECTED) != 0,
+            initialized: flags & UInt(CKF_TOKEN_INITIALIZED) != 0,
+            minPINLength: length(raw.ulMinPinLen),
+            maxPINLength: length(raw.ulMaxPinLen))
+    }
+
+    /// A URI that names exactly this token.
+    public func uri() async throws -> PKCS11URI { PKCS11URI.token(try await tokenInfo()) }
+
+    /// Opens a session (read-write when the PIN is to be changed).
+    public func openSession(readWrite: Bool = false) async throws -> PKCS11Session {
+        let functions = module.functions
+        let id = self.id
+        let (handle, token) = try await worker.run { () throws -> (UInt, TokenInfo) in
+            let token = try Self.readTokenInfo(functions, id, context: "the token in slot \(id)")
+            var handle: CK_SESSION_HANDLE = 0
+            var flags = UInt(CKF_SERIAL_SESSION)
+            if readWrite { flags |= UInt(CKF_RW_SESSION) }
+            let rv = ReturnValue(FaultSeam.call("C_OpenSession") { functions.table.C_OpenSession(id, flags, nil, nil, &handle) })
+            guard rv == .ok else {
+                throw PKCS11Error.from(rv, function: "C_OpenSession", context: "token '\(token.label)'")
+            }
+            return (handle, token)
+        }
+        let session = PKCS11Session(slot: self, handle: handle, token: token)
+        lock.withLock { sessions[ObjectIdentifier(session)] = WeakSession(session: session) }
+        return session
+    }
+
+    func forget(_ session: PKCS11Session) {
+        lock.lock()
+        sessions[ObjectIdentifier(session)] = nil
+        lock.unlock()
+    }
+
+    /// Invalidates every open session at once (the card left its reader): later calls on them throw
+    /// `.tokenRemoved`, and a signature being computed right now is thrown away. The sessions are
+    /// then closed on the token's thread.
+    public func invalidateSessions(reason: String) {
+        lock.lock()
+        let open = sessions.values.compactMap(\.session)
+        lock.unlock()
+        for session in open { session.invalidate(reason: reason) }
+        guard !open.isEmpty else { return }
+        let functions = module.functions
+        let id = self.id
+        worker.post { _ = FaultSeam.call("C_CloseAllSessions") { functions.table.C_CloseAllSessions(id) } }
+    }
+
+    func shutdown() {
+        invalidateSessions(reason: "paysign is shutting down")
+        worker.shutdown()
+    }
+}

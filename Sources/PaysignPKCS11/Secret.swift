@@ -1,0 +1,55 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A PIN, held in memory that is locked against swapping where possible and wiped when released
+/// (rule D5: the PIN never leaves the holder's control; it is never logged, printed or stored).
+///
+/// `description` never shows the bytes. Build one from the bytes a terminal or a file descriptor
+/// gave, and let it go right after the one `C_Login` or `C_SetPIN` that needs it.
+public final class PIN: @unchecked Sendable, CustomStringConvertible {
+    // Immutable after init; wiped in deinit only, when nobody else can see it.
+    private let storage: UnsafeMutableRawBufferPointer
+
+    public init<Bytes: Collection>(_ bytes: Bytes) where Bytes.Element == UInt8 {
+        storage = UnsafeMutableRawBufferPointer.allocate(byteCount: max(bytes.count, 1), alignment: 1)
+        _ = mlock(storage.baseAddress, storage.count)
+        storage.copyBytes(from: bytes)
+        count = bytes.count
+    }
+
+    /// The PIN from a string (for tests and for prompts that already hold a String).
+    public convenience init(_ string: String) { self.init(Array(string.utf8)) }
+
+    public let count: Int
+
+    /// Lends the bytes for the duration of one C call.
+    func withBytes<T>(_ body: (UnsafeMutablePointer<UInt8>, Int) throws -> T) rethrows -> T {
+        try body(storage.baseAddress!.assumingMemoryBound(to: UInt8.self), count)
+    }
+
+    public var description: String { "PIN(redacted)" }
+
+    deinit {
+        // memset_s is not in glibc; explicit_bzero is, and is not optimised away.
+        explicit_bzero(storage.baseAddress!, storage.count)
+        _ = munlock(storage.baseAddress, storage.count)
+        storage.deallocate()
+    }
+}
+
+extension PIN {
+    /// Compares two PINs in constant time without copying them out.
+    public func isEqual(to other: PIN) -> Bool {
+        guard count == other.count else { return false }
+        return withBytes { a, n in
+            other.withBytes { b, _ in
+                var difference: UInt8 = 0
+                for i in 0..<n { difference |= a[i] ^ b[i] }
+                return difference == 0
+            }
+        }
+    }
+}

@@ -1,0 +1,113 @@
+public import Foundation
+import Synchronization
+public import PaysignPKCS11
+public import PaysignOpenSSL
+
+/// A signature made on a token, in the encoding X.509 and CMS use.
+public struct TokenSignature: Sendable, Hashable {
+    public var algorithm: SignatureAlgorithm
+    /// PKCS #1 v1.5 or PSS bytes for RSA; DER `Ecdsa-Sig-Value` for ECDSA.
+    public var bytes: [UInt8]
+}
+
+/// One private key on one token, with the certificate beside it, ready to sign.
+///
+/// This is where a PIN goes: `login(pin:)` hands it to the token's `C_Login` once and lets it go
+/// (rule D5). The signer never retries a wrong PIN, and it refuses to sign when the certificate
+/// beside the key has expired or is not valid yet.
+public final class TokenSigner: Sendable {
+    public let session: PKCS11Session
+    public let keyURI: PKCS11URI
+    /// The key's certificate (same `CKA_ID`), checked before every signature.
+    public let certificate: Certificate
+    public let keyType: KeyType
+    private let publicKey: ObjectInfo
+    private let clock: @Sendable () -> Date
+    /// The private key's handle, found once per login (handles are valid for the session's life).
+    private let cachedKey = Mutex<ObjectInfo?>(nil)
+
+    init(session: PKCS11Session, keyURI: PKCS11URI, certificate: Certificate, keyType: KeyType, publicKey: ObjectInfo, clock: @escaping @Sendable () -> Date) {
+        self.session = session
+        self.keyURI = keyURI
+        self.certificate = certificate
+        self.keyType = keyType
+        self.publicKey = publicKey
+        self.clock = clock
+    }
+
+    /// Logs in with the user PIN (or the PIN pad when `pin` is nil and the reader has one).
+    @discardableResult
+    public func login(pin: PIN?, confirmFinalTry: Bool = false) async throws -> LoginReport {
+        cachedKey.withLock { $0 = nil }
+        return try await session.login(pin: pin, confirmFinalTry: confirmFinalTry)
+    }
+
+    /// Checks the certificate's validity now (rule D6: a surrendered or expired token cannot sign).
+    public func checkCertificate(at date: Date? = nil) throws {
+        let now = date ?? clock()
+        switch certificate.validity(at: now) {
+        case .valid: break
+        case .expired:
+            throw TokenError(.certificateExpired, "the certificate on token '\(session.token.label)' (\(certificate.commonName ?? certificate.subject), serial \(certificate.serialNumber)) expired on \(Self.day(certificate.notAfter)); it cannot sign")
+        case .notYetValid:
+            throw TokenError(.certificateNotYetValid, "the certificate on token '\(session.token.label)' (serial \(certificate.serialNumber)) is not valid before \(Self.day(certificate.notBefore)); it cannot sign yet")
+        }
+        if !certificate.keyUsage.isEmpty && certificate.keyUsage.isDisjoint(with: [.digitalSignature, .nonRepudiation]) {
+            throw TokenError(.certificateUnusable, "the certificate on token '\(session.token.label)' does not allow digital signatures (key usage)")
+        }
+    }
+
+    /// Signs `message` (hashing first where the mechanism wants a digest). Needs a login first.
+    public func sign(_ message: [UInt8], algorithm: SignatureAlgorithm? = nil) async throws -> TokenSignature {
+        let algorithm = try resolve(algorithm)
+        try checkCertificate()
+        let key = try await privateKey()
+        let input = algorithm.mechanism.takesDigest ? SHA256.hash(message) : message
+        let raw = try await session.sign(input, mechanism: algorithm.mechanism, key: key)
+        return TokenSignature(algorithm: algorithm, bytes: try encode(raw, algorithm))
+    }
+
+    /// `sign` on the calling thread, for benchmarks that drive a token from a thread of their own.
+    public func signBlocking(_ message: [UInt8], key: ObjectInfo, algorithm: SignatureAlgorithm) throws -> TokenSignature {
+        let input = algorithm.mechanism.takesDigest ? SHA256.hash(message) : message
+        let raw = try session.signBlocking(input, mechanism: algorithm.mechanism, key: key)
+        return TokenSignature(algorithm: algorithm, bytes: try encode(raw, algorithm))
+    }
+
+    /// The private key object (visible only after login), found by the public key's `CKA_ID`.
+    public func privateKey() async throws -> ObjectInfo {
+        if let key = cachedKey.withLock({ $0 }) { return key }
+        var uri = PKCS11URI()
+        uri.id = publicKey.id
+        uri.type = .privateKey
+        let keys = try await session.objects(.privateKey, matching: uri)
+        guard let key = keys.first else {
+            throw TokenError(.keyNotFound, "token '\(session.token.label)' shows no private key with id \(Self.hex(publicKey.id)); log in first, or check the key's CKA_ID")
+        }
+        cachedKey.withLock { $0 = key }
+        return key
+    }
+
+    private func resolve(_ algorithm: SignatureAlgorithm?) throws -> SignatureAlgorithm {
+        guard let algorithm = algorithm ?? SignatureAlgorithm.default(for: keyType) else {
+            throw TokenError(.algorithmMismatch, "the key \(keyURI) is neither RSA nor EC; paysign cannot sign with it")
+        }
+        guard algorithm.fits(keyType) else {
+            throw TokenError(.algorithmMismatch, "\(algorithm.rawValue) does not fit the \(keyType.rawValue.uppercased()) key \(keyURI)")
+        }
+        return algorithm
+    }
+
+    private func encode(_ raw: [UInt8], _ algorithm: SignatureAlgorithm) throws -> [UInt8] {
+        guard algorithm == .ecdsaSHA256 else { return raw }
+        return try ECDSASignature(rawRepresentation: raw).derEncoded
+    }
+
+    static func hex(_ bytes: [UInt8]) -> String {
+        bytes.map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
+    }
+
+    static func day(_ date: Date) -> String {
+        date.formatted(Date.ISO8601FormatStyle().year().month().day())
+    }
+}

@@ -1,0 +1,93 @@
+import ArgumentParser
+import Foundation
+import Logging
+import PaysignPKCS11
+import PaysignTokens
+
+@main
+struct Paysign: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "paysign",
+        abstract: "Sign and verify government payment orders on PKCS#11 / PC/SC tokens.",
+        discussion: """
+            Tokens and keys are named by PKCS#11 URI (RFC 7512), e.g. pkcs11:token=officer1;id=%01.
+            Run 'paysign tokens' to see the URIs of the tokens present.
+
+            Exit status: 0 success, 1 refused (wrong PIN, expired certificate, token removed, …),
+            2 usage, configuration or connection error (no such module, pcscd not running, bad URI).
+            """,
+        subcommands: [Tokens.self, Readers.self, Sign.self, PINCommand.self])
+
+    static func main() async {
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            let level = ProcessInfo.processInfo.environment["PAYSIGN_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:))
+            handler.logLevel = level ?? .warning
+            return handler
+        }
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch let error as PKCS11Error {
+            fail(error.description, status: Failure.status(of: error))
+        } catch let error as TokenError {
+            fail(error.description, status: 1)
+        } catch let error as Failure {
+            fail(error.message, status: error.status)
+        } catch {
+            exit(withError: error)
+        }
+    }
+
+    static func fail(_ message: String, status: Int32) -> Never {
+        FileHandle.standardError.write(Data(("paysign: " + message + "\n").utf8))
+        Foundation.exit(status)
+    }
+}
+
+/// A failure the client reports itself, with its exit status.
+struct Failure: Error {
+    var message: String
+    var status: Int32
+
+    static func usage(_ message: String) -> Failure { Failure(message: message, status: 2) }
+    static func refused(_ message: String) -> Failure { Failure(message: message, status: 1) }
+
+    static func status(of error: PKCS11Error) -> Int32 {
+        switch error.code {
+        case .moduleNotFound, .moduleFailed, .invalidURI: return 2
+        default: return 1
+        }
+    }
+}
+
+/// Where the PKCS#11 modules come from.
+struct ModuleOptions: ParsableArguments {
+    @Option(
+        name: .customLong("module"),
+        help: ArgumentHelp(
+            "Load only this PKCS#11 module (a path, or a name p11-kit resolves); default: every module registered with p11-kit.",
+            valueName: "path"))
+    var module: String?
+
+    func service() throws -> TokenService {
+        let chosen = module ?? ProcessInfo.processInfo.environment["PAYSIGN_PKCS11_MODULE"]
+        return try TokenService(modules: chosen.map { .path($0) } ?? .registered)
+    }
+}
+
+func parseURI(_ text: String) throws -> PKCS11URI {
+    do { return try PKCS11URI(text) } catch let error as PKCS11Error { throw Failure.usage(error.message) }
+}
+
+func printJSON<T: Encodable>(_ value: T) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    encoder.dateEncodingStrategy = .iso8601
+    FileHandle.standardOutput.write(try encoder.encode(value))
+    FileHandle.standardOutput.write(Data("\n".utf8))
+}

@@ -1,0 +1,87 @@
+public import ArgumentParser
+import Foundation
+import PaysignOpenSSL
+import PaysignPKCS11
+public import PaysignTokens
+
+extension SignatureAlgorithm: ExpressibleByArgument {}
+
+struct Sign: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Sign a file with a key on a token (a raw signature; payment orders come later as CMS).",
+        discussion: """
+            The PIN is asked on the terminal with echo off, or read from --pin-fd. A wrong PIN is
+            never retried: paysign reports the token's PIN state and stops.
+            """)
+
+    @OptionGroup var modules: ModuleOptions
+    @Option(name: .customLong("key"), help: "PKCS#11 URI of the key, e.g. pkcs11:token=officer1;id=%01.")
+    var key: String
+    @Option(name: .customLong("in"), help: "The file to sign.") var input: String
+    @Option(name: .customLong("out"), help: "Where to write the signature (DER for ECDSA).") var output: String
+    @Option(name: .customLong("cert-out"), help: "Also write the signer's certificate here (PEM).")
+    var certificateOutput: String?
+    @Option(help: "rsa-pkcs1-sha256 (RSA default), rsa-pss-sha256, or ecdsa-sha256 (EC default).")
+    var algorithm: SignatureAlgorithm?
+    @Option(name: .customLong("pin-fd"), help: "Read the PIN from this file descriptor instead of the terminal.")
+    var pinFD: Int32?
+    @Flag(help: "Use the token's final PIN try (a wrong PIN then locks the token).")
+    var confirmFinalTry = false
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() async throws {
+        let uri = try parseURI(key)
+        guard let message = FileManager.default.contents(atPath: input) else {
+            throw Failure.usage("cannot read \(input)")
+        }
+        let service = try modules.service()
+        defer { service.close() }
+        let signer = try await service.signer(for: uri)
+        try signer.checkCertificate()
+        let report: LoginReport
+        do {
+            let pin = try PINInput.obtain(fd: pinFD, prompt: "PIN for token '\(signer.session.token.label)': ")
+            report = try await signer.login(pin: pin, confirmFinalTry: confirmFinalTry)
+        }
+        let signature = try await signer.sign(Array(message), algorithm: algorithm)
+        try writeAtomically(Data(signature.bytes), to: output)
+        if let certificateOutput {
+            try writeAtomically(Data(signer.certificate.pemEncoded.utf8), to: certificateOutput)
+        }
+        await signer.session.close()
+        if json {
+            try printJSON(
+                SignResult(
+                    key: signer.keyURI, algorithm: signature.algorithm.rawValue, signature: output,
+                    signatureBytes: signature.bytes.count, certificateSubject: signer.certificate.subject,
+                    certificateSerial: signer.certificate.serialNumber, pinStateBefore: report.before,
+                    pinStateAfter: report.after))
+        } else {
+            print("signed \(input) (\(message.count) bytes) with \(signer.keyURI)")
+            print("  algorithm   \(signature.algorithm.rawValue), \(signature.bytes.count)-byte signature in \(output)")
+            print("  certificate \(signer.certificate.subject), serial \(signer.certificate.serialNumber)")
+            print("  PIN state   \(report.before.summary) before, \(report.after.summary) after")
+        }
+    }
+}
+
+struct SignResult: Encodable {
+    var key: PKCS11URI
+    var algorithm: String
+    var signature: String
+    var signatureBytes: Int
+    var certificateSubject: String
+    var certificateSerial: String
+    var pinStateBefore: PINState
+    var pinStateAfter: PINState
+}
+
+/// Writes to a temporary file beside `path`, then renames: a reader sees all or nothing.
+func writeAtomically(_ data: Data, to path: String) throws {
+    let url = URL(fileURLWithPath: path)
+    do {
+        try data.write(to: url, options: .atomic)
+    } catch {
+        throw Failure.usage("cannot write \(path): \(error.localizedDescription)")
+    }
+}

@@ -1,0 +1,99 @@
+import Foundation
+import PaysignTestSupport
+import Testing
+
+/// The `paysign` client as a user runs it: a separate process, its own SOFTHSM2_CONF, real tokens.
+@Suite("paysign, the command-line client")
+struct CLITests {
+    let pki: TestPKI
+
+    init() throws { pki = try TestPKI.forOtherProcesses() }
+
+    static var binary: String {
+        let dir = ProcessInfo.processInfo.environment["PAYSIGN_BIN_DIR"]
+            ?? TestPKI.repositoryRoot.appendingPathComponent(".build/debug").path
+        return dir + "/paysign"
+    }
+
+    /// Runs the client with this suite's tokens. Only SoftHSM is loaded (PAYSIGN_PKCS11_MODULE)
+    /// unless `allModules`: OpenSC, also registered with p11-kit, takes seconds to probe a card.
+    func paysign(_ arguments: [String], stdin: String? = nil, allModules: Bool = false) async throws -> Shell.Result {
+        var environment = ProcessInfo.processInfo.environment
+        environment["SOFTHSM2_CONF"] = pki.directory.appendingPathComponent("softhsm2.conf").path
+        environment["PAYSIGN_PKCS11_MODULE"] = allModules ? nil : TestPKI.softHSMModule
+        return try await Shell.exec(Self.binary, arguments, stdin: stdin.map { Data($0.utf8) }, environment: environment)
+    }
+
+    @Test("paysign tokens --json lists the SoftHSM tokens of the SOFTHSM2_CONF it is given")
+    func tokensJSON() async throws {
+        let result = try await paysign(["tokens", "--json", "--no-readers"], allModules: true)
+        #expect(result.status == 0, "\(result.stderr)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        let tokens = try #require(object["tokens"] as? [[String: Any]])
+        let labels = Set(tokens.compactMap { $0["label"] as? String })
+        #expect(labels.isSuperset(of: ["officer1", "officer2", "ministry", "expired", "clerk"]))
+        let officer1 = try #require(tokens.first { $0["label"] as? String == "officer1" })
+        #expect(officer1["pinState"] as? String == "ok")
+        let certificates = try #require(officer1["certificates"] as? [[String: Any]])
+        #expect(certificates.first?["serial"] as? String == pki.token("officer1").certificateSerial)
+        #expect((officer1["uri"] as? String)?.hasPrefix("pkcs11:") == true)
+        let modules = try #require(object["modules"] as? [[String: Any]])
+        #expect(modules.contains { $0["name"] as? String == "softhsm2" })
+    }
+
+    @Test("paysign tokens prints readable text")
+    func tokensText() async throws {
+        let result = try await paysign(["tokens", "--no-readers"])
+        #expect(result.status == 0)
+        #expect(result.stdout.contains("Token 'officer1'"))
+        #expect(result.stdout.contains("CN=Officer One"))
+        #expect(result.stdout.contains("(expired)"))
+    }
+
+    @Test("paysign sign writes a signature that OpenSSL verifies; the PIN comes on a file descriptor")
+    func sign() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("paysign-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let message = dir.appendingPathComponent("order.txt")
+        try Data("order 1".utf8).write(to: message)
+        let signature = dir.appendingPathComponent("order.sig")
+        let result = try await paysign(
+            ["sign", "--key", "pkcs11:token=officer2;id=%01", "--in", message.path, "--out", signature.path,
+             "--pin-fd", "0", "--json"], stdin: pki.token("officer2").pin + "\n")
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("\"algorithm\" : \"ecdsa-sha256\""))
+        #expect(!result.stdout.contains(pki.token("officer2").pin))
+        let bytes = try [UInt8](Data(contentsOf: signature))
+        #expect(try Shell.opensslVerifies(signature: bytes, message: Array("order 1".utf8), certificate: pki.certificatePEM("officer2")))
+    }
+
+    @Test("bad input: one sentence on stderr and the documented exit status", arguments: [
+        (["tokens", "--module", "/nonexistent/libnothing.so"], Int32(2), "does not exist"),
+        (["sign", "--key", "token=officer1", "--in", "/etc/hostname", "--out", "/tmp/x"], 2, "must start with 'pkcs11:'"),
+        (["sign", "--key", "pkcs11:token=nobody", "--in", "/etc/hostname", "--out", "/tmp/x", "--pin-fd", "0"], 1, "no token matches"),
+        (["sign", "--key", "pkcs11:token=ministry", "--in", "/etc/hostname", "--out", "/tmp/paysign-never", "--pin-fd", "0"], 1, "wrong PIN for token 'ministry'"),
+        (["sign", "--key", "pkcs11:token=expired", "--in", "/etc/hostname", "--out", "/tmp/paysign-never", "--pin-fd", "0"], 1, "expired on 2020-12-31"),
+        (["sign", "--key", "pkcs11:token=officer1?pin-value=111111", "--in", "/etc/hostname", "--out", "/tmp/x"], 1, "rule D5"),
+        (["sign", "--key", "pkcs11:token=officer1", "--in", "/nonexistent", "--out", "/tmp/x"], 2, "cannot read /nonexistent"),
+    ])
+    func badInput(arguments: [String], status: Int32, phrase: String) async throws {
+        let result = try await paysign(arguments, stdin: "000000\n")
+        #expect(result.status == status, "\(result.stderr)")
+        let lines = result.stderr.split(separator: "\n")
+        #expect(lines.count == 1, "\(result.stderr)")
+        #expect(result.stderr.hasPrefix("paysign: "))
+        #expect(result.stderr.contains(phrase), "\(result.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: "/tmp/paysign-never"))
+    }
+
+    @Test("paysign pin change changes the PIN; paysign sign then needs the new one")
+    func pinChange() async throws {
+        let token = "pkcs11:token=clerk"
+        // Both PINs on standard input, one per line: fd 0 is read line by line.
+        let changed = try await paysign(["pin", "change", "--token", token, "--old-pin-fd", "0", "--new-pin-fd", "0"], stdin: pki.token("clerk").pin + "\n24681357\n")
+        #expect(changed.status == 0, "\(changed.stderr)")
+        let back = try await paysign(["pin", "change", "--token", token, "--old-pin-fd", "0", "--new-pin-fd", "0"], stdin: "24681357\n" + pki.token("clerk").pin + "\n")
+        #expect(back.status == 0, "\(back.stderr)")
+    }
+}

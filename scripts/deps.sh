@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Checks the Debian packages paysign needs to build, test and run its demo. As root it installs
+# the missing ones; otherwise it prints the exact apt-get line and fails.
+set -euo pipefail
+packages=(
+  # build: the C libraries the bridges link
+  libssl-dev libp11-kit-dev libpcsclite-dev pkg-config
+  # PKCS#11: p11-kit's registry, SoftHSM2 tokens, OpenSC's pkcs11-tool
+  p11-kit softhsm2 opensc
+  # PC/SC: pcscd with the virtual reader (vpcd) and card (vicc)
+  pcscd vsmartcard-vpcd vsmartcard-vpicc python3-virtualsmartcard pcsc-tools
+  # the independent judge of signatures, and a clock for the expired test certificate
+  openssl faketime
+  # setpriv (run clients as another user), procps (pgrep)
+  util-linux procps
+)
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -eq 0 ]; then
+  echo "deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  exit 0
+fi
+echo "deps: missing Debian packages; install them with:" >&2
+echo "  sudo apt-get install -y ${missing[*]}" >&2
+exit 1

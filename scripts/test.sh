@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The whole suite behind `make test`, against real components: SoftHSM2 tokens made by the tests
+# in temporary folders, pcscd with the virtual reader and card, OpenSSL as the judge.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ "$(id -u)" -ne 0 ]; then
+  echo "make test: the PC/SC tests start and stop pcscd and insert virtual cards; run as root (sudo make test)." >&2
+  exit 2
+fi
+Tests/testbed/pcsc.sh start
+echo "== build (debug, with tests)"
+swift build --build-tests 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]|prohibited flag' || true
+test "${PIPESTATUS[0]}" -eq 0
+export PAYSIGN_BIN_DIR
+PAYSIGN_BIN_DIR=$(swift build --show-bin-path)
+quiet() { grep -Ev '^(◇|􀟈) (Test|Suite) .* started\.$|^\[[0-9]+/[0-9]+\]' || true; }
+# The PC/SC suite stops and restarts pcscd: it runs alone, before everything else.
+echo "== PC/SC suite (pcscd and the virtual card)"
+set +e
+swift test --skip-build --filter PaysignPCSCTests 2>&1 | quiet
+pcsc_status=${PIPESTATUS[0]}
+Tests/testbed/pcsc.sh start
+echo "== all other suites"
+swift test --skip-build --skip PaysignPCSCTests 2>&1 | quiet
+rest_status=${PIPESTATUS[0]}
+set -e
+if [ "$pcsc_status" -ne 0 ] || [ "$rest_status" -ne 0 ]; then
+  echo "make test: FAILED (PC/SC suite exit $pcsc_status, other suites exit $rest_status)" >&2
+  exit 1
+fi
+echo "make test: all suites passed"
