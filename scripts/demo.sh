@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out=demo-out
 bold() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-run() { printf '$ %s\n' "$*"; "$@"; }
+run() { printf '$ %s\n' "${*/#$bin/paysign}"; "$@"; }
 
 bold "Building paysign"
 swift build --product paysign 2>&1 | tail -1
@@ -29,6 +29,17 @@ fi
 
 bold "paysign tokens: every module p11-kit registers"
 run "$bin" tokens $readers
+
+if [ -z "$readers" ]; then
+  bold "paysign readers --watch: a virtual card inserted into 'Virtual PCD 00 00', then pulled out"
+  "$bin" readers --watch --duration 3 &
+  watcher=$!
+  sleep 0.5
+  card=$(Tests/testbed/pcsc.sh insert 35963)
+  sleep 1
+  Tests/testbed/pcsc.sh remove "$card"
+  wait "$watcher"
+fi
 
 bold "paysign tokens --json (first token)"
 "$bin" tokens --json --no-readers | python3 -c 'import json,sys; d=json.load(sys.stdin); print(json.dumps(d["tokens"][0], indent=2)[:1500])'
@@ -54,7 +65,7 @@ sign_and_verify ministry rsa-pkcs1-sha256
 
 refuse() { # DESCRIPTION, then the command; it must fail
   bold "Refused: $1"; shift
-  printf '$ %s\n' "$*"
+  printf '$ %s\n' "${*/#$bin/paysign}"
   set +e
   "$@"
   local status=$?

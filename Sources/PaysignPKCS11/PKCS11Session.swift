@@ -286,7 +286,7 @@ public final class PKCS11Session: @unchecked Sendable {
     /// `sign` for callers that run many signatures back to back on a thread of their own
     /// (the raw-throughput benchmark): blocks the calling thread, never the cooperative pool.
     public func signBlocking(_ data: [UInt8], mechanism: SigningMechanism, key: ObjectInfo) throws -> [UInt8] {
-        try slot.worker.runBlocking { try signOnWorker(data, mechanism: mechanism, key: key.handle) }
+        try slot.worker.runBlocking { [self] in try signOnWorker(data, mechanism: mechanism, key: key.handle) }
     }
 
     private func signOnWorker(_ data: [UInt8], mechanism: SigningMechanism, key: UInt) throws -> [UInt8] {
@@ -372,7 +372,7 @@ extension PKCS11Session {
                     var length = UInt(signature.count)
                     var rv = functions.table.C_SignInit(handle, &ckMechanism, key.handle)
                     if rv == 0 { rv = functions.table.C_Sign(handle, &input, UInt(input.count), &signature, &length) }
-                    guard rv == 0 else { throw PKCS11Error.from(ReturnValue(rv), function: "C_Sign", context: "token '\(token.label)'") }
+                    guard rv == 0 else { throw PKCS11Error.from(ReturnValue(rv), function: "C_Sign", context: "token '\(self.token.label)'") }
                 }
                 return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
             }

@@ -56,18 +56,17 @@ final class WorkerThread: @unchecked Sendable {
 
     /// Runs `body` on the thread and blocks the calling thread until it is done
     /// (for synchronous callers that are not on the cooperative pool, such as the benchmarks).
-    func runBlocking<T>(_ body: () throws -> T) rethrows -> T {
-        try withoutActuallyEscaping(body) { body in
-            let box = UnsafeTransfer(body)
-            nonisolated(unsafe) var result: Result<T, any Error>?
-            let done = DispatchSemaphore(value: 0)
-            let accepted = post {
-                result = Result(catching: box.value)
-                done.signal()
-            }
-            if !accepted { result = Result(catching: box.value) } else { done.wait() }
-            return try result!.get()
-        } as T
+    func runBlocking<T>(_ body: @escaping () throws -> T) throws -> T {
+        let box = UnsafeTransfer(body)
+        nonisolated(unsafe) var result: Result<T, any Error>?
+        let done = DispatchSemaphore(value: 0)
+        let accepted = post {
+            result = Result(catching: box.value)
+            done.signal()
+        }
+        guard accepted else { throw PKCS11Error(.cancelled, "the token worker has shut down") }
+        done.wait()
+        return try result!.get()
     }
 
     /// Queues `job` without waiting for it; false when the thread has shut down.
