@@ -98,7 +98,8 @@ let package = Package(
             dependencies: ["PaysignTokens", "PaysignPKCS11", "PaysignOpenSSL", "PaysignPCSC", "PaysignTestSupport"],
             swiftSettings: swiftSettings),
         .testTarget(name: "PaysignCLITests", dependencies: ["PaysignTestSupport"], swiftSettings: swiftSettings),
-        .testTarget(name: "PaysignPCSCTests", dependencies: ["PaysignPCSC"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "PaysignPCSCTests", dependencies: ["PaysignPCSC", "PaysignTestSupport"], swiftSettings: swiftSettings),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -9,11 +9,7 @@ struct CLITests {
 
     init() throws { pki = try TestPKI.forOtherProcesses() }
 
-    static var binary: String {
-        let dir = ProcessInfo.processInfo.environment["PAYSIGN_BIN_DIR"]
-            ?? TestPKI.repositoryRoot.appendingPathComponent(".build/debug").path
-        return dir + "/paysign"
-    }
+    static var binary: String { TestPKI.paysignBinary }
 
     /// Runs the client with this suite's tokens. Only SoftHSM is loaded (PAYSIGN_PKCS11_MODULE)
     /// unless `allModules`: OpenSC, also registered with p11-kit, takes seconds to probe a card.

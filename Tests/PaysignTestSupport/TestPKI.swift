@@ -40,6 +40,13 @@ public struct TestPKI: Sendable {
 
     public static func get() throws -> TestPKI { try shared.get() }
 
+    /// The built `paysign` client (`PAYSIGN_BIN_DIR`, set by scripts/test.sh, or .build/debug).
+    public static var paysignBinary: String {
+        let dir = ProcessInfo.processInfo.environment["PAYSIGN_BIN_DIR"]
+            ?? repositoryRoot.appendingPathComponent(".build/debug").path
+        return dir + "/paysign"
+    }
+
     public static let softHSMModule: String = {
         for path in ["/usr/lib/softhsm/libsofthsm2.so", "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
                      "/usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so"]
