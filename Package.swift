@@ -25,6 +25,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-asn1", from: "1.3.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.81.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.0"),
     ],
     targets: [
         // C bridges.
@@ -62,11 +66,43 @@ let package = Package(
             ],
             swiftSettings: swiftSettings),
 
+        // The domain: orders, holders, roles, rules. No C, no I/O.
+        .target(name: "PaysignDomain", swiftSettings: swiftSettings),
+
+        // The registry and the audit journal (SQLite through GRDB).
+        .target(
+            name: "PaysignStore",
+            dependencies: ["PaysignDomain", "PaysignOpenSSL", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: swiftSettings),
+
+        // systemd integration: socket activation (LISTEN_FDS) and sd_notify, no libsystemd.
+        .target(name: "PaysignSystemd", swiftSettings: swiftSettings),
+
+        // The daemon's edge: HTTP over the Unix socket, the API, the services.
+        .target(
+            name: "PaysignDaemon",
+            dependencies: [
+                "PaysignDomain", "PaysignTokens", "PaysignPKCS11", "PaysignPCSC", "PaysignOpenSSL", "PaysignStore",
+                "PaysignSystemd",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            resources: [.embedInCode("openapi.json")],
+            swiftSettings: swiftSettings),
+
+        // The client's side of the socket: HTTP/1.1 over a Unix socket, no event loop.
+        .target(name: "PaysignClient", swiftSettings: swiftSettings),
+
         // Edges.
         .executableTarget(
             name: "paysign",
             dependencies: [
-                "PaysignTokens", "PaysignPKCS11", "PaysignOpenSSL", "PaysignPCSC",
+                "PaysignTokens", "PaysignPKCS11", "PaysignOpenSSL", "PaysignPCSC", "PaysignClient", "CPaysignShims",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -74,7 +110,9 @@ let package = Package(
         .executableTarget(
             name: "paysignd",
             dependencies: [
-                "PaysignTokens",
+                "PaysignTokens", "PaysignDaemon", "PaysignSystemd", "PaysignStore", "PaysignDomain", "PaysignPCSC", "PaysignPKCS11",
+                "CPaysignShims",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -83,7 +121,7 @@ let package = Package(
 
         // Benchmarks (make bench).
         .executableTarget(
-            name: "paysign-bench", dependencies: ["PaysignTokens", "PaysignPKCS11", "PaysignOpenSSL"],
+            name: "paysign-bench", dependencies: ["PaysignTokens", "PaysignPKCS11", "PaysignOpenSSL", "PaysignClient"],
             path: "Benchmarks/paysign-bench", swiftSettings: swiftSettings),
 
         // Tests.
@@ -97,6 +135,14 @@ let package = Package(
             name: "PaysignTokensTests",
             dependencies: ["PaysignTokens", "PaysignPKCS11", "PaysignOpenSSL", "PaysignPCSC", "PaysignTestSupport"],
             swiftSettings: swiftSettings),
+        .testTarget(
+            name: "PaysignStoreTests", dependencies: ["PaysignStore", "PaysignDomain", "PaysignTestSupport"],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "PaysignSystemdTests", dependencies: ["PaysignSystemd", "PaysignTestSupport"],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "PaysignDaemonTests", dependencies: ["PaysignClient", "PaysignTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "PaysignCLITests", dependencies: ["PaysignTestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "PaysignPCSCTests", dependencies: ["PaysignPCSC", "PaysignTestSupport"], swiftSettings: swiftSettings),

@@ -7,7 +7,9 @@ cd "$(dirname "$0")/.."
 seconds=3
 [ "${QUICK:-0}" = 1 ] && seconds=1
 echo "== build (release)" >&2
-swift build -c release --product paysign-bench 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]|prohibited flag' >&2 || true
+for product in paysign-bench paysignd; do
+  swift build -c release --product "$product" 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]|prohibited flag' >&2 || true
+done
 bin=$(swift build -c release --show-bin-path)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -17,6 +19,23 @@ for candidate in /usr/lib/softhsm/libsofthsm2.so /usr/lib/x86_64-linux-gnu/softh
   [ -f "$candidate" ] && { module=$candidate; break; }
 done
 "$bin/paysign-bench" "$work/pki" "$module" "$seconds" | tee "$work/ours.txt"
+
+# The daemon: start to socket ready, GET /v1/health round trips, idle memory.
+export SOFTHSM2_CONF=$work/pki/softhsm2.conf
+start_ns=$(date +%s%N)
+"$bin/paysignd" --socket "$work/paysign.sock" --state-dir "$work/state" --module "$module" --socket-group "" \
+  --log-level warning 2>"$work/paysignd.log" &
+daemon=$!
+while ! [ -S "$work/paysign.sock" ]; do
+  kill -0 "$daemon" 2>/dev/null || { echo "bench: paysignd did not start: $(cat "$work/paysignd.log")" >&2; exit 1; }
+  sleep 0.005
+done
+echo "bench daemon_ready $(( ($(date +%s%N) - start_ns) / 1000000 )) ms"
+sleep 1
+echo "bench daemon_idle_rss $(awk '/VmRSS/ { printf "%.1f", $2 / 1024 }' /proc/$daemon/status) MB"
+"$bin/paysign-bench" health "$work/paysign.sock" "$seconds"
+echo "bench daemon_rss_after_health $(awk '/VmRSS/ { printf "%.1f", $2 / 1024 }' /proc/$daemon/status) MB"
+kill -TERM "$daemon"; wait "$daemon" || true
 
 # The hardware reference: OpenSSL signing in one process, one core.
 if command -v openssl >/dev/null; then

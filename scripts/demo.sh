@@ -8,9 +8,11 @@ out=demo-out
 bold() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 run() { printf '$ %s\n' "${*/#$bin/paysign}"; "$@"; }
 
-bold "Building paysign"
+bold "Building paysign and paysignd"
 swift build --product paysign 2>&1 | tail -1
+swift build --product paysignd 2>&1 | tail -1
 bin=$(swift build --show-bin-path)/paysign
+daemon_bin=$(swift build --show-bin-path)/paysignd
 
 bold "A throw-away test PKI on SoftHSM2 tokens (keys generated on the tokens)"
 rm -rf "$out"
@@ -28,7 +30,7 @@ else
 fi
 
 bold "paysign tokens: every module p11-kit registers"
-run "$bin" tokens $readers
+run "$bin" tokens --local $readers
 
 if [ -z "$readers" ]; then
   bold "paysign readers --watch: a virtual card inserted into 'Virtual PCD 00 00', then pulled out"
@@ -42,7 +44,7 @@ if [ -z "$readers" ]; then
 fi
 
 bold "paysign tokens --json (first token)"
-"$bin" tokens --json --no-readers | python3 -c 'import json,sys; d=json.load(sys.stdin); print(json.dumps(d["tokens"][0], indent=2)[:1500])'
+"$bin" tokens --local --json --no-readers | python3 -c 'import json,sys; d=json.load(sys.stdin); print(json.dumps(d["tokens"][0], indent=2)[:1500])'
 
 printf 'Payment order 2026/11/0001: 1,000 salaries, 4,250,000.00 EGP\n' > "$out/sample.txt"
 pin_of() { awk -F'\t' -v l="$1" '$1 == l {print $3}' "$out/pki/tokens.tsv"; }
@@ -81,8 +83,49 @@ refuse "a token that is not present" \
   "$bin" sign --key pkcs11:token=nobody --in "$out/sample.txt" --out "$out/x.sig" --pin-fd 3 3<<<"1"
 refuse "a PIN inside the URI (rule D5)" \
   "$bin" sign --key 'pkcs11:token=officer1?pin-value=111111' --in "$out/sample.txt" --out "$out/x.sig"
-refuse "a PKCS#11 module that does not exist" "$bin" tokens --module /nonexistent/libnothing.so
+refuse "a PKCS#11 module that does not exist" "$bin" tokens --local --module /nonexistent/libnothing.so
 rm -f "$out/x.sig"
+
+bold "paysignd: the daemon, on a socket of its own, with its registry and journal in $out/state"
+mkdir -p "$out/run"
+chmod 755 "$out/run"
+module=
+for candidate in /usr/lib/softhsm/libsofthsm2.so /usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so; do
+  [ -f "$candidate" ] && { module=$candidate; break; }
+done
+export PAYSIGN_SOCKET=$PWD/$out/run/paysign.sock
+group=""
+getent group nogroup >/dev/null && group=nogroup
+printf '$ paysignd --socket %s --state-dir %s --module %s --socket-group "%s" &\n' "$out/run/paysign.sock" "$out/state" "$module" "$group"
+"$daemon_bin" --socket "$PAYSIGN_SOCKET" --state-dir "$PWD/$out/state" --module "$module" --socket-group "$group" \
+  --bind "Virtual PCD 00 00=pkcs11:token=officer1" 2>"$out/paysignd.log" &
+daemon=$!
+trap 'kill -TERM $daemon 2>/dev/null || true' EXIT
+for _ in $(seq 100); do [ -S "$PAYSIGN_SOCKET" ] && break; sleep 0.05; done
+run "$bin" health
+run "$bin" entity add --code EG-0101 --name "Test Entity EG-0101"
+run "$bin" operator add --user root --national-id 28001010100011 --name "Demo Auditor" --role auditor
+run "$bin" tokens
+if [ "$(id -u)" -eq 0 ]; then
+  bold "Events over the socket while a virtual card comes and goes"
+  "$bin" events --count 2 &
+  listener=$!
+  sleep 0.5
+  card=$(Tests/testbed/pcsc.sh insert 35963)
+  sleep 1
+  Tests/testbed/pcsc.sh remove "$card"
+  wait "$listener" || true
+  if [ -n "$group" ]; then
+    refuse "a local user with no role in the registry (nobody, run with setpriv)" \
+      setpriv --reuid=65534 --regid=65534 --clear-groups "$bin" tokens
+  fi
+fi
+run "$bin" audit
+run "$bin" audit verify
+kill -TERM "$daemon"
+wait "$daemon" || true
+trap - EXIT
+echo "(paysignd stopped on SIGTERM; its log is in $out/paysignd.log)"
 
 bold "Done"
 echo "Signatures, certificates and the test root are in $out/ (test root: $out/ca.pem)."

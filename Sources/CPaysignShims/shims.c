@@ -6,6 +6,8 @@
 #include <openssl/x509.h>
 #include <p11-kit/pkcs11.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 
 _Static_assert(sizeof(unsigned long) == sizeof(CK_ULONG), "CK_ULONG is unsigned long");
 
@@ -35,4 +37,10 @@ char *CPaysignShims_X509_NAME_to_rfc2253(const CPaysignShims_X509_NAME *name) {
     }
     BIO_free(bio);
     return result;
+}
+
+int CPaysignShims_forbid_core_dumps(void) {
+    struct rlimit none = {0, 0};
+    if (setrlimit(RLIMIT_CORE, &none) != 0) return -1;
+    return prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 }

@@ -64,6 +64,13 @@ public struct Inventory: Codable, Sendable {
         public var atr: String?
         /// Labels of the PKCS#11 tokens matched to this reader.
         public var tokens: [String]
+
+        public init(name: String, cardPresent: Bool, atr: String?, tokens: [String]) {
+            self.name = name
+            self.cardPresent = cardPresent
+            self.atr = atr
+            self.tokens = tokens
+        }
     }
 }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CPaysignShims
 import Foundation
 import Logging
 import PaysignPKCS11
@@ -13,12 +14,22 @@ struct Paysign: AsyncParsableCommand {
             Tokens and keys are named by PKCS#11 URI (RFC 7512), e.g. pkcs11:token=officer1;id=%01.
             Run 'paysign tokens' to see the URIs of the tokens present.
 
-            Exit status: 0 success, 1 refused (wrong PIN, expired certificate, token removed, …),
-            2 usage, configuration or connection error (no such module, pcscd not running, bad URI).
+            Commands talk to paysignd over its socket (--socket, PAYSIGN_SOCKET, default
+            /run/paysign/paysign.sock); 'tokens --local', 'readers', 'sign' and 'pin' work in
+            process, on the tokens of this machine.
+
+            Exit status: 0 success, 1 refused (by the daemon or the token: not authorized, wrong PIN,
+            expired certificate, …), 2 usage, configuration or connection error (is paysignd running?,
+            no such module, pcscd not running, bad URI).
             """,
-        subcommands: [Tokens.self, Readers.self, Sign.self, PINCommand.self])
+        subcommands: [
+            Health.self, Tokens.self, Events.self, Audit.self, OperatorCommand.self, EntityCommand.self,
+            Readers.self, Sign.self, PINCommand.self,
+        ])
 
     static func main() async {
+        // PINs pass through this process (rule D5): no core file, no ptrace by the same user.
+        _ = CPaysignShims_forbid_core_dumps()
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             let level = ProcessInfo.processInfo.environment["PAYSIGN_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:))

@@ -7,16 +7,29 @@ struct Tokens: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "List tokens, their certificates, keys, URIs and PIN state, and the PC/SC readers.",
         discussion: """
-            Exits 2 (after printing the tokens) when pcscd cannot be reached, unless --no-readers.
-            p11-kit's trust store is left out unless --all.
+            Asks paysignd, or with --local reads the tokens of this machine in process (the module
+            options and --no-readers/--all apply then). In process it exits 2, after printing the
+            tokens, when pcscd cannot be reached, unless --no-readers. p11-kit's trust store is left
+            out unless --all.
             """)
 
     @OptionGroup var modules: ModuleOptions
     @Flag(help: "Print JSON (stable field names; dates in ISO 8601).") var json = false
+    @Flag(help: "Read the tokens in this process instead of asking paysignd.") var local = false
+    @Option(help: ArgumentHelp("The daemon's socket (default: PAYSIGN_SOCKET, else /run/paysign/paysign.sock).", valueName: "path"))
+    var socket: String?
     @Flag(help: "Do not ask pcscd for readers.") var noReaders = false
     @Flag(help: "Include p11-kit's trust-store module.") var all = false
 
     func run() async throws {
+        guard local else {
+            var remote = try SocketOptions.parse([])
+            remote.socket = socket
+            remote.json = json
+            let response = try remote.call("GET", "/v1/tokens")
+            try remote.output(response, as: Inventory.self) { Self.text($0) }
+            return
+        }
         let service = try modules.service()
         defer { service.close() }
         let inventory = await service.inventory(readers: !noReaders, includeTrustModules: all)

@@ -1,81 +1,100 @@
-public import ArgumentParser
-import Dispatch
+import ArgumentParser
 import Foundation
-public import Logging
-import PaysignPCSC
-import PaysignPKCS11
-import PaysignTokens
+import Logging
+import PaysignDaemon
+import PaysignSystemd
+import CPaysignShims
 
-/// The daemon. For now it is the token monitor alone: it loads the PKCS#11 modules, watches PC/SC
-/// readers and cards, cuts off a token's sessions the moment its card leaves, and logs what it
-/// sees until SIGTERM or SIGINT. The Unix-socket API, registry and journal come next.
+/// The daemon's command line: the configuration file, and a flag for every key in it.
 @main
 struct Paysignd: AsyncParsableCommand {
+    static let version = "0.2.0"
+
     static let configuration = CommandConfiguration(
         commandName: "paysignd",
-        abstract: "The paysign daemon: owns the tokens (for now: watches tokens, readers and cards).")
+        abstract: "The paysign daemon: owns the tokens, the registry and the audit journal; serves the API on a Unix socket.",
+        discussion: """
+            Configuration comes from --config (default /etc/paysign/paysignd.yaml when it exists); every
+            key can be overridden by the flag of the same name. Under systemd the daemon takes the
+            listening socket systemd passes (LISTEN_FDS) and reports READY=1 / STOPPING=1.
+            """,
+        version: version)
 
-    @Option(name: .customLong("module"), help: ArgumentHelp("Load only this PKCS#11 module; default: every module p11-kit registers.", valueName: "path"))
-    var module: String?
+    @Option(help: ArgumentHelp("The configuration file (YAML).", valueName: "path")) var config: String?
+    @Option(help: ArgumentHelp("The API socket.", valueName: "path")) var socket: String?
+    @Option(name: .customLong("socket-group"), help: ArgumentHelp("Group that may connect to the socket.", valueName: "group")) var socketGroup: String?
+    @Option(name: .customLong("socket-mode"), help: ArgumentHelp("Mode of the socket, in octal.", valueName: "mode")) var socketMode: String?
+    @Option(name: [.customLong("state-dir"), .customLong("state-directory")], help: ArgumentHelp("Where the registry and journal live.", valueName: "dir")) var stateDirectory: String?
+    @Option(name: [.customLong("module"), .customLong("pkcs11-module")], help: ArgumentHelp("Load only this PKCS#11 module.", valueName: "path")) var module: String?
+    @Option(name: .customLong("administrator"), help: ArgumentHelp("A Unix user that is an administrator without a registry entry (repeatable; replaces the file's list).", valueName: "user")) var administrators: [String] = []
+    @Option(name: .customLong("bind"), help: ArgumentHelp("Tie a token to a reader, READER=TOKEN-URI (repeatable; replaces the file's list).", valueName: "reader=uri")) var bindings: [String] = []
+    @Option(name: .customLong("max-body-bytes"), help: "Largest request body.") var maxBodyBytes: Int?
+    @Option(name: .customLong("idle-timeout-seconds"), help: "Close connections idle this long.") var idleTimeout: Double?
+    @Option(name: .customLong("request-timeout-seconds"), help: "Close connections whose request takes longer.") var requestTimeout: Double?
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error, critical.") var logLevel: String?
 
-    @Option(
-        name: .customLong("bind"),
-        help: ArgumentHelp("Tie a token to a reader, READER=TOKEN-URI (for modules that do not name their reader).", valueName: "reader=uri"))
-    var bindings: [String] = []
-
-    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
-    var logLevel: Logger.Level = .info
+    func resolvedConfiguration() throws -> DaemonConfiguration {
+        var configuration = DaemonConfiguration()
+        let path = config ?? (FileManager.default.fileExists(atPath: "/etc/paysign/paysignd.yaml") ? "/etc/paysign/paysignd.yaml" : nil)
+        if let path { configuration = try DaemonConfiguration.load(from: path) }
+        if let socket { configuration.socket = socket }
+        if let socketGroup { configuration.socketGroup = socketGroup.isEmpty ? nil : socketGroup }
+        if let socketMode { configuration.socketMode = socketMode }
+        if let stateDirectory { configuration.stateDirectory = stateDirectory }
+        if let module { configuration.pkcs11Module = module }
+        if !administrators.isEmpty { configuration.administrators = administrators }
+        if !bindings.isEmpty {
+            configuration.readerBindings = try bindings.map { text in
+                guard let cut = text.range(of: "=pkcs11:") else {
+                    throw DaemonError("--bind takes READER=TOKEN-URI, e.g. 'Virtual PCD 00 00=pkcs11:token=officer1'")
+                }
+                return .init(reader: String(text[..<cut.lowerBound]), token: String(text[text.index(after: cut.lowerBound)...]))
+            }
+        }
+        if let maxBodyBytes { configuration.maxBodyBytes = maxBodyBytes }
+        if let idleTimeout { configuration.idleTimeoutSeconds = idleTimeout }
+        if let requestTimeout { configuration.requestTimeoutSeconds = requestTimeout }
+        if let logLevel { configuration.logLevel = logLevel }
+        try configuration.validate()
+        return configuration
+    }
 
     func run() async throws {
-        let level = logLevel
+        // Before any thread or module: take what systemd passed and clear its variables.
+        let inherited: [Int32]
+        do { inherited = try SocketActivation.listeningSockets(unsetEnvironment: true) } catch {
+            Self.fail("\(error)")
+        }
+        let notifier = ServiceNotifier(unsetEnvironment: true)
+        // No core dumps and no ptrace by other processes of the same user: PINs pass through this
+        // process (rule D5). The unit also sets LimitCORE=0.
+        _ = CPaysignShims_forbid_core_dumps()
+        umask(0o077)
+        // A parent (a test runner, a shell) may have left these blocked; the daemon must see them.
+        var signals = sigset_t()
+        sigemptyset(&signals)
+        for signal in [SIGTERM, SIGINT, SIGHUP] { sigaddset(&signals, signal) }
+        pthread_sigmask(SIG_UNBLOCK, &signals, nil)
+        let configuration: DaemonConfiguration
+        do { configuration = try resolvedConfiguration() } catch let error as DaemonError {
+            Self.fail(error.message)
+        }
+        let level = Logger.Level(rawValue: configuration.logLevel) ?? .info
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
             return handler
         }
         let logger = Logger(label: "paysignd")
-        let parsed = try bindings.map { text -> PresenceBinding in
-            guard let cut = text.range(of: "=pkcs11:") else {
-                throw ValidationError("--bind takes READER=TOKEN-URI, e.g. 'Virtual PCD 00 00=pkcs11:token=officer1'")
-            }
-            let uri = try PKCS11URI(String(text[text.index(after: cut.lowerBound)...]))
-            return PresenceBinding(token: uri, reader: String(text[..<cut.lowerBound]))
-        }
-        let service: TokenService
         do {
-            service = try TokenService(modules: module.map { .path($0) } ?? .registered, logger: logger)
-        } catch {
-            FileHandle.standardError.write(Data("paysignd: \(error)\n".utf8))
-            throw ExitCode(2)
+            try await Daemon(configuration: configuration, version: Self.version, logger: logger).run(inherited: inherited, notifier: notifier)
+        } catch let error as DaemonError {
+            Self.fail(error.message)
         }
-        defer { service.close() }
-        let inventory = await service.inventory(readers: false)
-        logger.info("tokens present: \(inventory.tokens.map { "'\($0.label)'" }.joined(separator: ", "))")
+    }
 
-        let monitor = ReaderMonitor(logger: logger)
-        let watcher = PresenceWatcher(library: service.library, bindings: parsed, logger: logger)
-        let signals = [SIGTERM, SIGINT].map { signal -> any DispatchSourceSignal in
-            Foundation.signal(signal, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: signal)
-            source.setEventHandler {
-                logger.notice("signal \(signal): shutting down")
-                monitor.stop()
-            }
-            source.resume()
-            return source
-        }
-        defer { signals.forEach { $0.cancel() } }
-        let events = monitor.events()
-        let (logged, continuation) = AsyncStream.makeStream(of: ReaderEvent.self)
-        async let watching: Void = watcher.run(logged)
-        for await event in events {
-            logger.info("\(event)")
-            continuation.yield(event)
-        }
-        continuation.finish()
-        await watching
-        logger.notice("stopped")
+    static func fail(_ message: String) -> Never {
+        FileHandle.standardError.write(Data("paysignd: \(message)\n".utf8))
+        Foundation.exit(1)
     }
 }
-
-extension Logger.Level: @retroactive ExpressibleByArgument {}

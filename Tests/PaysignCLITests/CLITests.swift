@@ -22,7 +22,7 @@ struct CLITests {
 
     @Test("paysign tokens --json lists the SoftHSM tokens of the SOFTHSM2_CONF it is given")
     func tokensJSON() async throws {
-        let result = try await paysign(["tokens", "--json", "--no-readers"], allModules: true)
+        let result = try await paysign(["tokens", "--local", "--json", "--no-readers"], allModules: true)
         #expect(result.status == 0, "\(result.stderr)")
         let object = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
         let tokens = try #require(object["tokens"] as? [[String: Any]])
@@ -39,7 +39,7 @@ struct CLITests {
 
     @Test("paysign tokens prints readable text")
     func tokensText() async throws {
-        let result = try await paysign(["tokens", "--no-readers"])
+        let result = try await paysign(["tokens", "--local", "--no-readers"])
         #expect(result.status == 0)
         #expect(result.stdout.contains("Token 'officer1'"))
         #expect(result.stdout.contains("CN=Officer One"))
@@ -65,7 +65,7 @@ struct CLITests {
     }
 
     @Test("bad input: one sentence on stderr and the documented exit status", arguments: [
-        (["tokens", "--module", "/nonexistent/libnothing.so"], Int32(2), "does not exist"),
+        (["tokens", "--local", "--module", "/nonexistent/libnothing.so"], Int32(2), "does not exist"),
         (["sign", "--key", "token=officer1", "--in", "/etc/hostname", "--out", "/tmp/x"], 2, "must start with 'pkcs11:'"),
         (["sign", "--key", "pkcs11:token=nobody", "--in", "/etc/hostname", "--out", "/tmp/x", "--pin-fd", "0"], 1, "no token matches"),
         (["sign", "--key", "pkcs11:token=ministry", "--in", "/etc/hostname", "--out", "/tmp/paysign-never", "--pin-fd", "0"], 1, "wrong PIN for token 'ministry'"),

@@ -25,7 +25,7 @@ extension PCSCTests {
         #expect(readers.stderr.hasPrefix("paysign: ") && readers.stderr.contains("pcscd is not running"), "\(readers.stderr)")
 
         let tokens = try await Shell.exec(
-            TestPKI.paysignBinary, ["tokens", "--module", TestPKI.softHSMModule], environment: environment)
+            TestPKI.paysignBinary, ["tokens", "--local", "--module", TestPKI.softHSMModule], environment: environment)
         #expect(tokens.status == 2)
         #expect(tokens.stdout.contains("No token found"), "the tokens are still listed: \(tokens.stdout)")
         #expect(tokens.stderr.split(separator: "\n").count == 1, "\(tokens.stderr)")

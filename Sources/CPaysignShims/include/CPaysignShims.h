@@ -28,6 +28,11 @@ char *CPaysignShims_X509_NAME_to_rfc2253(const CPaysignShims_X509_NAME *name);
 extern const unsigned long CPaysignShims_CK_UNAVAILABLE_INFORMATION;
 extern const unsigned long CPaysignShims_CKR_VENDOR_DEFINED;
 
+/// prctl(2) is in <sys/prctl.h>, which Glibc's Swift module does not import. Makes the process
+/// not dumpable (no core file, no ptrace by the same user) and sets RLIMIT_CORE to 0, because
+/// PINs pass through it (rule D5). Returns 0, or -1 with errno set.
+int CPaysignShims_forbid_core_dumps(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -12,8 +12,19 @@ import PaysignTokens
 struct Bench {
     static func main() async throws {
         let arguments = CommandLine.arguments
+        if arguments.count >= 3 && arguments[1] == "health" {
+            let seconds = arguments.count > 3 ? Double(arguments[3]) ?? 2 : 2
+            for clients in [1, 32] {
+                let r = HealthBench.run(socket: arguments[2], clients: clients, seconds: seconds)
+                print("bench health_rps_\(clients)_clients \(format(r.rate)) req/s")
+                print("bench health_p50_\(clients)_clients \(format(r.p50, digits: 3)) ms")
+                print("bench health_p99_\(clients)_clients \(format(r.p99, digits: 3)) ms")
+                if r.errors > 0 { print("bench health_errors_\(clients)_clients \(r.errors) count") }
+            }
+            return
+        }
         guard arguments.count >= 3 else {
-            FileHandle.standardError.write(Data("usage: paysign-bench PKI-DIR MODULE [SECONDS]\n".utf8))
+            FileHandle.standardError.write(Data("usage: paysign-bench PKI-DIR MODULE [SECONDS] | paysign-bench health SOCKET [SECONDS]\n".utf8))
             exit(2)
         }
         let pki = URL(fileURLWithPath: arguments[1])

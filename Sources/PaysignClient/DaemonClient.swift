@@ -1,0 +1,267 @@
+public import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A failure to talk to the daemon at all (as opposed to the daemon refusing).
+public struct ConnectionError: Error, Sendable, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
+}
+
+/// An answer from the daemon.
+public struct DaemonResponse: Sendable {
+    public var status: Int
+    /// Header names in lower case.
+    public var headers: [String: String]
+    public var body: Data
+
+    /// The problem details of a refusal (RFC 9457), when the body is one.
+    public var problem: ProblemBody? {
+        guard status >= 400 else { return nil }
+        return try? JSONDecoder().decode(ProblemBody.self, from: body)
+    }
+}
+
+/// RFC 9457 problem details as the client reads them.
+public struct ProblemBody: Sendable, Codable, Hashable {
+    public var type: String
+    public var title: String
+    public var status: Int
+    public var detail: String
+    public var rule: String?
+}
+
+/// HTTP/1.1 over the daemon's Unix socket: one connection per request, `Connection: close`.
+/// Plain POSIX sockets: the client starts in milliseconds and needs no event loop.
+public struct DaemonClient: Sendable {
+    public var socketPath: String
+    /// How long to wait for the daemon to answer (a token may take seconds to sign).
+    public var timeout: Duration
+
+    public init(socketPath: String, timeout: Duration = .seconds(120)) {
+        self.socketPath = socketPath
+        self.timeout = timeout
+    }
+
+    /// The socket from `--socket`, else `PAYSIGN_SOCKET`, else `/run/paysign/paysign.sock`.
+    public static func defaultSocketPath(_ explicit: String? = nil) -> String {
+        explicit ?? ProcessInfo.processInfo.environment["PAYSIGN_SOCKET"] ?? "/run/paysign/paysign.sock"
+    }
+
+    public func get(_ path: String) throws -> DaemonResponse { try send("GET", path) }
+
+    public func post<T: Encodable>(_ path: String, _ value: T) throws -> DaemonResponse {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return try send("POST", path, body: try encoder.encode(value), contentType: "application/json")
+    }
+
+    public func send(_ method: String, _ path: String, body: Data? = nil, contentType: String? = nil,
+                     headers extra: [(String, String)] = []) throws -> DaemonResponse {
+        let fd = try connect(receiveTimeout: timeout)
+        defer { close(fd) }
+        try writeRequest(fd, method: method, path: path, body: body, contentType: contentType, extra: extra)
+        var reader = Reader(fd: fd)
+        let (status, headers) = try reader.readHead()
+        let bodyData: Data
+        if headers["transfer-encoding"]?.lowercased().contains("chunked") == true {
+            var all = Data()
+            while let chunk = try reader.readChunk() { all.append(chunk) }
+            bodyData = all
+        } else if let length = headers["content-length"].flatMap(Int.init) {
+            bodyData = try reader.read(exactly: length)
+        } else {
+            bodyData = try reader.readToEnd()
+        }
+        return DaemonResponse(status: status, headers: headers, body: bodyData)
+    }
+
+    /// Reads server-sent events from `path`, calling `onEvent(name, data)` for each until it
+    /// returns false or the daemon closes the stream.
+    public func events(_ path: String, onEvent: (String, String) throws -> Bool) throws -> Int {
+        let fd = try connect(receiveTimeout: nil)
+        defer { close(fd) }
+        try writeRequest(fd, method: "GET", path: path, body: nil, contentType: nil, extra: [("Accept", "text/event-stream")])
+        var reader = Reader(fd: fd)
+        let (status, headers) = try reader.readHead()
+        guard status == 200 else {
+            let body = headers["transfer-encoding"]?.contains("chunked") == true ? (try reader.readChunk() ?? Data()) : try reader.readToEnd()
+            throw ConnectionError(message: (try? JSONDecoder().decode(ProblemBody.self, from: body))?.detail ?? "the daemon answered \(status)")
+        }
+        var pending = ""
+        var name = "message"
+        var data: [String] = []
+        while let chunk = try reader.readChunk() {
+            pending += String(decoding: chunk, as: UTF8.self)
+            while let newline = pending.firstIndex(of: "\n") {
+                let line = String(pending[..<newline])
+                pending = String(pending[pending.index(after: newline)...])
+                if line.isEmpty {
+                    if !data.isEmpty {
+                        if try !onEvent(name, data.joined(separator: "\n")) { return status }
+                    }
+                    name = "message"
+                    data = []
+                } else if line.hasPrefix("event:") {
+                    name = line.dropFirst(6).trimmingCharacters(in: .whitespaces)
+                } else if line.hasPrefix("data:") {
+                    data.append(String(line.dropFirst(5)).trimmingCharacters(in: .whitespaces))
+                }
+            }
+        }
+        return status
+    }
+
+    // MARK: Socket
+
+    private func connect(receiveTimeout: Duration?) throws -> Int32 {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw ConnectionError(message: "cannot create a socket: \(String(cString: strerror(errno)))") }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(socketPath.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
+            close(fd)
+            throw ConnectionError(message: "the socket path \(socketPath) is too long")
+        }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            raw.copyBytes(from: bytes)
+            raw[bytes.count] = 0
+        }
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        if result != 0 {
+            let code = errno
+            close(fd)
+            switch code {
+            case ENOENT:
+                throw ConnectionError(message: "is paysignd running? socket \(socketPath) not found (set --socket or PAYSIGN_SOCKET)")
+            case ECONNREFUSED:
+                throw ConnectionError(message: "is paysignd running? nothing listens on \(socketPath)")
+            case EACCES, EPERM:
+                throw ConnectionError(message: "permission denied on \(socketPath): only members of the paysign group may connect")
+            default:
+                throw ConnectionError(message: "cannot connect to \(socketPath): \(String(cString: strerror(code)))")
+            }
+        }
+        if let wait = receiveTimeout {
+            var tv = timeval(tv_sec: Int(wait.components.seconds), tv_usec: Int(wait.components.attoseconds / 1_000_000_000_000))
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        }
+        return fd
+    }
+
+    private func writeRequest(_ fd: Int32, method: String, path: String, body: Data?, contentType: String?, extra: [(String, String)]) throws {
+        var head = "\(method) \(path) HTTP/1.1\r\nHost: paysignd\r\nConnection: close\r\nUser-Agent: paysign\r\n"
+        if let contentType { head += "Content-Type: \(contentType)\r\n" }
+        if let body { head += "Content-Length: \(body.count)\r\n" }
+        for (name, value) in extra { head += "\(name): \(value)\r\n" }
+        head += "\r\n"
+        var bytes = Array(head.utf8)
+        if let body { bytes += body }
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes[offset...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw ConnectionError(message: "the daemon closed the connection while the request was sent")
+            }
+            offset += n
+        }
+    }
+
+    /// Buffered reads from the socket, with EINTR retried and a clear sentence on a time-out.
+    struct Reader {
+        let fd: Int32
+        var buffer: [UInt8] = []
+        var start = 0
+        var eof = false
+
+        init(fd: Int32) { self.fd = fd }
+
+        mutating func fill() throws {
+            if start > 0 && start == buffer.count {
+                buffer.removeAll(keepingCapacity: true)
+                start = 0
+            }
+            var chunk = [UInt8](repeating: 0, count: 65536)
+            while true {
+                let n = recv(fd, &chunk, chunk.count, 0)
+                if n > 0 {
+                    buffer += chunk[0..<n]
+                    return
+                }
+                if n == 0 {
+                    eof = true
+                    return
+                }
+                if errno == EINTR { continue }
+                if errno == EAGAIN || errno == EWOULDBLOCK {
+                    throw ConnectionError(message: "paysignd did not answer in time")
+                }
+                throw ConnectionError(message: "reading from paysignd failed: \(String(cString: strerror(errno)))")
+            }
+        }
+
+        mutating func readLine() throws -> String? {
+            while true {
+                if let index = buffer[start...].firstIndex(of: UInt8(ascii: "\n")) {
+                    var line = buffer[start..<index]
+                    if line.last == UInt8(ascii: "\r") { line = line.dropLast() }
+                    start = index + 1
+                    return String(decoding: line, as: UTF8.self)
+                }
+                if eof { return nil }
+                try fill()
+            }
+        }
+
+        mutating func readHead() throws -> (Int, [String: String]) {
+            guard let statusLine = try readLine() else {
+                throw ConnectionError(message: "paysignd closed the connection without answering")
+            }
+            let parts = statusLine.split(separator: " ", maxSplits: 2)
+            guard parts.count >= 2, parts[0].hasPrefix("HTTP/1."), let status = Int(parts[1]) else {
+                throw ConnectionError(message: "paysignd answered something that is not HTTP")
+            }
+            var headers: [String: String] = [:]
+            while let line = try readLine(), !line.isEmpty {
+                guard let colon = line.firstIndex(of: ":") else { continue }
+                headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            }
+            return (status, headers)
+        }
+
+        mutating func read(exactly count: Int) throws -> Data {
+            while buffer.count - start < count {
+                if eof { throw ConnectionError(message: "paysignd closed the connection in the middle of an answer") }
+                try fill()
+            }
+            defer { start += count }
+            return Data(buffer[start..<start + count])
+        }
+
+        mutating func readToEnd() throws -> Data {
+            while !eof { try fill() }
+            defer { start = buffer.count }
+            return Data(buffer[start...])
+        }
+
+        /// One chunk of a chunked body, or nil after the last.
+        mutating func readChunk() throws -> Data? {
+            guard let sizeLine = try readLine() else { return nil }
+            guard let size = Int(sizeLine.split(separator: ";").first ?? "", radix: 16) else {
+                throw ConnectionError(message: "paysignd sent a malformed chunk")
+            }
+            if size == 0 {
+                _ = try readLine()
+                return nil
+            }
+            let data = try read(exactly: size)
+            _ = try readLine()
+            return data
+        }
+    }
+}

@@ -1,0 +1,96 @@
+public import Foundation
+import PaysignDomain
+import PaysignPCSC
+public import PaysignTokens
+
+/// What every handler can reach.
+public struct APIContext: Sendable {
+    public var tokens: TokenService
+    public var bus: EventBus
+    public var monitor: TokenMonitor?
+    public var startedAt: Date
+    public var version: String
+    /// Seconds between `: keep-alive` comments on an idle event stream.
+    public var keepAliveInterval: Duration
+
+    public init(tokens: TokenService, bus: EventBus, monitor: TokenMonitor?, startedAt: Date = Date(),
+                version: String, keepAliveInterval: Duration = .seconds(15)) {
+        self.tokens = tokens
+        self.bus = bus
+        self.monitor = monitor
+        self.startedAt = startedAt
+        self.version = version
+        self.keepAliveInterval = keepAliveInterval
+    }
+}
+
+/// The API version 1 routes that stand on the tokens alone (health, tokens, events, the OpenAPI
+/// document). Routes over the registry and journal are added by `registryRoutes`.
+public enum API {
+    /// Every role: any operator registered with at least one role.
+    static let anyRole = Set(Role.allCases)
+
+    public static func routes(_ context: APIContext) -> [Route] {
+        [
+            Route("GET", "/v1/health", roles: nil) { _ in
+                try .json(Health(
+                    status: "ok", version: context.version,
+                    uptimeSeconds: Int(Date().timeIntervalSince(context.startedAt)),
+                    readers: context.monitor?.readers.count, eventListeners: context.bus.subscriberCount))
+            },
+            Route("GET", "/v1/openapi.json", roles: nil) { _ in
+                Response(status: 200, headers: [("Content-Type", "application/json")], body: .bytes(OpenAPIDocument.bytes))
+            },
+            Route("GET", "/v1/tokens", roles: anyRole) { _ in
+                var inventory = await context.tokens.inventory(readers: false)
+                if let monitor = context.monitor {
+                    let readers = monitor.readers
+                    inventory.readers = readers.map { state in
+                        Inventory.Reader(
+                            name: state.name, cardPresent: state.cardPresent,
+                            atr: state.atr.map { $0.map { String(format: "%02x", $0) }.joined() },
+                            tokens: inventory.tokens.filter { $0.reader == state.name }.map(\.label))
+                    }
+                }
+                return try .json(inventory)
+            },
+            Route("GET", "/v1/events", roles: anyRole) { request in
+                let stream = context.bus.subscribe()
+                let interval = context.keepAliveInterval
+                return Response(
+                    status: 200, headers: [("Content-Type", "text/event-stream")],
+                    body: .stream { write in
+                        try await write(Array(": paysignd events\n\n".utf8))
+                        try await withThrowingTaskGroup(of: Void.self) { group in
+                            group.addTask {
+                                for await event in stream { try await write(event.frame) }
+                            }
+                            group.addTask {
+                                while true {
+                                    try await Task.sleep(for: interval)
+                                    try await write(Array(": keep-alive\n\n".utf8))
+                                }
+                            }
+                            // Ends when the client goes away (a write fails) or the bus finishes.
+                            _ = try await group.next()
+                            group.cancelAll()
+                        }
+                    })
+            },
+        ]
+    }
+
+    struct Health: Codable {
+        var status: String
+        var version: String
+        var uptimeSeconds: Int
+        var readers: Int?
+        var eventListeners: Int
+    }
+}
+
+/// The OpenAPI 3 document, kept in the repository as `Sources/PaysignDaemon/openapi.json` and
+/// compiled into the daemon (no file to find at run time).
+enum OpenAPIDocument {
+    static let bytes: [UInt8] = PackageResources.openapi_json
+}

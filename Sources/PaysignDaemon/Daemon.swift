@@ -1,0 +1,109 @@
+import Foundation
+public import Logging
+import PaysignPCSC
+import PaysignPKCS11
+public import PaysignSystemd
+import PaysignTokens
+import ServiceLifecycle
+import UnixSignals
+
+/// The socket server as a service of the group: it stops accepting on graceful shutdown.
+struct APIServerService: Service {
+    let server: HTTPServer
+    let notifier: ServiceNotifier
+    let logger: Logger
+    let onReady: @Sendable () -> Void
+
+    func run() async throws {
+        try await server.run(onReady: {
+            onReady()
+            _ = notifier.ready()
+            logger.notice("paysignd ready")
+        }, shutdown: {
+            try? await gracefulShutdown()
+            _ = notifier.stopping()
+            logger.notice("paysignd stopping")
+        })
+    }
+}
+
+/// paysignd put together: registry → token monitor → socket server, in one service group that
+/// SIGTERM and SIGINT shut down gracefully.
+public struct Daemon: Sendable {
+    public var configuration: DaemonConfiguration
+    public var version: String
+    public var logger: Logger
+
+    public init(configuration: DaemonConfiguration, version: String, logger: Logger) {
+        self.configuration = configuration
+        self.version = version
+        self.logger = logger
+    }
+
+    /// Runs until a signal stops it. Start-up failures throw `DaemonError` (one sentence).
+    ///
+    /// `inherited` are the listening sockets systemd passed, and `notifier` its notification
+    /// socket: both read by `main` before any thread or module exists (`unsetenv` is not
+    /// thread-safe, and fd 3 must be close-on-exec before a PKCS#11 module can fork a helper).
+    public func run(inherited: [Int32], notifier: ServiceNotifier, onReady: @escaping @Sendable () -> Void = {}) async throws {
+        let configuration = self.configuration
+        let logger = self.logger
+        let startedAt = Date()
+        // The socket first: a second daemon or a stray file is refused before anything is opened.
+        if inherited.isEmpty { try HTTPServer.prepare(socketPath: configuration.socket) }
+        let registry = try await RegistryAccess.open(stateDirectory: configuration.stateDirectory, logger: logger)
+        let tokens: TokenService
+        do {
+            tokens = try TokenService(modules: configuration.pkcs11Module.map { .path($0) } ?? .registered, logger: logger)
+        } catch {
+            throw DaemonError("cannot load the PKCS#11 modules: \(error)")
+        }
+        defer { tokens.close() }
+        let bindings = try configuration.readerBindings.map { binding in
+            do { return PresenceBinding(token: try PKCS11URI(binding.token), reader: binding.reader) } catch {
+                throw DaemonError("reader-bindings: \(error)")
+            }
+        }
+        let bus = EventBus()
+        let watcher = PresenceWatcher(library: tokens.library, bindings: bindings, logger: logger)
+        let monitor = TokenMonitor(watcher: watcher, bus: bus, logger: logger) { event in
+            await registry.journal(readerEvent: event)
+        }
+        let context = APIContext(tokens: tokens, bus: bus, monitor: monitor, startedAt: startedAt, version: version)
+        let directory = registry.directory(administrators: Set(configuration.administrators))
+        let router = Router(routes: API.routes(context) + registry.routes(), directory: directory)
+
+        let listener: Listener
+        if let fd = inherited.first {
+            listener = .inherited(fd)
+            logger.info("using the socket systemd passed (\(SocketActivation.boundPath(of: fd) ?? "fd \(fd)"))")
+        } else {
+            listener = .path(configuration.socket, mode: configuration.socketModeValue ?? 0o660, group: configuration.socketGroup)
+        }
+        var limits = ServerLimits()
+        limits.maxBodyBytes = configuration.maxBodyBytes
+        limits.idleTimeout = .milliseconds(Int(configuration.idleTimeoutSeconds * 1000))
+        limits.requestTimeout = .milliseconds(Int(configuration.requestTimeoutSeconds * 1000))
+        let server = HTTPServer(listener: listener, router: router, limits: limits, logger: logger)
+        await registry.journalConfigurationLoaded(configuration)
+
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [
+                    .init(service: monitor),
+                    .init(service: APIServerService(server: server, notifier: notifier, logger: logger, onReady: onReady),
+                          successTerminationBehavior: .gracefullyShutdownGroup,
+                          failureTerminationBehavior: .gracefullyShutdownGroup),
+                ],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
+        do {
+            try await group.run()
+        } catch let error as DaemonError {
+            throw error
+        } catch {
+            throw DaemonError("\(error)")
+        }
+        bus.finishAll()
+    }
+}

@@ -1,0 +1,139 @@
+import Foundation
+import Yams
+
+/// paysignd's configuration: one YAML file (`/etc/paysign/paysignd.yaml`), every key optional
+/// with a safe default, every key overridable by a flag of the same name. Unknown keys are
+/// refused, so a typo never passes silently.
+///
+/// ```yaml
+/// socket: /run/paysign/paysign.sock      # the API socket (ignored when systemd passes one)
+/// socket-group: paysign                  # group of the socket; its members may connect
+/// socket-mode: "0660"
+/// state-directory: /var/lib/paysign      # the registry and journal (paysign.sqlite)
+/// pkcs11-module: null                    # one module path; null: every module p11-kit registers
+/// administrators: [root]                 # Unix users that are administrators without a registry entry
+/// reader-bindings:                       # tokens whose module does not name their reader
+///   - reader: "Virtual PCD 00 00"
+///     token: "pkcs11:token=officer1"
+/// max-body-bytes: 1048576
+/// idle-timeout-seconds: 30
+/// request-timeout-seconds: 15
+/// log-level: info                        # trace, debug, info, notice, warning, error, critical
+/// ```
+public struct DaemonConfiguration: Sendable, Hashable, Codable {
+    public var socket: String = "/run/paysign/paysign.sock"
+    public var socketGroup: String? = "paysign"
+    public var socketMode: String = "0660"
+    public var stateDirectory: String = "/var/lib/paysign"
+    public var pkcs11Module: String?
+    public var administrators: [String] = ["root"]
+    public var readerBindings: [ReaderBinding] = []
+    public var maxBodyBytes: Int = 1 << 20
+    public var idleTimeoutSeconds: Double = 30
+    public var requestTimeoutSeconds: Double = 15
+    public var logLevel: String = "info"
+    /// The file this was read from (not a key).
+    public var source: String?
+
+    public struct ReaderBinding: Sendable, Hashable, Codable {
+        public var reader: String
+        public var token: String
+        public init(reader: String, token: String) {
+            self.reader = reader
+            self.token = token
+        }
+    }
+
+    public init() {}
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case socket
+        case socketGroup = "socket-group"
+        case socketMode = "socket-mode"
+        case stateDirectory = "state-directory"
+        case pkcs11Module = "pkcs11-module"
+        case administrators
+        case readerBindings = "reader-bindings"
+        case maxBodyBytes = "max-body-bytes"
+        case idleTimeoutSeconds = "idle-timeout-seconds"
+        case requestTimeoutSeconds = "request-timeout-seconds"
+        case logLevel = "log-level"
+    }
+
+    private struct AnyKey: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let all = try decoder.container(keyedBy: AnyKey.self)
+        let known = Set(CodingKeys.allCases.map(\.rawValue))
+        if let unknown = all.allKeys.map(\.stringValue).sorted().first(where: { !known.contains($0) }) {
+            throw DaemonError("unknown configuration key '\(unknown)'; known keys: \(known.sorted().joined(separator: ", "))")
+        }
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let defaults = DaemonConfiguration()
+        socket = try c.decodeIfPresent(String.self, forKey: .socket) ?? defaults.socket
+        socketGroup = try c.decodeIfPresent(String.self, forKey: .socketGroup) ?? defaults.socketGroup
+        socketMode = try c.decodeIfPresent(String.self, forKey: .socketMode) ?? defaults.socketMode
+        stateDirectory = try c.decodeIfPresent(String.self, forKey: .stateDirectory) ?? defaults.stateDirectory
+        pkcs11Module = try c.decodeIfPresent(String.self, forKey: .pkcs11Module)
+        administrators = try c.decodeIfPresent([String].self, forKey: .administrators) ?? defaults.administrators
+        readerBindings = try c.decodeIfPresent([ReaderBinding].self, forKey: .readerBindings) ?? []
+        maxBodyBytes = try c.decodeIfPresent(Int.self, forKey: .maxBodyBytes) ?? defaults.maxBodyBytes
+        idleTimeoutSeconds = try c.decodeIfPresent(Double.self, forKey: .idleTimeoutSeconds) ?? defaults.idleTimeoutSeconds
+        requestTimeoutSeconds = try c.decodeIfPresent(Double.self, forKey: .requestTimeoutSeconds) ?? defaults.requestTimeoutSeconds
+        logLevel = try c.decodeIfPresent(String.self, forKey: .logLevel) ?? defaults.logLevel
+    }
+
+    /// Reads and checks a configuration file; one sentence for anything wrong.
+    public static func load(from path: String) throws -> DaemonConfiguration {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw DaemonError("cannot read the configuration file \(path)")
+        }
+        let text = String(decoding: data, as: UTF8.self)
+        if text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { return DaemonConfiguration() }
+        let configuration: DaemonConfiguration
+        do {
+            configuration = try YAMLDecoder().decode(DaemonConfiguration.self, from: text)
+        } catch let error as DaemonError {
+            throw DaemonError("\(path): \(error.message)")
+        } catch let DecodingError.typeMismatch(_, context) {
+            throw DaemonError("\(path): '\(context.codingPath.map(\.stringValue).joined(separator: "."))' has the wrong type")
+        } catch {
+            throw DaemonError("\(path) is not valid YAML: \(error)")
+        }
+        var loaded = configuration
+        loaded.source = path
+        try loaded.validate()
+        return loaded
+    }
+
+    /// The mode as a number (`"0660"` → 0o660).
+    public var socketModeValue: UInt32? { UInt32(socketMode, radix: 8) }
+
+    public func validate() throws {
+        guard let mode = socketModeValue, mode <= 0o777 else {
+            throw DaemonError("socket-mode must be an octal mode such as \"0660\", not '\(socketMode)'")
+        }
+        if mode & 0o007 != 0 {
+            throw DaemonError("socket-mode \(socketMode) lets every local user connect; use 0660 and the socket-group")
+        }
+        guard socket.hasPrefix("/") else { throw DaemonError("socket must be an absolute path, not '\(socket)'") }
+        guard stateDirectory.hasPrefix("/") else {
+            throw DaemonError("state-directory must be an absolute path, not '\(stateDirectory)'")
+        }
+        guard (1024...(64 << 20)).contains(maxBodyBytes) else {
+            throw DaemonError("max-body-bytes must be between 1024 and 67108864")
+        }
+        guard idleTimeoutSeconds > 0, requestTimeoutSeconds > 0 else {
+            throw DaemonError("idle-timeout-seconds and request-timeout-seconds must be positive")
+        }
+        let levels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
+        guard levels.contains(logLevel) else {
+            throw DaemonError("log-level must be one of \(levels.joined(separator: ", ")), not '\(logLevel)'")
+        }
+    }
+}

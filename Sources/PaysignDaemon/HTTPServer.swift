@@ -1,0 +1,311 @@
+import Foundation
+public import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where the server listens: a path it binds itself, or a socket inherited from systemd.
+public enum Listener: Sendable, Hashable {
+    /// Binds a Unix socket at this path, owned by `group` (when it exists) with `mode`.
+    case path(String, mode: UInt32, group: String?)
+    /// A listening socket passed by systemd (`LISTEN_FDS`); systemd set its path, owner and mode.
+    case inherited(Int32)
+}
+
+/// Limits that keep one client from holding the daemon.
+public struct ServerLimits: Sendable, Hashable {
+    /// Largest request body accepted; larger ones get 413 and the connection closes.
+    public var maxBodyBytes: Int = 1 << 20
+    /// A connection with no traffic either way for this long is closed.
+    public var idleTimeout: Duration = .seconds(30)
+    /// A request whose head and body do not arrive within this time closes the connection
+    /// (slow clients dribbling bytes cannot hold it).
+    public var requestTimeout: Duration = .seconds(15)
+    public init() {}
+
+    static func amount(_ duration: Duration) -> TimeAmount {
+        .nanoseconds(duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
+    }
+}
+
+/// HTTP/1.1 with JSON over a Unix domain socket, built on SwiftNIO.
+///
+/// Every connection is identified once, when accepted, by the kernel's peer credentials
+/// (`SO_PEERCRED`); the router checks the caller's roles per request. Malformed HTTP is answered
+/// 400 and closed by NIO's error handler; the daemon keeps serving everyone else.
+public final class HTTPServer: Sendable {
+    let listener: Listener
+    let router: Router
+    let limits: ServerLimits
+    let logger: Logger
+    let group: any EventLoopGroup
+
+    public convenience init(listener: Listener, router: Router, limits: ServerLimits = ServerLimits(), logger: Logger) {
+        self.init(listener: listener, router: router, limits: limits, logger: logger, group: MultiThreadedEventLoopGroup.singleton)
+    }
+
+    init(listener: Listener, router: Router, limits: ServerLimits, logger: Logger, group: any EventLoopGroup) {
+        self.listener = listener
+        self.router = router
+        self.limits = limits
+        self.logger = logger
+        self.group = group
+    }
+
+    typealias Connection = NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>
+
+    /// Binds (or adopts) the socket, calls `onReady`, and serves until the task is cancelled or
+    /// `shutdown` fires. Open connections get `drain` to finish.
+    public func run(onReady: @Sendable () -> Void = {}, shutdown: @escaping @Sendable () async -> Void) async throws {
+        let limits = self.limits
+        let logger = self.logger
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 256)
+        let initializer: @Sendable (any Channel) -> EventLoopFuture<(PeerCredentials, Connection)> = { channel in
+            Self.peerCredentials(of: channel).flatMapThrowing { peer in
+                let sync = channel.pipeline.syncOperations
+                try sync.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: true)
+                try sync.addHandler(IdleStateHandler(allTimeout: ServerLimits.amount(limits.idleTimeout)))
+                try sync.addHandler(TimeoutCloser(requestTimeout: ServerLimits.amount(limits.requestTimeout)))
+                let connection = try Connection(wrappingChannelSynchronously: channel)
+                return (peer, connection)
+            }
+        }
+        let server: NIOAsyncChannel<(PeerCredentials, Connection), Never>
+        switch listener {
+        case .path(let path, let mode, let groupName):
+            try Self.prepare(socketPath: path)
+            server = try await bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: false, childChannelInitializer: initializer)
+            try Self.setPermissions(path: path, mode: mode, group: groupName)
+        case .inherited(let fd):
+            server = try await bootstrap.bind(fd, cleanupExistingSocketFile: false, childChannelInitializer: initializer)
+        }
+        onReady()
+        let serverChannel = server.channel
+        try await withThrowingDiscardingTaskGroup { tasks in
+            tasks.addTask {
+                await shutdown()
+                try? await serverChannel.close()
+            }
+            try await server.executeThenClose { inbound in
+                for try await (peer, connection) in inbound {
+                    tasks.addTask { await self.serve(connection, peer: peer) }
+                }
+            }
+            logger.info("socket closed; waiting for open requests to finish")
+            tasks.cancelAll()
+        }
+    }
+
+    // MARK: One connection
+
+    private func serve(_ connection: Connection, peer: PeerCredentials) async {
+        do {
+            try await connection.executeThenClose { inbound, outbound in
+                var head: HTTPRequestHead?
+                var body = ByteBuffer()
+                var tooLarge = false
+                for try await part in inbound {
+                    switch part {
+                    case .head(let requestHead):
+                        head = requestHead
+                        body.clear()
+                        tooLarge = false
+                        if let length = requestHead.headers.first(name: "content-length").flatMap(Int.init), length > limits.maxBodyBytes {
+                            tooLarge = true
+                            // Answer at once and close: do not read a body that will be refused.
+                            try await write(.problem(Problem(.bodyTooLarge, "the body has \(length) bytes; the limit is \(limits.maxBodyBytes)")), keepAlive: false, head: requestHead, to: outbound)
+                            return
+                        }
+                    case .body(var chunk):
+                        guard !tooLarge else { continue }
+                        if body.readableBytes + chunk.readableBytes > limits.maxBodyBytes {
+                            tooLarge = true
+                        } else {
+                            body.writeBuffer(&chunk)
+                        }
+                    case .end:
+                        guard let requestHead = head else { continue }
+                        head = nil
+                        if tooLarge {
+                            try await write(.problem(Problem(.bodyTooLarge, "the body is larger than \(limits.maxBodyBytes) bytes")), keepAlive: false, head: requestHead, to: outbound)
+                            return
+                        }
+                        let request = Self.request(from: requestHead, body: body, peer: peer)
+                        let response = await router.respond(to: request)
+                        let keepAlive = requestHead.isKeepAlive
+                        if case .bytes = response.body {
+                            try await write(response, keepAlive: keepAlive, head: requestHead, to: outbound)
+                            if !keepAlive { return }
+                        } else {
+                            try await write(response, keepAlive: false, head: requestHead, to: outbound)
+                            return
+                        }
+                    }
+                }
+            }
+        } catch {
+            logger.debug("connection from \(peer) ended: \(error)")
+        }
+    }
+
+    private func write(_ response: Response, keepAlive: Bool, head requestHead: HTTPRequestHead,
+                       to outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>) async throws {
+        var headers = HTTPHeaders(response.headers)
+        headers.replaceOrAdd(name: "Cache-Control", value: "no-store")
+        switch response.body {
+        case .bytes(let bytes):
+            headers.replaceOrAdd(name: "Content-Length", value: String(bytes.count))
+            headers.replaceOrAdd(name: "Connection", value: keepAlive ? "keep-alive" : "close")
+            let head = HTTPResponseHead(version: requestHead.version, status: .init(statusCode: response.status), headers: headers)
+            try await outbound.write(.head(head))
+            if requestHead.method != .HEAD && !bytes.isEmpty { try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: bytes)))) }
+            try await outbound.write(.end(nil))
+        case .stream(let produce):
+            headers.replaceOrAdd(name: "Connection", value: "close")
+            let head = HTTPResponseHead(version: requestHead.version, status: .init(statusCode: response.status), headers: headers)
+            try await outbound.write(.head(head))
+            try await produce { chunk in try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: chunk)))) }
+            try await outbound.write(.end(nil))
+        }
+    }
+
+    static func request(from head: HTTPRequestHead, body: ByteBuffer, peer: PeerCredentials) -> Request {
+        let (path, queryText) = head.uri.firstIndex(of: "?").map { (String(head.uri[..<$0]), String(head.uri[head.uri.index(after: $0)...])) } ?? (head.uri, "")
+        var query: [String: String] = [:]
+        for pair in queryText.split(separator: "&") {
+            let kv = pair.split(separator: "=", maxSplits: 1)
+            let key = String(kv[0]).removingPercentEncoding ?? String(kv[0])
+            query[key] = kv.count > 1 ? (String(kv[1]).removingPercentEncoding ?? String(kv[1])) : ""
+        }
+        var headers: [String: String] = [:]
+        for (name, value) in head.headers { headers[name.lowercased()] = value }
+        return Request(method: head.method.rawValue, path: path, query: query, headers: headers,
+                       body: Array(body.readableBytesView), peer: peer)
+    }
+
+    // MARK: The socket
+
+    static func peerCredentials(of channel: any Channel) -> EventLoopFuture<PeerCredentials> {
+        guard let provider = channel as? any SocketOptionProvider else {
+            return channel.eventLoop.makeFailedFuture(Problem(.internalError, "the connection gives no peer credentials"))
+        }
+        let future: EventLoopFuture<KernelPeerCredentials> = provider.unsafeGetSocketOption(
+            level: SocketOptionLevel(SOL_SOCKET), name: SocketOptionName(KernelPeerCredentials.option))
+        return future.map { cred in
+            PeerCredentials(pid: cred.pid, uid: cred.uid, gid: cred.gid, userName: PeerCredentials.userName(of: cred.uid))
+        }
+    }
+
+    /// Refuses to start over a live daemon or a file that is not a socket; removes a stale socket.
+    static func prepare(socketPath path: String) throws {
+        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path) else { return }
+        guard attributes[.type] as? FileAttributeType == .typeSocket else {
+            throw DaemonError("\(path) exists and is not a socket; remove it or choose another --socket")
+        }
+        if SocketProbe.answers(path) {
+            throw DaemonError("another paysignd is already listening on \(path)")
+        }
+        guard unlink(path) == 0 else {
+            throw DaemonError("cannot remove the stale socket \(path): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    static func setPermissions(path: String, mode: UInt32, group: String?) throws {
+        if let group {
+            if let gid = PeerCredentials.groupID(of: group) {
+                guard chown(path, uid_t.max, gid) == 0 else {
+                    throw DaemonError("cannot give \(path) to group \(group): \(String(cString: strerror(errno)))")
+                }
+            }
+        }
+        guard chmod(path, mode_t(mode)) == 0 else {
+            throw DaemonError("cannot set the mode of \(path): \(String(cString: strerror(errno)))")
+        }
+    }
+}
+
+/// Tries to connect to a Unix socket: true when something accepts.
+enum SocketProbe {
+    static func answers(_ path: String) -> Bool {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { return false }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            raw.copyBytes(from: bytes)
+            raw[bytes.count] = 0
+        }
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0
+            }
+        }
+    }
+}
+
+/// A start-up failure: one sentence, then a non-zero exit.
+public struct DaemonError: Error, Sendable, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// Closes a connection that stays idle (`IdleStateHandler`) or whose request does not arrive in
+/// time: a half-open or slow client cannot hold the daemon.
+final class TimeoutCloser: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = HTTPServerRequestPart
+
+    private let requestTimeout: TimeAmount
+    private var deadline: Scheduled<Void>?
+
+    init(requestTimeout: TimeAmount) { self.requestTimeout = requestTimeout }
+
+    func handlerAdded(context: ChannelHandlerContext) { arm(context) }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head: arm(context)
+        case .body: break
+        case .end:
+            deadline?.cancel()
+            deadline = nil
+        }
+        context.fireChannelRead(data)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is IdleStateHandler.IdleStateEvent {
+            context.close(promise: nil)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) { deadline?.cancel() }
+
+    private func arm(_ context: ChannelHandlerContext) {
+        deadline?.cancel()
+        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        deadline = context.eventLoop.assumeIsolated().scheduleTask(in: requestTimeout) {
+            bound.value.close(promise: nil)
+        }
+    }
+}
+
+/// Linux's `struct ucred` (`<sys/socket.h>`, only visible with `_GNU_SOURCE`, so not imported):
+/// `pid_t pid; uid_t uid; gid_t gid;`, three 32-bit fields, as `getsockopt(SO_PEERCRED)` fills it.
+struct KernelPeerCredentials: Sendable {
+    var pid: Int32 = 0
+    var uid: UInt32 = 0
+    var gid: UInt32 = 0
+    /// `SO_PEERCRED` from `<asm-generic/socket.h>`.
+    static let option: Int32 = 17
+}

@@ -1,0 +1,54 @@
+import Foundation
+
+/// An error as the API answers it: RFC 9457 problem details, `application/problem+json`.
+///
+/// `type` is stable per kind of error (`urn:paysign:problem:not-authorized`), so clients branch on
+/// it; `title` is the short name of that type; `detail` is the one sentence about this occurrence.
+/// `rule` names the domain rule a refusal enforces (D3, D9, …) when there is one.
+public struct Problem: Error, Sendable, Codable, Hashable {
+    public var type: String
+    public var title: String
+    public var status: Int
+    public var detail: String
+    public var instance: String?
+    public var rule: String?
+
+    public init(_ kind: Kind, _ detail: String, rule: String? = nil, instance: String? = nil) {
+        self.type = "urn:paysign:problem:" + kind.name
+        self.title = kind.title
+        self.status = kind.status
+        self.detail = detail
+        self.rule = rule
+        self.instance = instance
+    }
+
+    /// The kinds of problem the API can answer, each with its HTTP status.
+    public struct Kind: Sendable, Hashable {
+        public let name: String
+        public let title: String
+        public let status: Int
+
+        public static let notFound = Kind(name: "not-found", title: "No such resource", status: 404)
+        public static let methodNotAllowed = Kind(name: "method-not-allowed", title: "Method not allowed", status: 405)
+        public static let malformedRequest = Kind(name: "malformed-request", title: "Malformed request", status: 400)
+        public static let invalidJSON = Kind(name: "invalid-json", title: "Invalid JSON", status: 400)
+        public static let invalidField = Kind(name: "invalid-field", title: "Invalid field", status: 422)
+        public static let unsupportedMediaType = Kind(name: "unsupported-media-type", title: "Unsupported media type", status: 415)
+        public static let bodyTooLarge = Kind(name: "body-too-large", title: "Request body too large", status: 413)
+        public static let notAuthorized = Kind(name: "not-authorized", title: "Not authorized", status: 403)
+        public static let conflict = Kind(name: "conflict", title: "Conflict", status: 409)
+        public static let ruleViolated = Kind(name: "rule-violated", title: "A rule of the Ministry of Finance forbids this", status: 409)
+        public static let wrongPIN = Kind(name: "wrong-pin", title: "Wrong PIN", status: 403)
+        public static let pinLocked = Kind(name: "pin-locked", title: "PIN locked", status: 423)
+        public static let tokenAbsent = Kind(name: "token-absent", title: "Token absent", status: 409)
+        public static let tokenFailed = Kind(name: "token-failed", title: "Token failed", status: 502)
+        public static let unavailable = Kind(name: "unavailable", title: "Service unavailable", status: 503)
+        public static let internalError = Kind(name: "internal-error", title: "Internal error", status: 500)
+    }
+
+    var json: Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return (try? encoder.encode(self)) ?? Data("{\"status\":500}".utf8)
+    }
+}

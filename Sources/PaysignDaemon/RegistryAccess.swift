@@ -1,0 +1,220 @@
+import Foundation
+import Logging
+import PaysignDomain
+import PaysignOpenSSL
+import PaysignPCSC
+import PaysignStore
+import Synchronization
+
+/// The daemon's side of the registry: opening it at start-up, resolving callers to roles,
+/// journaling what the daemon sees, and the API routes over operators, entities and the journal.
+struct RegistryAccess: Sendable {
+    let registry: Registry
+    let logger: Logger
+    /// The card in each reader, as the journal names it (its ATR in hex): a removal is journaled
+    /// under the name its insertion had.
+    let cards = CardNames()
+
+    final class CardNames: Sendable {
+        private let names = Mutex<[String: String]>([:])
+        func set(_ reader: String, _ name: String?) { names.withLock { $0[reader] = name } }
+        func get(_ reader: String) -> String? { names.withLock { $0[reader] } }
+    }
+
+    static func open(stateDirectory: String, logger: Logger) async throws -> RegistryAccess {
+        let sink = logger
+        let registryLogger = RegistryLogger { level, message in
+            switch level {
+            case .debug: sink.debug("\(message)")
+            case .info: sink.info("\(message)")
+            case .notice: sink.notice("\(message)")
+            case .warning: sink.warning("\(message)")
+            case .error: sink.error("\(message)")
+            }
+        }
+        do {
+            let registry = try await Registry.open(at: URL(fileURLWithPath: stateDirectory, isDirectory: true), logger: registryLogger)
+            return RegistryAccess(registry: registry, logger: logger)
+        } catch let error as StoreError {
+            throw DaemonError(error.message)
+        } catch {
+            throw DaemonError("cannot open the registry in \(stateDirectory): \(error)")
+        }
+    }
+
+    func actor(_ peer: PeerCredentials) async -> AuditActor {
+        let op = try? await peer.userName.asyncFlatMap { try await registry.operator(unixUser: $0) }
+        return .user(uid: peer.uid, name: peer.userName, operatorID: op?.id)
+    }
+
+    func directory(administrators: Set<String>) -> any CallerDirectory {
+        Directory(access: self, administrators: administrators)
+    }
+
+    struct Directory: CallerDirectory {
+        let access: RegistryAccess
+        let administrators: Set<String>
+
+        func roles(of peer: PeerCredentials) async throws -> Set<Role> {
+            var roles: Set<Role> = []
+            if let name = peer.userName, administrators.contains(name) { roles.insert(.administrator) }
+            if let name = peer.userName, let op = try await access.registry.operator(unixUser: name) {
+                roles.formUnion(op.roles)
+            }
+            return roles
+        }
+
+        func denied(_ peer: PeerCredentials, method: String, path: String, reason: String) async {
+            let event = AuditEvent.accessDenied(.init(uid: peer.uid, user: peer.userName, action: "\(method) \(path)", reason: reason))
+            do { _ = try await access.registry.append(event, by: .user(uid: peer.uid, name: peer.userName, operatorID: nil)) } catch {
+                access.logger.error("could not journal a refused caller: \(error)")
+            }
+        }
+    }
+
+    func journal(readerEvent event: ReaderEvent) async {
+        let audit: AuditEvent
+        switch event {
+        case .cardInserted(let reader, let atr):
+            let name = String(("atr:" + atr.map { String(format: "%02x", $0) }.joined()).prefix(64))
+            cards.set(reader, name)
+            audit = .tokenInserted(.init(serial: name, reader: reader))
+        case .cardRemoved(let reader):
+            audit = .tokenRemoved(.init(serial: cards.get(reader) ?? "unknown card", reader: reader))
+            cards.set(reader, nil)
+        default:
+            return
+        }
+        do { _ = try await registry.append(audit, by: .daemon) } catch {
+            logger.error("could not journal \(event): \(error)")
+        }
+    }
+
+    func journalConfigurationLoaded(_ configuration: DaemonConfiguration) async {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let digest = SHA256.hash(Array((try? encoder.encode(configuration)) ?? Data()))
+        guard let hex = SHA256Hex(bytes: digest) else { return }
+        do { _ = try await registry.append(.configurationLoaded(.init(path: configuration.source ?? "(defaults and flags)", sha256: hex)), by: .daemon) } catch {
+            logger.error("could not journal the configuration: \(error)")
+        }
+    }
+
+    // MARK: Routes
+
+    func routes() -> [Route] {
+        let registry = self.registry
+        let access = self
+        let auditors: Set<Role> = [.auditor, .administrator]
+        let administrators: Set<Role> = [.administrator]
+        return [
+            Route("GET", "/v1/audit", roles: auditors) { request in
+                let after = Int64(request.query["after"] ?? "0") ?? 0
+                let limit = min(max(Int(request.query["limit"] ?? "100") ?? 100, 1), 1000)
+                let entries = try await registry.auditEntries(after: after, limit: limit)
+                return try .json(AuditPage(entries: entries.map(AuditEntryView.init), next: entries.last.map(\.seq)))
+            },
+            Route("GET", "/v1/audit/verify", roles: auditors) { _ in
+                let result = try await registry.verifyJournal()
+                switch result {
+                case .intact(let entries, let head):
+                    return try .json(JournalCheck(intact: true, entries: entries, head: head.hex, brokenAt: nil, reason: nil))
+                case .broken(let seq, let reason):
+                    return try .json(JournalCheck(intact: false, entries: nil, head: nil, brokenAt: seq, reason: reason))
+                }
+            },
+            Route("GET", "/v1/operators", roles: administrators) { _ in try .json(try await registry.operators()) },
+            Route("POST", "/v1/operators", roles: administrators) { request in
+                let body = try request.decode(NewOperator.self)
+                let roles = try body.roles.map { name -> Role in
+                    guard let role = Role(rawValue: name) else {
+                        throw Problem(.invalidField, "unknown role '\(name)'; roles: \(Role.allCases.map(\.rawValue).joined(separator: ", "))")
+                    }
+                    return role
+                }
+                let op = try await storeCall {
+                    try await registry.addOperator(
+                        unixUser: body.unixUser, nationalID: body.nationalID, name: body.name, entityCode: body.entity,
+                        roles: Set(roles), by: await access.actor(request.peer))
+                }
+                return try .json(op, status: 201)
+            },
+            Route("GET", "/v1/entities", roles: administrators) { _ in try .json(try await registry.entities()) },
+            Route("POST", "/v1/entities", roles: administrators) { request in
+                let body = try request.decode(NewEntity.self)
+                let entity = try await storeCall {
+                    try await registry.addEntity(code: body.code, name: body.name, by: await access.actor(request.peer))
+                }
+                return try .json(entity, status: 201)
+            },
+        ]
+    }
+
+    struct NewOperator: StrictDecodable {
+        var unixUser: String
+        var nationalID: String
+        var name: String
+        var entity: String?
+        var roles: [String]
+        static let fieldNames: Set<String> = ["unixUser", "nationalID", "name", "entity", "roles"]
+    }
+
+    struct NewEntity: StrictDecodable {
+        var code: String
+        var name: String
+        static let fieldNames: Set<String> = ["code", "name"]
+    }
+
+    struct AuditPage: Codable {
+        var entries: [AuditEntryView]
+        /// Pass as `after=` to read on; nil when the page is empty.
+        var next: Int64?
+    }
+
+    struct AuditEntryView: Codable {
+        var seq: Int64
+        var at: String
+        var actor: String
+        var kind: String
+        var detail: String
+        var previousHash: String
+        var hash: String
+
+        init(_ entry: AuditEntry) {
+            seq = entry.seq
+            at = entry.at
+            actor = entry.actorJSON
+            kind = entry.kind.rawValue
+            detail = entry.detailJSON
+            previousHash = entry.previousHash.hex
+            hash = entry.hash.hex
+        }
+    }
+
+    struct JournalCheck: Codable {
+        var intact: Bool
+        var entries: Int64?
+        var head: String?
+        var brokenAt: Int64?
+        var reason: String?
+    }
+}
+
+/// Maps the registry's refusals to problem details (one sentence, the field, the rule).
+func storeCall<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+    do { return try await body() } catch let error as StoreError {
+        switch error.code {
+        case .invalidField, .unknownEntity, .unknownOperator, .unknownToken: throw Problem(.invalidField, error.message)
+        case .duplicate: throw Problem(.conflict, error.message)
+        case .ruleViolated: throw Problem(.ruleViolated, error.message, rule: error.rule?.rawValue)
+        default: throw Problem(.internalError, error.message)
+        }
+    }
+}
+
+extension Optional {
+    func asyncFlatMap<U>(_ transform: (Wrapped) async throws -> U?) async rethrows -> U? {
+        guard let value = self else { return nil }
+        return try await transform(value)
+    }
+}

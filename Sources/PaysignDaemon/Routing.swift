@@ -1,0 +1,172 @@
+import Foundation
+public import PaysignDomain
+
+/// One API request, with the caller's identity from the socket.
+public struct Request: Sendable {
+    public var method: String
+    /// The path without the query, e.g. `/v1/audit`.
+    public var path: String
+    public var query: [String: String]
+    /// Header names in lower case.
+    public var headers: [String: String]
+    public var body: [UInt8]
+    public var peer: PeerCredentials
+    /// Path parameters of the matched route (`{id}`).
+    public var parameters: [String: String] = [:]
+    /// The caller's roles, resolved before the handler runs.
+    public var roles: Set<Role> = []
+
+    /// Decodes a JSON body strictly: `application/json` only, no unknown fields, one sentence per
+    /// problem (problem details on the API).
+    public func decode<T: StrictDecodable>(_ type: T.Type) throws -> T {
+        let contentType = headers["content-type"]?.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+        guard contentType == "application/json" else {
+            throw Problem(.unsupportedMediaType, "send the body as application/json (got \(headers["content-type"] ?? "no content type"))")
+        }
+        let object: Any
+        do { object = try JSONSerialization.jsonObject(with: Data(body)) } catch {
+            throw Problem(.invalidJSON, "the body is not valid JSON")
+        }
+        guard let dictionary = object as? [String: Any] else {
+            throw Problem(.invalidJSON, "the body must be a JSON object")
+        }
+        let unknown = Set(dictionary.keys).subtracting(T.fieldNames)
+        if let field = unknown.sorted().first {
+            throw Problem(.invalidField, "unknown field '\(field)'; allowed: \(T.fieldNames.sorted().joined(separator: ", "))")
+        }
+        do { return try JSONDecoder().decode(T.self, from: Data(body)) } catch let DecodingError.keyNotFound(key, _) {
+            throw Problem(.invalidField, "the field '\(key.stringValue)' is missing")
+        } catch let DecodingError.typeMismatch(_, context), let DecodingError.valueNotFound(_, context) {
+            let field = context.codingPath.map(\.stringValue).joined(separator: ".")
+            throw Problem(.invalidField, "the field '\(field)' has the wrong type")
+        } catch let DecodingError.dataCorrupted(context) {
+            let field = context.codingPath.map(\.stringValue).joined(separator: ".")
+            throw Problem(.invalidField, "the field '\(field)' is invalid: \(context.debugDescription)")
+        } catch {
+            throw Problem(.invalidJSON, "the body could not be read")
+        }
+    }
+}
+
+/// A request body type that names its fields, so unknown fields are refused.
+public protocol StrictDecodable: Decodable {
+    static var fieldNames: Set<String> { get }
+}
+
+/// What a handler answers: a body in one piece, or a stream (server-sent events).
+public struct Response: Sendable {
+    public var status: Int
+    public var headers: [(String, String)]
+    public var body: Body
+
+    public enum Body: Sendable {
+        case bytes([UInt8])
+        /// Writes chunks until it returns; the connection closes afterwards.
+        case stream(@Sendable (_ write: @escaping @Sendable ([UInt8]) async throws -> Void) async throws -> Void)
+    }
+
+    public init(status: Int = 200, headers: [(String, String)] = [], body: Body) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+
+    static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .iso8601
+        return encoder
+    }()
+
+    /// A JSON answer.
+    public static func json<T: Encodable>(_ value: T, status: Int = 200) throws -> Response {
+        Response(status: status, headers: [("Content-Type", "application/json")], body: .bytes(Array(try encoder.encode(value))))
+    }
+
+    /// A problem-details answer.
+    public static func problem(_ problem: Problem) -> Response {
+        Response(status: problem.status, headers: [("Content-Type", "application/problem+json")], body: .bytes(Array(problem.json)))
+    }
+}
+
+/// A route: method, path pattern (`/v1/orders/{id}`), the roles that may call it (nil: any
+/// caller that can reach the socket), and the handler.
+public struct Route: Sendable {
+    public var method: String
+    public var pattern: [Substring]
+    public var roles: Set<Role>?
+    public var handler: @Sendable (Request) async throws -> Response
+
+    public init(_ method: String, _ pattern: String, roles: Set<Role>?, handler: @escaping @Sendable (Request) async throws -> Response) {
+        self.method = method
+        self.pattern = pattern.split(separator: "/")
+        self.roles = roles
+        self.handler = handler
+    }
+
+    func match(_ path: String) -> [String: String]? {
+        let parts = path.split(separator: "/")
+        guard parts.count == pattern.count else { return nil }
+        var parameters: [String: String] = [:]
+        for (p, actual) in zip(pattern, parts) {
+            if p.hasPrefix("{") && p.hasSuffix("}") {
+                parameters[String(p.dropFirst().dropLast())] = actual.removingPercentEncoding ?? String(actual)
+            } else if p != actual {
+                return nil
+            }
+        }
+        return parameters
+    }
+}
+
+/// Resolves who a caller is in the registry: the roles of the operator mapped to its Unix user.
+public protocol CallerDirectory: Sendable {
+    func roles(of peer: PeerCredentials) async throws -> Set<Role>
+    /// Records that a caller was refused (journaled by the registry).
+    func denied(_ peer: PeerCredentials, method: String, path: String, reason: String) async
+}
+
+/// Finds the route, checks the caller's roles, runs the handler, and turns every error into
+/// problem details.
+public struct Router: Sendable {
+    public var routes: [Route]
+    public var directory: any CallerDirectory
+
+    public init(routes: [Route], directory: any CallerDirectory) {
+        self.routes = routes
+        self.directory = directory
+    }
+
+    public func respond(to request: Request) async -> Response {
+        let candidates = routes.compactMap { route in route.match(request.path).map { (route, $0) } }
+        guard !candidates.isEmpty else {
+            return .problem(Problem(.notFound, "no route \(request.path); see /v1/openapi.json"))
+        }
+        guard let (route, parameters) = candidates.first(where: { $0.0.method == request.method }) else {
+            let allowed = candidates.map(\.0.method).joined(separator: ", ")
+            var response = Response.problem(Problem(.methodNotAllowed, "\(request.method) is not allowed on \(request.path); use \(allowed)"))
+            response.headers.append(("Allow", allowed))
+            return response
+        }
+        var request = request
+        request.parameters = parameters
+        do {
+            if let needed = route.roles {
+                let roles = try await directory.roles(of: request.peer)
+                request.roles = roles
+                if roles.isDisjoint(with: needed) {
+                    let reason = roles.isEmpty
+                        ? "\(request.peer.userName ?? "uid \(request.peer.uid)") has no role in paysign's registry"
+                        : "\(request.peer.userName ?? "uid \(request.peer.uid)") lacks the role \(needed.map(\.rawValue).sorted().joined(separator: " or "))"
+                    await directory.denied(request.peer, method: request.method, path: request.path, reason: reason)
+                    return .problem(Problem(.notAuthorized, reason + " for \(request.method) \(request.path)"))
+                }
+            }
+            return try await route.handler(request)
+        } catch let problem as Problem {
+            return .problem(problem)
+        } catch {
+            return .problem(Problem(.internalError, "the daemon failed: \(error)"))
+        }
+    }
+}

@@ -1,0 +1,235 @@
+import ArgumentParser
+import Foundation
+import PaysignClient
+
+/// Options every command that talks to the daemon takes.
+struct SocketOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("The daemon's socket (default: PAYSIGN_SOCKET, else /run/paysign/paysign.sock).", valueName: "path"))
+    var socket: String?
+
+    @Flag(help: "Print JSON.") var json = false
+
+    var client: DaemonClient { DaemonClient(socketPath: DaemonClient.defaultSocketPath(socket)) }
+
+    /// Sends a request; a refusal becomes exit 1 with the daemon's sentence, a connection problem exit 2.
+    func call(_ method: String, _ path: String, body: (any Encodable)? = nil) throws -> DaemonResponse {
+        let response: DaemonResponse
+        do {
+            if let body {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.sortedKeys]
+                response = try client.send(method, path, body: try encoder.encode(body), contentType: "application/json")
+            } else {
+                response = try client.send(method, path)
+            }
+        } catch let error as ConnectionError {
+            throw Failure.usage(error.message)
+        }
+        if let problem = response.problem {
+            throw Failure.refused(problem.detail + (problem.rule.map { " (rule \($0))" } ?? ""))
+        }
+        guard (200..<300).contains(response.status) else {
+            throw Failure.refused("paysignd answered \(response.status)")
+        }
+        return response
+    }
+
+    /// Prints the body as JSON (pretty) when --json, else hands the decoded value to `text`.
+    func output<T: Decodable>(_ response: DaemonResponse, as type: T.Type, text: (T) -> String) throws {
+        if json {
+            let object = try JSONSerialization.jsonObject(with: response.body)
+            let pretty = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+            FileHandle.standardOutput.write(pretty + Data("\n".utf8))
+            return
+        }
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        guard let value = try? decoder.decode(T.self, from: response.body) else {
+            throw Failure.usage("paysignd answered something this client does not understand; is it the same version?")
+        }
+        print(text(value), terminator: "")
+    }
+}
+
+struct Health: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Ask the daemon whether it is up.")
+    @OptionGroup var remote: SocketOptions
+
+    struct Answer: Decodable {
+        var status: String
+        var version: String
+        var uptimeSeconds: Int
+        var readers: Int?
+        var eventListeners: Int
+    }
+
+    func run() async throws {
+        let response = try remote.call("GET", "/v1/health")
+        try remote.output(response, as: Answer.self) { h in
+            "paysignd \(h.version): \(h.status), up \(h.uptimeSeconds) s, \(h.readers.map { "\($0) readers" } ?? "readers unknown"), \(h.eventListeners) event listeners\n"
+        }
+    }
+}
+
+struct Events: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Follow the daemon's events (tokens inserted and removed, PIN state, orders).")
+    @OptionGroup var remote: SocketOptions
+    @Option(help: "Stop after this many events.") var count: Int?
+
+    func run() async throws {
+        var seen = 0
+        do {
+            _ = try remote.client.events("/v1/events") { name, data in
+                if remote.json { print(data) } else { print("\(name) \(data)") }
+                fflush(nil)
+                seen += 1
+                return count.map { seen < $0 } ?? true
+            }
+        } catch let error as ConnectionError {
+            throw Failure.usage(error.message)
+        }
+    }
+}
+
+struct Audit: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Read the audit journal, or verify its hash chain.", subcommands: [List.self, Verify.self],
+        defaultSubcommand: List.self)
+
+    struct Entry: Decodable {
+        var seq: Int64
+        var at: String
+        var actor: String
+        var kind: String
+        var detail: String
+    }
+
+    struct Page: Decodable {
+        var entries: [Entry]
+        var next: Int64?
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "list", abstract: "Print journal entries.")
+        @OptionGroup var remote: SocketOptions
+        @Option(help: "Start after this entry number.") var after: Int64 = 0
+        @Option(help: "At most this many entries (1-1000).") var limit: Int = 100
+
+        func run() async throws {
+            let response = try remote.call("GET", "/v1/audit?after=\(after)&limit=\(limit)")
+            try remote.output(response, as: Page.self) { page in
+                page.entries.map { "\($0.seq)\t\($0.at)\t\($0.kind)\t\($0.actor)\t\($0.detail)\n" }.joined()
+            }
+        }
+    }
+
+    struct Verify: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Walk the journal's hash chain and name the first broken entry.",
+            discussion: "Exit status 0 when the chain is intact, 1 when it is broken.")
+        @OptionGroup var remote: SocketOptions
+
+        struct Check: Decodable {
+            var intact: Bool
+            var entries: Int64?
+            var head: String?
+            var brokenAt: Int64?
+            var reason: String?
+        }
+
+        func run() async throws {
+            let response = try remote.call("GET", "/v1/audit/verify")
+            let check = try JSONDecoder().decode(Check.self, from: response.body)
+            try remote.output(response, as: Check.self) { c in
+                c.intact
+                    ? "journal intact: \(c.entries ?? 0) entries, head \(c.head ?? "")\n"
+                    : "journal BROKEN at entry \(c.brokenAt ?? 0): \(c.reason ?? "")\n"
+            }
+            if !check.intact { throw ExitCode(1) }
+        }
+    }
+}
+
+struct OperatorCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "operator", abstract: "Map Unix users to operators and roles (administrators).",
+        subcommands: [Add.self, List.self])
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Map a Unix user to an operator with roles.")
+        @OptionGroup var remote: SocketOptions
+        @Option(name: .customLong("user"), help: "The Unix user.") var unixUser: String
+        @Option(name: .customLong("national-id"), help: "The 14-digit national ID.") var nationalID: String
+        @Option(help: "The operator's full name.") var name: String
+        @Option(help: "The entity code.") var entity: String?
+        @Option(name: .customLong("role"), help: "A role (repeatable): data-entry, reviewer, first-signer, second-signer, certification-authority, payment-center, auditor, administrator.")
+        var roles: [String] = []
+
+        struct Body: Encodable {
+            var unixUser: String
+            var nationalID: String
+            var name: String
+            var entity: String?
+            var roles: [String]
+        }
+
+        func run() async throws {
+            let response = try remote.call("POST", "/v1/operators", body: Body(unixUser: unixUser, nationalID: nationalID, name: name, entity: entity, roles: roles))
+            try remote.output(response, as: OperatorView.self) { "operator \($0.id) added: \($0.unixUser) (\($0.roles.sorted().joined(separator: ", ")))\n" }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List operators.")
+        @OptionGroup var remote: SocketOptions
+        func run() async throws {
+            let response = try remote.call("GET", "/v1/operators")
+            try remote.output(response, as: [OperatorView].self) { list in
+                list.map { "\($0.id)\t\($0.unixUser)\t\($0.name)\t\($0.entityCode ?? "-")\t\($0.roles.sorted().joined(separator: ","))\n" }.joined()
+            }
+        }
+    }
+
+    struct OperatorView: Decodable {
+        var id: Int64
+        var unixUser: String
+        var name: String
+        var entityCode: String?
+        var roles: [String]
+    }
+}
+
+struct EntityCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "entity", abstract: "Register government entities (administrators).", subcommands: [Add.self, List.self])
+
+    struct EntityView: Decodable {
+        var code: String
+        var name: String
+    }
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Register an entity.")
+        @OptionGroup var remote: SocketOptions
+        @Option(help: "The entity code.") var code: String
+        @Option(help: "The entity's name.") var name: String
+        struct Body: Encodable {
+            var code: String
+            var name: String
+        }
+        func run() async throws {
+            let response = try remote.call("POST", "/v1/entities", body: Body(code: code, name: name))
+            try remote.output(response, as: EntityView.self) { "entity \($0.code) added: \($0.name)\n" }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List entities.")
+        @OptionGroup var remote: SocketOptions
+        func run() async throws {
+            let response = try remote.call("GET", "/v1/entities")
+            try remote.output(response, as: [EntityView].self) { $0.map { "\($0.code)\t\($0.name)\n" }.joined() }
+        }
+    }
+}

@@ -1,0 +1,245 @@
+import Foundation
+import PaysignClient
+import PaysignTestSupport
+import Testing
+
+/// The real daemon over its socket: health, tokens from SoftHSM, events from the virtual card,
+/// who may call, the journal, and bad input. Serialized: the card tests share one reader.
+@Suite("paysignd over its Unix socket", .serialized)
+struct DaemonTests {
+    let pki: TestPKI
+
+    init() throws { pki = try TestPKI.forOtherProcesses() }
+
+    static let pcsc = TestPKI.repositoryRoot.appendingPathComponent("Tests/testbed/pcsc.sh").path
+
+    func json(_ response: DaemonResponse) throws -> [String: Any] {
+        try #require(try JSONSerialization.jsonObject(with: response.body) as? [String: Any])
+    }
+
+    @Test("health answers over the socket; the socket is 0660 and the daemon stops cleanly on SIGTERM")
+    func health() throws {
+        let daemon = try DaemonProcess(pki: pki)
+        let client = DaemonClient(socketPath: daemon.socket)
+        let response = try client.get("/v1/health")
+        #expect(response.status == 200)
+        #expect(try json(response)["status"] as? String == "ok")
+        var info = stat()
+        #expect(stat(daemon.socket, &info) == 0)
+        #expect(info.st_mode & 0o777 == 0o660)
+        let openapi = try client.get("/v1/openapi.json")
+        #expect(openapi.status == 200)
+        #expect(try json(openapi)["openapi"] as? String == "3.1.0")
+        #expect(daemon.stop() == 0)
+        #expect(!FileManager.default.fileExists(atPath: daemon.socket), "the socket is removed on shutdown")
+        #expect(daemon.log().contains("paysignd stopping"))
+    }
+
+    @Test("GET /v1/tokens lists the SoftHSM tokens, with URIs and PIN state")
+    func tokens() throws {
+        let daemon = try DaemonProcess(pki: pki)
+        let response = try DaemonClient(socketPath: daemon.socket).get("/v1/tokens")
+        #expect(response.status == 200, "\(String(decoding: response.body, as: UTF8.self))")
+        let tokens = try #require(try json(response)["tokens"] as? [[String: Any]])
+        #expect(Set(tokens.compactMap { $0["label"] as? String }).isSuperset(of: ["officer1", "officer2", "ministry"]))
+        #expect(tokens.allSatisfy { ($0["uri"] as? String)?.hasPrefix("pkcs11:") == true })
+        // And through the client.
+        let cli = try Shell.run(TestPKI.paysignBinary, ["tokens", "--socket", daemon.socket])
+        #expect(cli.status == 0, "\(cli.stderr)")
+        #expect(cli.stdout.contains("Token 'officer1'"))
+    }
+
+    @Test("GET /v1/events announces a virtual card inserted and removed")
+    func events() async throws {
+        let daemon = try DaemonProcess(pki: pki)
+        let client = DaemonClient(socketPath: daemon.socket)
+        _ = try await Shell.exec(Self.pcsc, ["start"])
+        let received = EventLog()
+        let listener = Thread {
+            _ = try? client.events("/v1/events") { name, _ in
+                received.append(name)
+                return !received.contains("token-removed")
+            }
+        }
+        listener.start()
+        try await Task.sleep(for: .milliseconds(300))
+        let inserted = try await Shell.exec(Self.pcsc, ["insert", "35963"])
+        try #require(inserted.status == 0, "\(inserted.stderr)")
+        defer { _ = try? Shell.run(Self.pcsc, ["remove", inserted.stdout.trimmingCharacters(in: .whitespacesAndNewlines)]) }
+        let pid = inserted.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        try await received.wait(for: "token-inserted", within: .seconds(3))
+        _ = try await Shell.exec(Self.pcsc, ["remove", pid])
+        try await received.wait(for: "token-removed", within: .seconds(3))
+        // The journal has both.
+        let audit = try client.get("/v1/audit?limit=1000")
+        let kinds = (try json(audit)["entries"] as? [[String: Any]])?.compactMap { $0["kind"] as? String } ?? []
+        #expect(kinds.contains("token-inserted") && kinds.contains("token-removed"))
+    }
+
+    @Test("a caller without a role gets 403 and is journaled; a user outside the socket's group cannot connect")
+    func notAuthorized() throws {
+        let daemon = try DaemonProcess(pki: pki, arguments: ["--socket-group", "nogroup"])
+        // nobody (uid 65534) in group nogroup can connect, but has no role.
+        let nobody = try Shell.run("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", TestPKI.paysignBinary, "tokens", "--socket", daemon.socket])
+        #expect(nobody.status == 1, "\(nobody.stderr)")
+        #expect(nobody.stderr.contains("has no role"), "\(nobody.stderr)")
+        #expect(nobody.stderr.split(separator: "\n").count == 1)
+        // Health needs no role.
+        let health = try Shell.run("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", TestPKI.paysignBinary, "health", "--socket", daemon.socket])
+        #expect(health.status == 0, "\(health.stderr)")
+        // Outside the group: the kernel refuses the connection.
+        let outsider = try Shell.run("setpriv", ["--reuid=65534", "--regid=1", "--clear-groups", TestPKI.paysignBinary, "health", "--socket", daemon.socket])
+        #expect(outsider.status == 2)
+        #expect(outsider.stderr.contains("permission denied"), "\(outsider.stderr)")
+        // root is an administrator by configuration; the refusal is in the journal.
+        let audit = try DaemonClient(socketPath: daemon.socket).get("/v1/audit?limit=1000")
+        let entries = try #require(try json(audit)["entries"] as? [[String: Any]])
+        let denied = try #require(entries.first { $0["kind"] as? String == "access-denied" })
+        #expect((denied["detail"] as? String)?.contains("GET /v1/tokens") == true)
+    }
+
+    @Test("the journal's chain verifies, and an edited row is named as the first broken entry")
+    func journalTampering() throws {
+        let daemon = try DaemonProcess(pki: pki)
+        let client = DaemonClient(socketPath: daemon.socket)
+        for i in 0..<5 {
+            let r = try client.post("/v1/entities", ["code": "EG-\(1000 + i)", "name": "Entity \(i)"])
+            #expect(r.status == 201, "\(String(decoding: r.body, as: UTF8.self))")
+        }
+        var check = try json(try client.get("/v1/audit/verify"))
+        #expect(check["intact"] as? Bool == true)
+        #expect((check["entries"] as? Int ?? 0) >= 6)
+        // Someone with access to the file edits entry 3 behind the daemon's back (dropping the
+        // append-only trigger first, as such a person can).
+        let database = daemon.stateDirectory + "/paysign.sqlite"
+        let edit = try Shell.run("python3", ["-c", """
+            import sqlite3, sys
+            db = sqlite3.connect(sys.argv[1])
+            db.execute("DROP TRIGGER audit_no_update")
+            db.execute("UPDATE audit SET detail = replace(detail, 'Entity 1', 'Entity X') WHERE seq = 3")
+            db.commit()
+            print(db.total_changes)
+            """, database])
+        #expect(edit.status == 0, "\(edit.stderr)")
+        #expect(edit.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "1")
+        check = try json(try client.get("/v1/audit/verify"))
+        #expect(check["intact"] as? Bool == false)
+        #expect(check["brokenAt"] as? Int == 3)
+        let cli = try Shell.run(TestPKI.paysignBinary, ["audit", "verify", "--socket", daemon.socket])
+        #expect(cli.status == 1)
+        #expect(cli.stdout.contains("BROKEN at entry 3"))
+    }
+
+    @Test("bad input gets problem details or a closed connection, and the daemon keeps serving")
+    func badInput() throws {
+        let daemon = try DaemonProcess(pki: pki, arguments: ["--idle-timeout-seconds", "1", "--request-timeout-seconds", "1", "--max-body-bytes", "4096"])
+        let client = DaemonClient(socketPath: daemon.socket)
+        func problem(_ response: DaemonResponse) -> String? { response.problem?.type }
+        #expect(problem(try client.get("/v1/nowhere")) == "urn:paysign:problem:not-found")
+        #expect(problem(try client.send("DELETE", "/v1/health")) == "urn:paysign:problem:method-not-allowed")
+        #expect(problem(try client.send("POST", "/v1/entities", body: Data("{".utf8), contentType: "application/json")) == "urn:paysign:problem:invalid-json")
+        #expect(problem(try client.send("POST", "/v1/entities", body: Data("{\"code\":\"X\"}".utf8), contentType: "text/plain")) == "urn:paysign:problem:unsupported-media-type")
+        #expect(problem(try client.send("POST", "/v1/entities", body: Data("{\"code\":\"X\",\"name\":\"Y\",\"pin\":\"1\"}".utf8), contentType: "application/json")) == "urn:paysign:problem:invalid-field")
+        #expect(problem(try client.send("POST", "/v1/entities", body: Data(repeating: 0x20, count: 10_000), contentType: "application/json")) == "urn:paysign:problem:body-too-large")
+        // Malformed HTTP: NIO answers 400 and closes.
+        let garbage = try RawConnection(daemon.socket)
+        garbage.send("HELLO THERE\r\n\r\n")
+        #expect(garbage.readAll().hasPrefix("HTTP/1.1 400"))
+        // A peer that connects and sends nothing, and one that sends half a request, are closed.
+        let silent = try RawConnection(daemon.socket)
+        let half = try RawConnection(daemon.socket)
+        half.send("POST /v1/entities HTTP/1.1\r\nContent-Length: 100\r\n\r\n{")
+        let start = Date()
+        #expect(silent.readAll().isEmpty)
+        #expect(half.readAll().isEmpty)
+        #expect(Date().timeIntervalSince(start) < 5)
+        // Nothing partial was written, and everybody else is still served.
+        let entities = try JSONSerialization.jsonObject(with: try client.get("/v1/entities").body) as? [Any]
+        #expect(entities?.isEmpty == true)
+        #expect(try client.get("/v1/health").status == 200)
+    }
+
+    @Test("start-up refuses, in one sentence, a live daemon's socket, a non-socket file, an unwritable state directory, a corrupt database")
+    func startupFailures() throws {
+        let daemon = try DaemonProcess(pki: pki)
+        func start(_ arguments: [String]) throws -> Shell.Result {
+            var environment = ProcessInfo.processInfo.environment
+            environment["SOFTHSM2_CONF"] = pki.directory.appendingPathComponent("softhsm2.conf").path
+            return try Shell.run(DaemonProcess.binary, ["--module", TestPKI.softHSMModule, "--socket-group", ""] + arguments, environment: environment)
+        }
+        let dir = daemon.directory.path
+        let live = try start(["--socket", daemon.socket, "--state-dir", dir + "/other"])
+        #expect(live.status != 0 && live.stderr.contains("already listening"), "\(live.stderr)")
+        _ = FileManager.default.createFile(atPath: dir + "/plain", contents: Data("x".utf8))
+        let plain = try start(["--socket", dir + "/plain", "--state-dir", dir + "/other"])
+        #expect(plain.status != 0 && plain.stderr.contains("is not a socket"), "\(plain.stderr)")
+        let unwritable = try start(["--socket", dir + "/s2.sock", "--state-dir", "/etc/hostname/state"])
+        #expect(unwritable.status != 0 && unwritable.stderr.hasPrefix("paysignd: "), "\(unwritable.stderr)")
+        try FileManager.default.createDirectory(atPath: dir + "/corrupt", withIntermediateDirectories: true)
+        _ = FileManager.default.createFile(atPath: dir + "/corrupt/paysign.sqlite", contents: Data(repeating: 0x42, count: 8192))
+        let corrupt = try start(["--socket", dir + "/s3.sock", "--state-dir", dir + "/corrupt"])
+        #expect(corrupt.status != 0 && corrupt.stderr.hasPrefix("paysignd: "), "\(corrupt.stderr)")
+        for result in [live, plain, unwritable, corrupt] {
+            #expect(result.stderr.split(separator: "\n").count == 1, "\(result.stderr)")
+        }
+        #expect(try DaemonClient(socketPath: daemon.socket).get("/v1/health").status == 200, "the live daemon is untouched")
+    }
+}
+
+/// Events seen by a listener thread.
+final class EventLog: @unchecked Sendable {
+    private let lock = NSLock()
+    private var names: [String] = []  // guarded by lock
+
+    func append(_ name: String) { lock.withLock { names.append(name) } }
+    func contains(_ name: String) -> Bool { lock.withLock { names.contains(name) } }
+
+    func wait(for name: String, within limit: Duration) async throws {
+        let deadline = ContinuousClock.now + limit
+        while !contains(name) {
+            guard ContinuousClock.now < deadline else {
+                throw Shell.Failure(message: "no \(name) event within \(limit); saw \(lock.withLock { names })")
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+}
+
+/// A raw connection to send malformed or partial requests.
+final class RawConnection {
+    let fd: Int32
+
+    init(_ path: String) throws {
+        fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            raw.copyBytes(from: bytes)
+            raw[bytes.count] = 0
+        }
+        let ok = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0 }
+        }
+        guard ok else { throw Shell.Failure(message: "cannot connect to \(path)") }
+        var tv = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+    }
+
+    func send(_ text: String) { _ = text.withCString { Glibc.send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) } }
+
+    /// Reads until the daemon closes the connection (or 10 s pass).
+    func readAll() -> String {
+        var data = [UInt8]()
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = recv(fd, &buffer, buffer.count, 0)
+            if n > 0 { data += buffer[0..<n]; continue }
+            if n < 0 && errno == EINTR { continue }
+            break
+        }
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    deinit { close(fd) }
+}

@@ -1,0 +1,145 @@
+import Foundation
+import PaysignDomain
+import PaysignTestSupport
+import Synchronization
+import Testing
+
+@testable import PaysignStore
+
+/// A fresh temporary directory per test, removed afterwards.
+func withTemporaryDirectory<T>(_ body: (URL) async throws -> T) async throws -> T {
+    let directory = FileManager.default.temporaryDirectory
+        .appendingPathComponent("paysign-store-test-\(UUID().uuidString)")
+    defer { try? FileManager.default.removeItem(at: directory) }
+    return try await body(directory)
+}
+
+/// A registry in a fresh temporary directory (created by `open`), closed and removed afterwards.
+func withRegistry<T>(
+    clock: @escaping @Sendable () -> Date = { Date() }, _ body: (Registry, URL) async throws -> T
+) async throws -> T {
+    try await withTemporaryDirectory { directory in
+        let state = directory.appendingPathComponent("state")
+        let registry = try await Registry.open(at: state, clock: clock)
+        defer { try? registry.close() }
+        return try await body(registry, state)
+    }
+}
+
+/// Runs `body`, expecting a `StoreError`, and returns it.
+func expectStoreError(
+    _ body: () async throws -> some Any, sourceLocation: SourceLocation = #_sourceLocation
+) async -> StoreError? {
+    do {
+        _ = try await body()
+        Issue.record("expected a StoreError, got success", sourceLocation: sourceLocation)
+        return nil
+    } catch let error as StoreError {
+        return error
+    } catch {
+        Issue.record("expected a StoreError, got \(error)", sourceLocation: sourceLocation)
+        return nil
+    }
+}
+
+/// A clock that returns the given instants in turn (then the last one forever).
+func sequenceClock(_ instants: [String]) -> @Sendable () -> Date {
+    let dates = instants.map { try! Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse($0) }
+    let next = Mutex(0)
+    return {
+        next.withLock { index in
+            defer { index += 1 }
+            return dates[min(index, dates.count - 1)]
+        }
+    }
+}
+
+/// Self-signed certificates made by `openssl` for the tests, with the holder's national ID in the
+/// subject's `serialNumber` as paysign's PKI does it.
+enum TestCertificates {
+    static func make(commonName: String, nationalID: String?) throws -> [UInt8] {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("paysign-store-cert-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let der = directory.appendingPathComponent("cert.der")
+        var subject = "/C=EG/O=Ministry of Finance (TEST)/CN=\(commonName)"
+        if let nationalID { subject += "/serialNumber=\(nationalID)" }
+        let result = try Shell.run(
+            "openssl",
+            [
+                "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                "-keyout", directory.appendingPathComponent("key.pem").path, "-subj", subject, "-days", "30",
+                "-outform", "DER", "-out", der.path,
+            ])
+        guard result.status == 0 else { throw Shell.Failure(message: "openssl req failed: \(result.stderr)") }
+        return Array(try Data(contentsOf: der))
+    }
+
+    /// Made once per test process.
+    static let alice = Result { try make(commonName: "Alice", nationalID: "29001011234567") }
+    static let aliceSecond = Result { try make(commonName: "Alice (2)", nationalID: "29001011234567") }
+    static let bob = Result { try make(commonName: "Bob", nationalID: "28512250101234") }
+    static let daemon = Result { try make(commonName: "paysignd journal", nationalID: nil) }
+}
+
+/// The ids tests use for people and things.
+enum Fixture {
+    static let entity = "MOF-0101"
+    static let aliceID = "29001011234567"
+    static let bobID = "28512250101234"
+    static let carolID = "27703150105678"
+    static let admin = AuditActor.user(uid: 0, name: "root", operatorID: nil)
+    static let digest = SHA256Hex(String(repeating: "ab", count: 32))!
+    static let otherDigest = SHA256Hex(String(repeating: "cd", count: 32))!
+
+    /// One event of every kind, with every optional field set.
+    static var everyKind: [AuditEvent] {
+        let op = Operator(
+            id: 3, unixUser: "alice", nationalID: aliceID, name: "Alice A.", entityCode: entity,
+            roles: [.firstSigner, .reviewer], addedAt: Date(timeIntervalSince1970: 0))
+        let token = TokenRecord(
+            id: 7, serial: "0123456789abcdef", label: "Alice token", holder: 3,
+            certificates: [
+                RegisteredCertificate(
+                    tokenID: 7, derEncoded: [0x30], serialHex: "01", subject: "CN=Alice",
+                    notBefore: Date(timeIntervalSince1970: 0), notAfter: Date(timeIntervalSince1970: 1), sha256: digest)
+            ], registeredAt: Date(timeIntervalSince1970: 0))
+        return [
+            .loginSucceeded(.init(tokenSerial: "0123456789abcdef")),
+            .loginFailed(.init(tokenSerial: "0123456789abcdef", pinState: .finalTry, remainingTries: 1)),
+            .signature(
+                .init(
+                    tokenSerial: "0123456789abcdef", certificateSHA256: digest, documentSHA256: otherDigest, step: .first,
+                    fileNumber: "2025/0042")),
+            .refusal(.init(rule: .d3, reason: "The entity already has two first signers.", documentSHA256: otherDigest)),
+            .roleChanged(.init(operatorID: 3, unixUser: "alice", before: [.reviewer], after: [.reviewer, .firstSigner])),
+            .operatorAdded(.init(op)),
+            .operatorRemoved(.init(operatorID: 3, unixUser: "alice")),
+            .entityAdded(.init(code: entity, name: "Ministry of Finance, Cairo")),
+            .tokenRegistered(.init(token)),
+            .tokenHolderChanged(.init(tokenID: 7, serial: "0123456789abcdef", before: 3, after: nil)),
+            .tokenInserted(.init(serial: "0123456789abcdef", label: "Alice token", reader: "Alcor Micro AU9560 00 00")),
+            .tokenRemoved(.init(serial: "0123456789abcdef", label: "Alice token", reader: "Alcor Micro AU9560 00 00")),
+            .revocation(
+                .init(certificateSerial: "1A2B", certificateSHA256: digest, reason: .affiliationChanged,
+                    tokenSerial: "0123456789abcdef")),
+            .configurationLoaded(.init(path: "/etc/paysign/paysignd.yaml", sha256: digest)),
+            .headSigned(.init(seq: 41, hash: otherDigest, certificateSHA256: digest, algorithm: "ecdsa-with-SHA256")),
+            .accessDenied(.init(uid: 1001, user: "mallory", action: "POST /v1/sign", reason: "mallory has no role")),
+        ]
+    }
+
+    /// Events the outside may append, cycling through their kinds.
+    static func appendable(_ count: Int) -> [AuditEvent] {
+        let kinds = everyKind.filter { !$0.kind.isRegistryChange }
+        return (0..<count).map { index in
+            switch kinds[index % kinds.count] {
+            case .signature(var detail):
+                detail.fileNumber = "2025/\(index)"
+                return .signature(detail)
+            case let event:
+                return event
+            }
+        }
+    }
+}

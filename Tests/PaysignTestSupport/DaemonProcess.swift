@@ -1,0 +1,93 @@
+public import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A real paysignd, started on a temporary socket and state directory, stopped with SIGTERM.
+public final class DaemonProcess: @unchecked Sendable {
+    // Immutable after init but for `process`, which only `stop` touches.
+    public let directory: URL
+    public let socket: String
+    public let stateDirectory: String
+    public let logFile: URL
+    private let process = Process()
+
+    public static var binary: String {
+        let dir = ProcessInfo.processInfo.environment["PAYSIGN_BIN_DIR"]
+            ?? TestPKI.repositoryRoot.appendingPathComponent(".build/debug").path
+        return dir + "/paysignd"
+    }
+
+    /// Starts the daemon with `arguments` added to its socket, state directory and SoftHSM module,
+    /// and waits (at most 10 s) until its socket accepts connections.
+    public init(pki: TestPKI, arguments: [String] = [], environment extra: [String: String] = [:]) throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("paysignd-test-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        chmod(directory.path, 0o755)
+        socket = directory.appendingPathComponent("paysign.sock").path
+        stateDirectory = directory.appendingPathComponent("state").path
+        logFile = directory.appendingPathComponent("paysignd.log")
+        _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
+        var environment = ProcessInfo.processInfo.environment
+        environment["SOFTHSM2_CONF"] = pki.directory.appendingPathComponent("softhsm2.conf").path
+        for (key, value) in extra { environment[key] = value }
+        process.executableURL = URL(fileURLWithPath: Self.binary)
+        process.arguments = ["--socket", socket, "--state-dir", stateDirectory, "--module", TestPKI.softHSMModule,
+                             "--socket-group", "", "--log-level", "debug"] + arguments
+        process.environment = environment
+        let logHandle = try FileHandle(forWritingTo: logFile)
+        process.standardOutput = logHandle
+        process.standardError = logHandle
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        let deadline = Date().addingTimeInterval(10)
+        while !FileManager.default.fileExists(atPath: socket) || !Self.connects(socket) {
+            guard process.isRunning else {
+                throw Shell.Failure(message: "paysignd exited at start-up: \(log(tail: 5))")
+            }
+            guard Date() < deadline else { throw Shell.Failure(message: "paysignd did not open its socket in 10 s") }
+            usleep(20_000)
+        }
+    }
+
+    public var pid: Int32 { process.processIdentifier }
+    public var isRunning: Bool { process.isRunning }
+
+    public func log(tail lines: Int = 20) -> String {
+        let text = (try? String(contentsOf: logFile, encoding: .utf8)) ?? ""
+        return text.split(separator: "\n").suffix(lines).joined(separator: "\n")
+    }
+
+    /// SIGTERM, then waits for the exit (SIGKILL after 10 s). Returns the exit status.
+    @discardableResult
+    public func stop() -> Int32 {
+        guard process.isRunning else { return process.terminationStatus }
+        kill(process.processIdentifier, SIGTERM)
+        let deadline = Date().addingTimeInterval(10)
+        while process.isRunning && Date() < deadline { usleep(10_000) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
+    deinit {
+        stop()
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    static func connects(_ path: String) -> Bool {
+        let fd = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            raw.copyBytes(from: bytes)
+            raw[bytes.count] = 0
+        }
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0 }
+        }
+    }
+}
