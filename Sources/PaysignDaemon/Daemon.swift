@@ -71,7 +71,10 @@ public struct Daemon: Sendable {
         }
         let context = APIContext(tokens: tokens, bus: bus, monitor: monitor, startedAt: startedAt, version: version)
         let directory = registry.directory(administrators: Set(configuration.administrators))
-        let router = Router(routes: API.routes(context) + registry.routes(), directory: directory)
+        let journalSigner = JournalSigner(
+            registry: registry.registry, tokens: tokens,
+            interval: configuration.headSigningIntervalMinutes.map { .seconds($0 * 60) }, logger: logger)
+        let router = Router(routes: API.routes(context) + registry.routes(journalSigner: journalSigner), directory: directory)
 
         let listener: Listener
         if let fd = inherited.first {
@@ -91,6 +94,7 @@ public struct Daemon: Sendable {
             configuration: .init(
                 services: [
                     .init(service: monitor),
+                    .init(service: journalSigner),
                     .init(service: APIServerService(server: server, notifier: notifier, logger: logger, onReady: onReady),
                           successTerminationBehavior: .gracefullyShutdownGroup,
                           failureTerminationBehavior: .gracefullyShutdownGroup),

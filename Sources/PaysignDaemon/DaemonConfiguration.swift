@@ -19,6 +19,7 @@ import Yams
 /// idle-timeout-seconds: 30
 /// request-timeout-seconds: 15
 /// log-level: info                        # trace, debug, info, notice, warning, error, critical
+/// head-signing-interval-minutes: 60      # re-sign the journal head on the designated token
 /// ```
 public struct DaemonConfiguration: Sendable, Hashable, Codable {
     public var socket: String = "/run/paysign/paysign.sock"
@@ -32,6 +33,8 @@ public struct DaemonConfiguration: Sendable, Hashable, Codable {
     public var idleTimeoutSeconds: Double = 30
     public var requestTimeoutSeconds: Double = 15
     public var logLevel: String = "info"
+    /// Re-sign the journal's head this often (minutes) once a token was designated on demand.
+    public var headSigningIntervalMinutes: Double?
     /// The file this was read from (not a key).
     public var source: String?
 
@@ -58,6 +61,7 @@ public struct DaemonConfiguration: Sendable, Hashable, Codable {
         case idleTimeoutSeconds = "idle-timeout-seconds"
         case requestTimeoutSeconds = "request-timeout-seconds"
         case logLevel = "log-level"
+        case headSigningIntervalMinutes = "head-signing-interval-minutes"
     }
 
     private struct AnyKey: CodingKey {
@@ -86,6 +90,7 @@ public struct DaemonConfiguration: Sendable, Hashable, Codable {
         idleTimeoutSeconds = try c.decodeIfPresent(Double.self, forKey: .idleTimeoutSeconds) ?? defaults.idleTimeoutSeconds
         requestTimeoutSeconds = try c.decodeIfPresent(Double.self, forKey: .requestTimeoutSeconds) ?? defaults.requestTimeoutSeconds
         logLevel = try c.decodeIfPresent(String.self, forKey: .logLevel) ?? defaults.logLevel
+        headSigningIntervalMinutes = try c.decodeIfPresent(Double.self, forKey: .headSigningIntervalMinutes)
     }
 
     /// Reads and checks a configuration file; one sentence for anything wrong.
@@ -130,6 +135,9 @@ public struct DaemonConfiguration: Sendable, Hashable, Codable {
         }
         guard idleTimeoutSeconds > 0, requestTimeoutSeconds > 0 else {
             throw DaemonError("idle-timeout-seconds and request-timeout-seconds must be positive")
+        }
+        if let minutes = headSigningIntervalMinutes, minutes <= 0 {
+            throw DaemonError("head-signing-interval-minutes must be positive")
         }
         let levels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
         guard levels.contains(logLevel) else {

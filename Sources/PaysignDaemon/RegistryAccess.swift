@@ -3,6 +3,7 @@ import Logging
 import PaysignDomain
 import PaysignOpenSSL
 import PaysignPCSC
+import PaysignPKCS11
 import PaysignStore
 import Synchronization
 
@@ -102,7 +103,7 @@ struct RegistryAccess: Sendable {
 
     // MARK: Routes
 
-    func routes() -> [Route] {
+    func routes(journalSigner: JournalSigner) -> [Route] {
         let registry = self.registry
         let access = self
         let auditors: Set<Role> = [.auditor, .administrator]
@@ -116,11 +117,35 @@ struct RegistryAccess: Sendable {
             },
             Route("GET", "/v1/audit/verify", roles: auditors) { _ in
                 let result = try await registry.verifyJournal()
+                let (signedHeads, bad) = try await journalSigner.badHeadSignatures()
                 switch result {
-                case .intact(let entries, let head):
-                    return try .json(JournalCheck(intact: true, entries: entries, head: head.hex, brokenAt: nil, reason: nil))
+                case .intact(let entries, let head) where bad.isEmpty:
+                    return try .json(JournalCheck(intact: true, entries: entries, head: head.hex, brokenAt: nil, reason: nil,
+                                                  signedHeads: signedHeads, badHeadSignatures: []))
+                case .intact:
+                    return try .json(JournalCheck(intact: false, entries: nil, head: nil, brokenAt: bad.first,
+                                                  reason: "the signature over journal head \(bad[0]) does not verify with its certificate",
+                                                  signedHeads: signedHeads, badHeadSignatures: bad))
                 case .broken(let seq, let reason):
-                    return try .json(JournalCheck(intact: false, entries: nil, head: nil, brokenAt: seq, reason: reason))
+                    return try .json(JournalCheck(intact: false, entries: nil, head: nil, brokenAt: seq, reason: reason,
+                                                  signedHeads: signedHeads, badHeadSignatures: bad))
+                }
+            },
+            Route("GET", "/v1/audit/head-signatures", roles: auditors) { _ in
+                try .json(try await registry.headSignatures().map(HeadSignatureView.init))
+            },
+            Route("POST", "/v1/audit/head-signatures", roles: auditors) { request in
+                let body = try request.decode(SignHead.self)
+                let uri: PKCS11URI
+                do { uri = try PKCS11URI(body.token) } catch { throw TokenProblems.problem(for: error) ?? Problem(.invalidField, "\(error)") }
+                let pin = PIN(Array(body.pin.utf8))
+                do {
+                    let signature = try await journalSigner.signNow(
+                        uri: uri, pin: pin, confirmFinalTry: body.confirmFinalTry ?? false, by: await access.actor(request.peer))
+                    return try .json(HeadSignatureView(signature), status: 201)
+                } catch {
+                    if let problem = TokenProblems.problem(for: error) { throw problem }
+                    throw error
                 }
             },
             Route("GET", "/v1/operators", roles: administrators) { _ in try .json(try await registry.operators()) },
@@ -157,6 +182,29 @@ struct RegistryAccess: Sendable {
         var entity: String?
         var roles: [String]
         static let fieldNames: Set<String> = ["unixUser", "nationalID", "name", "entity", "roles"]
+    }
+
+    struct SignHead: StrictDecodable {
+        var token: String
+        var pin: String
+        var confirmFinalTry: Bool?
+        static let fieldNames: Set<String> = ["token", "pin", "confirmFinalTry"]
+    }
+
+    struct HeadSignatureView: Codable {
+        var seq: Int64
+        var hash: String
+        var algorithm: String
+        var certificateSHA256: String
+        var recordedAt: Date
+
+        init(_ signature: HeadSignature) {
+            seq = signature.seq
+            hash = signature.hash.hex
+            algorithm = signature.algorithm
+            certificateSHA256 = signature.certificateSHA256.hex
+            recordedAt = signature.recordedAt
+        }
     }
 
     struct NewEntity: StrictDecodable {
@@ -197,6 +245,8 @@ struct RegistryAccess: Sendable {
         var head: String?
         var brokenAt: Int64?
         var reason: String?
+        var signedHeads: Int
+        var badHeadSignatures: [Int64]
     }
 }
 

@@ -53,3 +53,12 @@ extension PIN {
         }
     }
 }
+
+extension PIN {
+    /// Lends the PIN as text for the one request that carries it to the daemon.
+    public func withUnsafeText<T>(_ body: (Substring) throws -> T) rethrows -> T {
+        try withBytes { bytes, count in
+            try body(Substring(String(decoding: UnsafeBufferPointer(start: bytes, count: count), as: UTF8.self)))
+        }
+    }
+}

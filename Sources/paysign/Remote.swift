@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import PaysignClient
+import PaysignPKCS11
 
 /// Options every command that talks to the daemon takes.
 struct SocketOptions: ParsableArguments {
@@ -94,7 +95,8 @@ struct Events: AsyncParsableCommand {
 
 struct Audit: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Read the audit journal, or verify its hash chain.", subcommands: [List.self, Verify.self],
+        abstract: "Read the audit journal, verify its hash chain, or sign its head on a token.",
+        subcommands: [List.self, Verify.self, SignHead.self],
         defaultSubcommand: List.self)
 
     struct Entry: Decodable {
@@ -136,6 +138,7 @@ struct Audit: AsyncParsableCommand {
             var head: String?
             var brokenAt: Int64?
             var reason: String?
+            var signedHeads: Int?
         }
 
         func run() async throws {
@@ -143,10 +146,47 @@ struct Audit: AsyncParsableCommand {
             let check = try JSONDecoder().decode(Check.self, from: response.body)
             try remote.output(response, as: Check.self) { c in
                 c.intact
-                    ? "journal intact: \(c.entries ?? 0) entries, head \(c.head ?? "")\n"
+                    ? "journal intact: \(c.entries ?? 0) entries, head \(c.head ?? ""), \(c.signedHeads ?? 0) signed heads verified\n"
                     : "journal BROKEN at entry \(c.brokenAt ?? 0): \(c.reason ?? "")\n"
             }
             if !check.intact { throw ExitCode(1) }
+        }
+    }
+}
+
+extension Audit {
+    struct SignHead: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "sign-head",
+            abstract: "Sign the journal's head on a token, so a rewrite of the whole journal shows.",
+            discussion: """
+                The daemon logs in to the token with the PIN (asked on the terminal, or read from
+                --pin-fd), signs the head, stores the signature, and re-signs the head periodically
+                (head-signing-interval-minutes) while that login lasts. Roles: auditor, administrator.
+                """)
+        @OptionGroup var remote: SocketOptions
+        @Option(name: .customLong("token"), help: "PKCS#11 URI of the designated token.") var token: String
+        @Option(name: .customLong("pin-fd"), help: "Read the PIN from this file descriptor.") var pinFD: Int32?
+        @Flag(help: "Use the token's final PIN try.") var confirmFinalTry = false
+
+        struct Body: Encodable {
+            var token: String
+            var pin: String
+            var confirmFinalTry: Bool
+        }
+
+        struct Signed: Decodable {
+            var seq: Int64
+            var hash: String
+            var algorithm: String
+        }
+
+        func run() async throws {
+            _ = try parseURI(token)
+            let pin = try PINInput.obtain(fd: pinFD, prompt: "PIN for the token that signs the journal: ")
+            let text = pin.withUnsafeText { String($0) }
+            let response = try remote.call("POST", "/v1/audit/head-signatures", body: Body(token: token, pin: text, confirmFinalTry: confirmFinalTry))
+            try remote.output(response, as: Signed.self) { "journal head \($0.seq) (\($0.hash.prefix(16))…) signed with \($0.algorithm)\n" }
         }
     }
 }

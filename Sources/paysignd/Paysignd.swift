@@ -32,6 +32,7 @@ struct Paysignd: AsyncParsableCommand {
     @Option(name: .customLong("idle-timeout-seconds"), help: "Close connections idle this long.") var idleTimeout: Double?
     @Option(name: .customLong("request-timeout-seconds"), help: "Close connections whose request takes longer.") var requestTimeout: Double?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error, critical.") var logLevel: String?
+    @Option(name: .customLong("head-signing-interval-minutes"), help: "Re-sign the journal head this often on the token designated on demand.") var headSigningInterval: Double?
 
     func resolvedConfiguration() throws -> DaemonConfiguration {
         var configuration = DaemonConfiguration()
@@ -55,6 +56,7 @@ struct Paysignd: AsyncParsableCommand {
         if let idleTimeout { configuration.idleTimeoutSeconds = idleTimeout }
         if let requestTimeout { configuration.requestTimeoutSeconds = requestTimeout }
         if let logLevel { configuration.logLevel = logLevel }
+        if let headSigningInterval { configuration.headSigningIntervalMinutes = headSigningInterval }
         try configuration.validate()
         return configuration
     }

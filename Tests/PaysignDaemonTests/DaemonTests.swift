@@ -243,3 +243,69 @@ final class RawConnection {
 
     deinit { close(fd) }
 }
+
+extension DaemonTests {
+    @Test("the journal head is signed on a token; a rewritten journal with a fresh chain no longer matches it")
+    func headSigning() throws {
+        let daemon = try DaemonProcess(pki: pki)
+        let client = DaemonClient(socketPath: daemon.socket)
+        _ = try client.post("/v1/entities", ["code": "EG-2000", "name": "Before"])
+        // A wrong PIN is refused and journaled, never retried.
+        let wrong = try client.post("/v1/audit/head-signatures", ["token": "pkcs11:token=officer2", "pin": "000000"])
+        #expect(wrong.problem?.type == "urn:paysign:problem:wrong-pin", "\(String(decoding: wrong.body, as: UTF8.self))")
+        let cli = try Shell.run(TestPKI.paysignBinary, ["audit", "sign-head", "--socket", daemon.socket, "--token", "pkcs11:token=officer2", "--pin-fd", "0"],
+                                stdin: Data((pki.token("officer2").pin + "\n").utf8))
+        #expect(cli.status == 0, "\(cli.stderr)")
+        #expect(cli.stdout.contains("signed with ecdsa-sha256"))
+        var check = try json(try client.get("/v1/audit/verify"))
+        #expect(check["intact"] as? Bool == true)
+        #expect(check["signedHeads"] as? Int == 1)
+        let kinds = (try json(try client.get("/v1/audit?limit=100"))["entries"] as? [[String: Any]])?.compactMap { $0["kind"] as? String } ?? []
+        #expect(kinds.contains("login-failed") && kinds.contains("login-succeeded") && kinds.contains("head-signed"))
+        // A forger rewrites entry 2 and recomputes every hash after it: the chain is consistent
+        // again, but the signed head is no longer in it.
+        let rewrite = try Shell.run("python3", ["-c", """
+            import sqlite3, sys, hashlib
+            db = sqlite3.connect(sys.argv[1])
+            db.execute("DROP TRIGGER audit_no_update")
+            def field(s): b = s.encode(); return len(b).to_bytes(4, "big") + b
+            prev = "0" * 64
+            rows = db.execute("SELECT seq, at, actor, kind, detail FROM audit ORDER BY seq").fetchall()
+            for seq, at, actor, kind, detail in rows:
+                if seq == 2: detail = detail.replace("Before", "Forged")
+                msg = b"paysign-audit-v1\\0" + seq.to_bytes(8, "big") + b"".join(map(field, [at, actor, kind, detail, prev]))
+                h = hashlib.sha256(msg).hexdigest()
+                db.execute("UPDATE audit SET detail = ?, previousHash = ?, hash = ? WHERE seq = ?", (detail, prev, h, seq))
+                prev = h
+            db.commit()
+            """, daemon.stateDirectory + "/paysign.sqlite"])
+        #expect(rewrite.status == 0, "\(rewrite.stderr)")
+        check = try json(try client.get("/v1/audit/verify"))
+        #expect(check["intact"] as? Bool == false, "\(check)")
+    }
+}
+
+@Suite("The OpenAPI document")
+struct OpenAPITests {
+    @Test("it is valid JSON, OpenAPI 3.1, and names every route the daemon serves")
+    func everyRouteDocumented() throws {
+        let url = TestPKI.repositoryRoot.appendingPathComponent("Sources/PaysignDaemon/openapi.json")
+        let document = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
+        #expect(document["openapi"] as? String == "3.1.0")
+        let paths = try #require(document["paths"] as? [String: [String: Any]])
+        // Every Route("METHOD", "/v1/…") in the daemon's sources.
+        let sources = TestPKI.repositoryRoot.appendingPathComponent("Sources/PaysignDaemon")
+        var routes: [(String, String)] = []
+        for file in try FileManager.default.contentsOfDirectory(atPath: sources.path) where file.hasSuffix(".swift") {
+            let text = try String(contentsOf: sources.appendingPathComponent(file), encoding: .utf8)
+            let regex = try NSRegularExpression(pattern: #"Route\("([A-Z]+)", "(/v1/[^"]*)""#)
+            for match in regex.matches(in: text, range: NSRange(text.startIndex..., in: text)) {
+                routes.append((String(text[Range(match.range(at: 1), in: text)!]), String(text[Range(match.range(at: 2), in: text)!])))
+            }
+        }
+        #expect(routes.count >= 10)
+        for (method, path) in routes {
+            #expect(paths[path]?[method.lowercased()] != nil, "\(method) \(path) is not in openapi.json")
+        }
+    }
+}

@@ -84,3 +84,31 @@ struct OpenSSLTests {
         #expect(throws: (any Error).self) { _ = try ECDSASignature(rawRepresentation: [1, 2, 3]) }
     }
 }
+
+@Suite("Signature verification through EVP_DigestVerify")
+struct VerificationTests {
+    @Test("signatures made by openssl dgst verify; a changed message or signature does not",
+          arguments: [("rsa:2048", SignatureScheme.rsaPKCS1SHA256, [String]()),
+                      ("rsa:2048", .rsaPSSSHA256, ["-sigopt", "rsa_padding_mode:pss", "-sigopt", "rsa_pss_saltlen:32"]),
+                      ("ec", .ecdsaSHA256, [])])
+    func verify(keyType: String, scheme: SignatureScheme, options: [String]) throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("paysign-verify-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let key = dir.appendingPathComponent("k.pem").path
+        let cert = dir.appendingPathComponent("c.pem").path
+        let message = dir.appendingPathComponent("m").path
+        let signature = dir.appendingPathComponent("s").path
+        let keyOptions = keyType == "ec" ? ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"] : ["-newkey", keyType]
+        _ = try OpenSSLTests.openssl(["req", "-x509"] + keyOptions + ["-nodes", "-keyout", key, "-subj", "/CN=v", "-days", "1", "-out", cert])
+        try Data("journal head 42".utf8).write(to: URL(fileURLWithPath: message))
+        _ = try OpenSSLTests.openssl(["dgst", "-sha256", "-sign", key] + options + ["-out", signature, message])
+        let certificate = try Certificate(pemEncoded: String(contentsOfFile: cert, encoding: .utf8))
+        let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: signature)))
+        #expect(try certificate.verify(signature: bytes, over: Array("journal head 42".utf8), scheme: scheme))
+        #expect(try !certificate.verify(signature: bytes, over: Array("journal head 43".utf8), scheme: scheme))
+        var broken = bytes
+        broken[broken.count / 2] ^= 0x01
+        #expect(try !certificate.verify(signature: broken, over: Array("journal head 42".utf8), scheme: scheme))
+    }
+}

@@ -1,0 +1,109 @@
+import Foundation
+import Logging
+import PaysignDomain
+import PaysignOpenSSL
+import PaysignPKCS11
+import PaysignStore
+import PaysignTokens
+import ServiceLifecycle
+import Synchronization
+
+/// Signs the head of the audit journal on a designated token, so that a later rewrite of the
+/// whole file is detectable: on demand (`POST /v1/audit/head-signatures`, with the token's PIN),
+/// and then every `interval` while that login lasts. The PIN is used for one `C_Login` and let go
+/// (rule D5); the logged-in session is what the periodic signatures use.
+final class JournalSigner: Service, Sendable {
+    let registry: Registry
+    let tokens: TokenService
+    let interval: Duration?
+    let logger: Logger
+    private let current = Mutex<(signer: TokenSigner, lastSeq: Int64)?>(nil)
+
+    init(registry: Registry, tokens: TokenService, interval: Duration?, logger: Logger) {
+        self.registry = registry
+        self.tokens = tokens
+        self.interval = interval
+        self.logger = logger
+    }
+
+    /// Logs in to the token `uri` names, signs the current head and records the signature.
+    func signNow(uri: PKCS11URI, pin: PIN, confirmFinalTry: Bool, by actor: AuditActor) async throws -> HeadSignature {
+        let signer = try await tokens.signer(for: uri)
+        let serial = signer.session.token.serialNumber
+        do {
+            try await signer.login(pin: pin, confirmFinalTry: confirmFinalTry)
+            _ = try? await registry.append(.loginSucceeded(.init(tokenSerial: serial)), by: actor)
+        } catch let error as PKCS11Error {
+            let state: PaysignDomain.PINState = error.pinState.map(Self.journalState) ?? .incorrect
+            _ = try? await registry.append(.loginFailed(.init(tokenSerial: serial, pinState: state)), by: actor)
+            await signer.session.close()
+            throw error
+        }
+        let signature = try await sign(with: signer, by: actor)
+        let previous = current.withLock { old -> TokenSigner? in
+            defer { old = (signer, signature.seq) }
+            return old?.signer
+        }
+        if let previous, previous !== signer { await previous.session.close() }
+        return signature
+    }
+
+    private func sign(with signer: TokenSigner, by actor: AuditActor) async throws -> HeadSignature {
+        let head = try await registry.journalHead()
+        let made = try await signer.sign(head.signingInput)
+        return try await registry.recordHeadSignature(
+            seq: head.seq, hash: head.hash, signature: made.bytes, certificateDER: signer.certificate.derEncoded,
+            algorithm: made.algorithm.rawValue, by: actor)
+    }
+
+    static func journalState(_ state: PaysignPKCS11.PINState) -> PaysignDomain.PINState {
+        if state.contains(.locked) { return .locked }
+        if state.contains(.finalTry) { return .finalTry }
+        if state.contains(.countLow) { return .countLow }
+        return .incorrect
+    }
+
+    /// Re-signs the head every `interval` when it moved, while the designated token stays logged in.
+    func run() async throws {
+        guard let interval else {
+            // Nothing periodic to do; a service that returns would end the whole group.
+            try? await gracefulShutdown()
+            return
+        }
+        try await cancelWhenGracefulShutdown {
+            while true {
+                try await Task.sleep(for: interval)
+                guard let (signer, lastSeq) = self.current.withLock({ $0 }) else { continue }
+                do {
+                    let head = try await self.registry.journalHead()
+                    guard head.seq > lastSeq + 1 else { continue }  // only its own head-signed entry since
+                    let signature = try await self.sign(with: signer, by: .daemon)
+                    self.current.withLock { $0?.lastSeq = signature.seq }
+                    self.logger.info("journal head \(signature.seq) signed on token '\(signer.session.token.label)'")
+                } catch {
+                    self.logger.warning("could not sign the journal head (\(error)); sign it on demand to resume")
+                    self.current.withLock { $0 = nil }
+                    await signer.session.close()
+                }
+            }
+        }
+    }
+
+    /// Checks every stored head signature against its certificate: the seqs whose bytes do not verify.
+    func badHeadSignatures() async throws -> (count: Int, bad: [Int64]) {
+        let signatures = try await registry.headSignatures()
+        var bad: [Int64] = []
+        for signature in signatures {
+            let valid: Bool
+            if let certificate = try? Certificate(derEncoded: signature.certificateDER),
+                let scheme = SignatureScheme(rawValue: signature.algorithm)
+            {
+                valid = (try? certificate.verify(signature: signature.signature, over: signature.signingInput, scheme: scheme)) ?? false
+            } else {
+                valid = false
+            }
+            if !valid { bad.append(signature.seq) }
+        }
+        return (signatures.count, bad)
+    }
+}
