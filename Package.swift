@@ -142,7 +142,8 @@ let package = Package(
             name: "PaysignSystemdTests", dependencies: ["PaysignSystemd", "PaysignTestSupport"],
             swiftSettings: swiftSettings),
         .testTarget(
-            name: "PaysignDaemonTests", dependencies: ["PaysignClient", "PaysignTestSupport"], swiftSettings: swiftSettings),
+            name: "PaysignDaemonTests", dependencies: ["PaysignClient", "PaysignTestSupport", "PaysignDaemon", "PaysignDomain"],
+            swiftSettings: swiftSettings),
         .testTarget(name: "PaysignCLITests", dependencies: ["PaysignTestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "PaysignPCSCTests", dependencies: ["PaysignPCSC", "PaysignTestSupport"], swiftSettings: swiftSettings),

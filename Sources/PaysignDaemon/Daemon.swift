@@ -73,7 +73,7 @@ public struct Daemon: Sendable {
         let directory = registry.directory(administrators: Set(configuration.administrators))
         let journalSigner = JournalSigner(
             registry: registry.registry, tokens: tokens,
-            interval: configuration.headSigningIntervalMinutes.map { .seconds($0 * 60) }, logger: logger)
+            interval: configuration.headSigningIntervalMinutes.map { .seconds($0 * 60) }, logger: logger, bus: bus)
         let router = Router(routes: API.routes(context) + registry.routes(journalSigner: journalSigner), directory: directory)
 
         let listener: Listener

@@ -107,8 +107,11 @@ public struct DaemonConfiguration: Sendable, Hashable, Codable {
             throw DaemonError("\(path): \(error.message)")
         } catch let DecodingError.typeMismatch(_, context) {
             throw DaemonError("\(path): '\(context.codingPath.map(\.stringValue).joined(separator: "."))' has the wrong type")
+        } catch let DecodingError.dataCorrupted(context) {
+            let cause = context.underlyingError.map { "\($0)" } ?? context.debugDescription
+            throw DaemonError("\(path) is not valid YAML: \(cause.split(separator: "\n").first ?? "")")
         } catch {
-            throw DaemonError("\(path) is not valid YAML: \(error)")
+            throw DaemonError("\(path) is not valid YAML: \(String(describing: error).split(separator: "\n").first ?? "")")
         }
         var loaded = configuration
         loaded.source = path

@@ -17,9 +17,11 @@ final class JournalSigner: Service, Sendable {
     let tokens: TokenService
     let interval: Duration?
     let logger: Logger
+    let bus: EventBus?
     private let current = Mutex<(signer: TokenSigner, lastSeq: Int64)?>(nil)
 
-    init(registry: Registry, tokens: TokenService, interval: Duration?, logger: Logger) {
+    init(registry: Registry, tokens: TokenService, interval: Duration?, logger: Logger, bus: EventBus? = nil) {
+        self.bus = bus
         self.registry = registry
         self.tokens = tokens
         self.interval = interval
@@ -30,12 +32,15 @@ final class JournalSigner: Service, Sendable {
     func signNow(uri: PKCS11URI, pin: PIN, confirmFinalTry: Bool, by actor: AuditActor) async throws -> HeadSignature {
         let signer = try await tokens.signer(for: uri)
         let serial = signer.session.token.serialNumber
+        let label = signer.session.token.label
         do {
-            try await signer.login(pin: pin, confirmFinalTry: confirmFinalTry)
+            let report = try await signer.login(pin: pin, confirmFinalTry: confirmFinalTry)
             _ = try? await registry.append(.loginSucceeded(.init(tokenSerial: serial)), by: actor)
+            if report.before != report.after { announce(label: label, serial: serial, state: report.after) }
         } catch let error as PKCS11Error {
             let state: PaysignDomain.PINState = error.pinState.map(Self.journalState) ?? .incorrect
             _ = try? await registry.append(.loginFailed(.init(tokenSerial: serial, pinState: state)), by: actor)
+            if let after = error.pinState { announce(label: label, serial: serial, state: after) }
             await signer.session.close()
             throw error
         }
@@ -54,6 +59,10 @@ final class JournalSigner: Service, Sendable {
         return try await registry.recordHeadSignature(
             seq: head.seq, hash: head.hash, signature: made.bytes, certificateDER: signer.certificate.derEncoded,
             algorithm: made.algorithm.rawValue, by: actor)
+    }
+
+    private func announce(label: String, serial: String, state: PaysignPKCS11.PINState) {
+        bus?.publish(DaemonEvent(type: "pin-state-changed", detail: ["token": label, "serial": serial, "pinState": state.summary]))
     }
 
     static func journalState(_ state: PaysignPKCS11.PINState) -> PaysignDomain.PINState {
