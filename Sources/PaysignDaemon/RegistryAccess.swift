@@ -151,18 +151,27 @@ struct RegistryAccess: Sendable {
             Route("GET", "/v1/operators", roles: administrators) { _ in try .json(try await registry.operators()) },
             Route("POST", "/v1/operators", roles: administrators) { request in
                 let body = try request.decode(NewOperator.self)
-                let roles = try body.roles.map { name -> Role in
-                    guard let role = Role(rawValue: name) else {
-                        throw Problem(.invalidField, "unknown role '\(name)'; roles: \(Role.allCases.map(\.rawValue).joined(separator: ", "))")
-                    }
-                    return role
-                }
+                let roles = try Self.roles(body.roles)
                 let op = try await storeCall {
                     try await registry.addOperator(
                         unixUser: body.unixUser, nationalID: body.nationalID, name: body.name, entityCode: body.entity,
                         roles: Set(roles), by: await access.actor(request.peer))
                 }
                 return try .json(op, status: 201)
+            },
+            Route("PUT", "/v1/operators/{id}/roles", roles: administrators) { request in
+                let id = try Self.operatorID(request)
+                let body = try request.decode(RoleChange.self)
+                let roles = try Self.roles(body.roles)
+                let op = try await storeCall {
+                    try await registry.setRoles(operator: id, roles: Set(roles), by: await access.actor(request.peer))
+                }
+                return try .json(op)
+            },
+            Route("DELETE", "/v1/operators/{id}", roles: administrators) { request in
+                let id = try Self.operatorID(request)
+                let op = try await storeCall { try await registry.removeOperator(id, by: await access.actor(request.peer)) }
+                return try .json(op)
             },
             Route("GET", "/v1/entities", roles: administrators) { _ in try .json(try await registry.entities()) },
             Route("POST", "/v1/entities", roles: administrators) { request in
@@ -173,6 +182,27 @@ struct RegistryAccess: Sendable {
                 return try .json(entity, status: 201)
             },
         ]
+    }
+
+    static func roles(_ names: [String]) throws -> [Role] {
+        try names.map { name -> Role in
+            guard let role = Role(rawValue: name) else {
+                throw Problem(.invalidField, "unknown role '\(name)'; roles: \(Role.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            return role
+        }
+    }
+
+    static func operatorID(_ request: Request) throws -> Operator.ID {
+        guard let text = request.parameters["id"], let id = Operator.ID(text), id > 0 else {
+            throw Problem(.invalidField, "the operator id must be a positive number")
+        }
+        return id
+    }
+
+    struct RoleChange: StrictDecodable {
+        var roles: [String]
+        static let fieldNames: Set<String> = ["roles"]
     }
 
     struct NewOperator: StrictDecodable {
@@ -254,7 +284,8 @@ struct RegistryAccess: Sendable {
 func storeCall<T: Sendable>(_ body: () async throws -> T) async throws -> T {
     do { return try await body() } catch let error as StoreError {
         switch error.code {
-        case .invalidField, .unknownEntity, .unknownOperator, .unknownToken: throw Problem(.invalidField, error.message)
+        case .unknownOperator, .unknownToken: throw Problem(.notFound, error.message)
+        case .invalidField, .unknownEntity: throw Problem(.invalidField, error.message)
         case .duplicate: throw Problem(.conflict, error.message)
         case .ruleViolated: throw Problem(.ruleViolated, error.message, rule: error.rule?.rawValue)
         default: throw Problem(.internalError, error.message)

@@ -194,7 +194,29 @@ extension Audit {
 struct OperatorCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "operator", abstract: "Map Unix users to operators and roles (administrators).",
-        subcommands: [Add.self, List.self])
+        subcommands: [Add.self, List.self, SetRoles.self, Remove.self])
+
+    struct SetRoles: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "set-roles", abstract: "Replace an operator's roles (journaled).")
+        @OptionGroup var remote: SocketOptions
+        @Argument(help: "The operator's id (see 'paysign operator list').") var id: Int64
+        @Option(name: .customLong("role"), help: "A role (repeatable); none removes every role.") var roles: [String] = []
+        struct Body: Encodable { var roles: [String] }
+        func run() async throws {
+            let response = try remote.call("PUT", "/v1/operators/\(id)/roles", body: Body(roles: roles))
+            try remote.output(response, as: OperatorView.self) { "operator \($0.id) (\($0.unixUser)) now has: \($0.roles.sorted().joined(separator: ", "))\n" }
+        }
+    }
+
+    struct Remove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Remove an operator (refused while they hold a token, rule D6).")
+        @OptionGroup var remote: SocketOptions
+        @Argument(help: "The operator's id.") var id: Int64
+        func run() async throws {
+            let response = try remote.call("DELETE", "/v1/operators/\(id)")
+            try remote.output(response, as: OperatorView.self) { "operator \($0.id) (\($0.unixUser)) removed\n" }
+        }
+    }
 
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Map a Unix user to an operator with roles.")

@@ -309,3 +309,24 @@ struct OpenAPITests {
         }
     }
 }
+
+extension DaemonTests {
+    @Test("an administrator maps a user, changes their roles and removes them; each change is journaled")
+    func operatorLifecycle() throws {
+        let daemon = try DaemonProcess(pki: pki)
+        let client = DaemonClient(socketPath: daemon.socket)
+        let added = try client.send("POST", "/v1/operators", body: Data(#"{"unixUser":"nobody","nationalID":"29001010100017","name":"Reviewer Nobody","roles":["reviewer"]}"#.utf8), contentType: "application/json")
+        #expect(added.status == 201, "\(String(decoding: added.body, as: UTF8.self))")
+        let id = try #require(try json(added)["id"] as? Int)
+        let changed = try client.send("PUT", "/v1/operators/\(id)/roles", body: Data("{\"roles\":[\"auditor\"]}".utf8), contentType: "application/json")
+        #expect(changed.status == 200)
+        #expect(try json(changed)["roles"] as? [String] == ["auditor"])
+        let badRole = try client.send("PUT", "/v1/operators/\(id)/roles", body: Data("{\"roles\":[\"king\"]}".utf8), contentType: "application/json")
+        #expect(badRole.problem?.type == "urn:paysign:problem:invalid-field")
+        let removed = try client.send("DELETE", "/v1/operators/\(id)")
+        #expect(removed.status == 200)
+        #expect(try client.send("DELETE", "/v1/operators/\(id)").problem?.type == "urn:paysign:problem:not-found")
+        let kinds = (try json(try client.get("/v1/audit?limit=100"))["entries"] as? [[String: Any]])?.compactMap { $0["kind"] as? String } ?? []
+        #expect(kinds.contains("operator-added") && kinds.contains("role-changed") && kinds.contains("operator-removed"))
+    }
+}
