@@ -73,7 +73,11 @@ public struct Daemon: Sendable {
         let directory = registry.directory(administrators: Set(configuration.administrators))
         let journalSigner = JournalSigner(
             registry: registry.registry, tokens: tokens,
-            interval: configuration.headSigningIntervalMinutes.map { .seconds($0 * 60) }, logger: logger, bus: bus)
+            interval: configuration.headSigningIntervalMinutes.map { .seconds($0 * 60) }, logger: logger, bus: bus,
+            designated: try configuration.journalSigningToken.map { text in
+                do { return try PKCS11URI(text) } catch { throw DaemonError("journal-signing-token: \(error)") }
+            },
+            pinned: configuration.pinnedJournalCertificates)
         let router = Router(routes: API.routes(context) + registry.routes(journalSigner: journalSigner), directory: directory)
 
         let listener: Listener

@@ -19,7 +19,9 @@ import Yams
 /// idle-timeout-seconds: 30
 /// request-timeout-seconds: 15
 /// log-level: info                        # trace, debug, info, notice, warning, error, critical
-/// head-signing-interval-minutes: 60      # re-sign the journal head on the designated token
+/// journal-signing-token: "pkcs11:token=audit"   # the only token that signs the journal head
+/// journal-signing-certificates: [ "3f2a…" ]     # SHA-256 of the certificates audit verify trusts
+/// head-signing-interval-minutes: 60      # re-sign the head while that token is logged in
 /// ```
 public struct DaemonConfiguration: Sendable, Hashable, Codable {
     public var socket: String = "/run/paysign/paysign.sock"
@@ -33,8 +35,13 @@ public struct DaemonConfiguration: Sendable, Hashable, Codable {
     public var idleTimeoutSeconds: Double = 30
     public var requestTimeoutSeconds: Double = 15
     public var logLevel: String = "info"
-    /// Re-sign the journal's head this often (minutes) once a token was designated on demand.
+    /// Re-sign the journal's head this often (minutes) once the journal token is logged in.
     public var headSigningIntervalMinutes: Double?
+    /// The one token that may sign the journal's head (PKCS#11 URI); unset: head signing is off.
+    public var journalSigningToken: String?
+    /// SHA-256 fingerprints (hex) of the certificates whose head signatures `audit verify` trusts.
+    /// Kept in this root-owned file, outside the database a forger could rewrite.
+    public var journalSigningCertificates: [String] = []
     /// The file this was read from (not a key).
     public var source: String?
 
@@ -62,6 +69,8 @@ public struct DaemonConfiguration: Sendable, Hashable, Codable {
         case requestTimeoutSeconds = "request-timeout-seconds"
         case logLevel = "log-level"
         case headSigningIntervalMinutes = "head-signing-interval-minutes"
+        case journalSigningToken = "journal-signing-token"
+        case journalSigningCertificates = "journal-signing-certificates"
     }
 
     private struct AnyKey: CodingKey {
@@ -91,6 +100,8 @@ public struct DaemonConfiguration: Sendable, Hashable, Codable {
         requestTimeoutSeconds = try c.decodeIfPresent(Double.self, forKey: .requestTimeoutSeconds) ?? defaults.requestTimeoutSeconds
         logLevel = try c.decodeIfPresent(String.self, forKey: .logLevel) ?? defaults.logLevel
         headSigningIntervalMinutes = try c.decodeIfPresent(Double.self, forKey: .headSigningIntervalMinutes)
+        journalSigningToken = try c.decodeIfPresent(String.self, forKey: .journalSigningToken)
+        journalSigningCertificates = try c.decodeIfPresent([String].self, forKey: .journalSigningCertificates) ?? []
     }
 
     /// Reads and checks a configuration file; one sentence for anything wrong.
@@ -136,15 +147,28 @@ public struct DaemonConfiguration: Sendable, Hashable, Codable {
         guard (1024...(64 << 20)).contains(maxBodyBytes) else {
             throw DaemonError("max-body-bytes must be between 1024 and 67108864")
         }
-        guard idleTimeoutSeconds > 0, requestTimeoutSeconds > 0 else {
-            throw DaemonError("idle-timeout-seconds and request-timeout-seconds must be positive")
+        guard (0.1...86_400).contains(idleTimeoutSeconds), (0.1...86_400).contains(requestTimeoutSeconds) else {
+            throw DaemonError("idle-timeout-seconds and request-timeout-seconds must be between 0.1 and 86400")
         }
-        if let minutes = headSigningIntervalMinutes, minutes <= 0 {
-            throw DaemonError("head-signing-interval-minutes must be positive")
+        if let minutes = headSigningIntervalMinutes, !(1...10_080).contains(minutes) {
+            throw DaemonError("head-signing-interval-minutes must be between 1 and 10080 (a week)")
+        }
+        for fingerprint in journalSigningCertificates {
+            let hex = fingerprint.replacingOccurrences(of: ":", with: "").lowercased()
+            guard hex.count == 64, hex.allSatisfy(\.isHexDigit) else {
+                throw DaemonError("journal-signing-certificates holds '\(fingerprint)', which is not a SHA-256 fingerprint")
+            }
         }
         let levels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
         guard levels.contains(logLevel) else {
             throw DaemonError("log-level must be one of \(levels.joined(separator: ", ")), not '\(logLevel)'")
         }
+    }
+}
+
+extension DaemonConfiguration {
+    /// The pinned fingerprints as lowercase hex without colons.
+    var pinnedJournalCertificates: Set<String> {
+        Set(journalSigningCertificates.map { $0.replacingOccurrences(of: ":", with: "").lowercased() })
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 public import Logging
 import NIOCore
 import NIOHTTP1
@@ -24,6 +25,10 @@ public struct ServerLimits: Sendable, Hashable {
     /// A request whose head and body do not arrive within this time closes the connection
     /// (slow clients dribbling bytes cannot hold it).
     public var requestTimeout: Duration = .seconds(15)
+    /// Connections open at once; more are closed as soon as they are accepted.
+    public var maxConnections: Int = 512
+    /// On shutdown, how long requests in flight may take to finish before they are cancelled.
+    public var drainTimeout: Duration = .seconds(10)
     public init() {}
 
     static func amount(_ duration: Duration) -> TimeAmount {
@@ -85,6 +90,8 @@ public final class HTTPServer: Sendable {
         }
         onReady()
         let serverChannel = server.channel
+        let open = ConnectionCounter()
+        let drainTimeout = limits.drainTimeout
         try await withThrowingDiscardingTaskGroup { tasks in
             tasks.addTask {
                 await shutdown()
@@ -92,10 +99,25 @@ public final class HTTPServer: Sendable {
             }
             try await server.executeThenClose { inbound in
                 for try await (peer, connection) in inbound {
-                    tasks.addTask { await self.serve(connection, peer: peer) }
+                    guard open.value.add(1, ordering: .relaxed).newValue <= limits.maxConnections else {
+                        open.value.subtract(1, ordering: .relaxed)
+                        logger.warning("too many connections (\(limits.maxConnections)); closing one from \(peer)")
+                        try? await connection.channel.close()
+                        continue
+                    }
+                    tasks.addTask {
+                        await self.serve(connection, peer: peer)
+                        open.value.subtract(1, ordering: .relaxed)
+                    }
                 }
             }
-            logger.info("socket closed; waiting for open requests to finish")
+            logger.info("socket closed; waiting up to \(drainTimeout) for \(open.value.load(ordering: .relaxed)) open connections")
+            // Requests in flight finish (a signature is journaled, not cut off); stragglers are
+            // cancelled after the drain time-out.
+            let deadline = ContinuousClock.now + drainTimeout
+            while open.value.load(ordering: .relaxed) > 0 && ContinuousClock.now < deadline {
+                try? await Task.sleep(for: .milliseconds(20))
+            }
             tasks.cancelAll()
         }
     }
@@ -177,8 +199,9 @@ public final class HTTPServer: Sendable {
         let (path, queryText) = head.uri.firstIndex(of: "?").map { (String(head.uri[..<$0]), String(head.uri[head.uri.index(after: $0)...])) } ?? (head.uri, "")
         var query: [String: String] = [:]
         for pair in queryText.split(separator: "&") {
-            let kv = pair.split(separator: "=", maxSplits: 1)
-            let key = String(kv[0]).removingPercentEncoding ?? String(kv[0])
+            let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard let rawKey = kv.first, !rawKey.isEmpty else { continue }
+            let key = String(rawKey).removingPercentEncoding ?? String(rawKey)
             query[key] = kv.count > 1 ? (String(kv[1]).removingPercentEncoding ?? String(kv[1])) : ""
         }
         var headers: [String: String] = [:]
@@ -258,10 +281,13 @@ public struct DaemonError: Error, Sendable, CustomStringConvertible {
 }
 
 /// Closes a connection that stays idle (`IdleStateHandler`) or whose request does not arrive in
-/// time: a half-open or slow client cannot hold the daemon.
-final class TimeoutCloser: ChannelInboundHandler, RemovableChannelHandler {
+/// time: a half-open or slow client cannot hold the daemon. The deadline runs from the moment
+/// the connection opens or the previous response ends, until the request's last byte.
+final class TimeoutCloser: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
 
     private let requestTimeout: TimeAmount
     private var deadline: Scheduled<Void>?
@@ -271,14 +297,16 @@ final class TimeoutCloser: ChannelInboundHandler, RemovableChannelHandler {
     func handlerAdded(context: ChannelHandlerContext) { arm(context) }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
-        case .head: arm(context)
-        case .body: break
-        case .end:
+        if case .end = unwrapInboundIn(data) {
             deadline?.cancel()
             deadline = nil
         }
         context.fireChannelRead(data)
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if case .end = unwrapOutboundIn(data) { arm(context) }
+        context.write(data, promise: promise)
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -308,4 +336,9 @@ struct KernelPeerCredentials: Sendable {
     var gid: UInt32 = 0
     /// `SO_PEERCRED` from `<asm-generic/socket.h>`.
     static let option: Int32 = 17
+}
+
+/// The number of open connections, shared by the accept loop and the connection tasks.
+final class ConnectionCounter: Sendable {
+    let value = Atomic<Int>(0)
 }

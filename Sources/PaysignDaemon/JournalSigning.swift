@@ -18,30 +18,54 @@ final class JournalSigner: Service, Sendable {
     let interval: Duration?
     let logger: Logger
     let bus: EventBus?
+    /// The only token that may sign heads; nil: head signing is off.
+    let designated: PKCS11URI?
+    /// Fingerprints of the certificates whose head signatures count.
+    let pinned: Set<String>
     private let current = Mutex<(signer: TokenSigner, lastSeq: Int64)?>(nil)
 
-    init(registry: Registry, tokens: TokenService, interval: Duration?, logger: Logger, bus: EventBus? = nil) {
+    init(registry: Registry, tokens: TokenService, interval: Duration?, logger: Logger, bus: EventBus? = nil,
+         designated: PKCS11URI?, pinned: Set<String>) {
         self.bus = bus
+        self.designated = designated
+        self.pinned = pinned
         self.registry = registry
         self.tokens = tokens
         self.interval = interval
         self.logger = logger
     }
 
-    /// Logs in to the token `uri` names, signs the current head and records the signature.
-    func signNow(uri: PKCS11URI, pin: PIN, confirmFinalTry: Bool, by actor: AuditActor) async throws -> HeadSignature {
-        let signer = try await tokens.signer(for: uri)
+    /// Logs in to the designated token, signs the current head and records the signature. A URI
+    /// in the request must name that same token: no other token's PIN tries can be spent here.
+    func signNow(uri requested: PKCS11URI?, pin: PIN, confirmFinalTry: Bool, by actor: AuditActor) async throws -> HeadSignature {
+        guard let designated else {
+            throw Problem(.unavailable, "no token is designated to sign the journal (journal-signing-token in the configuration)")
+        }
+        if let requested {
+            let mine = try await tokens.library.token(matching: designated)
+            let theirs = try await tokens.library.token(matching: requested)
+            guard mine === theirs else {
+                throw Problem(.notAuthorized, "\(requested) is not the journal-signing token; only \(designated) signs the journal", rule: "D5")
+            }
+        }
+        let signer = try await tokens.signer(for: designated)
         let serial = signer.session.token.serialNumber
         let label = signer.session.token.label
         do {
             let report = try await signer.login(pin: pin, confirmFinalTry: confirmFinalTry)
-            _ = try? await registry.append(.loginSucceeded(.init(tokenSerial: serial)), by: actor)
+            _ = try await registry.append(.loginSucceeded(.init(tokenSerial: serial)), by: actor)
             if report.before != report.after { announce(label: label, serial: serial, state: report.after) }
         } catch let error as PKCS11Error {
-            let state: PaysignDomain.PINState = error.pinState.map(Self.journalState) ?? .incorrect
-            _ = try? await registry.append(.loginFailed(.init(tokenSerial: serial, pinState: state)), by: actor)
-            if let after = error.pinState { announce(label: label, serial: serial, state: after) }
             await signer.session.close()
+            if error.function == "C_Login" && [.pinIncorrect, .pinLocked, .pinExpired].contains(error.code) {
+                // The token judged a PIN: that is a failed login, with the state it reports.
+                let state: PaysignDomain.PINState = error.pinState.map(Self.journalState) ?? .incorrect
+                _ = try await registry.append(.loginFailed(.init(tokenSerial: serial, pinState: state)), by: actor)
+                if let after = error.pinState { announce(label: label, serial: serial, state: after) }
+            } else {
+                // No PIN was tried (final try not confirmed, token gone, …): a refusal, not a failed login.
+                _ = try await registry.append(.refusal(.init(rule: error.code == .pinFinalTry ? .d5 : nil, reason: error.message)), by: actor)
+            }
             throw error
         }
         let signature = try await sign(with: signer, by: actor)
@@ -87,32 +111,42 @@ final class JournalSigner: Service, Sendable {
                     let head = try await self.registry.journalHead()
                     guard head.seq > lastSeq + 1 else { continue }  // only its own head-signed entry since
                     let signature = try await self.sign(with: signer, by: .daemon)
-                    self.current.withLock { $0?.lastSeq = signature.seq }
+                    self.current.withLock { if $0?.signer === signer { $0?.lastSeq = signature.seq } }
                     self.logger.info("journal head \(signature.seq) signed on token '\(signer.session.token.label)'")
                 } catch {
                     self.logger.warning("could not sign the journal head (\(error)); sign it on demand to resume")
-                    self.current.withLock { $0 = nil }
-                    await signer.session.close()
+                    // Only if no newer designation replaced this signer meanwhile.
+                    let dropped = self.current.withLock { current -> Bool in
+                        guard current?.signer === signer else { return false }
+                        current = nil
+                        return true
+                    }
+                    if dropped { await signer.session.close() }
                 }
             }
         }
     }
 
-    /// Checks every stored head signature against its certificate: the seqs whose bytes do not verify.
-    func badHeadSignatures() async throws -> (count: Int, bad: [Int64]) {
+    /// Checks every stored head signature: its certificate must be pinned in the configuration
+    /// (when any is) and its bytes must verify. Returns how many there are, the bad ones, and the
+    /// newest good one, so a missing or stale signature shows too.
+    func badHeadSignatures() async throws -> (count: Int, bad: [Int64], newest: Int64?) {
         let signatures = try await registry.headSignatures()
         var bad: [Int64] = []
+        var newest: Int64?
         for signature in signatures {
             let valid: Bool
-            if let certificate = try? Certificate(derEncoded: signature.certificateDER),
+            if !pinned.isEmpty && !pinned.contains(signature.certificateSHA256.hex) {
+                valid = false
+            } else if let certificate = try? Certificate(derEncoded: signature.certificateDER),
                 let scheme = SignatureScheme(rawValue: signature.algorithm)
             {
                 valid = (try? certificate.verify(signature: signature.signature, over: signature.signingInput, scheme: scheme)) ?? false
             } else {
                 valid = false
             }
-            if !valid { bad.append(signature.seq) }
+            if !valid { bad.append(signature.seq) } else { newest = max(newest ?? 0, signature.seq) }
         }
-        return (signatures.count, bad)
+        return (signatures.count, bad, newest)
     }
 }

@@ -117,18 +117,22 @@ struct RegistryAccess: Sendable {
             },
             Route("GET", "/v1/audit/verify", roles: auditors) { _ in
                 let result = try await registry.verifyJournal()
-                let (signedHeads, bad) = try await journalSigner.badHeadSignatures()
+                let (signedHeads, bad, newest) = try await journalSigner.badHeadSignatures()
+                let pinned = !journalSigner.pinned.isEmpty
                 switch result {
                 case .intact(let entries, let head) where bad.isEmpty:
                     return try .json(JournalCheck(intact: true, entries: entries, head: head.hex, brokenAt: nil, reason: nil,
-                                                  signedHeads: signedHeads, badHeadSignatures: []))
+                                                  signedHeads: signedHeads, badHeadSignatures: [], newestSignedHead: newest,
+                                                  certificatesPinned: pinned))
                 case .intact:
                     return try .json(JournalCheck(intact: false, entries: nil, head: nil, brokenAt: bad.first,
-                                                  reason: "the signature over journal head \(bad[0]) does not verify with its certificate",
-                                                  signedHeads: signedHeads, badHeadSignatures: bad))
+                                                  reason: "the signature over journal head \(bad[0]) does not verify, or its certificate is not pinned",
+                                                  signedHeads: signedHeads, badHeadSignatures: bad, newestSignedHead: newest,
+                                                  certificatesPinned: pinned))
                 case .broken(let seq, let reason):
                     return try .json(JournalCheck(intact: false, entries: nil, head: nil, brokenAt: seq, reason: reason,
-                                                  signedHeads: signedHeads, badHeadSignatures: bad))
+                                                  signedHeads: signedHeads, badHeadSignatures: bad, newestSignedHead: newest,
+                                                  certificatesPinned: pinned))
                 }
             },
             Route("GET", "/v1/audit/head-signatures", roles: auditors) { _ in
@@ -136,8 +140,10 @@ struct RegistryAccess: Sendable {
             },
             Route("POST", "/v1/audit/head-signatures", roles: auditors) { request in
                 let body = try request.decode(SignHead.self)
-                let uri: PKCS11URI
-                do { uri = try PKCS11URI(body.token) } catch { throw TokenProblems.problem(for: error) ?? Problem(.invalidField, "\(error)") }
+                var uri: PKCS11URI?
+                if let token = body.token {
+                    do { uri = try PKCS11URI(token) } catch { throw TokenProblems.problem(for: error) ?? Problem(.invalidField, "\(error)") }
+                }
                 let pin = PIN(Array(body.pin.utf8))
                 do {
                     let signature = try await journalSigner.signNow(
@@ -215,7 +221,7 @@ struct RegistryAccess: Sendable {
     }
 
     struct SignHead: StrictDecodable {
-        var token: String
+        var token: String?
         var pin: String
         var confirmFinalTry: Bool?
         static let fieldNames: Set<String> = ["token", "pin", "confirmFinalTry"]
@@ -277,6 +283,8 @@ struct RegistryAccess: Sendable {
         var reason: String?
         var signedHeads: Int
         var badHeadSignatures: [Int64]
+        var newestSignedHead: Int64?
+        var certificatesPinned: Bool
     }
 }
 

@@ -188,17 +188,25 @@ public final class PKCS11Module: @unchecked Sendable {
                 )
             }
         }
-        return lock.withLock {
+        var replaced: [PKCS11Slot] = []
+        let slots = lock.withLock {
             found.map { id, slotInfo in
-                if let cached = slotCache[id], cached.info.slotDescription == slotInfo.slotDescription {
-                    cached.updateInfo(slotInfo)
-                    return cached
+                if let cached = slotCache[id] {
+                    if cached.info.slotDescription == slotInfo.slotDescription {
+                        cached.updateInfo(slotInfo)
+                        return cached
+                    }
+                    replaced.append(cached)
                 }
                 let slot = PKCS11Slot(module: self, id: id, info: slotInfo)
                 slotCache[id] = slot
                 return slot
             }
         }
+        // A slot id reused for another reader: the old slot's sessions end and its thread stops, so
+        // one token is never driven from two threads.
+        for slot in replaced { slot.shutdown() }
+        return slots
     }
 
     func shutdown() {

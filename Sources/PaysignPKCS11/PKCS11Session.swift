@@ -22,10 +22,14 @@ public final class PKCS11Session: @unchecked Sendable {
     private var invalidReason: String?  // guarded by lock
     private var released = false  // guarded by lock: the handle was closed or handed to C_CloseAllSessions
 
-    init(slot: PKCS11Slot, handle: UInt, token: TokenInfo) {
+    /// The slot's `C_CloseAllSessions` count when this session was opened.
+    let epoch: UInt64
+
+    init(slot: PKCS11Slot, handle: UInt, token: TokenInfo, epoch: UInt64) {
         self.slot = slot
         self.handle = handle
         self.token = token
+        self.epoch = epoch
     }
 
     private var context: String { "token '\(token.label)'" }
@@ -328,9 +332,20 @@ public final class PKCS11Session: @unchecked Sendable {
     /// Closes the session. Idempotent.
     public func close() async {
         guard takeHandle() else { return }
+        let job = closeJob()
+        _ = try? await slot.worker.run { job() }
+    }
+
+    /// Closes the handle on the worker, unless a C_CloseAllSessions closed it already.
+    private func closeJob() -> @Sendable () -> Void {
         let functions = self.functions
         let handle = self.handle
-        _ = try? await slot.worker.run { _ = FaultSeam.call("C_CloseSession") { functions.table.C_CloseSession(handle) } }
+        let epoch = self.epoch
+        let slot = self.slot
+        return {
+            guard slot.currentEpochOnWorker() == epoch else { return }
+            _ = FaultSeam.call("C_CloseSession") { functions.table.C_CloseSession(handle) }
+        }
     }
 
     private func takeHandle() -> Bool {
@@ -343,11 +358,7 @@ public final class PKCS11Session: @unchecked Sendable {
 
     deinit {
         slot.forget(self)
-        if takeHandle() {
-            let functions = self.functions
-            let handle = self.handle
-            slot.worker.post { _ = FaultSeam.call("C_CloseSession") { functions.table.C_CloseSession(handle) } }
-        }
+        if takeHandle() { slot.worker.post(closeJob()) }
     }
 }
 

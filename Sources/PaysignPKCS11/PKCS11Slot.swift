@@ -13,6 +13,11 @@ public final class PKCS11Slot: @unchecked Sendable {
     private let lock = NSLock()
     private var _info: SlotInfo  // guarded by lock
     private var sessions: [ObjectIdentifier: WeakSession] = [:]  // guarded by lock
+    /// Bumped by every `C_CloseAllSessions`; read and written only on `worker`. A session closes
+    /// its handle only if no `C_CloseAllSessions` ran since it was opened: the token may have
+    /// handed the same number to a newer session.
+    private var workerEpoch: UInt64 = 0
+    func currentEpochOnWorker() -> UInt64 { workerEpoch }
 
     private struct WeakSession { weak var session: PKCS11Session? }
 
@@ -80,7 +85,9 @@ public final class PKCS11Slot: @unchecked Sendable {
     public func openSession(readWrite: Bool = false) async throws -> PKCS11Session {
         let functions = module.functions
         let id = self.id
-        let (handle, token) = try await worker.run { () throws -> (UInt, TokenInfo) in
+        // Opened and registered on the worker, so a C_CloseAllSessions queued by a card removal
+        // either comes before (and the session is new) or after (and the session is invalidated).
+        let transfer = try await worker.run { [self] () throws -> UnsafeTransfer<PKCS11Session> in
             let token = try Self.readTokenInfo(functions, id, context: "the token in slot \(id)")
             var handle: CK_SESSION_HANDLE = 0
             var flags = UInt(CKF_SERIAL_SESSION)
@@ -89,11 +96,11 @@ public final class PKCS11Slot: @unchecked Sendable {
             guard rv == .ok else {
                 throw PKCS11Error.from(rv, function: "C_OpenSession", context: "token '\(token.label)'")
             }
-            return (handle, token)
+            let session = PKCS11Session(slot: self, handle: handle, token: token, epoch: workerEpoch)
+            lock.withLock { sessions[ObjectIdentifier(session)] = WeakSession(session: session) }
+            return UnsafeTransfer(session)
         }
-        let session = PKCS11Session(slot: self, handle: handle, token: token)
-        lock.withLock { sessions[ObjectIdentifier(session)] = WeakSession(session: session) }
-        return session
+        return transfer.value
     }
 
     func forget(_ session: PKCS11Session) {
@@ -113,7 +120,10 @@ public final class PKCS11Slot: @unchecked Sendable {
         guard !open.isEmpty else { return }
         let functions = module.functions
         let id = self.id
-        worker.post { _ = FaultSeam.call("C_CloseAllSessions") { functions.table.C_CloseAllSessions(id) } }
+        worker.post { [self] in
+            workerEpoch &+= 1
+            _ = FaultSeam.call("C_CloseAllSessions") { functions.table.C_CloseAllSessions(id) }
+        }
     }
 
     func shutdown() {

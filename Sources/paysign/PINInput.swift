@@ -9,7 +9,9 @@ import Glibc
 enum PINInput {
     /// Reads one line from `fd` (without the newline) into a `PIN`; the buffer is wiped.
     static func read(fd: Int32) throws -> PIN {
+        // Room for the longest PIN up front: a growing array would leave copies in freed memory.
         var bytes: [UInt8] = []
+        bytes.reserveCapacity(260)
         defer { for i in bytes.indices { bytes[i] = 0 } }
         var byte: UInt8 = 0
         while true {

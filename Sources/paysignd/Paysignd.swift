@@ -32,7 +32,9 @@ struct Paysignd: AsyncParsableCommand {
     @Option(name: .customLong("idle-timeout-seconds"), help: "Close connections idle this long.") var idleTimeout: Double?
     @Option(name: .customLong("request-timeout-seconds"), help: "Close connections whose request takes longer.") var requestTimeout: Double?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error, critical.") var logLevel: String?
-    @Option(name: .customLong("head-signing-interval-minutes"), help: "Re-sign the journal head this often on the token designated on demand.") var headSigningInterval: Double?
+    @Option(name: .customLong("head-signing-interval-minutes"), help: "Re-sign the journal head this often while the journal token is logged in.") var headSigningInterval: Double?
+    @Option(name: .customLong("journal-signing-token"), help: ArgumentHelp("The token that signs the journal's head.", valueName: "pkcs11-uri")) var journalSigningToken: String?
+    @Option(name: .customLong("journal-signing-certificate"), help: ArgumentHelp("SHA-256 of a certificate audit verify trusts for head signatures (repeatable; replaces the file's list).", valueName: "hex")) var journalSigningCertificates: [String] = []
 
     func resolvedConfiguration() throws -> DaemonConfiguration {
         var configuration = DaemonConfiguration()
@@ -57,6 +59,8 @@ struct Paysignd: AsyncParsableCommand {
         if let requestTimeout { configuration.requestTimeoutSeconds = requestTimeout }
         if let logLevel { configuration.logLevel = logLevel }
         if let headSigningInterval { configuration.headSigningIntervalMinutes = headSigningInterval }
+        if let journalSigningToken { configuration.journalSigningToken = journalSigningToken }
+        if !journalSigningCertificates.isEmpty { configuration.journalSigningCertificates = journalSigningCertificates }
         try configuration.validate()
         return configuration
     }

@@ -57,7 +57,9 @@ struct ConfigurationTests {
         ("max-body-bytes: 10", "max-body-bytes"),
         ("log-level: loud", "log-level must be one of"),
         ("administrators: root", "wrong type"),
-        ("head-signing-interval-minutes: 0", "must be positive"),
+        ("head-signing-interval-minutes: 0", "between 1 and 10080"),
+        ("idle-timeout-seconds: .inf", "between 0.1 and 86400"),
+        ("journal-signing-certificates: [abc]", "not a SHA-256 fingerprint"),
         (": : :", "not valid YAML"),
     ])
     func mistakes(yaml: String, phrase: String) {

@@ -136,6 +136,9 @@ struct DaemonTests {
         let client = DaemonClient(socketPath: daemon.socket)
         func problem(_ response: DaemonResponse) -> String? { response.problem?.type }
         #expect(problem(try client.get("/v1/nowhere")) == "urn:paysign:problem:not-found")
+        for query in ["?=", "?&&", "?==", "?a=1&=", "?%ZZ=%"] {
+            #expect(try client.get("/v1/health" + query).status == 200, "query \(query)")
+        }
         #expect(problem(try client.send("DELETE", "/v1/health")) == "urn:paysign:problem:method-not-allowed")
         #expect(problem(try client.send("POST", "/v1/entities", body: Data("{".utf8), contentType: "application/json")) == "urn:paysign:problem:invalid-json")
         #expect(problem(try client.send("POST", "/v1/entities", body: Data("{\"code\":\"X\"}".utf8), contentType: "text/plain")) == "urn:paysign:problem:unsupported-media-type")
@@ -245,11 +248,18 @@ final class RawConnection {
 }
 
 extension DaemonTests {
-    @Test("the journal head is signed on a token; a rewritten journal with a fresh chain no longer matches it")
+    @Test("the journal head is signed on the designated token only; a rewritten journal with a fresh chain no longer matches it")
     func headSigning() throws {
-        let daemon = try DaemonProcess(pki: pki)
+        let fingerprint = try Shell.run("openssl", ["x509", "-in", pki.certificatePEM("officer2").path, "-noout", "-fingerprint", "-sha256"])
+            .stdout.split(separator: "=").last.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) } ?? ""
+        let daemon = try DaemonProcess(pki: pki, arguments: [
+            "--journal-signing-token", "pkcs11:token=officer2", "--journal-signing-certificate", fingerprint,
+        ])
         let client = DaemonClient(socketPath: daemon.socket)
         _ = try client.post("/v1/entities", ["code": "EG-2000", "name": "Before"])
+        // Another token's PIN tries cannot be spent through this route.
+        let other = try client.post("/v1/audit/head-signatures", ["token": "pkcs11:token=officer1", "pin": "000000"])
+        #expect(other.problem?.type == "urn:paysign:problem:not-authorized", "\(String(decoding: other.body, as: UTF8.self))")
         // A wrong PIN is refused and journaled, never retried.
         let wrong = try client.post("/v1/audit/head-signatures", ["token": "pkcs11:token=officer2", "pin": "000000"])
         #expect(wrong.problem?.type == "urn:paysign:problem:wrong-pin", "\(String(decoding: wrong.body, as: UTF8.self))")
@@ -258,8 +268,10 @@ extension DaemonTests {
         #expect(cli.status == 0, "\(cli.stderr)")
         #expect(cli.stdout.contains("signed with ecdsa-sha256"))
         var check = try json(try client.get("/v1/audit/verify"))
-        #expect(check["intact"] as? Bool == true)
+        #expect(check["intact"] as? Bool == true, "\(check)")
         #expect(check["signedHeads"] as? Int == 1)
+        #expect(check["certificatesPinned"] as? Bool == true)
+        #expect(check["newestSignedHead"] as? Int != nil)
         let kinds = (try json(try client.get("/v1/audit?limit=100"))["entries"] as? [[String: Any]])?.compactMap { $0["kind"] as? String } ?? []
         #expect(kinds.contains("login-failed") && kinds.contains("login-succeeded") && kinds.contains("head-signed"))
         // A forger rewrites entry 2 and recomputes every hash after it: the chain is consistent
