@@ -13,6 +13,8 @@ struct APIServerService: Service {
     let notifier: ServiceNotifier
     let logger: Logger
     let onReady: @Sendable () -> Void
+    /// Runs when shutdown begins, before open requests drain (ends the event streams).
+    var onShutdown: @Sendable () -> Void = {}
 
     func run() async throws {
         try await server.run(onReady: {
@@ -23,6 +25,7 @@ struct APIServerService: Service {
             try? await gracefulShutdown()
             _ = notifier.stopping()
             logger.notice("paysignd stopping")
+            onShutdown()
         })
     }
 }
@@ -99,7 +102,7 @@ public struct Daemon: Sendable {
                 services: [
                     .init(service: monitor),
                     .init(service: journalSigner),
-                    .init(service: APIServerService(server: server, notifier: notifier, logger: logger, onReady: onReady),
+                    .init(service: APIServerService(server: server, notifier: notifier, logger: logger, onReady: onReady, onShutdown: { bus.finishAll() }),
                           successTerminationBehavior: .gracefullyShutdownGroup,
                           failureTerminationBehavior: .gracefullyShutdownGroup),
                 ],

@@ -342,3 +342,23 @@ extension DaemonTests {
         #expect(kinds.contains("operator-added") && kinds.contains("role-changed") && kinds.contains("operator-removed"))
     }
 }
+
+extension DaemonTests {
+    @Test("SIGTERM with an event stream open: the stream ends and the daemon exits 0 promptly")
+    func shutdownWithListener() throws {
+        let daemon = try DaemonProcess(pki: pki)
+        let client = DaemonClient(socketPath: daemon.socket)
+        let ended = EventLog()
+        let listener = Thread {
+            _ = try? client.events("/v1/events") { _, _ in true }
+            ended.append("ended")
+        }
+        listener.start()
+        usleep(300_000)
+        let start = Date()
+        #expect(daemon.stop() == 0)
+        #expect(Date().timeIntervalSince(start) < 5, "stopped in \(Date().timeIntervalSince(start)) s")
+        usleep(200_000)
+        #expect(ended.contains("ended"))
+    }
+}
