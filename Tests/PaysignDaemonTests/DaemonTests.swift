@@ -56,14 +56,16 @@ struct DaemonTests {
         _ = try await Shell.exec(Self.pcsc, ["start"])
         let received = EventLog()
         let listener = Thread {
-            _ = try? client.events("/v1/events") { name, _ in
-                received.append(name)
+            _ = try? client.events("/v1/events") { name, data in
+                // Only this test's reader: other suites use reader 00 00 of the same pcscd.
+                if data.contains("Virtual PCD 00 01") { received.append(name) }
                 return !received.contains("token-removed")
             }
         }
         listener.start()
         try await Task.sleep(for: .milliseconds(300))
-        let inserted = try await Shell.exec(Self.pcsc, ["insert", "35963"])
+        // Reader 00 01 (port 35964): the token tests use reader 00 00 at the same time.
+        let inserted = try await Shell.exec(Self.pcsc, ["insert", "35964"])
         try #require(inserted.status == 0, "\(inserted.stderr)")
         defer { _ = try? Shell.run(Self.pcsc, ["remove", inserted.stdout.trimmingCharacters(in: .whitespacesAndNewlines)]) }
         let pid = inserted.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
