@@ -44,3 +44,37 @@ int CPaysignShims_forbid_core_dumps(void) {
     if (setrlimit(RLIMIT_CORE, &none) != 0) return -1;
     return prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 }
+
+// MARK: CMS (appended for PaysignOpenSSL's CMS.swift)
+
+#include <openssl/cms.h>
+#include <openssl/ess.h>
+
+int CPaysignShims_CMS_SignerInfo_check_signing_certificate(CPaysignShims_CMS_SignerInfo *si, CPaysignShims_X509 *signer) {
+    CMS_SignerInfo *info = (CMS_SignerInfo *)si;
+    ASN1_STRING *v2 = CMS_signed_get0_data_by_OBJ(info, OBJ_nid2obj(NID_id_smime_aa_signingCertificateV2), -3, V_ASN1_SEQUENCE);
+    ASN1_STRING *v1 = CMS_signed_get0_data_by_OBJ(info, OBJ_nid2obj(NID_id_smime_aa_signingCertificate), -3, V_ASN1_SEQUENCE);
+    if (v2 == NULL && v1 == NULL) return -1;
+    ESS_SIGNING_CERT_V2 *ssv2 = NULL;
+    ESS_SIGNING_CERT *ss = NULL;
+    int result = 0;
+    if (v2 != NULL) {
+        const unsigned char *p = ASN1_STRING_get0_data(v2);
+        ssv2 = d2i_ESS_SIGNING_CERT_V2(NULL, &p, ASN1_STRING_length(v2));
+        if (ssv2 == NULL) goto done;
+    }
+    if (v1 != NULL) {
+        const unsigned char *p = ASN1_STRING_get0_data(v1);
+        ss = d2i_ESS_SIGNING_CERT(NULL, &p, ASN1_STRING_length(v1));
+        if (ss == NULL) goto done;
+    }
+    STACK_OF(X509) *chain = sk_X509_new_null();
+    if (chain == NULL) goto done;
+    if (sk_X509_push(chain, (X509 *)signer) > 0)
+        result = OSSL_ESS_check_signing_certs(ss, ssv2, chain, 1) > 0 ? 1 : 0;
+    sk_X509_free(chain);
+done:
+    ESS_SIGNING_CERT_V2_free(ssv2);
+    ESS_SIGNING_CERT_free(ss);
+    return result;
+}

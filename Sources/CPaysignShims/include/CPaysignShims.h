@@ -33,6 +33,18 @@ extern const unsigned long CPaysignShims_CKR_VENDOR_DEFINED;
 /// PINs pass through it (rule D5). Returns 0, or -1 with errno set.
 int CPaysignShims_forbid_core_dumps(void);
 
+// Opaque OpenSSL CMS types for the CMS shims below (no OpenSSL include here either).
+typedef struct CMS_SignerInfo_st CPaysignShims_CMS_SignerInfo;
+typedef struct x509_st CPaysignShims_X509;
+
+/// The ESS check (RFC 5035 signing-certificate-v2, or RFC 2634 signing-certificate) of one CMS
+/// SignerInfo against its signer's certificate: OSSL_ESS_check_signing_certs is declared in
+/// <openssl/ess.h>, which CLibCrypto's header does not include, and needs a STACK_OF(X509) built
+/// with the sk_X509_* macros Swift cannot import. Returns 1 when the attribute names `signer`,
+/// 0 when it names another certificate or cannot be decoded, -1 when the SignerInfo has neither
+/// attribute. Leaves OpenSSL's reason in the error queue.
+int CPaysignShims_CMS_SignerInfo_check_signing_certificate(CPaysignShims_CMS_SignerInfo *si, CPaysignShims_X509 *signer);
+
 #ifdef __cplusplus
 }
 #endif
