@@ -83,7 +83,7 @@ let package = Package(
             name: "PaysignDaemon",
             dependencies: [
                 "PaysignDomain", "PaysignTokens", "PaysignPKCS11", "PaysignPCSC", "PaysignOpenSSL", "PaysignStore",
-                "PaysignSystemd",
+                "PaysignSystemd", "PaysignClient",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -125,7 +125,9 @@ let package = Package(
             path: "Benchmarks/paysign-bench", swiftSettings: swiftSettings),
 
         // Tests.
-        .target(name: "PaysignTestSupport", path: "Tests/PaysignTestSupport", swiftSettings: swiftSettings),
+        .target(
+            name: "PaysignTestSupport", dependencies: ["PaysignClient"], path: "Tests/PaysignTestSupport",
+            swiftSettings: swiftSettings),
         .testTarget(name: "PaysignPKCS11Tests", dependencies: ["PaysignPKCS11"], swiftSettings: swiftSettings),
         .testTarget(
             name: "PaysignOpenSSLTests",

@@ -116,34 +116,21 @@ public struct DaemonClient: Sendable {
     // MARK: Socket
 
     private func connect(receiveTimeout: Duration?) throws -> Int32 {
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw ConnectionError(message: "cannot create a socket: \(String(cString: strerror(errno)))") }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(socketPath.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
-            close(fd)
-            throw ConnectionError(message: "the socket path \(socketPath) is too long")
-        }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            raw.copyBytes(from: bytes)
-            raw[bytes.count] = 0
-        }
-        let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        if result != 0 {
-            let code = errno
-            close(fd)
-            switch code {
+        let fd: Int32
+        switch UnixSocket.connect(socketPath) {
+        case .success(let connected): fd = connected
+        case .failure(let error):
+            switch error.code {
             case ENOENT:
                 throw ConnectionError(message: "is paysignd running? socket \(socketPath) not found (set --socket or PAYSIGN_SOCKET)")
             case ECONNREFUSED:
                 throw ConnectionError(message: "is paysignd running? nothing listens on \(socketPath)")
             case EACCES, EPERM:
                 throw ConnectionError(message: "permission denied on \(socketPath): only members of the paysign group may connect")
+            case ENAMETOOLONG:
+                throw ConnectionError(message: "the socket path \(socketPath) is too long")
             default:
-                throw ConnectionError(message: "cannot connect to \(socketPath): \(String(cString: strerror(code)))")
+                throw ConnectionError(message: "cannot connect to \(socketPath): \(error.text)")
             }
         }
         if let wait = receiveTimeout {

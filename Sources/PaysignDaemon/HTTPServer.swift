@@ -4,6 +4,7 @@ public import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import PaysignClient
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -229,7 +230,7 @@ public final class HTTPServer: Sendable {
         guard attributes[.type] as? FileAttributeType == .typeSocket else {
             throw DaemonError("\(path) exists and is not a socket; remove it or choose another --socket")
         }
-        if SocketProbe.answers(path) {
+        if UnixSocket.answers(path) {
             throw DaemonError("another paysignd is already listening on \(path)")
         }
         guard unlink(path) == 0 else {
@@ -247,28 +248,6 @@ public final class HTTPServer: Sendable {
         }
         guard chmod(path, mode_t(mode)) == 0 else {
             throw DaemonError("cannot set the mode of \(path): \(String(cString: strerror(errno)))")
-        }
-    }
-}
-
-/// Tries to connect to a Unix socket: true when something accepts.
-enum SocketProbe {
-    static func answers(_ path: String) -> Bool {
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { return false }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            raw.copyBytes(from: bytes)
-            raw[bytes.count] = 0
-        }
-        return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0
-            }
         }
     }
 }
