@@ -146,6 +146,7 @@ let package = Package(
         .testTarget(
             name: "PaysignDaemonTests", dependencies: ["PaysignClient", "PaysignTestSupport", "PaysignDaemon", "PaysignDomain"],
             swiftSettings: swiftSettings),
+        .testTarget(name: "PaysignDomainTests", dependencies: ["PaysignDomain"], swiftSettings: swiftSettings),
         .testTarget(name: "PaysignCLITests", dependencies: ["PaysignTestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "PaysignPCSCTests", dependencies: ["PaysignPCSC", "PaysignTestSupport"], swiftSettings: swiftSettings),
