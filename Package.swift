@@ -103,6 +103,7 @@ let package = Package(
             name: "paysign",
             dependencies: [
                 "PaysignTokens", "PaysignPKCS11", "PaysignOpenSSL", "PaysignPCSC", "PaysignClient", "CPaysignShims",
+                "PaysignDomain",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -86,6 +86,13 @@ refuse "a PIN inside the URI (rule D5)" \
 refuse "a PKCS#11 module that does not exist" "$bin" tokens --local --module /nonexistent/libnothing.so
 rm -f "$out/x.sig"
 
+bold "A payment-order file checked before upload: every problem by line and rule, and its file number (D9)"
+printf 'beneficiary_id,id_type,name,account,amount_piasters\n28001010100011,national-id,"Salem, Ahmed",1234567890123456,500000\n29502020100022,national-id,Mona Ali,EG380019000500000000263180002,1250000\n' > "$out/payroll.csv"
+run "$bin" order validate "$out/payroll.csv" --entity EG-0101 --kind salary --value-date 2026-07-26 --today 2026-07-01
+printf '28001010100011,national-id,Salem again,1234567890123456,3000000\n12345,passport,,12,0\n' >> "$out/payroll.csv"
+refuse "a payroll file with a duplicate, an amount over the D12 maximum and a bad line" \
+  "$bin" order validate "$out/payroll.csv" --entity EG-0101 --kind salary --value-date 2026-07-24 --today 2026-07-01
+
 bold "paysignd: the daemon, on a socket of its own, with its registry and journal in $out/state"
 mkdir -p "$out/run"
 chmod 755 "$out/run"

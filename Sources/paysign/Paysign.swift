@@ -24,7 +24,7 @@ struct Paysign: AsyncParsableCommand {
             """,
         subcommands: [
             Health.self, Tokens.self, Events.self, Audit.self, OperatorCommand.self, EntityCommand.self,
-            Readers.self, Sign.self, PINCommand.self,
+            OrderCommand.self, Readers.self, Sign.self, PINCommand.self,
         ])
 
     static func main() async {

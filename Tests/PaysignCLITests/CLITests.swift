@@ -93,3 +93,40 @@ struct CLITests {
         #expect(back.status == 0, "\(back.stderr)")
     }
 }
+
+@Suite("paysign order validate")
+struct OrderValidateTests {
+    func write(_ text: String) throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("paysign-order-\(UUID().uuidString).csv")
+        try Data(text.utf8).write(to: url)
+        return url
+    }
+
+    @Test("a valid salary file: exit 0, and the file number is sha256sum's digest in groups (D9)")
+    func valid() async throws {
+        let file = try write("beneficiary_id,id_type,name,account,amount_piasters\r\n29001010100017,national-id,\"Salem, Ahmed\",1234567890123456,500000\r\n")
+        defer { try? FileManager.default.removeItem(at: file) }
+        let result = try await Shell.exec(TestPKI.paysignBinary, ["order", "validate", file.path, "--entity", "EG-0101", "--kind", "salary",
+                                                                  "--value-date", "2026-07-26", "--today", "2026-07-01", "--json"])
+        #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        let digest = try Shell.run("sha256sum", [file.path]).stdout.split(separator: " ").first.map(String.init) ?? ""
+        #expect((report["fileNumber"] as? String)?.replacingOccurrences(of: "-", with: "") == digest)
+        #expect(report["totalPiasters"] as? Int == 500000)
+    }
+
+    @Test("an invalid file: exit 1 and every problem with its line and rule")
+    func invalid() async throws {
+        let file = try write("beneficiary_id,id_type,name,account,amount_piasters\n29001010100017,national-id,A,1234567890123456,500000\n29001010100017,national-id,B,1234567890123457,3000000\n")
+        defer { try? FileManager.default.removeItem(at: file) }
+        let result = try await Shell.exec(TestPKI.paysignBinary, ["order", "validate", file.path, "--entity", "EG-0101", "--kind", "salary",
+                                                                  "--value-date", "2026-07-24", "--today", "2026-07-01"])
+        #expect(result.status == 1)
+        #expect(result.stdout.contains("valueDate (D10)"))
+        #expect(result.stdout.contains("line 3, beneficiary_id"))
+        #expect(result.stdout.contains("line 3, amount_piasters (D12)"))
+        let bad = try await Shell.exec(TestPKI.paysignBinary, ["order", "validate", file.path, "--entity", "EG-0101", "--kind", "salary", "--value-date", "26/07/2026"])
+        #expect(bad.status == 2)
+        #expect(bad.stderr.hasPrefix("paysign: --value-date must be YYYY-MM-DD"))
+    }
+}
