@@ -26,6 +26,7 @@ start_ns=$(date +%s%N)
 "$bin/paysignd" --socket "$work/paysign.sock" --state-dir "$work/state" --module "$module" --socket-group "" \
   --log-level warning 2>"$work/paysignd.log" &
 daemon=$!
+trap 'kill -TERM "$daemon" 2>/dev/null || true; rm -rf "$work"' EXIT
 while ! [ -S "$work/paysign.sock" ]; do
   kill -0 "$daemon" 2>/dev/null || { echo "bench: paysignd did not start: $(cat "$work/paysignd.log")" >&2; exit 1; }
   sleep 0.005
