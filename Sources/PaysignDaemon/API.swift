@@ -43,15 +43,7 @@ public enum API {
             },
             Route("GET", "/v1/tokens", roles: anyRole) { _ in
                 var inventory = await context.tokens.inventory(readers: false)
-                if let monitor = context.monitor {
-                    let readers = monitor.readers
-                    inventory.readers = readers.map { state in
-                        Inventory.Reader(
-                            name: state.name, cardPresent: state.cardPresent,
-                            atr: state.atr.map { $0.map { String(format: "%02x", $0) }.joined() },
-                            tokens: inventory.tokens.filter { $0.reader == state.name }.map(\.label))
-                    }
-                }
+                if let monitor = context.monitor { inventory.attach(readers: monitor.readers) }
                 return try .json(inventory)
             },
             Route("GET", "/v1/events", roles: anyRole) { request in

@@ -77,7 +77,7 @@ struct RegistryAccess: Sendable {
         let audit: AuditEvent
         switch event {
         case .cardInserted(let reader, let atr):
-            let name = String(("atr:" + atr.map { String(format: "%02x", $0) }.joined()).prefix(64))
+            let name = String(("atr:" + Hex.string(atr)).prefix(64))
             cards.set(reader, name)
             audit = .tokenInserted(.init(serial: name, reader: reader))
         case .cardRemoved(let reader):

@@ -1,4 +1,5 @@
 import Foundation
+import PaysignOpenSSL
 public import Logging
 public import PaysignPCSC
 public import PaysignTokens
@@ -49,7 +50,7 @@ public final class TokenMonitor: Service, Sendable {
         case .readerAdded(let reader): return DaemonEvent(type: "reader-added", detail: ["reader": reader])
         case .readerRemoved(let reader): return DaemonEvent(type: "reader-removed", detail: ["reader": reader])
         case .cardInserted(let reader, let atr):
-            return DaemonEvent(type: "token-inserted", detail: ["reader": reader, "atr": atr.map { String(format: "%02x", $0) }.joined()])
+            return DaemonEvent(type: "token-inserted", detail: ["reader": reader, "atr": Hex.string(atr)])
         case .cardRemoved(let reader): return DaemonEvent(type: "token-removed", detail: ["reader": reader])
         case .serviceUnavailable(let why): return DaemonEvent(type: "pcsc-unavailable", detail: ["reason": why])
         case .serviceAvailable: return DaemonEvent(type: "pcsc-available")

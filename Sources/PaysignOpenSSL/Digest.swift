@@ -17,8 +17,20 @@ public enum SHA256 {
     }
 
     /// Lowercase hex, as `sha256sum` prints it.
-    public static func hex(_ digest: [UInt8]) -> String {
-        digest.map { String($0, radix: 16).leftPadded(to: 2) }.joined()
+    public static func hex(_ digest: [UInt8]) -> String { Hex.string(digest) }
+}
+
+/// Bytes as lowercase hex: digests, key ids, ATRs. The one place paysign spells bytes out.
+public enum Hex {
+    public static func string<Bytes: Sequence>(_ bytes: Bytes) -> String where Bytes.Element == UInt8 {
+        let digits = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.underestimatedCount * 2)
+        for byte in bytes {
+            out.append(digits[Int(byte >> 4)])
+            out.append(digits[Int(byte & 0xF)])
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 }
 
@@ -28,8 +40,3 @@ public protocol ContiguousBytes {
 extension Array: ContiguousBytes where Element == UInt8 {}
 extension ArraySlice: ContiguousBytes where Element == UInt8 {}
 
-extension String {
-    func leftPadded(to width: Int) -> String {
-        count >= width ? self : String(repeating: "0", count: width - count) + self
-    }
-}

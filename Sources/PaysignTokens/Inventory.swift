@@ -2,7 +2,7 @@ public import Foundation
 import Logging
 public import PaysignPKCS11
 import PaysignOpenSSL
-import PaysignPCSC
+public import PaysignPCSC
 
 /// What `paysign tokens` shows: tokens with their certificates, keys, URIs and PIN state, and
 /// PC/SC readers with their cards. Stable JSON field names (documented in the README).
@@ -97,23 +97,7 @@ extension TokenService {
         var inventory = Inventory(modules: library.modules.map(\.info), tokens: tokens)
         guard wantReaders else { return inventory }
         do {
-            let states = try PCSC.readers()
-            inventory.readers = states.map { state in
-                Inventory.Reader(
-                    name: state.name, cardPresent: state.cardPresent,
-                    atr: state.atr.map { TokenSigner.hex($0) },
-                    tokens: tokens.filter { $0.reader == state.name }.map(\.label))
-            }
-            for i in inventory.tokens.indices where inventory.tokens[i].reader == nil {
-                inventory.tokens[i].reader = ReaderMatching.reader(forSlotDescription: inventory.tokens[i].slotDescription, among: states.map { $0.name })
-            }
-            if let readers = inventory.readers {
-                inventory.readers = readers.map { reader in
-                    var reader = reader
-                    reader.tokens = inventory.tokens.filter { $0.reader == reader.name }.map(\.label)
-                    return reader
-                }
-            }
+            inventory.attach(readers: try PCSC.readers())
         } catch {
             inventory.readersError = "\(error)"
         }
@@ -145,17 +129,17 @@ extension TokenService {
                 }
                 token.certificates.append(
                     Inventory.CertificateEntry(
-                        uri: tokenURI.object(object), id: TokenSigner.hex(object.id), subject: cert.subject,
+                        uri: tokenURI.object(object), id: Hex.string(object.id), subject: cert.subject,
                         issuer: cert.issuer, serial: cert.serialNumber, notBefore: cert.notBefore,
                         notAfter: cert.notAfter, validity: validity, keyAlgorithm: cert.keyAlgorithm.rawValue,
-                        keyBits: cert.keyBits, sha256: TokenSigner.hex(cert.sha256Fingerprint)))
+                        keyBits: cert.keyBits, sha256: Hex.string(cert.sha256Fingerprint)))
             }
             for key in keys {
                 var uri = tokenURI.object(key)
                 uri.type = .privateKey
                 token.keys.append(
                     Inventory.KeyEntry(
-                        uri: uri, id: TokenSigner.hex(key.id), label: key.label,
+                        uri: uri, id: Hex.string(key.id), label: key.label,
                         type: key.keyType?.rawValue ?? "other",
                         bits: key.keyType == .ec ? Self.ecBits(key.ecParameters) : key.modulusBits,
                         hasCertificate: certs.contains { $0.id == key.id }))
@@ -175,6 +159,22 @@ extension TokenService {
         case [0x06, 0x05, 0x2B, 0x81, 0x04, 0x00, 0x22]: return 384
         case [0x06, 0x05, 0x2B, 0x81, 0x04, 0x00, 0x23]: return 521
         default: return nil
+        }
+    }
+}
+
+extension Inventory {
+    /// Adds the PC/SC readers: a token whose slot description names a reader is tied to it, and
+    /// each reader lists the tokens tied to it.
+    public mutating func attach(readers states: [ReaderState]) {
+        let names = states.map(\.name)
+        for i in tokens.indices where tokens[i].reader == nil {
+            tokens[i].reader = ReaderMatching.reader(forSlotDescription: tokens[i].slotDescription, among: names)
+        }
+        let tokens = self.tokens
+        readers = states.map { state in
+            Reader(name: state.name, cardPresent: state.cardPresent, atr: state.atr.map(Hex.string),
+                   tokens: tokens.filter { $0.reader == state.name }.map(\.label))
         }
     }
 }

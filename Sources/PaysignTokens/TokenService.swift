@@ -66,7 +66,7 @@ public final class TokenService: Sendable {
             do {
                 certificate = try Certificate(derEncoded: certObject.value ?? [])
             } catch {
-                throw TokenError(.certificateUnusable, "the certificate beside key \(TokenSigner.hex(key.id)) on token '\(session.token.label)' cannot be read: \(error)")
+                throw TokenError(.certificateUnusable, "the certificate beside key \(Hex.string(key.id)) on token '\(session.token.label)' cannot be read: \(error)")
             }
             var keyURI = tokenURI.object(key)
             keyURI.type = .privateKey

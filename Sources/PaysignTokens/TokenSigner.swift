@@ -82,7 +82,7 @@ public final class TokenSigner: Sendable {
         uri.type = .privateKey
         let keys = try await session.objects(.privateKey, matching: uri)
         guard let key = keys.first else {
-            throw TokenError(.keyNotFound, "token '\(session.token.label)' shows no private key with id \(Self.hex(publicKey.id)); log in first, or check the key's CKA_ID")
+            throw TokenError(.keyNotFound, "token '\(session.token.label)' shows no private key with id \(Hex.string(publicKey.id)); log in first, or check the key's CKA_ID")
         }
         cachedKey.withLock { $0 = key }
         return key
@@ -101,10 +101,6 @@ public final class TokenSigner: Sendable {
     private func encode(_ raw: [UInt8], _ algorithm: SignatureAlgorithm) throws -> [UInt8] {
         guard algorithm == .ecdsaSHA256 else { return raw }
         return try ECDSASignature(rawRepresentation: raw).derEncoded
-    }
-
-    static func hex(_ bytes: [UInt8]) -> String {
-        bytes.map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
     }
 
     static func day(_ date: Date) -> String {
