@@ -16,6 +16,11 @@ public enum AuditKind: String, Sendable, Hashable, Codable, CaseIterable {
     case configurationLoaded = "configuration-loaded"
     case headSigned = "head-signed"
     case accessDenied = "access-denied"
+    case orderCreated = "order-created"
+    case orderReviewed = "order-reviewed"
+    case orderRejected = "order-rejected"
+    case pinChanged = "pin-changed"
+    case onSiteChanged = "on-site-changed"
 
     /// Kinds the registry writes itself, in the same transaction as the change they describe.
     /// Nobody appends them from outside: an `operator-added` entry without the operator would be
@@ -23,7 +28,7 @@ public enum AuditKind: String, Sendable, Hashable, Codable, CaseIterable {
     public var isRegistryChange: Bool {
         switch self {
         case .roleChanged, .operatorAdded, .operatorRemoved, .entityAdded, .tokenRegistered, .tokenHolderChanged,
-            .headSigned:
+            .headSigned, .orderCreated, .orderReviewed, .orderRejected, .pinChanged, .onSiteChanged:
             return true
         case .loginSucceeded, .loginFailed, .signature, .refusal, .tokenInserted, .tokenRemoved, .revocation,
             .configurationLoaded, .accessDenied:
@@ -123,6 +128,11 @@ public enum AuditEvent: Sendable, Hashable {
     case configurationLoaded(ConfigurationLoaded)
     case headSigned(HeadSigned)
     case accessDenied(AccessDenied)
+    case orderCreated(OrderCreated)
+    case orderReviewed(OrderReviewed)
+    case orderRejected(OrderRejected)
+    case pinChanged(PINChanged)
+    case onSiteChanged(OnSiteChanged)
 
     public var kind: AuditKind {
         switch self {
@@ -142,6 +152,11 @@ public enum AuditEvent: Sendable, Hashable {
         case .configurationLoaded: return .configurationLoaded
         case .headSigned: return .headSigned
         case .accessDenied: return .accessDenied
+        case .orderCreated: return .orderCreated
+        case .orderReviewed: return .orderReviewed
+        case .orderRejected: return .orderRejected
+        case .pinChanged: return .pinChanged
+        case .onSiteChanged: return .onSiteChanged
         }
     }
 
@@ -164,6 +179,11 @@ public enum AuditEvent: Sendable, Hashable {
         case .configurationLoaded(let d): return d
         case .headSigned(let d): return d
         case .accessDenied(let d): return d
+        case .orderCreated(let d): return d
+        case .orderReviewed(let d): return d
+        case .orderRejected(let d): return d
+        case .pinChanged(let d): return d
+        case .onSiteChanged(let d): return d
         }
     }
 
@@ -186,6 +206,11 @@ public enum AuditEvent: Sendable, Hashable {
         case .configurationLoaded: return ConfigurationLoaded.self
         case .headSigned: return HeadSigned.self
         case .accessDenied: return AccessDenied.self
+        case .orderCreated: return OrderCreated.self
+        case .orderReviewed: return OrderReviewed.self
+        case .orderRejected: return OrderRejected.self
+        case .pinChanged: return PINChanged.self
+        case .onSiteChanged: return OnSiteChanged.self
         }
     }
 
@@ -232,6 +257,11 @@ public enum AuditEvent: Sendable, Hashable {
         case .headSigned(let d): return text(d.algorithm, "algorithm", max: 64)
         case .accessDenied(let d):
             return text(d.user, "user", max: 256) ?? text(d.action, "action") ?? text(d.reason, "reason", max: 500)
+        case .orderCreated(let d): return text(d.entityCode, "entityCode", max: 64)
+        case .orderReviewed: return nil
+        case .orderRejected(let d): return text(d.reason, "reason", max: 500)
+        case .pinChanged(let d): return text(d.tokenSerial, "tokenSerial", max: 64)
+        case .onSiteChanged(let d): return text(d.unixUser, "unixUser", max: 32)
         }
     }
 }
@@ -274,11 +304,14 @@ extension AuditEvent {
         public var documentSHA256: SHA256Hex
         public var step: SignatureStep
         public var fileNumber: String?
+        /// The order signed, when the signature is on an order of the registry.
+        public var orderID: Order.ID?
 
         public init(
             tokenSerial: String, certificateSHA256: SHA256Hex, documentSHA256: SHA256Hex, step: SignatureStep,
-            fileNumber: String? = nil
+            fileNumber: String? = nil, orderID: Order.ID? = nil
         ) {
+            self.orderID = orderID
             self.tokenSerial = tokenSerial
             self.certificateSHA256 = certificateSHA256
             self.documentSHA256 = documentSHA256
@@ -331,8 +364,11 @@ extension AuditEvent {
         public var name: String
         public var entityCode: String?
         public var roles: [Role]
+        /// Present (true) only for an on-site first signer (D3).
+        public var onSite: Bool?
 
         public init(_ op: Operator) {
+            onSite = op.onSite ? true : nil
             operatorID = op.id
             unixUser = op.unixUser
             nationalID = op.nationalID
@@ -489,6 +525,88 @@ extension AuditEvent {
             self.user = user
             self.action = action
             self.reason = reason
+        }
+    }
+}
+
+// MARK: - Orders
+
+extension AuditEvent {
+    /// `order-created`: a clerk uploaded a valid order file; its file number (D9) and the digest of
+    /// the canonical document the signatures will cover.
+    public struct OrderCreated: AuditDetail {
+        public static let kind = AuditKind.orderCreated
+        public var event: AuditEvent { .orderCreated(self) }
+        public var orderID: Order.ID
+        public var entityCode: String
+        public var orderKind: OrderKind
+        public var fileNumber: SHA256Hex
+        public var lineCount: Int
+        public var totalPiasters: Int64
+        public var documentSHA256: SHA256Hex
+
+        public init(_ order: Order) {
+            orderID = order.id
+            entityCode = order.metadata.entityCode
+            orderKind = order.metadata.kind
+            fileNumber = order.fileNumber.digest
+            lineCount = order.lineCount
+            totalPiasters = order.totalPiasters
+            documentSHA256 = order.documentSHA256
+        }
+    }
+
+    /// `order-reviewed`: a reviewer confirmed the file number (D9).
+    public struct OrderReviewed: AuditDetail {
+        public static let kind = AuditKind.orderReviewed
+        public var event: AuditEvent { .orderReviewed(self) }
+        public var orderID: Order.ID
+        public var fileNumber: SHA256Hex
+
+        public init(orderID: Order.ID, fileNumber: SHA256Hex) {
+            self.orderID = orderID
+            self.fileNumber = fileNumber
+        }
+    }
+
+    /// `order-rejected`: an order was refused from the state it was in, with the reason given.
+    public struct OrderRejected: AuditDetail {
+        public static let kind = AuditKind.orderRejected
+        public var event: AuditEvent { .orderRejected(self) }
+        public var orderID: Order.ID
+        public var from: OrderState
+        public var reason: String
+
+        public init(orderID: Order.ID, from: OrderState, reason: String) {
+            self.orderID = orderID
+            self.from = from
+            self.reason = reason
+        }
+    }
+
+    /// `pin-changed`: the holder changed the user PIN of a token through the daemon (D5: the PIN
+    /// is changed periodically). The date is the entry's; the PINs are never recorded.
+    public struct PINChanged: AuditDetail {
+        public static let kind = AuditKind.pinChanged
+        public var event: AuditEvent { .pinChanged(self) }
+        public var tokenSerial: String
+
+        public init(tokenSerial: String) { self.tokenSerial = tokenSerial }
+    }
+
+    /// `on-site-changed`: whether a first-signature holder is permanently present at the
+    /// workplace (D3: at least one of an entity's first signers is).
+    public struct OnSiteChanged: AuditDetail {
+        public static let kind = AuditKind.onSiteChanged
+        public var event: AuditEvent { .onSiteChanged(self) }
+        public var operatorID: Operator.ID
+        public var unixUser: String
+        public var onSite: Bool
+
+        public init(operatorID: Operator.ID, unixUser: String, onSite: Bool) {
+            self.operatorID = operatorID
+            self.unixUser = unixUser
+            self.onSite = onSite
         }
     }
 }

@@ -32,12 +32,16 @@ public struct Operator: Sendable, Hashable, Codable, Identifiable {
     /// The entity this operator works for, when the role is tied to one (first signers, D3).
     public var entityCode: String?
     public var roles: Set<Role>
+    /// A first-signature holder permanently present at the workplace (D3: each entity has at
+    /// least one among its first signers).
+    public var onSite: Bool
     public var addedAt: Date
 
     public init(
         id: ID, unixUser: String, nationalID: String, name: String, entityCode: String?, roles: Set<Role>,
-        addedAt: Date
+        onSite: Bool = false, addedAt: Date
     ) {
+        self.onSite = onSite
         self.id = id
         self.unixUser = unixUser
         self.nationalID = nationalID
@@ -61,11 +65,15 @@ public struct TokenRecord: Sendable, Hashable, Codable, Identifiable {
     public var holder: Operator.ID?
     public var certificates: [RegisteredCertificate]
     public var registeredAt: Date
+    /// When the holder last changed the user PIN through the daemon (D5: PINs are changed
+    /// periodically); nil: never, and the PIN's age counts from `registeredAt`.
+    public var pinChangedAt: Date?
 
     public init(
         id: ID, serial: String, label: String, holder: Operator.ID?, certificates: [RegisteredCertificate],
-        registeredAt: Date
+        registeredAt: Date, pinChangedAt: Date? = nil
     ) {
+        self.pinChangedAt = pinChangedAt
         self.id = id
         self.serial = serial
         self.label = label
