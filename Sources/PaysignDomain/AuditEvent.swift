@@ -241,7 +241,7 @@ public enum AuditEvent: Sendable, Hashable {
                 return FieldProblem(field: "remainingTries", sentence: "The remainingTries must not be negative.")
             }
             return text(d.tokenSerial, "tokenSerial", max: 64)
-        case .signature(let d): return text(d.tokenSerial, "tokenSerial", max: 64) ?? text(d.fileNumber, "fileNumber", max: 64)
+        case .signature(let d): return text(d.tokenSerial, "tokenSerial", max: 64) ?? text(d.fileNumber, "fileNumber", max: 100)
         case .refusal(let d): return text(d.reason, "reason", max: 500)
         case .roleChanged(let d): return text(d.unixUser, "unixUser", max: 32)
         case .operatorAdded(let d): return text(d.unixUser, "unixUser", max: 32) ?? text(d.name, "name")

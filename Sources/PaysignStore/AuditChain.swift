@@ -172,10 +172,26 @@ public struct HeadSignature: Sendable, Hashable {
 }
 
 /// ISO 8601 in UTC with milliseconds, the one text form of time in the database.
+///
+/// Written to the nearest millisecond, so that a time read back and written again gives the same
+/// text: Foundation's format style truncates the binary fraction, and half of all parsed
+/// millisecond values (`….678` is 0.67799…) would come out one millisecond early.
 enum Timestamp {
     static let style = Date.ISO8601FormatStyle(includingFractionalSeconds: true, timeZone: .gmt)
+    private static let wholeSeconds = Date.ISO8601FormatStyle(timeZone: .gmt)
 
-    static func string(_ date: Date) -> String { date.formatted(style) }
+    static func string(_ date: Date) -> String {
+        let milliseconds = Int64((date.timeIntervalSince1970 * 1000).rounded())
+        var (seconds, millisecond) = milliseconds.quotientAndRemainder(dividingBy: 1000)
+        if millisecond < 0 {
+            seconds -= 1
+            millisecond += 1000
+        }
+        // Whole seconds are exact in a Double: this part formats without loss. It ends with "Z".
+        let head = Date(timeIntervalSince1970: TimeInterval(seconds)).formatted(wholeSeconds).dropLast()
+        let digits = String(millisecond)
+        return head + "." + String(repeating: "0", count: 3 - digits.count) + digits + "Z"
+    }
 
     static func date(_ text: String) -> Date? { try? style.parse(text) }
 }

@@ -175,10 +175,13 @@ public final class Registry: Sendable {
     // MARK: Transactions
 
     /// One write transaction; any error rolls all of it back. GRDB and SQLite errors become
-    /// `StoreError`s that say what was being done.
+    /// `StoreError`s that say what was being done; an error of the caller's own code run inside
+    /// the transaction (`CallerError`) comes out as the caller threw it.
     func write<T: Sendable>(_ doing: String, _ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         do {
             return try await pool.write(body)
+        } catch let error as CallerError {
+            throw error.underlying
         } catch {
             throw StoreError.from(error, path: databaseURL.path, doing: doing)
         }
@@ -245,15 +248,17 @@ extension Registry {
 // MARK: - Operators
 
 extension Registry {
-    /// Maps a Unix user to an operator with roles.
+    /// Maps a Unix user to an operator with roles. `onSite` marks a first signer permanently
+    /// present at the workplace (D3).
     ///
     /// Fails with `.invalidField` (unixUser, nationalID, name), `.duplicate` (unixUser),
-    /// `.unknownEntity` (entityCode), or `.ruleViolated` (D3: a first signer belongs to an
-    /// entity, and an entity has at most two).
+    /// `.unknownEntity` (entityCode), or `.ruleViolated`: D13 (data-entry together with a signing
+    /// role), D3 (a first signer belongs to an entity, an entity has at most two, and at least one
+    /// of them is on-site).
     @discardableResult
     public func addOperator(
         unixUser: String, nationalID: String, name: String, entityCode: String?, roles: Set<Role>,
-        by actor: AuditActor
+        onSite: Bool = false, by actor: AuditActor
     ) async throws -> Operator {
         let name = name.trimmingCharacters(in: .whitespaces)
         if let problem = FieldRules.unixUser(unixUser) ?? FieldRules.nationalID(nationalID)
@@ -261,6 +266,7 @@ extension Registry {
         {
             throw StoreError(problem)
         }
+        try Self.checkRoleCombination(roles)
         let at = now
         return try await write("add an operator") { db in
             if try OperatorRow.filter(Column("unixUser") == unixUser).fetchCount(db) > 0 {
@@ -275,7 +281,8 @@ extension Registry {
                 try Self.checkFirstSignerLimit(db, entityCode: entityCode, excluding: nil)
             }
             var row = OperatorRow(
-                id: nil, unixUser: unixUser, nationalID: nationalID, name: name, entityCode: entityCode, addedAt: at)
+                id: nil, unixUser: unixUser, nationalID: nationalID, name: name, entityCode: entityCode, addedAt: at,
+                onSite: onSite)
             try row.insert(db)
             guard let id = row.id else {
                 throw StoreError(.database, "SQLite gave the new operator no id.")
@@ -283,9 +290,12 @@ extension Registry {
             for role in roles.sorted() {
                 try OperatorRoleRow(operatorID: id, role: role.rawValue).insert(db)
             }
+            if roles.contains(.firstSigner) {
+                try Self.checkOnSiteFirstSigner(db, entityCode: entityCode)
+            }
             let op = Operator(
                 id: id, unixUser: unixUser, nationalID: nationalID, name: name, entityCode: entityCode, roles: roles,
-                addedAt: try Self.date(at, "operators.addedAt"))
+                onSite: onSite, addedAt: try Self.date(at, "operators.addedAt"))
             try Journal.append(db, .operatorAdded(.init(op)), by: actor, at: at)
             return op
         }
@@ -318,9 +328,11 @@ extension Registry {
     /// Replaces an operator's roles. Appends `role-changed` (with the roles before and after) even
     /// when they are the same, so every successful call leaves a trace.
     ///
-    /// Fails with `.unknownOperator` or `.ruleViolated` (D3).
+    /// Fails with `.unknownOperator` or `.ruleViolated`: D13 (data-entry together with a signing
+    /// role, or for someone holding a token), D3 (at most two first signers, at least one on-site).
     @discardableResult
     public func setRoles(operator id: Operator.ID, roles: Set<Role>, by actor: AuditActor) async throws -> Operator {
+        try Self.checkRoleCombination(roles)
         let at = now
         let logger = self.logger
         return try await write("change an operator's roles") { db in
@@ -329,6 +341,18 @@ extension Registry {
             else {
                 throw StoreError(.unknownOperator, "The operator \(id) is not in the registry.", field: "operator")
             }
+            if roles.contains(.dataEntry) {
+                // D5, D13: data-entry staff never hold a token.
+                let held = try TokenRow.filter(Column("holderID") == id).order(Column("serial")).fetchAll(db)
+                if !held.isEmpty {
+                    throw StoreError(
+                        .ruleViolated,
+                        "The operator '\(op.unixUser)' holds token \(Self.quotedList(held.map(\.serial))); data-entry "
+                            + "staff never hold a token or learn its PIN (rules D5, D13), so the token is surrendered "
+                            + "first.",
+                        field: "roles", rule: .d13)
+                }
+            }
             if roles.contains(.firstSigner) && !op.roles.contains(.firstSigner) {
                 try Self.checkFirstSignerLimit(db, entityCode: op.entityCode, excluding: id)
             }
@@ -336,6 +360,9 @@ extension Registry {
             try OperatorRoleRow.filter(Column("operatorID") == id).deleteAll(db)
             for role in roles.sorted() {
                 try OperatorRoleRow(operatorID: id, role: role.rawValue).insert(db)
+            }
+            if roles.contains(.firstSigner) || before.contains(.firstSigner) {
+                try Self.checkOnSiteFirstSigner(db, entityCode: op.entityCode)
             }
             op.roles = roles
             try Journal.append(
@@ -348,7 +375,8 @@ extension Registry {
     /// Removes an operator and their roles (D14). Refused while a registered token is still
     /// issued to them: the token is surrendered first (D6; `setTokenHolder(token:to: nil, …)`).
     ///
-    /// Fails with `.unknownOperator` or `.ruleViolated` (D6). Returns the operator as it was.
+    /// Fails with `.unknownOperator` or `.ruleViolated` (D6; D3 when the last on-site first signer
+    /// of an entity that keeps other first signers would go). Returns the operator as it was.
     @discardableResult
     public func removeOperator(_ id: Operator.ID, by actor: AuditActor) async throws -> Operator {
         let at = now
@@ -369,6 +397,9 @@ extension Registry {
                     field: "operator", rule: .d6)
             }
             _ = try OperatorRow.deleteOne(db, key: id)
+            if op.roles.contains(.firstSigner) {
+                try Self.checkOnSiteFirstSigner(db, entityCode: op.entityCode)
+            }
             try Journal.append(db, .operatorRemoved(.init(operatorID: id, unixUser: op.unixUser)), by: actor, at: at)
             return op
         }
@@ -399,6 +430,46 @@ extension Registry {
         }
     }
 
+    /// Rule D3: at least one of an entity's first-signature holders is permanently present at the
+    /// workplace. Checked after a change to the entity's first signers, inside its transaction
+    /// (throwing rolls the change back): an entity with first signers and none of them on-site is
+    /// refused. An entity with no first signer at all has nobody to be present.
+    static func checkOnSiteFirstSigner(_ db: Database, entityCode: String?) throws {
+        guard let entityCode else { return }
+        let holders = try Row.fetchAll(
+            db,
+            sql: """
+                SELECT o.unixUser, o.onSite FROM operators o JOIN operator_roles r ON r.operatorID = o.id
+                WHERE r.role = ? AND o.entityCode = ? ORDER BY o.unixUser
+                """,
+            arguments: [Role.firstSigner.rawValue, entityCode])
+        guard !holders.isEmpty, !holders.contains(where: { ($0[1] as Bool?) == true }) else { return }
+        let names = holders.map { $0[0] as String }.joined(separator: ", ")
+        throw StoreError(
+            .ruleViolated,
+            "The entity '\(entityCode)' would have no on-site first-signature holder (its first signers: \(names)); "
+                + "rule D3 requires at least one to be permanently present.",
+            field: "onSite", rule: .d3)
+    }
+
+    /// Rule D13 (and D5): data-entry is for the accounting unit's staff, who never hold a token,
+    /// never learn a PIN and never sign; a role set that makes one person both is refused.
+    static func checkRoleCombination(_ roles: Set<Role>) throws {
+        guard roles.contains(.dataEntry) else { return }
+        let signing = roles.intersection([.firstSigner, .secondSigner]).sorted()
+        guard !signing.isEmpty else { return }
+        throw StoreError(
+            .ruleViolated,
+            "The roles data-entry and \(signing.map(\.rawValue).joined(separator: " and ")) cannot be held together: "
+                + "data-entry staff never sign (rule D13).",
+            field: "roles", rule: .d13)
+    }
+
+    /// `'A1', 'B2'`.
+    static func quotedList(_ values: [String]) -> String {
+        values.map { "'\($0)'" }.joined(separator: ", ")
+    }
+
     /// Builds operators from their rows and their role rows. A role name this build does not know
     /// is left out (and logged): less power, never more.
     static func operators(_ db: Database, rows: [OperatorRow], logger: RegistryLogger) throws -> [Operator] {
@@ -422,7 +493,7 @@ extension Registry {
             guard let id = row.id else { return nil }
             return Operator(
                 id: id, unixUser: row.unixUser, nationalID: row.nationalID, name: row.name, entityCode: row.entityCode,
-                roles: roles[id] ?? [], addedAt: try date(row.addedAt, "operators.addedAt"))
+                roles: roles[id] ?? [], onSite: row.onSite, addedAt: try date(row.addedAt, "operators.addedAt"))
         }
     }
 }
@@ -437,7 +508,7 @@ extension Registry {
     /// Fails with `.invalidField` (serial, label, `certificates[i]` not DER), `.duplicate` (serial,
     /// a certificate already registered), `.unknownOperator` (holder), or `.ruleViolated` (D5: a
     /// certificate naming another person than the holder, by the national ID in its subject's
-    /// `serialNumber`).
+    /// `serialNumber`; D13: a holder with the data-entry role).
     @discardableResult
     public func registerToken(
         serial: String, label: String, holder: Operator.ID?, certificates: [[UInt8]], by actor: AuditActor
@@ -469,7 +540,8 @@ extension Registry {
                     .duplicate, "The certificate \(certificate.sha256.hex) is already registered on another token.",
                     field: "certificates[\(index)]")
             }
-            var row = TokenRow(id: nil, serial: serial, label: label, holderID: holder, registeredAt: at)
+            var row = TokenRow(
+                id: nil, serial: serial, label: label, holderID: holder, registeredAt: at, pinChangedAt: nil)
             try row.insert(db)
             guard let tokenID = row.id else {
                 throw StoreError(.database, "SQLite gave the new token no id.")
@@ -489,7 +561,7 @@ extension Registry {
     /// Issues a registered token to another operator, or records its surrender (`holder` nil,
     /// D6). Appends `token-holder-changed`.
     ///
-    /// Fails with `.unknownToken`, `.unknownOperator` (holder) or `.ruleViolated` (D5).
+    /// Fails with `.unknownToken`, `.unknownOperator` (holder) or `.ruleViolated` (D5, D13).
     @discardableResult
     public func setTokenHolder(token id: TokenRecord.ID, to holder: Operator.ID?, by actor: AuditActor) async throws
         -> TokenRecord
@@ -540,11 +612,21 @@ extension Registry {
         }
     }
 
-    /// The holder exists, and each certificate that carries a national ID names the holder (D5:
-    /// a holder answers for every operation made with their key, so the key is theirs).
+    /// The holder exists, is not data-entry staff (D13, D5: they never hold a token or learn its
+    /// PIN), and each certificate that carries a national ID names the holder (D5: a holder
+    /// answers for every operation made with their key, so the key is theirs).
     static func checkHolder(_ db: Database, holder: Operator.ID, certificates: [ParsedCertificate]) throws {
         guard let op = try OperatorRow.fetchOne(db, key: holder) else {
             throw StoreError(.unknownOperator, "The holder \(holder) is not an operator in the registry.", field: "holder")
+        }
+        let isDataEntry = try OperatorRoleRow
+            .filter(Column("operatorID") == holder && Column("role") == Role.dataEntry.rawValue).fetchCount(db) > 0
+        if isDataEntry {
+            throw StoreError(
+                .ruleViolated,
+                "The operator '\(op.unixUser)' has the data-entry role; data-entry staff never hold a token or learn "
+                    + "its PIN (rules D5, D13).",
+                field: "holder", rule: .d13)
         }
         for (index, certificate) in certificates.enumerated() {
             if let nationalID = certificate.subjectSerialNumber, nationalID != op.nationalID {
@@ -572,7 +654,8 @@ extension Registry {
                     notBefore: try date(certificate.notBefore, "token_certificates.notBefore"),
                     notAfter: try date(certificate.notAfter, "token_certificates.notAfter"), sha256: sha256)
             },
-            registeredAt: try date(row.registeredAt, "tokens.registeredAt"))
+            registeredAt: try date(row.registeredAt, "tokens.registeredAt"),
+            pinChangedAt: try row.pinChangedAt.map { try date($0, "tokens.pinChangedAt") })
     }
 
     static func firstDuplicate(_ digests: [SHA256Hex]) -> (hex: String, index: Int)? {

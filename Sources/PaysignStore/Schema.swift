@@ -107,6 +107,114 @@ enum Schema {
                     BEGIN SELECT RAISE(ABORT, 'head signatures are append-only'); END;
                     """)
         }
+
+        // Payment orders and their signatures, idempotency records, on-site first signers (D3)
+        // and PIN-change dates (D5).
+        //
+        // An order keeps the uploaded bytes as they came (`file`: its SHA-256 is the file number
+        // of D9) and the canonical document both signatures cover (`document`, see
+        // `OrderDocument`), written right after the insert that gives the order its id, in the
+        // same transaction. `signedData` is the CMS SignedData as it stands (one SignerInfo after
+        // the first signature, two after the second).
+        //
+        // The operator columns (`createdByOperator`, `signerOperator`, …) are not foreign keys:
+        // an order and its signatures are evidence (D7) that outlives the operator's mapping
+        // (D14), operator ids are never reused (AUTOINCREMENT), and the Unix user is kept beside
+        // the id so the record reads on its own.
+        //
+        // The triggers keep what was uploaded and signed from being edited by paysign's own code
+        // or a careless administrator with sqlite3: the uploaded bytes and the document never
+        // change once written, an order is never deleted, its state moves only along the
+        // transitions of `OrderState.allows`, and `order_signatures` is append-only, like the
+        // audit journal.
+        migrator.registerMigration("v2-orders") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE operators ADD COLUMN onSite INTEGER NOT NULL DEFAULT 0;
+                    ALTER TABLE tokens ADD COLUMN pinChangedAt TEXT;
+                    CREATE TABLE orders (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        entityCode TEXT NOT NULL REFERENCES entities(code) ON DELETE RESTRICT,
+                        kind TEXT NOT NULL CHECK (kind <> ''),
+                        currency TEXT NOT NULL CHECK (currency <> ''),
+                        valueDate TEXT NOT NULL
+                            CHECK (length(valueDate) = 10 AND valueDate GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]'),
+                        fileSHA256 TEXT NOT NULL
+                            CHECK (length(fileSHA256) = 64 AND fileSHA256 NOT GLOB '*[^0-9a-f]*'),
+                        fileBytes INTEGER NOT NULL CHECK (fileBytes >= 0),
+                        lineCount INTEGER NOT NULL CHECK (lineCount >= 0),
+                        totalPiasters INTEGER NOT NULL,
+                        file BLOB NOT NULL,
+                        document BLOB NOT NULL,
+                        documentSHA256 TEXT NOT NULL,
+                        state TEXT NOT NULL
+                            CHECK (state IN ('draft', 'reviewed', 'first-signed', 'payable', 'rejected')),
+                        createdByOperator INTEGER,
+                        createdByUser TEXT NOT NULL,
+                        createdAt TEXT NOT NULL,
+                        reviewedByOperator INTEGER,
+                        reviewedByUser TEXT,
+                        reviewedAt TEXT,
+                        rejectedByOperator INTEGER,
+                        rejectedByUser TEXT,
+                        rejectedAt TEXT,
+                        rejectionReason TEXT,
+                        signedData BLOB
+                    );
+                    CREATE INDEX orders_entityCode ON orders(entityCode, id);
+                    CREATE INDEX orders_state ON orders(state, id);
+                    CREATE INDEX orders_valueDate ON orders(valueDate, id);
+                    CREATE TRIGGER orders_content_fixed
+                    BEFORE UPDATE OF entityCode, kind, currency, valueDate, fileSHA256, fileBytes, lineCount,
+                        totalPiasters, file, createdByOperator, createdByUser, createdAt ON orders
+                    WHEN NEW.entityCode IS NOT OLD.entityCode OR NEW.kind IS NOT OLD.kind
+                        OR NEW.currency IS NOT OLD.currency OR NEW.valueDate IS NOT OLD.valueDate
+                        OR NEW.fileSHA256 IS NOT OLD.fileSHA256 OR NEW.fileBytes IS NOT OLD.fileBytes
+                        OR NEW.lineCount IS NOT OLD.lineCount OR NEW.totalPiasters IS NOT OLD.totalPiasters
+                        OR NEW.file IS NOT OLD.file OR NEW.createdByOperator IS NOT OLD.createdByOperator
+                        OR NEW.createdByUser IS NOT OLD.createdByUser OR NEW.createdAt IS NOT OLD.createdAt
+                    BEGIN SELECT RAISE(ABORT, 'an uploaded order never changes'); END;
+                    CREATE TRIGGER orders_document_fixed BEFORE UPDATE OF document, documentSHA256 ON orders
+                    WHEN OLD.documentSHA256 <> ''
+                        AND (NEW.document IS NOT OLD.document OR NEW.documentSHA256 IS NOT OLD.documentSHA256)
+                    BEGIN SELECT RAISE(ABORT, 'an order document never changes once written'); END;
+                    CREATE TRIGGER orders_state_transitions BEFORE UPDATE OF state ON orders
+                    WHEN NEW.state IS NOT OLD.state AND NOT (
+                        (OLD.state = 'draft' AND NEW.state IN ('reviewed', 'rejected'))
+                        OR (OLD.state = 'reviewed' AND NEW.state IN ('first-signed', 'rejected'))
+                        OR (OLD.state = 'first-signed' AND NEW.state IN ('payable', 'rejected')))
+                    BEGIN SELECT RAISE(ABORT, 'an order moves only along its allowed transitions'); END;
+                    CREATE TRIGGER orders_no_delete BEFORE DELETE ON orders
+                    BEGIN SELECT RAISE(ABORT, 'payment orders are never deleted'); END;
+                    CREATE TABLE order_signatures (
+                        orderID INTEGER NOT NULL REFERENCES orders(id) ON DELETE RESTRICT,
+                        step TEXT NOT NULL CHECK (step IN ('first', 'second')),
+                        signerOperator INTEGER,
+                        signerUser TEXT NOT NULL,
+                        tokenSerial TEXT NOT NULL,
+                        certificateSHA256 TEXT NOT NULL CHECK (length(certificateSHA256) = 64),
+                        signatureSHA256 TEXT NOT NULL CHECK (length(signatureSHA256) = 64),
+                        signedAt TEXT NOT NULL,
+                        PRIMARY KEY (orderID, step)
+                    ) WITHOUT ROWID;
+                    CREATE INDEX order_signatures_signer ON order_signatures(signerOperator, signedAt);
+                    CREATE TRIGGER order_signatures_no_update BEFORE UPDATE ON order_signatures
+                    BEGIN SELECT RAISE(ABORT, 'order signatures are append-only'); END;
+                    CREATE TRIGGER order_signatures_no_delete BEFORE DELETE ON order_signatures
+                    BEGIN SELECT RAISE(ABORT, 'order signatures are append-only'); END;
+                    CREATE TABLE idempotency (
+                        uid INTEGER NOT NULL,
+                        key TEXT NOT NULL CHECK (length(key) BETWEEN 1 AND 200),
+                        requestDigest TEXT NOT NULL CHECK (length(requestDigest) = 64),
+                        status INTEGER NOT NULL,
+                        contentType TEXT NOT NULL,
+                        body BLOB NOT NULL,
+                        createdAt TEXT NOT NULL,
+                        PRIMARY KEY (uid, key)
+                    ) WITHOUT ROWID;
+                    CREATE INDEX idempotency_createdAt ON idempotency(createdAt);
+                    """)
+        }
         return migrator
     }()
 
@@ -131,6 +239,8 @@ struct OperatorRow: Codable, FetchableRecord, MutablePersistableRecord {
     var name: String
     var entityCode: String?
     var addedAt: String
+    /// v2-orders: a first signer permanently present at the workplace (D3).
+    var onSite: Bool
 
     mutating func didInsert(_ inserted: InsertionSuccess) {
         id = inserted.rowID
@@ -150,6 +260,8 @@ struct TokenRow: Codable, FetchableRecord, MutablePersistableRecord {
     var label: String
     var holderID: Int64?
     var registeredAt: String
+    /// v2-orders: when the holder last changed the user PIN (D5); nil: never.
+    var pinChangedAt: String?
 
     mutating func didInsert(_ inserted: InsertionSuccess) {
         id = inserted.rowID
@@ -193,4 +305,63 @@ struct HeadSignatureRow: Codable, FetchableRecord, MutablePersistableRecord {
     mutating func didInsert(_ inserted: InsertionSuccess) {
         id = inserted.rowID
     }
+}
+
+/// An order's columns except the blobs (`file`, `document`, `signedData`), which are read on their
+/// own: listing orders never loads their files.
+struct OrderRow: Codable, FetchableRecord, TableRecord {
+    static let databaseTableName = "orders"
+    static var databaseSelection: [any SQLSelectable] {
+        [
+            Column("id"), Column("entityCode"), Column("kind"), Column("currency"), Column("valueDate"),
+            Column("fileSHA256"), Column("fileBytes"), Column("lineCount"), Column("totalPiasters"),
+            Column("documentSHA256"), Column("state"), Column("createdByOperator"), Column("createdByUser"),
+            Column("createdAt"), Column("reviewedByOperator"), Column("reviewedByUser"), Column("reviewedAt"),
+            Column("rejectedByOperator"), Column("rejectedByUser"), Column("rejectedAt"), Column("rejectionReason"),
+        ]
+    }
+    var id: Int64
+    var entityCode: String
+    var kind: String
+    var currency: String
+    var valueDate: String
+    var fileSHA256: String
+    var fileBytes: Int
+    var lineCount: Int
+    var totalPiasters: Int64
+    var documentSHA256: String
+    var state: String
+    var createdByOperator: Int64?
+    var createdByUser: String
+    var createdAt: String
+    var reviewedByOperator: Int64?
+    var reviewedByUser: String?
+    var reviewedAt: String?
+    var rejectedByOperator: Int64?
+    var rejectedByUser: String?
+    var rejectedAt: String?
+    var rejectionReason: String?
+}
+
+struct OrderSignatureRow: Codable, FetchableRecord, PersistableRecord {
+    static let databaseTableName = "order_signatures"
+    var orderID: Int64
+    var step: String
+    var signerOperator: Int64?
+    var signerUser: String
+    var tokenSerial: String
+    var certificateSHA256: String
+    var signatureSHA256: String
+    var signedAt: String
+}
+
+struct IdempotencyRow: Codable, FetchableRecord, TableRecord {
+    static let databaseTableName = "idempotency"
+    var uid: Int64
+    var key: String
+    var requestDigest: String
+    var status: Int
+    var contentType: String
+    var body: Data
+    var createdAt: String
 }

@@ -18,6 +18,8 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
             case unknownEntity = "unknown-entity"
             case unknownOperator = "unknown-operator"
             case unknownToken = "unknown-token"
+            case unknownOrder = "unknown-order"
+            case wrongState = "wrong-state"
             case ruleViolated = "rule-violated"
             case notAppendable = "not-appendable"
             case headMismatch = "head-mismatch"
@@ -37,7 +39,8 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
         public static let database = Code(.database)
         /// A field's value has the wrong shape (national ID not 14 digits, empty name, …).
         public static let invalidField = Code(.invalidField)
-        /// A value that must be unique is taken (Unix user, entity code, token serial, certificate).
+        /// A value that must be unique is taken (Unix user, entity code, token serial, certificate,
+        /// idempotency key).
         public static let duplicate = Code(.duplicate)
         /// The entity code names no entity in the registry.
         public static let unknownEntity = Code(.unknownEntity)
@@ -45,7 +48,14 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
         public static let unknownOperator = Code(.unknownOperator)
         /// The token id names no token in the registry.
         public static let unknownToken = Code(.unknownToken)
-        /// The change would break a rule of `domain.md` (`rule` says which: D3, D6).
+        /// The order id names no payment order in the registry.
+        public static let unknownOrder = Code(.unknownOrder)
+        /// The order is not in the state the change needs (reviewing an order that is not a
+        /// draft, signing second before first, rejecting a payable order); the message names the
+        /// state it is in, and `rule` the rule that orders the steps (D2, D9) where one does.
+        public static let wrongState = Code(.wrongState)
+        /// The change would break a rule of `domain.md` (`rule` says which: D2, D3, D5, D6, D9,
+        /// D13).
         public static let ruleViolated = Code(.ruleViolated)
         /// `append` was given an event only the registry writes (`operator-added`, …), or a
         /// detail whose text breaks the shape rules.

@@ -1,3 +1,4 @@
+import Foundation
 import GRDB
 
 // For the tests, through `@testable import` (internal: no other module can call it). Raw SQL on
@@ -20,5 +21,23 @@ extension Registry {
                 }
             }
         }
+    }
+}
+
+extension Registry {
+    /// For the tests: leaves at `directory` a registry as a paysignd that knew only the migrations
+    /// up to `lastMigration` would have (the shipped migrations are never edited, so this is that
+    /// build's schema), then runs `sql` on it to write rows the way that build did.
+    static func unsafeCreateDatabase(at directory: URL, upTo lastMigration: String, sql: String) throws {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        var configuration = Configuration()
+        configuration.foreignKeysEnabled = true
+        let pool = try DatabasePool(path: directory.appendingPathComponent(fileName).path, configuration: configuration)
+        try Schema.migrator.migrate(pool, upTo: lastMigration)
+        try pool.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA application_id = \(Schema.applicationID)")
+            try db.execute(sql: sql)
+        }
+        try pool.close()
     }
 }

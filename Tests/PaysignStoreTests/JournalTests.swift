@@ -40,6 +40,24 @@ struct JournalTests {
         }
     }
 
+    @Test("times are written to the nearest millisecond, so a time read back writes the same text again")
+    func timestampsRoundTrip() {
+        let style = Date.ISO8601FormatStyle(includingFractionalSeconds: true, timeZone: .gmt)
+        for base in ["2026-03-15T12:30:45", "1969-12-31T23:59:59", "2000-02-29T00:00:00"] {
+            for millisecond in 0..<1000 {
+                let digits = String(millisecond)
+                let text = base + "." + String(repeating: "0", count: 3 - digits.count) + digits + "Z"
+                let date = try! style.parse(text)
+                #expect(Timestamp.string(date) == text)
+                #expect(Timestamp.date(text).map(Timestamp.string) == text)
+            }
+        }
+        #expect(Timestamp.string(Date(timeIntervalSince1970: 0.0004)) == "1970-01-01T00:00:00.000Z")
+        #expect(Timestamp.string(Date(timeIntervalSince1970: 0.0006)) == "1970-01-01T00:00:00.001Z")
+        #expect(Timestamp.string(Date(timeIntervalSince1970: 59.9996)) == "1970-01-01T00:01:00.000Z")
+        #expect(Timestamp.string(Date(timeIntervalSince1970: -0.0006)) == "1969-12-31T23:59:59.999Z")
+    }
+
     @Test("1,000 entries verify intact, and every stored hash recomputes from its columns")
     func thousandEntriesIntact() async throws {
         try await withRegistry { registry, _ in

@@ -7,12 +7,13 @@ import Testing
 
 @Suite("The registry")
 struct RegistryTests {
-    /// An entity with two first signers (alice, bob) and a reviewer (carol) without an entity.
+    /// An entity with two first signers (alice, on-site as D3 requires, and bob) and a reviewer
+    /// (carol) without an entity.
     static func populate(_ registry: Registry) async throws -> (alice: Operator, bob: Operator, carol: Operator) {
         try await registry.addEntity(code: Fixture.entity, name: "Ministry of Finance, Cairo", by: Fixture.admin)
         let alice = try await registry.addOperator(
             unixUser: "alice", nationalID: Fixture.aliceID, name: "Alice A.", entityCode: Fixture.entity,
-            roles: [.firstSigner], by: Fixture.admin)
+            roles: [.firstSigner], onSite: true, by: Fixture.admin)
         let bob = try await registry.addOperator(
             unixUser: "bob", nationalID: Fixture.bobID, name: "Bob B.", entityCode: Fixture.entity,
             roles: [.firstSigner, .reviewer], by: Fixture.admin)
@@ -43,8 +44,10 @@ struct RegistryTests {
         var name = "Dave D."
         var entityCode: String? = nil
         var roles: Set<Role> = [.dataEntry]
+        var onSite = false
         var code: StoreError.Code
         var field: String
+        var rule: RuleNumber? = nil
         var testDescription: String { label }
     }
 
@@ -61,10 +64,18 @@ struct RegistryTests {
         OperatorCase(label: "blank name", name: "   ", code: .invalidField, field: "name"),
         OperatorCase(label: "name with a control character", name: "Dave\u{7}", code: .invalidField, field: "name"),
         OperatorCase(label: "unknown entity", entityCode: "MOF-9999", code: .unknownEntity, field: "entityCode"),
-        OperatorCase(label: "first signer without an entity (D3)", roles: [.firstSigner], code: .ruleViolated, field: "entityCode"),
+        OperatorCase(
+            label: "first signer without an entity (D3)", roles: [.firstSigner], code: .ruleViolated, field: "entityCode",
+            rule: .d3),
         OperatorCase(
             label: "third first signer of an entity (D3)", entityCode: Fixture.entity, roles: [.firstSigner],
-            code: .ruleViolated, field: "roles"),
+            onSite: true, code: .ruleViolated, field: "roles", rule: .d3),
+        OperatorCase(
+            label: "data-entry and first signer together (D13)", entityCode: Fixture.entity,
+            roles: [.dataEntry, .firstSigner], code: .ruleViolated, field: "roles", rule: .d13),
+        OperatorCase(
+            label: "data-entry and second signer together (D13)", roles: [.dataEntry, .secondSigner, .reviewer],
+            code: .ruleViolated, field: "roles", rule: .d13),
     ]
 
     @Test("addOperator refuses with a stable code, names the field, writes nothing", arguments: operatorCases)
@@ -77,7 +88,7 @@ struct RegistryTests {
             let error = await expectStoreError {
                 try await registry.addOperator(
                     unixUser: c.unixUser, nationalID: c.nationalID, name: c.name, entityCode: c.entityCode, roles: c.roles,
-                    by: Fixture.admin)
+                    onSite: c.onSite, by: Fixture.admin)
             }
             #expect(error?.code == c.code)
             #expect(error?.field == c.field)
@@ -85,9 +96,9 @@ struct RegistryTests {
             if c.code == .invalidField {
                 #expect(error?.message.contains(c.field) == true)
             }
-            if c.code == .ruleViolated {
-                #expect(error?.rule == .d3)
-                #expect(error?.message.contains("D3") == true)
+            #expect(error?.rule == c.rule)
+            if let rule = c.rule {
+                #expect(error?.message.contains(rule.rawValue) == true)
             }
             #expect(try await registry.operators() == operators)
             #expect(try await registry.journalHead() == head)
@@ -153,7 +164,7 @@ struct RegistryTests {
     @Test("a third first signer through setRoles is refused (D3), a swap is not")
     func setRolesD3() async throws {
         try await withRegistry { registry, _ in
-            let (alice, _, _) = try await Self.populate(registry)
+            let (_, bob, _) = try await Self.populate(registry)
             let dave = try await registry.addOperator(
                 unixUser: "dave", nationalID: "29912310101010", name: "Dave", entityCode: Fixture.entity,
                 roles: [.dataEntry], by: Fixture.admin)
@@ -162,7 +173,8 @@ struct RegistryTests {
             }
             #expect(error?.code == .ruleViolated)
             #expect(error?.message.contains("alice, bob") == true)
-            try await registry.setRoles(operator: alice.id, roles: [.reviewer], by: Fixture.admin)
+            // Bob, not alice: alice is the entity's on-site first signer (D3).
+            try await registry.setRoles(operator: bob.id, roles: [.reviewer], by: Fixture.admin)
             try await registry.setRoles(operator: dave.id, roles: [.firstSigner], by: Fixture.admin)
             #expect(try await registry.operator(unixUser: "dave")?.roles == [.firstSigner])
         }
@@ -233,7 +245,7 @@ struct RegistryTests {
     @Test("an operator holding a token is not removed until it is surrendered (D6)")
     func removeOperator() async throws {
         try await withRegistry { registry, _ in
-            let (alice, _, carol) = try await Self.populate(registry)
+            let (alice, bob, carol) = try await Self.populate(registry)
             let token = try await registry.registerToken(
                 serial: "A1", label: "Alice", holder: alice.id, certificates: [try TestCertificates.alice.get()],
                 by: Fixture.admin)
@@ -243,6 +255,10 @@ struct RegistryTests {
             #expect(error?.message.contains("'A1'") == true)
 
             try await registry.setTokenHolder(token: token.id, to: nil, by: Fixture.admin)
+            // Alice is the entity's only on-site first signer: bob takes that over first (D3).
+            let lastOnSite = await expectStoreError { try await registry.removeOperator(alice.id, by: Fixture.admin) }
+            #expect(lastOnSite?.rule == .d3)
+            try await registry.setOnSite(operator: bob.id, onSite: true, by: Fixture.admin)
             let removed = try await registry.removeOperator(alice.id, by: Fixture.admin)
             #expect(removed == alice)
             #expect(try await registry.operator(unixUser: "alice") == nil)
@@ -279,7 +295,7 @@ struct RegistryTests {
             try await step(.operatorAdded) {
                 alice = try await registry.addOperator(
                     unixUser: "alice", nationalID: Fixture.aliceID, name: "Alice", entityCode: Fixture.entity,
-                    roles: [.firstSigner], by: actor)
+                    roles: [.firstSigner], onSite: true, by: actor)
             }
             let aliceID = try #require(alice?.id)
             try await step(.roleChanged) { try await registry.setRoles(operator: aliceID, roles: [.reviewer], by: actor) }
@@ -290,7 +306,33 @@ struct RegistryTests {
             }
             let tokenID = try #require(token?.id)
             try await step(.tokenHolderChanged) { try await registry.setTokenHolder(token: tokenID, to: nil, by: actor) }
+            try await step(.onSiteChanged) { try await registry.setOnSite(operator: aliceID, onSite: false, by: actor) }
+            try await step(.pinChanged) { try await registry.recordPINChange(tokenSerial: "A1", by: actor) }
             try await step(.operatorRemoved) { try await registry.removeOperator(aliceID, by: actor) }
+            var order: Order?
+            try await step(.orderCreated) {
+                order = try await registry.createOrder(
+                    metadata: Orders.metadata(), file: Orders.file, lineCount: 1, totalPiasters: 1,
+                    createdBy: OrderActor(operatorID: 1, unixUser: "admin"), by: actor)
+            }
+            let created = try #require(order)
+            try await step(.orderReviewed) {
+                _ = try await registry.reviewOrder(
+                    id: created.id, fileNumber: created.fileNumber, by: OrderActor(operatorID: 1, unixUser: "admin"),
+                    actor: actor)
+            }
+            try await step(.signature) {
+                _ = try await registry.recordSignature(
+                    orderID: created.id,
+                    signature: Orders.signature(
+                        .first, by: OrderActor(operatorID: 1, unixUser: "admin"), token: "A1",
+                        certificate: Orders.aliceCertificate),
+                    signedData: [1], by: actor)
+            }
+            try await step(.orderRejected) {
+                _ = try await registry.rejectOrder(
+                    id: created.id, reason: "Withdrawn.", by: OrderActor(operatorID: 1, unixUser: "admin"), actor: actor)
+            }
             try await step(.loginFailed) {
                 try await registry.append(
                     .loginFailed(.init(tokenSerial: "A1", pinState: .countLow, remainingTries: 2)), by: actor)

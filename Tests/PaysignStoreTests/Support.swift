@@ -96,21 +96,28 @@ enum Fixture {
     static var everyKind: [AuditEvent] {
         let op = Operator(
             id: 3, unixUser: "alice", nationalID: aliceID, name: "Alice A.", entityCode: entity,
-            roles: [.firstSigner, .reviewer], addedAt: Date(timeIntervalSince1970: 0))
+            roles: [.firstSigner, .reviewer], onSite: true, addedAt: Date(timeIntervalSince1970: 0))
         let token = TokenRecord(
             id: 7, serial: "0123456789abcdef", label: "Alice token", holder: 3,
             certificates: [
                 RegisteredCertificate(
                     tokenID: 7, derEncoded: [0x30], serialHex: "01", subject: "CN=Alice",
                     notBefore: Date(timeIntervalSince1970: 0), notAfter: Date(timeIntervalSince1970: 1), sha256: digest)
-            ], registeredAt: Date(timeIntervalSince1970: 0))
+            ], registeredAt: Date(timeIntervalSince1970: 0), pinChangedAt: Date(timeIntervalSince1970: 2))
+        let order = Order(
+            id: 17,
+            metadata: OrderMetadata(
+                entityCode: entity, kind: .salary, currency: "EGP", valueDate: CalendarDay(year: 2026, month: 11, day: 24)!),
+            fileNumber: FileNumber(digest: digest), fileBytes: 84211, lineCount: 1000, totalPiasters: 912_345_600,
+            documentSHA256: otherDigest, state: .draft, createdBy: OrderActor(operatorID: 4, unixUser: "dina"),
+            createdAt: Date(timeIntervalSince1970: 0))
         return [
             .loginSucceeded(.init(tokenSerial: "0123456789abcdef")),
             .loginFailed(.init(tokenSerial: "0123456789abcdef", pinState: .finalTry, remainingTries: 1)),
             .signature(
                 .init(
                     tokenSerial: "0123456789abcdef", certificateSHA256: digest, documentSHA256: otherDigest, step: .first,
-                    fileNumber: "2025/0042")),
+                    fileNumber: "2025/0042", orderID: 17)),
             .refusal(.init(rule: .d3, reason: "The entity already has two first signers.", documentSHA256: otherDigest)),
             .roleChanged(.init(operatorID: 3, unixUser: "alice", before: [.reviewer], after: [.reviewer, .firstSigner])),
             .operatorAdded(.init(op)),
@@ -126,6 +133,11 @@ enum Fixture {
             .configurationLoaded(.init(path: "/etc/paysign/paysignd.yaml", sha256: digest)),
             .headSigned(.init(seq: 41, hash: otherDigest, certificateSHA256: digest, algorithm: "ecdsa-with-SHA256")),
             .accessDenied(.init(uid: 1001, user: "mallory", action: "POST /v1/sign", reason: "mallory has no role")),
+            .orderCreated(.init(order)),
+            .orderReviewed(.init(orderID: 17, fileNumber: digest)),
+            .orderRejected(.init(orderID: 17, from: .reviewed, reason: "The total does not match the disbursement form.")),
+            .pinChanged(.init(tokenSerial: "0123456789abcdef")),
+            .onSiteChanged(.init(operatorID: 3, unixUser: "alice", onSite: true)),
         ]
     }
 
@@ -140,6 +152,77 @@ enum Fixture {
             case let event:
                 return event
             }
+        }
+    }
+}
+
+/// People, files and signatures for the order tests.
+enum Orders {
+    static let otherEntity = "MOF-0202"
+    /// An order file as uploaded: CRLF line ends, Arabic names, a trailing byte that is not
+    /// UTF-8 on its own. The store keeps it byte for byte.
+    static let file: [UInt8] =
+        Array("id_type,id,name,account,amount_piasters\r\nnational,29001011234567,أحمد علي,EG1234,150000\r\n".utf8)
+        + [0xFF]
+    static let otherFile: [UInt8] = Array("id_type,id,name,account,amount_piasters\nnational,1,x,y,2\n".utf8)
+
+    static func metadata(
+        _ entity: String = Fixture.entity, kind: OrderKind = .salary, valueDate: String = "2026-11-24"
+    ) -> OrderMetadata {
+        OrderMetadata(entityCode: entity, kind: kind, valueDate: CalendarDay(iso: valueDate)!)
+    }
+
+    /// dina (data-entry), rami (reviewer), alice (first signer, on-site), bob (second signer),
+    /// beth (second signer with alice's national ID: alice under another Unix user).
+    struct People {
+        var dina: Operator
+        var rami: Operator
+        var alice: Operator
+        var bob: Operator
+        var beth: Operator
+
+        func actor(_ op: Operator) -> OrderActor { OrderActor(operatorID: op.id, unixUser: op.unixUser) }
+        func auditActor(_ op: Operator) -> AuditActor { .operator(op, uid: UInt32(1000 + op.id)) }
+    }
+
+    static func populate(_ registry: Registry) async throws -> People {
+        try await registry.addEntity(code: Fixture.entity, name: "Ministry of Finance, Cairo", by: Fixture.admin)
+        try await registry.addEntity(code: otherEntity, name: "Ministry of Finance, Giza", by: Fixture.admin)
+        func add(_ user: String, _ id: String, _ entity: String?, _ roles: Set<Role>, onSite: Bool = false) async throws
+            -> Operator
+        {
+            try await registry.addOperator(
+                unixUser: user, nationalID: id, name: user.capitalized, entityCode: entity, roles: roles, onSite: onSite,
+                by: Fixture.admin)
+        }
+        return People(
+            dina: try await add("dina", "29912310101010", Fixture.entity, [.dataEntry]),
+            rami: try await add("rami", "29505050101010", Fixture.entity, [.reviewer]),
+            alice: try await add("alice", Fixture.aliceID, Fixture.entity, [.firstSigner], onSite: true),
+            bob: try await add("bob", Fixture.bobID, nil, [.secondSigner]),
+            beth: try await add("beth", Fixture.aliceID, nil, [.secondSigner]))
+    }
+
+    static func signature(
+        _ step: SignatureStep, by signer: OrderActor, token: String, certificate: SHA256Hex,
+        at instant: String = "2026-11-20T10:00:00.000Z"
+    ) -> OrderSignature {
+        OrderSignature(
+            step: step, signer: signer, tokenSerial: token, certificateSHA256: certificate,
+            signatureSHA256: SHA256Hex(bytes: Array(repeating: step == .first ? 0x11 : 0x22, count: 32))!,
+            signedAt: try! Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(instant))
+    }
+
+    static let aliceCertificate = SHA256Hex(String(repeating: "a1", count: 32))!
+    static let bobCertificate = SHA256Hex(String(repeating: "b0", count: 32))!
+    static let bethCertificate = SHA256Hex(String(repeating: "be", count: 32))!
+
+    /// An idempotency record maker for `uid` and `key`, answering with the order's id and state.
+    static func idempotency(uid: UInt32 = 1000, key: String, status: Int = 200) -> @Sendable (Order) throws -> IdempotencyRecord {
+        { order in
+            IdempotencyRecord(
+                uid: uid, key: key, requestDigest: Fixture.digest, status: status, contentType: "application/json",
+                body: Array(#"{"id":\#(order.id),"state":"\#(order.state.rawValue)"}"#.utf8))
         }
     }
 }

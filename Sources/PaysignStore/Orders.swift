@@ -1,0 +1,396 @@
+public import Foundation
+public import PaysignDomain
+import GRDB
+import PaysignOpenSSL
+
+// MARK: - Payment orders
+
+/// Payment orders: uploaded as drafts, reviewed (D9), signed first and second (D2), or rejected.
+///
+/// Each change is one write transaction with its audit entry (and, when the caller gives one, the
+/// idempotency record of its response); a refused change writes nothing. The state machine is
+/// `OrderState`'s; the database's triggers refuse any other transition too.
+extension Registry {
+    /// Stores a validated order file as a new draft order.
+    ///
+    /// The store computes the file number (SHA-256 of `file`, D9) and, inside the transaction
+    /// once the insert has given the order its id, the canonical document
+    /// (`OrderDocument(orderID:…).bytes`) and its SHA-256. Appends `order-created`. If
+    /// `idempotency` is given, the record it returns for the new order is saved in the same
+    /// transaction (as with every change here: an error the closure throws rolls the change back
+    /// and is rethrown as it is).
+    ///
+    /// Fails with `.invalidField` (file empty, currency not three capital letters, lineCount or
+    /// totalPiasters negative, createdBy's Unix user blank), `.unknownEntity` (entityCode), or
+    /// `.duplicate` (`Idempotency-Key` already used by this uid).
+    public func createOrder(
+        metadata: OrderMetadata, file: [UInt8], lineCount: Int, totalPiasters: Int64, createdBy: OrderActor,
+        by actor: AuditActor, idempotency: (@Sendable (Order) throws -> IdempotencyRecord)? = nil
+    ) async throws -> Order {
+        guard !file.isEmpty else {
+            throw StoreError(.invalidField, "The order file is empty; an order pays at least one line.", field: "file")
+        }
+        let currency = metadata.currency.utf8
+        guard currency.count == 3, currency.allSatisfy({ $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") }) else {
+            throw StoreError(
+                .invalidField, "The currency must be an ISO 4217 code of three capital letters (EGP).", field: "currency")
+        }
+        guard lineCount >= 0 else {
+            throw StoreError(.invalidField, "The lineCount must not be negative (got \(lineCount)).", field: "lineCount")
+        }
+        guard totalPiasters >= 0 else {
+            throw StoreError(
+                .invalidField, "The totalPiasters must not be negative (got \(totalPiasters)).", field: "totalPiasters")
+        }
+        try Self.checkOrderActor(createdBy, field: "createdBy")
+        // Hashed before the transaction (it is pure), so a large file does not hold the writer.
+        // SHA-256 digests are 32 bytes: FileNumber(digest:) cannot fail.
+        let fileNumber = FileNumber(digest: SHA256.hash(file))!
+        let at = now
+        return try await write("create an order") { db in
+            guard try EntityRow.fetchOne(db, key: metadata.entityCode) != nil else {
+                throw StoreError(
+                    .unknownEntity, "The entityCode '\(metadata.entityCode)' names no entity in the registry.",
+                    field: "entityCode")
+            }
+            // The document names the order's id, so it is written once the insert has given one.
+            try db.execute(
+                sql: """
+                    INSERT INTO orders (
+                        entityCode, kind, currency, valueDate, fileSHA256, fileBytes, lineCount, totalPiasters, file,
+                        document, documentSHA256, state, createdByOperator, createdByUser, createdAt)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, X'', '', ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    metadata.entityCode, metadata.kind.rawValue, metadata.currency, metadata.valueDate.description,
+                    fileNumber.digest.hex, file.count, lineCount, totalPiasters, Data(file), OrderState.draft.rawValue,
+                    createdBy.operatorID, createdBy.unixUser, at,
+                ])
+            let id = db.lastInsertedRowID
+            let document = OrderDocument(
+                orderID: id, metadata: metadata, fileNumber: fileNumber, fileBytes: file.count, lineCount: lineCount,
+                totalPiasters: totalPiasters
+            ).bytes
+            let documentSHA256 = SHA256Hex(bytes: SHA256.hash(document))!
+            try db.execute(
+                sql: "UPDATE orders SET document = ?, documentSHA256 = ? WHERE id = ?",
+                arguments: [Data(document), documentSHA256.hex, id])
+            let order = try Self.existingOrder(db, id: id)
+            try Journal.append(db, .orderCreated(.init(order)), by: actor, at: at)
+            try Self.saveIdempotency(db, idempotency, for: order, at: at)
+            return order
+        }
+    }
+
+    /// The order with this id, with its signatures (first, then second).
+    public func order(id: Order.ID) async throws -> Order? {
+        try await read("read an order") { db in try Self.order(db, id: id) }
+    }
+
+    /// Orders matching `filter`, newest (highest id) first, at most `filter.limit` of them (taken
+    /// as 1 to 1000). `from` and `to` bound the value date, both inclusive.
+    public func orders(_ filter: OrderFilter) async throws -> [Order] {
+        try await read("list orders") { db in
+            var request = OrderRow.all()
+            if let entityCode = filter.entityCode { request = request.filter(Column("entityCode") == entityCode) }
+            if let state = filter.state { request = request.filter(Column("state") == state.rawValue) }
+            if let from = filter.from { request = request.filter(Column("valueDate") >= from.description) }
+            if let to = filter.to { request = request.filter(Column("valueDate") <= to.description) }
+            let rows = try request.order(Column("id").desc).limit(min(max(filter.limit, 1), 1000)).fetchAll(db)
+            guard !rows.isEmpty else { return [] }
+            let signatures = Dictionary(
+                grouping: try OrderSignatureRow.filter(rows.map(\.id).contains(Column("orderID"))).fetchAll(db),
+                by: \.orderID)
+            return try rows.map { try Self.order($0, signatures: signatures[$0.id] ?? []) }
+        }
+    }
+
+    /// The uploaded bytes, exactly as they came.
+    public func orderFile(id: Order.ID) async throws -> [UInt8]? {
+        try await read("read an order's file") { db in
+            try Data.fetchOne(db, sql: "SELECT file FROM orders WHERE id = ?", arguments: [id]).map { Array($0) }
+        }
+    }
+
+    /// The canonical order document (`OrderDocument`) both signatures cover.
+    public func orderDocument(id: Order.ID) async throws -> [UInt8]? {
+        try await read("read an order's document") { db in
+            try Data.fetchOne(db, sql: "SELECT document FROM orders WHERE id = ?", arguments: [id]).map { Array($0) }
+        }
+    }
+
+    /// The CMS SignedData (DER) as it stands: nil until the first signature, then one SignerInfo,
+    /// then two.
+    public func orderSignedData(id: Order.ID) async throws -> [UInt8]? {
+        try await read("read an order's SignedData") { db in
+            try Data.fetchOne(db, sql: "SELECT signedData FROM orders WHERE id = ?", arguments: [id]).map { Array($0) }
+        }
+    }
+
+    /// Rule D9: a reviewer confirms the file number of a draft order; it becomes `reviewed`.
+    /// Appends `order-reviewed`, and saves the idempotency record if one is given.
+    ///
+    /// Fails with `.unknownOrder`, `.wrongState` (rule D9: the order is not a draft),
+    /// `.ruleViolated` (rule D9, field `fileNumber`: the number given is not the order's), or
+    /// `.invalidField` (the reviewer's Unix user blank).
+    public func reviewOrder(
+        id: Order.ID, fileNumber: FileNumber, by reviewer: OrderActor, actor: AuditActor,
+        idempotency: (@Sendable (Order) throws -> IdempotencyRecord)? = nil
+    ) async throws -> Order {
+        try Self.checkOrderActor(reviewer, field: "reviewer")
+        let at = now
+        return try await write("review an order") { db in
+            let order = try Self.existingOrder(db, id: id)
+            guard order.state == .draft else {
+                throw StoreError(
+                    .wrongState,
+                    "The order \(id) is \(Self.phrase(order.state)), not a draft; only a draft order is reviewed "
+                        + "(rule D9).",
+                    rule: .d9)
+            }
+            guard fileNumber == order.fileNumber else {
+                throw StoreError(
+                    .ruleViolated,
+                    "The file number \(fileNumber.grouped) is not that of order \(id), \(order.fileNumber.grouped); "
+                        + "the reviewed file number must equal the file uploaded (rule D9).",
+                    field: "fileNumber", rule: .d9)
+            }
+            try db.execute(
+                sql: """
+                    UPDATE orders SET state = ?, reviewedByOperator = ?, reviewedByUser = ?, reviewedAt = ?
+                    WHERE id = ?
+                    """,
+                arguments: [OrderState.reviewed.rawValue, reviewer.operatorID, reviewer.unixUser, at, id])
+            try Journal.append(
+                db, .orderReviewed(.init(orderID: id, fileNumber: order.fileNumber.digest)), by: actor, at: at)
+            let reviewed = try Self.existingOrder(db, id: id)
+            try Self.saveIdempotency(db, idempotency, for: reviewed, at: at)
+            return reviewed
+        }
+    }
+
+    /// Refuses an order that is a draft, reviewed or first-signed, with a reason; it becomes
+    /// `rejected` (final: a corrected file is uploaded as a new order). Appends `order-rejected`.
+    ///
+    /// Fails with `.invalidField` (reason blank, over 500 characters or with control characters;
+    /// the Unix user blank), `.unknownOrder`, or `.wrongState` (the order is payable or already
+    /// rejected).
+    public func rejectOrder(
+        id: Order.ID, reason: String, by: OrderActor, actor: AuditActor,
+        idempotency: (@Sendable (Order) throws -> IdempotencyRecord)? = nil
+    ) async throws -> Order {
+        let rejecter = by
+        let reason = reason.trimmingCharacters(in: .whitespaces)
+        if let problem = FieldRules.text(reason, field: "reason", maximumLength: 500) {
+            throw StoreError(problem)
+        }
+        try Self.checkOrderActor(rejecter, field: "by")
+        let at = now
+        return try await write("reject an order") { db in
+            let order = try Self.existingOrder(db, id: id)
+            guard order.state.allows(.rejected) else {
+                throw StoreError(
+                    .wrongState,
+                    "The order \(id) is \(Self.phrase(order.state)); only a draft, reviewed or first-signed order can "
+                        + "be rejected.")
+            }
+            try db.execute(
+                sql: """
+                    UPDATE orders SET state = ?, rejectedByOperator = ?, rejectedByUser = ?, rejectedAt = ?,
+                        rejectionReason = ?
+                    WHERE id = ?
+                    """,
+                arguments: [OrderState.rejected.rawValue, rejecter.operatorID, rejecter.unixUser, at, reason, id])
+            try Journal.append(
+                db, .orderRejected(.init(orderID: id, from: order.state, reason: reason)), by: actor, at: at)
+            let rejected = try Self.existingOrder(db, id: id)
+            try Self.saveIdempotency(db, idempotency, for: rejected, at: at)
+            return rejected
+        }
+    }
+
+    /// Records a signature made at `signature.step`, in one transaction:
+    /// - the order must be in `OrderState.before(step)`, else `.wrongState` (rule D2 for a second
+    ///   signature before the first, D9 for a first signature before the review);
+    /// - for the second, the first signature must be by another person (rule D2): another
+    ///   operator, Unix user, national ID, token and certificate, else `.ruleViolated` (field
+    ///   `signer`);
+    /// - the state becomes `OrderState.after(step)`, `signedData` replaces the stored
+    ///   SignedData, the signature row is added (append-only), a `signature` entry is journaled
+    ///   (with the order id, the document digest and the grouped file number), and the
+    ///   idempotency record, if any, is saved.
+    ///
+    /// Also fails with `.unknownOrder`, or `.invalidField` (signedData empty, tokenSerial or the
+    /// signer's Unix user blank).
+    public func recordSignature(
+        orderID: Order.ID, signature: OrderSignature, signedData: [UInt8], by actor: AuditActor,
+        idempotency: (@Sendable (Order) throws -> IdempotencyRecord)? = nil
+    ) async throws -> Order {
+        guard !signedData.isEmpty else {
+            throw StoreError(.invalidField, "The signedData must not be empty.", field: "signedData")
+        }
+        if let problem = FieldRules.text(signature.tokenSerial, field: "tokenSerial", maximumLength: 64) {
+            throw StoreError(problem)
+        }
+        try Self.checkOrderActor(signature.signer, field: "signer")
+        let step = signature.step
+        let at = now
+        return try await write("record a signature on an order") { db in
+            let order = try Self.existingOrder(db, id: orderID)
+            let needed = OrderState.before(step)
+            guard order.state == needed else {
+                let state = Self.phrase(order.state)
+                switch (step, order.state) {
+                case (.second, .draft), (.second, .reviewed):
+                    throw StoreError(
+                        .wrongState,
+                        "The order \(orderID) is \(state) and has no first signature; the second signature comes "
+                            + "after the first (rule D2).",
+                        rule: .d2)
+                case (.first, .draft):
+                    throw StoreError(
+                        .wrongState,
+                        "The order \(orderID) is a draft; its file number is reviewed before it is signed (rule D9).",
+                        rule: .d9)
+                default:
+                    throw StoreError(
+                        .wrongState,
+                        "The order \(orderID) is \(state); a \(step.rawValue) signature is made only on a "
+                            + "\(needed.rawValue) order.")
+                }
+            }
+            if step == .second {
+                try Self.checkDifferentSigner(db, order: order, second: signature)
+            }
+            try db.execute(
+                sql: "UPDATE orders SET state = ?, signedData = ? WHERE id = ?",
+                arguments: [OrderState.after(step).rawValue, Data(signedData), orderID])
+            try OrderSignatureRow(
+                orderID: orderID, step: step.rawValue, signerOperator: signature.signer.operatorID,
+                signerUser: signature.signer.unixUser, tokenSerial: signature.tokenSerial,
+                certificateSHA256: signature.certificateSHA256.hex, signatureSHA256: signature.signatureSHA256.hex,
+                signedAt: Timestamp.string(signature.signedAt)
+            ).insert(db)
+            try Journal.append(
+                db,
+                .signature(
+                    .init(
+                        tokenSerial: signature.tokenSerial, certificateSHA256: signature.certificateSHA256,
+                        documentSHA256: order.documentSHA256, step: step, fileNumber: order.fileNumber.grouped,
+                        orderID: orderID)),
+                by: actor, at: at)
+            let signed = try Self.existingOrder(db, id: orderID)
+            try Self.saveIdempotency(db, idempotency, for: signed, at: at)
+            return signed
+        }
+    }
+
+    /// The most recent time the operator signed (any order, either step), nil if never: how long
+    /// a holder's key has been unused (D4).
+    public func lastSignature(operator id: Operator.ID) async throws -> Date? {
+        let text = try await read("read an operator's last signature") { db in
+            try String.fetchOne(
+                db, sql: "SELECT MAX(signedAt) FROM order_signatures WHERE signerOperator = ?", arguments: [id])
+        }
+        return try text.map { try Self.date($0, "order_signatures.signedAt") }
+    }
+
+    // MARK: Helpers
+
+    /// Rule D2: the second signature is by a different person than the first.
+    static func checkDifferentSigner(_ db: Database, order: Order, second: OrderSignature) throws {
+        guard let first = order.signature(.first) else {
+            throw StoreError(
+                .corrupt, "The order \(order.id) is first-signed but the registry holds no first signature for it.")
+        }
+        var same: String?
+        if first.certificateSHA256 == second.certificateSHA256 {
+            same = "with the same certificate \(first.certificateSHA256.hex)"
+        } else if first.tokenSerial == second.tokenSerial {
+            same = "with the same token '\(first.tokenSerial)'"
+        } else if let a = first.signer.operatorID, let b = second.signer.operatorID, a == b {
+            same = "as the same operator \(a)"
+        } else if first.signer.unixUser == second.signer.unixUser {
+            same = "as the same Unix user"
+        } else if let a = first.signer.operatorID, let b = second.signer.operatorID,
+            let firstID = try String.fetchOne(db, sql: "SELECT nationalID FROM operators WHERE id = ?", arguments: [a]),
+            let secondID = try String.fetchOne(db, sql: "SELECT nationalID FROM operators WHERE id = ?", arguments: [b]),
+            firstID == secondID
+        {
+            same = "under another Unix user with the same national ID"
+        }
+        if let same {
+            throw StoreError(
+                .ruleViolated,
+                "The order \(order.id) was signed first by '\(first.signer.unixUser)', and this signature is made "
+                    + "\(same); the second signature is by a different person (rule D2).",
+                field: "signer", rule: .d2)
+        }
+    }
+
+    static func checkOrderActor(_ actor: OrderActor, field: String) throws {
+        if let problem = FieldRules.text(actor.unixUser, field: field, maximumLength: 256) {
+            throw StoreError(
+                .invalidField,
+                "The Unix user of the \(field) must be 1 to 256 characters with no control characters.",
+                field: field, cause: problem.sentence)
+        }
+    }
+
+    /// `a draft`, `reviewed`, `first-signed`, … for sentences ("The order 7 is a draft").
+    static func phrase(_ state: OrderState) -> String {
+        state == .draft ? "a draft" : state.rawValue
+    }
+
+    static func order(_ db: Database, id: Order.ID) throws -> Order? {
+        guard let row = try OrderRow.fetchOne(db, key: id) else { return nil }
+        return try order(row, signatures: try OrderSignatureRow.filter(Column("orderID") == id).fetchAll(db))
+    }
+
+    static func existingOrder(_ db: Database, id: Order.ID) throws -> Order {
+        guard let order = try order(db, id: id) else {
+            throw StoreError(.unknownOrder, "The order \(id) is not in the registry.", field: "order")
+        }
+        return order
+    }
+
+    static func order(_ row: OrderRow, signatures: [OrderSignatureRow]) throws -> Order {
+        func damaged(_ what: String) -> StoreError {
+            StoreError(.corrupt, "The registry holds order \(row.id) with \(what), which paysignd cannot read.")
+        }
+        guard let kind = OrderKind(rawValue: row.kind) else { throw damaged("the kind '\(row.kind)'") }
+        guard let valueDate = CalendarDay(iso: row.valueDate) else { throw damaged("the value date '\(row.valueDate)'") }
+        guard let fileNumber = FileNumber(row.fileSHA256) else { throw damaged("a file number that is not hex") }
+        guard let documentSHA256 = SHA256Hex(row.documentSHA256) else { throw damaged("no document digest") }
+        guard let state = OrderState(rawValue: row.state) else { throw damaged("the state '\(row.state)'") }
+        func actor(_ operatorID: Int64?, _ user: String?) -> OrderActor? {
+            user.map { OrderActor(operatorID: operatorID, unixUser: $0) }
+        }
+        func time(_ text: String?, _ column: String) throws -> Date? {
+            try text.map { try date($0, "orders.\(column)") }
+        }
+        let signatures = try signatures.map { signature -> OrderSignature in
+            guard let step = SignatureStep(rawValue: signature.step),
+                let certificate = SHA256Hex(signature.certificateSHA256),
+                let value = SHA256Hex(signature.signatureSHA256)
+            else { throw damaged("a signature row that cannot be read") }
+            return OrderSignature(
+                step: step, signer: OrderActor(operatorID: signature.signerOperator, unixUser: signature.signerUser),
+                tokenSerial: signature.tokenSerial, certificateSHA256: certificate, signatureSHA256: value,
+                signedAt: try date(signature.signedAt, "order_signatures.signedAt"))
+        }
+        let steps = SignatureStep.allCases
+        return Order(
+            id: row.id,
+            metadata: OrderMetadata(entityCode: row.entityCode, kind: kind, currency: row.currency, valueDate: valueDate),
+            fileNumber: fileNumber, fileBytes: row.fileBytes, lineCount: row.lineCount,
+            totalPiasters: row.totalPiasters, documentSHA256: documentSHA256, state: state,
+            createdBy: OrderActor(operatorID: row.createdByOperator, unixUser: row.createdByUser),
+            createdAt: try date(row.createdAt, "orders.createdAt"),
+            reviewedBy: actor(row.reviewedByOperator, row.reviewedByUser),
+            reviewedAt: try time(row.reviewedAt, "reviewedAt"),
+            rejectedBy: actor(row.rejectedByOperator, row.rejectedByUser),
+            rejectedAt: try time(row.rejectedAt, "rejectedAt"), rejectionReason: row.rejectionReason,
+            signatures: signatures.sorted { steps.firstIndex(of: $0.step)! < steps.firstIndex(of: $1.step)! })
+    }
+}
