@@ -30,6 +30,22 @@ public struct ProblemBody: Sendable, Codable, Hashable {
     public var status: Int
     public var detail: String
     public var rule: String?
+    /// Every problem of an uploaded order file (`invalid-order`).
+    public var violations: [Violation]?
+
+    public struct Violation: Sendable, Codable, Hashable, CustomStringConvertible {
+        public var line: Int?
+        public var field: String?
+        public var rule: String?
+        public var message: String
+
+        /// `line 7, amount_piasters (D12): …`
+        public var description: String {
+            var head = [line.map { "line \($0)" }, field].compactMap { $0 }.joined(separator: ", ")
+            if let rule { head += head.isEmpty ? "(\(rule))" : " (\(rule))" }
+            return head.isEmpty ? message : "\(head): \(message)"
+        }
+    }
 }
 
 /// HTTP/1.1 over the daemon's Unix socket: one connection per request, `Connection: close`.

@@ -1,5 +1,6 @@
 import Foundation
 public import Logging
+import PaysignDomain
 import PaysignPCSC
 import PaysignPKCS11
 public import PaysignSystemd
@@ -81,7 +82,14 @@ public struct Daemon: Sendable {
                 do { return try PKCS11URI(text) } catch { throw DaemonError("journal-signing-token: \(error)") }
             },
             pinned: configuration.pinnedJournalCertificates)
-        let router = Router(routes: API.routes(context) + registry.routes(journalSigner: journalSigner), directory: directory)
+        let desk = OrderDesk(
+            registry: registry.registry, tokens: tokens, bus: bus, logger: logger,
+            policy: SigningPolicy(maximumPINAgeDays: configuration.maximumPINAgeDays, pinAgeWarningDays: configuration.pinAgeWarningDays),
+            holidays: configuration.holidayDays, timeZone: TimeZone(identifier: configuration.timeZone) ?? .gmt,
+            pinCache: configuration.pinCacheSeconds > 0 ? .milliseconds(Int(configuration.pinCacheSeconds * 1000)) : nil)
+        let router = Router(
+            routes: API.routes(context) + registry.routes(journalSigner: journalSigner) + desk.routes() + desk.holderRoutes(),
+            directory: directory)
 
         let listener: Listener
         if let fd = inherited.first {
@@ -92,6 +100,7 @@ public struct Daemon: Sendable {
         }
         var limits = ServerLimits()
         limits.maxBodyBytes = configuration.maxBodyBytes
+        limits.largeBodies = ["POST /v1/orders": max(configuration.maxOrderBytes, configuration.maxBodyBytes)]
         limits.idleTimeout = .milliseconds(Int(configuration.idleTimeoutSeconds * 1000))
         limits.requestTimeout = .milliseconds(Int(configuration.requestTimeoutSeconds * 1000))
         let server = HTTPServer(listener: listener, router: router, limits: limits, logger: logger)

@@ -1,4 +1,5 @@
 import Foundation
+import PaysignDomain
 import Yams
 
 /// paysignd's configuration: one YAML file (`/etc/paysign/paysignd.yaml`), every key optional
@@ -22,6 +23,12 @@ import Yams
 /// journal-signing-token: "pkcs11:token=audit"   # the only token that signs the journal head
 /// journal-signing-certificates: [ "3f2a…" ]     # SHA-256 of the certificates audit verify trusts
 /// head-signing-interval-minutes: 60      # re-sign the head while that token is logged in
+/// max-order-bytes: 33554432              # largest order file POST /v1/orders accepts
+/// time-zone: Africa/Cairo                # the zone "today" is taken in for the D10 calendar
+/// holidays: [2026-10-06, 2027-01-07]     # official holidays (D10: pay the working day before)
+/// maximum-pin-age-days: 180              # refuse to sign with an older PIN (D5); null: no limit
+/// pin-age-warning-days: 14               # warn this many days before
+/// pin-cache-seconds: 0                   # keep a holder's token logged in this long after a signature; 0: off
 /// ```
 public struct DaemonConfiguration: Sendable, Hashable, Codable {
     public var socket: String = "/run/paysign/paysign.sock"
@@ -42,6 +49,19 @@ public struct DaemonConfiguration: Sendable, Hashable, Codable {
     /// SHA-256 fingerprints (hex) of the certificates whose head signatures `audit verify` trusts.
     /// Kept in this root-owned file, outside the database a forger could rewrite.
     public var journalSigningCertificates: [String] = []
+    /// Largest order file `POST /v1/orders` accepts (the other routes keep `max-body-bytes`).
+    public var maxOrderBytes: Int = 32 << 20
+    /// The time zone whose calendar day is "today" for the D10 checks.
+    public var timeZone: String = "Africa/Cairo"
+    /// Official holidays, `YYYY-MM-DD` (D10: a pay date on one moves to the working day before).
+    public var holidays: [String] = []
+    /// Refuse to sign with a PIN not changed for this many days (D5); nil: no limit.
+    public var maximumPINAgeDays: Int?
+    /// Warn this many days before `maximum-pin-age-days`.
+    public var pinAgeWarningDays: Int = 14
+    /// After a signature, keep the holder's token logged in for this many seconds so the same
+    /// holder can sign again without the PIN; 0 (the default): every signature takes the PIN.
+    public var pinCacheSeconds: Double = 0
     /// The file this was read from (not a key).
     public var source: String?
 
@@ -71,6 +91,12 @@ public struct DaemonConfiguration: Sendable, Hashable, Codable {
         case headSigningIntervalMinutes = "head-signing-interval-minutes"
         case journalSigningToken = "journal-signing-token"
         case journalSigningCertificates = "journal-signing-certificates"
+        case maxOrderBytes = "max-order-bytes"
+        case timeZone = "time-zone"
+        case holidays
+        case maximumPINAgeDays = "maximum-pin-age-days"
+        case pinAgeWarningDays = "pin-age-warning-days"
+        case pinCacheSeconds = "pin-cache-seconds"
     }
 
     private struct AnyKey: CodingKey {
@@ -102,6 +128,12 @@ public struct DaemonConfiguration: Sendable, Hashable, Codable {
         headSigningIntervalMinutes = try c.decodeIfPresent(Double.self, forKey: .headSigningIntervalMinutes)
         journalSigningToken = try c.decodeIfPresent(String.self, forKey: .journalSigningToken)
         journalSigningCertificates = try c.decodeIfPresent([String].self, forKey: .journalSigningCertificates) ?? []
+        maxOrderBytes = try c.decodeIfPresent(Int.self, forKey: .maxOrderBytes) ?? defaults.maxOrderBytes
+        timeZone = try c.decodeIfPresent(String.self, forKey: .timeZone) ?? defaults.timeZone
+        holidays = try c.decodeIfPresent([String].self, forKey: .holidays) ?? []
+        maximumPINAgeDays = try c.decodeIfPresent(Int.self, forKey: .maximumPINAgeDays)
+        pinAgeWarningDays = try c.decodeIfPresent(Int.self, forKey: .pinAgeWarningDays) ?? defaults.pinAgeWarningDays
+        pinCacheSeconds = try c.decodeIfPresent(Double.self, forKey: .pinCacheSeconds) ?? defaults.pinCacheSeconds
     }
 
     /// Reads and checks a configuration file; one sentence for anything wrong.
@@ -159,6 +191,24 @@ public struct DaemonConfiguration: Sendable, Hashable, Codable {
                 throw DaemonError("journal-signing-certificates holds '\(fingerprint)', which is not a SHA-256 fingerprint")
             }
         }
+        guard (1024...(1 << 30)).contains(maxOrderBytes) else {
+            throw DaemonError("max-order-bytes must be between 1024 and 1073741824")
+        }
+        guard TimeZone(identifier: timeZone) != nil else {
+            throw DaemonError("time-zone '\(timeZone)' is not a time zone name such as Africa/Cairo")
+        }
+        for day in holidays where CalendarDay(iso: day) == nil {
+            throw DaemonError("holidays holds '\(day)', which is not a date YYYY-MM-DD")
+        }
+        if let days = maximumPINAgeDays, !(1...3650).contains(days) {
+            throw DaemonError("maximum-pin-age-days must be between 1 and 3650")
+        }
+        guard (0...365).contains(pinAgeWarningDays) else {
+            throw DaemonError("pin-age-warning-days must be between 0 and 365")
+        }
+        guard (0...3600).contains(pinCacheSeconds) else {
+            throw DaemonError("pin-cache-seconds must be between 0 (off) and 3600")
+        }
         let levels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
         guard levels.contains(logLevel) else {
             throw DaemonError("log-level must be one of \(levels.joined(separator: ", ")), not '\(logLevel)'")
@@ -167,6 +217,9 @@ public struct DaemonConfiguration: Sendable, Hashable, Codable {
 }
 
 extension DaemonConfiguration {
+    /// The configured holidays as days (validated by `validate`).
+    var holidayDays: Set<CalendarDay> { Set(holidays.compactMap(CalendarDay.init(iso:))) }
+
     /// The pinned fingerprints as lowercase hex without colons.
     var pinnedJournalCertificates: Set<String> {
         Set(journalSigningCertificates.map { $0.replacingOccurrences(of: ":", with: "").lowercased() })

@@ -21,6 +21,14 @@ public enum Listener: Sendable, Hashable {
 public struct ServerLimits: Sendable, Hashable {
     /// Largest request body accepted; larger ones get 413 and the connection closes.
     public var maxBodyBytes: Int = 1 << 20
+    /// Larger limits for the routes that take files (`POST /v1/orders`), by "METHOD path".
+    public var largeBodies: [String: Int] = [:]
+
+    /// The limit for one request.
+    func maxBodyBytes(_ head: HTTPRequestHead) -> Int {
+        let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
+        return largeBodies["\(head.method.rawValue) \(path)"] ?? maxBodyBytes
+    }
     /// A connection with no traffic either way for this long is closed.
     public var idleTimeout: Duration = .seconds(30)
     /// A request whose head and body do not arrive within this time closes the connection
@@ -131,41 +139,54 @@ public final class HTTPServer: Sendable {
                 var head: HTTPRequestHead?
                 var body = ByteBuffer()
                 var tooLarge = false
+                var limit = limits.maxBodyBytes
+                // After a last answer, read on until the client closes: closing first would drop
+                // whatever of a large answer the socket has not sent yet (NIO fails pending writes
+                // on close). The idle timeout ends a client that never closes.
+                var answeredLast = false
+                // A body may hold a PIN (D5): it is zeroed once answered, never just let go.
+                defer { Self.wipe(&body) }
                 for try await part in inbound {
+                    if answeredLast { continue }
                     switch part {
                     case .head(let requestHead):
                         head = requestHead
-                        body.clear()
+                        Self.wipe(&body)
                         tooLarge = false
-                        if let length = requestHead.headers.first(name: "content-length").flatMap(Int.init), length > limits.maxBodyBytes {
+                        limit = limits.maxBodyBytes(requestHead)
+                        if let length = requestHead.headers.first(name: "content-length").flatMap(Int.init), length > limit {
                             tooLarge = true
                             // Answer at once and close: do not read a body that will be refused.
-                            try await write(.problem(Problem(.bodyTooLarge, "the body has \(length) bytes; the limit is \(limits.maxBodyBytes)")), keepAlive: false, head: requestHead, to: outbound)
+                            try await write(.problem(Problem(.bodyTooLarge, "the body has \(length) bytes; the limit is \(limit)")), keepAlive: false, head: requestHead, to: outbound)
                             return
                         }
                     case .body(var chunk):
                         guard !tooLarge else { continue }
-                        if body.readableBytes + chunk.readableBytes > limits.maxBodyBytes {
+                        if body.readableBytes + chunk.readableBytes > limit {
                             tooLarge = true
                         } else {
                             body.writeBuffer(&chunk)
                         }
+                        chunk.withUnsafeMutableReadableBytes { _ = $0.initializeMemory(as: UInt8.self, repeating: 0) }
                     case .end:
                         guard let requestHead = head else { continue }
                         head = nil
                         if tooLarge {
-                            try await write(.problem(Problem(.bodyTooLarge, "the body is larger than \(limits.maxBodyBytes) bytes")), keepAlive: false, head: requestHead, to: outbound)
+                            try await write(.problem(Problem(.bodyTooLarge, "the body is larger than \(limit) bytes")), keepAlive: false, head: requestHead, to: outbound)
                             return
                         }
-                        let request = Self.request(from: requestHead, body: body, peer: peer)
+                        var request = Self.request(from: requestHead, body: body, peer: peer)
+                        Self.wipe(&body)
                         let response = await router.respond(to: request)
+                        // The handler is done with its copies; this one is the last.
+                        request.body.withUnsafeMutableBytes { _ = $0.initializeMemory(as: UInt8.self, repeating: 0) }
                         let keepAlive = requestHead.isKeepAlive
                         if case .bytes = response.body {
                             try await write(response, keepAlive: keepAlive, head: requestHead, to: outbound)
-                            if !keepAlive { return }
+                            if !keepAlive { answeredLast = true }
                         } else {
                             try await write(response, keepAlive: false, head: requestHead, to: outbound)
-                            return
+                            answeredLast = true
                         }
                     }
                 }
@@ -194,6 +215,13 @@ public final class HTTPServer: Sendable {
             try await produce { chunk in try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: chunk)))) }
             try await outbound.write(.end(nil))
         }
+    }
+
+    /// Zeroes the bytes a buffer holds, then empties it.
+    static func wipe(_ buffer: inout ByteBuffer) {
+        buffer.moveReaderIndex(to: 0)
+        buffer.withUnsafeMutableReadableBytes { _ = $0.initializeMemory(as: UInt8.self, repeating: 0) }
+        buffer.clear()
     }
 
     static func request(from head: HTTPRequestHead, body: ByteBuffer, peer: PeerCredentials) -> Request {

@@ -49,25 +49,7 @@ final class JournalSigner: Service, Sendable {
             }
         }
         let signer = try await tokens.signer(for: designated)
-        let serial = signer.session.token.serialNumber
-        let label = signer.session.token.label
-        do {
-            let report = try await signer.login(pin: pin, confirmFinalTry: confirmFinalTry)
-            _ = try await registry.append(.loginSucceeded(.init(tokenSerial: serial)), by: actor)
-            if report.before != report.after { announce(label: label, serial: serial, state: report.after) }
-        } catch let error as PKCS11Error {
-            await signer.session.close()
-            if error.function == "C_Login" && [.pinIncorrect, .pinLocked, .pinExpired].contains(error.code) {
-                // The token judged a PIN: that is a failed login, with the state it reports.
-                let state: PaysignDomain.PINState = error.pinState.map(Self.journalState) ?? .incorrect
-                _ = try await registry.append(.loginFailed(.init(tokenSerial: serial, pinState: state)), by: actor)
-                if let after = error.pinState { announce(label: label, serial: serial, state: after) }
-            } else {
-                // No PIN was tried (final try not confirmed, token gone, …): a refusal, not a failed login.
-                _ = try await registry.append(.refusal(.init(rule: error.code == .pinFinalTry ? .d5 : nil, reason: error.message)), by: actor)
-            }
-            throw error
-        }
+        try await TokenLogin.login(signer, pin: pin, confirmFinalTry: confirmFinalTry, by: actor, registry: registry, bus: bus)
         let signature = try await sign(with: signer, by: actor)
         let previous = current.withLock { old -> TokenSigner? in
             defer { old = (signer, signature.seq) }
@@ -83,17 +65,6 @@ final class JournalSigner: Service, Sendable {
         return try await registry.recordHeadSignature(
             seq: head.seq, hash: head.hash, signature: made.bytes, certificateDER: signer.certificate.derEncoded,
             algorithm: made.algorithm.rawValue, by: actor)
-    }
-
-    private func announce(label: String, serial: String, state: PaysignPKCS11.PINState) {
-        bus?.publish(DaemonEvent(type: "pin-state-changed", detail: ["token": label, "serial": serial, "pinState": state.summary]))
-    }
-
-    static func journalState(_ state: PaysignPKCS11.PINState) -> PaysignDomain.PINState {
-        if state.contains(.locked) { return .locked }
-        if state.contains(.finalTry) { return .finalTry }
-        if state.contains(.countLow) { return .countLow }
-        return .incorrect
     }
 
     /// Re-signs the head every `interval` when it moved, while the designated token stays logged in.

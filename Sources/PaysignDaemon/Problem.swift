@@ -1,4 +1,5 @@
 import Foundation
+import PaysignDomain
 
 /// An error as the API answers it: RFC 9457 problem details, `application/problem+json`.
 ///
@@ -12,6 +13,23 @@ public struct Problem: Error, Sendable, Codable, Hashable {
     public var detail: String
     public var instance: String?
     public var rule: String?
+    /// Every problem found in an uploaded order file, by line (`invalid-order`).
+    public var violations: [Violation]?
+
+    /// One problem of an order file: its line (nil for the file or the metadata), field, rule.
+    public struct Violation: Sendable, Codable, Hashable {
+        public var line: Int?
+        public var field: String?
+        public var rule: String?
+        public var message: String
+
+        init(_ violation: PaysignDomain.Violation) {
+            line = violation.line
+            field = violation.field
+            rule = violation.rule?.rawValue
+            message = violation.message
+        }
+    }
 
     public init(_ kind: Kind, _ detail: String, rule: String? = nil, instance: String? = nil) {
         self.type = "urn:paysign:problem:" + kind.name
@@ -37,6 +55,9 @@ public struct Problem: Error, Sendable, Codable, Hashable {
         public static let bodyTooLarge = Kind(name: "body-too-large", title: "Request body too large", status: 413)
         public static let notAuthorized = Kind(name: "not-authorized", title: "Not authorized", status: 403)
         public static let conflict = Kind(name: "conflict", title: "Conflict", status: 409)
+        public static let invalidOrder = Kind(name: "invalid-order", title: "The order file breaks the rules", status: 422)
+        public static let wrongState = Kind(name: "wrong-state", title: "The order is not in a state that allows this", status: 409)
+        public static let idempotencyMismatch = Kind(name: "idempotency-key-reused", title: "Idempotency key reused", status: 422)
         public static let ruleViolated = Kind(name: "rule-violated", title: "A rule of the Ministry of Finance forbids this", status: 409)
         public static let wrongPIN = Kind(name: "wrong-pin", title: "Wrong PIN", status: 403)
         public static let pinLocked = Kind(name: "pin-locked", title: "PIN locked", status: 423)

@@ -139,12 +139,19 @@ struct RegistryAccess: Sendable {
                 try .json(try await registry.headSignatures().map(HeadSignatureView.init))
             },
             Route("POST", "/v1/audit/head-signatures", roles: auditors) { request in
-                let body = try request.decode(SignHead.self)
+                // The PIN leaves the body before the JSON decoder sees it (rule D5).
+                var raw = request.body
+                defer { raw.withUnsafeMutableBytes { _ = $0.initializeMemory(as: UInt8.self, repeating: 0) } }
+                guard let pin = try SecretFields.takePIN("pin", from: &raw) else {
+                    throw Problem(.invalidField, "the field 'pin' is missing")
+                }
+                var stripped = request
+                stripped.body = raw
+                let body = try stripped.decode(SignHead.self)
                 var uri: PKCS11URI?
                 if let token = body.token {
                     do { uri = try PKCS11URI(token) } catch { throw TokenProblems.problem(for: error) ?? Problem(.invalidField, "\(error)") }
                 }
-                let pin = PIN(Array(body.pin.utf8))
                 do {
                     let signature = try await journalSigner.signNow(
                         uri: uri, pin: pin, confirmFinalTry: body.confirmFinalTry ?? false, by: await access.actor(request.peer))
@@ -222,7 +229,8 @@ struct RegistryAccess: Sendable {
 
     struct SignHead: StrictDecodable {
         var token: String?
-        var pin: String
+        /// Decoded only as stars: `SecretFields` took the PIN out before.
+        var pin: String?
         var confirmFinalTry: Bool?
         static let fieldNames: Set<String> = ["token", "pin", "confirmFinalTry"]
     }
@@ -292,10 +300,11 @@ struct RegistryAccess: Sendable {
 func storeCall<T: Sendable>(_ body: () async throws -> T) async throws -> T {
     do { return try await body() } catch let error as StoreError {
         switch error.code {
-        case .unknownOperator, .unknownToken: throw Problem(.notFound, error.message)
-        case .invalidField, .unknownEntity: throw Problem(.invalidField, error.message)
+        case .unknownOperator, .unknownToken, .unknownOrder: throw Problem(.notFound, error.message)
+        case .invalidField, .unknownEntity: throw Problem(.invalidField, error.message, rule: error.rule?.rawValue)
         case .duplicate: throw Problem(.conflict, error.message)
         case .ruleViolated: throw Problem(.ruleViolated, error.message, rule: error.rule?.rawValue)
+        case .wrongState: throw Problem(.wrongState, error.message, rule: error.rule?.rawValue)
         default: throw Problem(.internalError, error.message)
         }
     }

@@ -55,6 +55,12 @@ extension PIN {
 }
 
 extension PIN {
+    /// Lends the bytes, for a client that copies them straight into the request that carries
+    /// them (and wipes that request afterwards).
+    public func withUnsafeBytes<T>(_ body: (UnsafeBufferPointer<UInt8>) throws -> T) rethrows -> T {
+        try withBytes { bytes, count in try body(UnsafeBufferPointer(start: bytes, count: count)) }
+    }
+
     /// Lends the PIN as text for the one request that carries it to the daemon.
     public func withUnsafeText<T>(_ body: (Substring) throws -> T) rethrows -> T {
         try withBytes { bytes, count in

@@ -36,6 +36,13 @@ struct Paysignd: AsyncParsableCommand {
     @Option(name: .customLong("journal-signing-token"), help: ArgumentHelp("The token that signs the journal's head.", valueName: "pkcs11-uri")) var journalSigningToken: String?
     @Option(name: .customLong("journal-signing-certificate"), help: ArgumentHelp("SHA-256 of a certificate audit verify trusts for head signatures (repeatable; replaces the file's list).", valueName: "hex")) var journalSigningCertificates: [String] = []
 
+    @Option(name: .customLong("max-order-bytes"), help: "Largest order file POST /v1/orders accepts.") var maxOrderBytes: Int?
+    @Option(name: .customLong("time-zone"), help: ArgumentHelp("The zone 'today' is taken in for the D10 calendar.", valueName: "zone")) var timeZone: String?
+    @Option(name: .customLong("holiday"), help: ArgumentHelp("An official holiday (repeatable; replaces the file's list).", valueName: "YYYY-MM-DD")) var holidays: [String] = []
+    @Option(name: .customLong("maximum-pin-age-days"), help: "Refuse to sign with a PIN older than this (D5).") var maximumPINAgeDays: Int?
+    @Option(name: .customLong("pin-age-warning-days"), help: "Warn this many days before the maximum PIN age.") var pinAgeWarningDays: Int?
+    @Option(name: .customLong("pin-cache-seconds"), help: "Keep a holder's token logged in this long after a signature (0: off).") var pinCacheSeconds: Double?
+
     func resolvedConfiguration() throws -> DaemonConfiguration {
         var configuration = DaemonConfiguration()
         let path = config ?? (FileManager.default.fileExists(atPath: "/etc/paysign/paysignd.yaml") ? "/etc/paysign/paysignd.yaml" : nil)
@@ -61,6 +68,12 @@ struct Paysignd: AsyncParsableCommand {
         if let headSigningInterval { configuration.headSigningIntervalMinutes = headSigningInterval }
         if let journalSigningToken { configuration.journalSigningToken = journalSigningToken }
         if !journalSigningCertificates.isEmpty { configuration.journalSigningCertificates = journalSigningCertificates }
+        if let maxOrderBytes { configuration.maxOrderBytes = maxOrderBytes }
+        if let timeZone { configuration.timeZone = timeZone }
+        if !holidays.isEmpty { configuration.holidays = holidays }
+        if let maximumPINAgeDays { configuration.maximumPINAgeDays = maximumPINAgeDays }
+        if let pinAgeWarningDays { configuration.pinAgeWarningDays = pinAgeWarningDays }
+        if let pinCacheSeconds { configuration.pinCacheSeconds = pinCacheSeconds }
         try configuration.validate()
         return configuration
     }

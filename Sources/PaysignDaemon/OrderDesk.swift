@@ -1,0 +1,377 @@
+import Foundation
+import Logging
+import PaysignDomain
+import PaysignOpenSSL
+import PaysignPKCS11
+import PaysignStore
+import PaysignTokens
+import Synchronization
+
+/// The daemon's payment-order desk: uploads (validated by the domain's rules), review of the file
+/// number (D9), rejection, and the first and second signatures made on the holders' tokens (D2),
+/// each decided by `SigningPolicy` before a PIN reaches a token.
+///
+/// Concurrency: one request at a time per order (a second gets 409 at once rather than spend a
+/// PIN try on a signature that cannot be recorded), and one login-sign-logout at a time per token
+/// (`KeyedLock`): a token is logged in for the whole application, so two requests must not
+/// interleave on it.
+final class OrderDesk: Sendable {
+    let registry: Registry
+    let tokens: TokenService
+    let bus: EventBus
+    let logger: Logger
+    let policy: SigningPolicy
+    let validator: OrderValidator
+    let holidays: Set<CalendarDay>
+    let timeZone: TimeZone
+    /// Keep a holder's token logged in this long after a signature; nil: log out at once.
+    let pinCache: Duration?
+    let clock: @Sendable () -> Date
+
+    private let busyOrders = BusySet()
+    private let tokenLocks = KeyedLock()
+    let idempotency: IdempotencyGuard
+    private let cachedLogins = Mutex<[String: CachedLogin]>([:])
+
+    struct CachedLogin: Sendable {
+        var operatorID: Operator.ID
+        var signer: TokenSigner
+        var expires: ContinuousClock.Instant
+    }
+
+    init(
+        registry: Registry, tokens: TokenService, bus: EventBus, logger: Logger, policy: SigningPolicy,
+        holidays: Set<CalendarDay>, timeZone: TimeZone, pinCache: Duration?, clock: @escaping @Sendable () -> Date = { Date() }
+    ) {
+        self.registry = registry
+        self.tokens = tokens
+        self.bus = bus
+        self.logger = logger
+        self.policy = policy
+        self.validator = .standard
+        self.holidays = holidays
+        self.timeZone = timeZone
+        self.pinCache = pinCache
+        self.clock = clock
+        self.idempotency = IdempotencyGuard(registry: registry)
+    }
+
+    var today: CalendarDay { CalendarDay(clock(), in: timeZone) }
+
+    // MARK: Upload
+
+    /// Validates an uploaded file with its metadata and stores it as a draft order. Every
+    /// violation is reported at once, by line (one problem-details answer).
+    func create(metadata: OrderMetadata, file: [UInt8], caller: Caller, idempotency record: IdempotencyGuard.Maker?) async throws -> Order {
+        guard let op = caller.op, op.roles.contains(.dataEntry) else {
+            throw Problem(.notAuthorized, "\(caller.name) is not a data-entry operator; only the accounting unit's data-entry staff upload orders", rule: "D13")
+        }
+        if let entity = op.entityCode, entity != metadata.entityCode {
+            throw await refuse(caller, .notAuthorized, .d13, "\(caller.name) enters data for entity '\(entity)', not '\(metadata.entityCode)'")
+        }
+        let context = ValidationContext(today: today, holidays: holidays)
+        let (parsed, validation) = validator.validate(bytes: file, metadata, context)
+        var violations = validation.violations
+        if metadata.kind == .cashier {
+            violations += try await monthlyCashierViolations(metadata: metadata, total: parsed.total)
+        }
+        if !violations.isEmpty {
+            var problem = Problem(
+                .invalidOrder,
+                "the order file has \(violations.count) problem\(violations.count == 1 ? "" : "s"); nothing was stored",
+                rule: Self.commonRule(violations))
+            problem.violations = violations.map(Problem.Violation.init)
+            throw problem
+        }
+        let order = try await storeCall {
+            try await registry.createOrder(
+                metadata: metadata, file: file, lineCount: parsed.lineCount, totalPiasters: parsed.total,
+                createdBy: caller.orderActor, by: caller.actor, idempotency: record)
+        }
+        announce(order, by: caller)
+        return order
+    }
+
+    /// D11: cashier payments are capped at 30,000 EGP a month per entity, across its orders.
+    private func monthlyCashierViolations(metadata: OrderMetadata, total: Int64) async throws -> [Violation] {
+        let day = metadata.valueDate
+        guard let first = CalendarDay(year: day.year, month: day.month, day: 1),
+            let last = CalendarDay(year: day.year, month: day.month, day: CalendarDay.daysIn(month: day.month, year: day.year))
+        else { return [] }
+        let others = try await registry.orders(OrderFilter(entityCode: metadata.entityCode, from: first, to: last, limit: 1000))
+            .filter { $0.metadata.kind == .cashier && $0.state != .rejected }
+        let sum = others.reduce(total) { $0 + $1.totalPiasters }
+        guard sum > CashierCapRule.capPiasters, total <= CashierCapRule.capPiasters else { return [] }
+        return [
+            Violation(
+                line: nil, field: "amount_piasters", rule: .d11,
+                message: "With the entity's \(others.count) other cashier order(s) of \(day.year)-\(day.month < 10 ? "0" : "")\(day.month), cashier payments would total \(ReviewSheet.egp(sum, grouped: true)) EGP, above the 30,000.00 EGP monthly cap.")
+        ]
+    }
+
+    static func commonRule(_ violations: [Violation]) -> String? {
+        let rules = Set(violations.compactMap(\.rule))
+        return rules.count == 1 && violations.allSatisfy({ $0.rule != nil }) ? rules.first?.rawValue : nil
+    }
+
+    // MARK: Review and rejection
+
+    func review(_ id: Order.ID, fileNumber: FileNumber, caller: Caller, idempotency record: IdempotencyGuard.Maker?) async throws -> Order {
+        let order = try await visibleOrder(id, to: caller)
+        guard let op = caller.op, op.roles.contains(.reviewer) else {
+            throw Problem(.notAuthorized, "\(caller.name) is not a reviewer", rule: "D9")
+        }
+        if let entity = op.entityCode, entity != order.metadata.entityCode {
+            throw await refuse(caller, .notAuthorized, .d9, "\(caller.name) reviews for entity '\(entity)', not '\(order.metadata.entityCode)'", order: order)
+        }
+        do {
+            let reviewed = try await registry.reviewOrder(id: id, fileNumber: fileNumber, by: caller.orderActor, actor: caller.actor, idempotency: record)
+            announce(reviewed, by: caller)
+            return reviewed
+        } catch let error as StoreError where error.code == .ruleViolated || error.code == .wrongState {
+            _ = try? await registry.append(.refusal(.init(rule: error.rule, reason: error.message, documentSHA256: order.documentSHA256)), by: caller.actor)
+            throw try await storeCall { throw error }
+        }
+    }
+
+    func reject(_ id: Order.ID, reason: String, caller: Caller, idempotency record: IdempotencyGuard.Maker?) async throws -> Order {
+        let order = try await visibleOrder(id, to: caller)
+        guard let op = caller.op, !op.roles.isDisjoint(with: [.reviewer, .firstSigner, .secondSigner]) else {
+            throw Problem(.notAuthorized, "\(caller.name) may not reject orders; reviewers and signers do")
+        }
+        if let entity = op.entityCode, entity != order.metadata.entityCode {
+            throw await refuse(caller, .notAuthorized, nil, "\(caller.name) works for entity '\(entity)', not '\(order.metadata.entityCode)'", order: order)
+        }
+        let rejected = try await storeCall {
+            try await registry.rejectOrder(id: id, reason: reason, by: caller.orderActor, actor: caller.actor, idempotency: record)
+        }
+        announce(rejected, by: caller)
+        return rejected
+    }
+
+    // MARK: Reading
+
+    /// The order, if the caller may see it: operators tied to an entity see that entity's orders;
+    /// the payment center, auditors, the authority and administrators see all.
+    func visibleOrder(_ id: Order.ID, to caller: Caller) async throws -> Order {
+        guard let order = try await registry.order(id: id), caller.maySee(order.metadata.entityCode) else {
+            throw Problem(.notFound, "there is no order \(id)")
+        }
+        return order
+    }
+
+    // MARK: Signing
+
+    struct SignRequest: Sendable {
+        var orderID: Order.ID
+        var step: SignatureStep
+        var token: PKCS11URI
+        var fileNumber: FileNumber?
+        var confirmFinalTry: Bool
+    }
+
+    struct SignResult: Sendable, Codable {
+        var order: Order
+        var signature: OrderSignature
+        var warnings: [String]
+    }
+
+    /// Applies the first or second signature (D2) on the caller's token. `pin` nil uses the
+    /// holder's cached login when `pin-cache-seconds` allows one.
+    func sign(_ request: SignRequest, pin: PIN?, caller: Caller, idempotency record: IdempotencyGuard.ResultMaker<SignResult>?) async throws -> SignResult {
+        let orderKey = String(request.orderID)
+        guard busyOrders.claim(orderKey) else {
+            throw Problem(.conflict, "order \(request.orderID) is being changed by another request; try again when it is answered")
+        }
+        defer { busyOrders.release(orderKey) }
+        let order = try await visibleOrder(request.orderID, to: caller)
+
+        // Which token, and whose. The key's certificate is read before any login.
+        let cached = pin == nil ? cachedLogin(token: request.token, operatorID: caller.op?.id) : nil
+        if pin == nil && cached == nil {
+            throw Problem(.invalidField, "give the PIN of the token (pin); the daemon keeps no PIN\(pinCache == nil ? "" : " and holds no login of yours on that token")", rule: "D5")
+        }
+        let signer: TokenSigner
+        do {
+            if let cached { signer = cached } else { signer = try await tokens.signer(for: request.token) }
+        } catch {
+            throw TokenProblems.problem(for: error) ?? Problem(.tokenFailed, "\(error)")
+        }
+        var keep = false
+        defer { if !keep { Task { await Self.close(signer) } } }
+
+        let serial = signer.session.token.serialNumber
+        guard let certificateSHA256 = SHA256Hex(bytes: signer.certificate.sha256Fingerprint) else {
+            throw Problem(.internalError, "the certificate on token \(serial) has no fingerprint")
+        }
+        var firstNationalID: String?
+        if request.step == .second, let firstID = order.signature(.first)?.signer.operatorID {
+            firstNationalID = try await registry.operator(id: firstID)?.nationalID
+        }
+        let approval: SigningPolicy.Approval
+        do {
+            approval = try policy.check(SigningPolicy.Request(
+                step: request.step, order: order, caller: caller.op, callerName: caller.name,
+                token: try await registry.token(serial: serial), tokenSerial: serial,
+                certificateSHA256: certificateSHA256, certificateNotBefore: signer.certificate.notBefore,
+                certificateNotAfter: signer.certificate.notAfter, fileNumber: request.fileNumber,
+                firstSignerNationalID: firstNationalID, now: clock()))
+        } catch let refusal as SigningPolicy.Refusal {
+            throw await refuse(caller, refusal, order: order)
+        }
+
+        let document = try await registry.orderDocument(id: order.id) ?? []
+        var previous: SignedDocument?
+        if request.step == .second {
+            guard let der = try await registry.orderSignedData(id: order.id) else {
+                throw Problem(.internalError, "order \(order.id) is first-signed but its SignedData is missing")
+            }
+            previous = try SignedDocument(derEncoded: der)
+        }
+        let signed: SignedDocument
+        do {
+            signed = try await tokenLocks.withLock(serial) {
+                if cached == nil {
+                    try await TokenLogin.login(signer, pin: pin, confirmFinalTry: request.confirmFinalTry, by: caller.actor, registry: registry, bus: bus)
+                }
+                return try await signer.signCMS(content: document, role: request.step.rawValue, bindTo: previous, signingTime: clock())
+            }
+        } catch let problem as Problem {
+            throw problem
+        } catch {
+            if cached != nil { dropCachedLogin(serial) }
+            let problem = TokenProblems.problem(for: error) ?? Problem(.tokenFailed, "the signature could not be made: \(error)")
+            if !(error is PKCS11Error && (error as! PKCS11Error).function == "C_Login") {
+                _ = try? await registry.append(.refusal(.init(rule: problem.rule.flatMap(RuleNumber.init), reason: problem.detail, documentSHA256: order.documentSHA256)), by: caller.actor)
+            }
+            throw problem
+        }
+        guard let mine = signed.signingOrder?.last ?? signed.signers.last,
+            let signatureSHA256 = SHA256Hex(bytes: mine.signatureDigest)
+        else { throw Problem(.internalError, "the new SignerInfo cannot be found in the SignedData") }
+
+        let signature = OrderSignature(
+            step: request.step, signer: caller.orderActor, tokenSerial: serial, certificateSHA256: certificateSHA256,
+            signatureSHA256: signatureSHA256, signedAt: clock())
+        let warnings = approval.warnings
+        var saved: IdempotencyGuard.Maker?
+        if let record {
+            saved = { order in try record(SignResult(order: order, signature: signature, warnings: warnings)) }
+        }
+        let der = signed.derEncoded
+        let recorded = try await storeCall {
+            try await registry.recordSignature(orderID: order.id, signature: signature, signedData: der, by: caller.actor, idempotency: saved)
+        }
+        if let pinCache, let op = caller.op, cached == nil {
+            keep = true
+            remember(signer, serial: serial, operatorID: op.id, for: pinCache)
+        } else if cached != nil {
+            keep = true
+        }
+        announce(recorded, by: caller)
+        return SignResult(order: recorded, signature: signature, warnings: warnings)
+    }
+
+    /// Runs `body` while no other request uses the token.
+    func tokenLock<T: Sendable>(_ serial: String, _ body: () async throws -> T) async throws -> T {
+        try await tokenLocks.withLock(serial, body)
+    }
+
+    // MARK: PIN cache (off by default)
+
+    private func cachedLogin(token uri: PKCS11URI, operatorID: Operator.ID?) -> TokenSigner? {
+        guard pinCache != nil, let operatorID else { return nil }
+        let now = ContinuousClock.now
+        return cachedLogins.withLock { logins in
+            logins.values.first { login in
+                login.operatorID == operatorID && login.expires > now && uri.matches(token: login.signer.session.token)
+            }?.signer
+        }
+    }
+
+    private func remember(_ signer: TokenSigner, serial: String, operatorID: Operator.ID, for duration: Duration) {
+        let old = cachedLogins.withLock { logins -> TokenSigner? in
+            let old = logins[serial]?.signer
+            logins[serial] = CachedLogin(operatorID: operatorID, signer: signer, expires: .now + duration)
+            return old === signer ? nil : old
+        }
+        if let old { Task { await Self.close(old) } }
+        Task { [weak self] in
+            try? await Task.sleep(for: duration)
+            self?.expire(serial, signer: signer)
+        }
+    }
+
+    private func expire(_ serial: String, signer: TokenSigner) {
+        let expired = cachedLogins.withLock { logins -> Bool in
+            guard let login = logins[serial], login.signer === signer, login.expires <= .now else { return false }
+            logins[serial] = nil
+            return true
+        }
+        if expired { Task { await Self.close(signer) } }
+    }
+
+    private func dropCachedLogin(_ serial: String) {
+        if let signer = cachedLogins.withLock({ $0.removeValue(forKey: serial)?.signer }) {
+            Task { await Self.close(signer) }
+        }
+    }
+
+    /// Logs out and closes the signer's session (a removed token has none left to close).
+    static func close(_ signer: TokenSigner) async {
+        try? await signer.session.logout()
+        await signer.session.close()
+    }
+
+    // MARK: Journal and events
+
+    private func refuse(_ caller: Caller, _ refusal: SigningPolicy.Refusal, order: Order) async -> Problem {
+        let kind: Problem.Kind
+        switch refusal.kind {
+        case .notAuthorized: kind = .notAuthorized
+        case .wrongState: kind = .wrongState
+        case .ruleViolated: kind = .ruleViolated
+        case .invalidField: kind = .invalidField
+        }
+        return await refuse(caller, kind, refusal.rule, refusal.message, order: order)
+    }
+
+    /// Journals a refusal (the attempt is evidence too) and returns the problem to answer.
+    private func refuse(_ caller: Caller, _ kind: Problem.Kind, _ rule: RuleNumber?, _ message: String, order: Order? = nil) async -> Problem {
+        do {
+            _ = try await registry.append(.refusal(.init(rule: rule, reason: String(message.prefix(500)), documentSHA256: order?.documentSHA256)), by: caller.actor)
+        } catch {
+            logger.error("could not journal a refusal: \(error)")
+        }
+        return Problem(kind, message, rule: rule?.rawValue)
+    }
+
+    private func announce(_ order: Order, by caller: Caller) {
+        bus.publish(DaemonEvent(type: "order-state-changed", detail: [
+            "order": String(order.id), "entity": order.metadata.entityCode, "state": order.state.rawValue, "by": caller.name,
+        ]))
+    }
+}
+
+/// Who is calling, resolved once per request.
+struct Caller: Sendable {
+    var peer: PeerCredentials
+    var op: Operator?
+    var roles: Set<Role>
+
+    var name: String { peer.userName ?? "uid \(peer.uid)" }
+    var actor: AuditActor { .user(uid: peer.uid, name: peer.userName, operatorID: op?.id) }
+    var orderActor: OrderActor { OrderActor(operatorID: op?.id, unixUser: name) }
+
+    /// Operators tied to an entity see its orders; the payment center, auditors, the authority
+    /// and administrators see every entity's.
+    func maySee(_ entityCode: String) -> Bool {
+        if !roles.isDisjoint(with: [.paymentCenter, .auditor, .certificationAuthority, .administrator]) { return true }
+        return op?.entityCode == entityCode
+    }
+
+    static func resolve(_ request: Request, registry: Registry) async throws -> Caller {
+        let op = try await request.peer.userName.asyncFlatMap { try await registry.operator(unixUser: $0) }
+        return Caller(peer: request.peer, op: op, roles: request.roles)
+    }
+}

@@ -1,0 +1,211 @@
+import Foundation
+import PaysignDomain
+import PaysignOpenSSL
+import PaysignPKCS11
+import PaysignStore
+
+/// `/v1/orders`: upload, list, read, export, review, reject and sign payment orders.
+extension OrderDesk {
+    func routes() -> [Route] {
+        let desk = self
+        let registry = self.registry
+        let readers = API.anyRole
+        return [
+            Route("POST", "/v1/orders", roles: [.dataEntry]) { request in
+                let caller = try await Caller.resolve(request, registry: registry)
+                let metadata = try Self.metadata(request.query)
+                let contentType = request.headers["content-type"]?.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+                guard contentType == "text/csv" || contentType == "application/octet-stream" else {
+                    throw Problem(.unsupportedMediaType, "send the order file as text/csv, exactly as it was exported (got \(request.headers["content-type"] ?? "no content type"))")
+                }
+                let file = request.body
+                let what = [metadata.entityCode, metadata.kind.rawValue, metadata.currency, metadata.valueDate.description, Hex.string(SHA256.hash(file))]
+                return try await desk.idempotency.respond(request, what: what, status: 201) { record in
+                    try await desk.create(metadata: metadata, file: file, caller: caller, idempotency: record)
+                }
+            },
+            Route("GET", "/v1/orders", roles: readers) { request in
+                let caller = try await Caller.resolve(request, registry: registry)
+                let filter = try Self.filter(request.query)
+                let orders = try await registry.orders(filter).filter { caller.maySee($0.metadata.entityCode) }
+                return try .json(orders)
+            },
+            Route("GET", "/v1/orders/{id}", roles: readers) { request in
+                let caller = try await Caller.resolve(request, registry: registry)
+                return try .json(try await desk.visibleOrder(try Self.orderID(request), to: caller))
+            },
+            Route("GET", "/v1/orders/{id}/file", roles: readers) { request in
+                let caller = try await Caller.resolve(request, registry: registry)
+                let order = try await desk.visibleOrder(try Self.orderID(request), to: caller)
+                let bytes = try await registry.orderFile(id: order.id) ?? []
+                return Response(status: 200, headers: [("Content-Type", "text/csv"), Self.attachment("order-\(order.id).csv")], body: .bytes(bytes))
+            },
+            Route("GET", "/v1/orders/{id}/document", roles: readers) { request in
+                let caller = try await Caller.resolve(request, registry: registry)
+                let order = try await desk.visibleOrder(try Self.orderID(request), to: caller)
+                let bytes = try await registry.orderDocument(id: order.id) ?? []
+                return Response(status: 200, headers: [("Content-Type", "text/plain; charset=utf-8"), Self.attachment("order-\(order.id).txt")], body: .bytes(bytes))
+            },
+            Route("GET", "/v1/orders/{id}/signature", roles: readers) { request in
+                let caller = try await Caller.resolve(request, registry: registry)
+                let order = try await desk.visibleOrder(try Self.orderID(request), to: caller)
+                guard let der = try await registry.orderSignedData(id: order.id) else {
+                    throw Problem(.notFound, "order \(order.id) has no signature yet")
+                }
+                switch request.query["format"] ?? "der" {
+                case "der":
+                    return Response(status: 200, headers: [("Content-Type", "application/pkcs7-signature"), Self.attachment("order-\(order.id).p7s")], body: .bytes(der))
+                case "pem":
+                    return Response(status: 200, headers: [("Content-Type", "application/x-pem-file")], body: .bytes(Array(Self.pem(der, label: "CMS").utf8)))
+                case let other:
+                    throw Problem(.invalidField, "format must be der or pem, not '\(other)'")
+                }
+            },
+            Route("GET", "/v1/orders/{id}/export", roles: readers) { request in
+                let caller = try await Caller.resolve(request, registry: registry)
+                let order = try await desk.visibleOrder(try Self.orderID(request), to: caller)
+                let file = OrderFile(parsing: try await registry.orderFile(id: order.id) ?? [])
+                let entityName = try await registry.entity(code: order.metadata.entityCode)?.name
+                switch request.query["format"] ?? "html" {
+                case "csv":
+                    return Response(status: 200, headers: [("Content-Type", "text/csv; charset=utf-8"), Self.attachment("order-\(order.id)-review.csv")],
+                                    body: .bytes(ReviewSheet.csv(order: order, file: file, entityName: entityName)))
+                case "html":
+                    let html = ReviewSheet.html(order: order, file: file, entityName: entityName, generatedAt: desk.clock())
+                    return Response(status: 200, headers: [("Content-Type", "text/html; charset=utf-8")], body: .bytes(Array(html.utf8)))
+                case let other:
+                    throw Problem(.invalidField, "format must be csv or html, not '\(other)'")
+                }
+            },
+            Route("POST", "/v1/orders/{id}/review", roles: [.reviewer]) { request in
+                let caller = try await Caller.resolve(request, registry: registry)
+                let id = try Self.orderID(request)
+                let body = try request.decode(Review.self)
+                guard let number = FileNumber(body.fileNumber) else {
+                    throw Problem(.invalidField, "fileNumber must be the 64 hex digits of the file number (dashes and spaces allowed)", rule: "D9")
+                }
+                return try await desk.idempotency.respond(request, what: [number.digest.hex]) { record in
+                    try await desk.review(id, fileNumber: number, caller: caller, idempotency: record)
+                }
+            },
+            Route("POST", "/v1/orders/{id}/reject", roles: [.reviewer, .firstSigner, .secondSigner]) { request in
+                let caller = try await Caller.resolve(request, registry: registry)
+                let id = try Self.orderID(request)
+                let body = try request.decode(Rejection.self)
+                return try await desk.idempotency.respond(request, what: [body.reason]) { record in
+                    try await desk.reject(id, reason: body.reason, caller: caller, idempotency: record)
+                }
+            },
+            Route("POST", "/v1/orders/{id}/signatures", roles: [.firstSigner, .secondSigner]) { request in
+                let caller = try await Caller.resolve(request, registry: registry)
+                let id = try Self.orderID(request)
+                // The PIN leaves the body before the JSON decoder sees it (rule D5).
+                var body = request.body
+                defer { body.withUnsafeMutableBytes { _ = $0.initializeMemory(as: UInt8.self, repeating: 0) } }
+                let pin = try SecretFields.takePIN("pin", from: &body)
+                var stripped = request
+                stripped.body = body
+                let fields = try stripped.decode(SignatureRequest.self)
+                guard let step = SignatureStep(rawValue: fields.step) else {
+                    throw Problem(.invalidField, "step must be first or second, not '\(fields.step)'", rule: "D2")
+                }
+                let uri: PKCS11URI
+                do { uri = try PKCS11URI(fields.token) } catch { throw TokenProblems.problem(for: error) ?? Problem(.invalidField, "\(error)") }
+                var number: FileNumber?
+                if let text = fields.fileNumber {
+                    guard let parsed = FileNumber(text) else {
+                        throw Problem(.invalidField, "fileNumber must be the 64 hex digits of the file number (dashes and spaces allowed)", rule: "D9")
+                    }
+                    number = parsed
+                }
+                let sign = SignRequest(orderID: id, step: step, token: uri, fileNumber: number, confirmFinalTry: fields.confirmFinalTry ?? false)
+                let what = [step.rawValue, uri.description, number?.digest.hex ?? "", String(sign.confirmFinalTry)]
+                return try await desk.idempotency.respond(request, what: what, status: 201) { record in
+                    try await desk.sign(sign, pin: pin, caller: caller, idempotency: record)
+                }
+            },
+        ]
+    }
+
+    struct Review: StrictDecodable {
+        var fileNumber: String
+        static let fieldNames: Set<String> = ["fileNumber"]
+    }
+
+    struct Rejection: StrictDecodable {
+        var reason: String
+        static let fieldNames: Set<String> = ["reason"]
+    }
+
+    struct SignatureRequest: StrictDecodable {
+        var step: String
+        var token: String
+        /// Decoded only as stars: `SecretFields` took the PIN out before.
+        var pin: String?
+        var fileNumber: String?
+        var confirmFinalTry: Bool?
+        static let fieldNames: Set<String> = ["step", "token", "pin", "fileNumber", "confirmFinalTry"]
+    }
+
+    static func orderID(_ request: Request) throws -> Order.ID {
+        guard let text = request.parameters["id"], let id = Order.ID(text), id > 0 else {
+            throw Problem(.invalidField, "the order id must be a positive number")
+        }
+        return id
+    }
+
+    /// The order's metadata from the query of `POST /v1/orders`.
+    static func metadata(_ query: [String: String]) throws -> OrderMetadata {
+        let allowed: Set<String> = ["entity", "kind", "currency", "valueDate"]
+        if let unknown = Set(query.keys).subtracting(allowed).sorted().first {
+            throw Problem(.invalidField, "unknown parameter '\(unknown)'; allowed: entity, kind, currency, valueDate")
+        }
+        guard let entity = query["entity"], !entity.isEmpty else { throw Problem(.invalidField, "the parameter 'entity' (the entity's code) is missing") }
+        guard let kindText = query["kind"] else { throw Problem(.invalidField, "the parameter 'kind' is missing") }
+        guard let kind = OrderKind(rawValue: kindText) else {
+            throw Problem(.invalidField, "kind must be one of \(OrderKind.allCases.map(\.rawValue).joined(separator: ", ")), not '\(kindText)'")
+        }
+        guard let dateText = query["valueDate"] else { throw Problem(.invalidField, "the parameter 'valueDate' (YYYY-MM-DD) is missing") }
+        guard let day = CalendarDay(iso: dateText) else { throw Problem(.invalidField, "valueDate must be YYYY-MM-DD, not '\(dateText)'") }
+        return OrderMetadata(entityCode: entity, kind: kind, currency: query["currency"] ?? "EGP", valueDate: day)
+    }
+
+    static func filter(_ query: [String: String]) throws -> OrderFilter {
+        var filter = OrderFilter()
+        filter.entityCode = query["entity"]
+        if let text = query["state"] {
+            guard let state = OrderState(rawValue: text) else {
+                throw Problem(.invalidField, "state must be one of \(OrderState.allCases.map(\.rawValue).joined(separator: ", ")), not '\(text)'")
+            }
+            filter.state = state
+        }
+        for (name, keyPath) in [("from", \OrderFilter.from), ("to", \OrderFilter.to)] {
+            if let text = query[name] {
+                guard let day = CalendarDay(iso: text) else { throw Problem(.invalidField, "\(name) must be YYYY-MM-DD, not '\(text)'") }
+                filter[keyPath: keyPath] = day
+            }
+        }
+        if let text = query["limit"] {
+            guard let limit = Int(text), (1...1000).contains(limit) else { throw Problem(.invalidField, "limit must be 1 to 1000") }
+            filter.limit = limit
+        }
+        return filter
+    }
+
+    static func attachment(_ name: String) -> (String, String) {
+        ("Content-Disposition", "attachment; filename=\"\(name)\"")
+    }
+
+    static func pem(_ der: [UInt8], label: String) -> String {
+        let base64 = Data(der).base64EncodedString()
+        var lines = ["-----BEGIN \(label)-----"]
+        var index = base64.startIndex
+        while index < base64.endIndex {
+            let end = base64.index(index, offsetBy: 64, limitedBy: base64.endIndex) ?? base64.endIndex
+            lines.append(String(base64[index..<end]))
+            index = end
+        }
+        lines.append("-----END \(label)-----")
+        return lines.joined(separator: "\n") + "\n"
+    }
+}

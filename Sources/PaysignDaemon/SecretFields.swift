@@ -1,0 +1,119 @@
+import PaysignPKCS11
+
+/// Takes PINs out of a JSON request body before anything else reads it (rule D5).
+///
+/// A JSON decoder would copy a PIN into `String`s and dictionaries that are freed without being
+/// wiped. Instead the PIN's bytes are copied once, straight from the body into a `PIN` (locked,
+/// wiped memory), and overwritten in the body with `*`, so the decoder that runs afterwards sees
+/// only stars. The HTTP server zeroes the body itself once the request is answered.
+///
+/// Only top-level fields of the object are looked at, and a PIN must be a plain JSON string
+/// (no backslash escapes): PINs are digits or printable ASCII.
+enum SecretFields {
+    /// The PIN in `field`, or nil when the body has no such field (or `null`). The body keeps its
+    /// length; the PIN's bytes become `*`.
+    static func takePIN(_ field: String, from body: inout [UInt8]) throws -> PIN? {
+        guard let range = try valueRange(of: field, in: body) else { return nil }
+        guard !range.isEmpty else { throw Problem(.invalidField, "the field '\(field)' is empty; give the PIN") }
+        guard range.count <= 64 else { throw Problem(.invalidField, "the field '\(field)' is longer than any PIN (64 bytes)") }
+        guard body[range].allSatisfy({ $0 >= 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "\\") }) else {
+            for index in range { body[index] = UInt8(ascii: "*") }
+            throw Problem(.invalidField, "the field '\(field)' must be printable ASCII without escapes")
+        }
+        let pin = PIN(body[range])
+        for index in range { body[index] = UInt8(ascii: "*") }
+        return pin
+    }
+
+    /// The byte range of the string value of top-level `field` (without quotes); nil when absent
+    /// or null. Throws on malformed JSON only as far as needed to find it (the decoder that runs
+    /// next reports the rest).
+    static func valueRange(of field: String, in body: [UInt8]) throws -> Range<Int>? {
+        var scanner = Scanner(bytes: body)
+        scanner.skipSpace()
+        guard scanner.take(UInt8(ascii: "{")) else { return nil }
+        let wanted = Array(field.utf8)
+        while true {
+            scanner.skipSpace()
+            if scanner.take(UInt8(ascii: "}")) { return nil }
+            guard let key = scanner.string() else { return nil }
+            scanner.skipSpace()
+            guard scanner.take(UInt8(ascii: ":")) else { return nil }
+            scanner.skipSpace()
+            if Array(body[key]) == wanted {
+                if scanner.peek == UInt8(ascii: "n") { return nil }
+                guard scanner.peek == UInt8(ascii: "\"") else {
+                    throw Problem(.invalidField, "the field '\(field)' has the wrong type; give the PIN as a string")
+                }
+                return scanner.string()
+            }
+            guard scanner.skipValue() else { return nil }
+            scanner.skipSpace()
+            if scanner.take(UInt8(ascii: ",")) { continue }
+            return nil
+        }
+    }
+
+    struct Scanner {
+        let bytes: [UInt8]
+        var index = 0
+
+        init(bytes: [UInt8]) { self.bytes = bytes }
+
+        var peek: UInt8? { index < bytes.count ? bytes[index] : nil }
+
+        mutating func skipSpace() {
+            while let byte = peek, byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D { index += 1 }
+        }
+
+        mutating func take(_ byte: UInt8) -> Bool {
+            guard peek == byte else { return false }
+            index += 1
+            return true
+        }
+
+        /// A string starting at the current quote: the range of its raw bytes between the quotes.
+        mutating func string() -> Range<Int>? {
+            guard take(UInt8(ascii: "\"")) else { return nil }
+            let start = index
+            while let byte = peek {
+                if byte == UInt8(ascii: "\\") {
+                    index += 2
+                    continue
+                }
+                if byte == UInt8(ascii: "\"") {
+                    defer { index += 1 }
+                    return start..<index
+                }
+                index += 1
+            }
+            return nil
+        }
+
+        /// Skips any JSON value (nested objects and arrays by depth, strings by their quotes).
+        mutating func skipValue() -> Bool {
+            guard let first = peek else { return false }
+            if first == UInt8(ascii: "\"") { return string() != nil }
+            if first == UInt8(ascii: "{") || first == UInt8(ascii: "[") {
+                var depth = 0
+                while let byte = peek {
+                    if byte == UInt8(ascii: "\"") {
+                        guard string() != nil else { return false }
+                        continue
+                    }
+                    if byte == UInt8(ascii: "{") || byte == UInt8(ascii: "[") { depth += 1 }
+                    if byte == UInt8(ascii: "}") || byte == UInt8(ascii: "]") { depth -= 1 }
+                    index += 1
+                    if depth == 0 { return true }
+                }
+                return false
+            }
+            while let byte = peek, byte != UInt8(ascii: ","), byte != UInt8(ascii: "}"), byte != UInt8(ascii: "]"),
+                byte != 0x20, byte != 0x0A, byte != 0x0D, byte != 0x09
+            {
+                index += 1
+            }
+            return true
+        }
+    }
+}

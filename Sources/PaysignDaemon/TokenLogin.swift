@@ -1,0 +1,46 @@
+import PaysignDomain
+import PaysignPKCS11
+import PaysignStore
+import PaysignTokens
+
+/// One `C_Login` with a caller's PIN, journaled: `login-succeeded`, `login-failed` with the PIN
+/// state the token reports (never the PIN, rule D5), or a refusal when no PIN was tried (final try
+/// not confirmed, token gone). A wrong PIN is never retried; the session is closed after a failure.
+enum TokenLogin {
+    static func login(
+        _ signer: TokenSigner, pin: PIN?, confirmFinalTry: Bool, by actor: AuditActor, registry: Registry,
+        bus: EventBus?
+    ) async throws {
+        let serial = signer.session.token.serialNumber
+        let label = signer.session.token.label
+        do {
+            let report = try await signer.login(pin: pin, confirmFinalTry: confirmFinalTry)
+            _ = try await registry.append(.loginSucceeded(.init(tokenSerial: serial)), by: actor)
+            if report.before != report.after { announce(bus, label: label, serial: serial, state: report.after) }
+        } catch let error as PKCS11Error {
+            await signer.session.close()
+            if error.function == "C_Login" && [.pinIncorrect, .pinLocked, .pinExpired].contains(error.code) {
+                // The token judged a PIN: that is a failed login, with the state it reports.
+                let state: PaysignDomain.PINState = error.pinState.map(journalState) ?? .incorrect
+                _ = try? await registry.append(.loginFailed(.init(tokenSerial: serial, pinState: state)), by: actor)
+                if let after = error.pinState { announce(bus, label: label, serial: serial, state: after) }
+            } else {
+                // No PIN was tried (final try not confirmed, token gone, …): a refusal, not a failed login.
+                _ = try? await registry.append(
+                    .refusal(.init(rule: error.code == .pinFinalTry ? .d5 : nil, reason: error.message)), by: actor)
+            }
+            throw error
+        }
+    }
+
+    static func announce(_ bus: EventBus?, label: String, serial: String, state: PaysignPKCS11.PINState) {
+        bus?.publish(DaemonEvent(type: "pin-state-changed", detail: ["token": label, "serial": serial, "pinState": state.summary]))
+    }
+
+    static func journalState(_ state: PaysignPKCS11.PINState) -> PaysignDomain.PINState {
+        if state.contains(.locked) { return .locked }
+        if state.contains(.finalTry) { return .finalTry }
+        if state.contains(.countLow) { return .countLow }
+        return .incorrect
+    }
+}
