@@ -53,8 +53,8 @@ sign_and_verify() { # LABEL ALGORITHM [openssl dgst options…]
   local label=$1 algorithm=$2; shift 2
   local sig="$out/$label.$algorithm.sig" cert="$out/$label.pem"
   bold "Sign with $label ($algorithm), then verify with OpenSSL"
-  printf '$ %s\n' "paysign sign --key 'pkcs11:token=$label' --algorithm $algorithm --in $out/sample.txt --out $sig --pin-fd 3 3<<<PIN"
-  "$bin" sign --key "pkcs11:token=$label" --algorithm "$algorithm" --in "$out/sample.txt" --out "$sig" \
+  printf '$ %s\n' "paysign sign-file --key 'pkcs11:token=$label' --algorithm $algorithm --in $out/sample.txt --out $sig --pin-fd 3 3<<<PIN"
+  "$bin" sign-file --key "pkcs11:token=$label" --algorithm "$algorithm" --in "$out/sample.txt" --out "$sig" \
     --cert-out "$cert" --pin-fd 3 3<<<"$(pin_of "$label")"
   openssl x509 -in "$cert" -pubkey -noout > "$out/$label.pub.pem"
   run openssl verify -CAfile "$out/ca.pem" "$cert"
@@ -76,13 +76,13 @@ refuse() { # DESCRIPTION, then the command; it must fail
   echo "(exit status $status)"
 }
 refuse "a wrong PIN (never retried; the token's PIN state is reported)" \
-  "$bin" sign --key pkcs11:token=ministry --in "$out/sample.txt" --out "$out/x.sig" --pin-fd 3 3<<<"000000"
+  "$bin" sign-file --key pkcs11:token=ministry --in "$out/sample.txt" --out "$out/x.sig" --pin-fd 3 3<<<"000000"
 refuse "a token whose certificate has expired" \
-  "$bin" sign --key pkcs11:token=expired --in "$out/sample.txt" --out "$out/x.sig" --pin-fd 3 3<<<"$(pin_of expired)"
+  "$bin" sign-file --key pkcs11:token=expired --in "$out/sample.txt" --out "$out/x.sig" --pin-fd 3 3<<<"$(pin_of expired)"
 refuse "a token that is not present" \
-  "$bin" sign --key pkcs11:token=nobody --in "$out/sample.txt" --out "$out/x.sig" --pin-fd 3 3<<<"1"
+  "$bin" sign-file --key pkcs11:token=nobody --in "$out/sample.txt" --out "$out/x.sig" --pin-fd 3 3<<<"1"
 refuse "a PIN inside the URI (rule D5)" \
-  "$bin" sign --key 'pkcs11:token=officer1?pin-value=111111' --in "$out/sample.txt" --out "$out/x.sig"
+  "$bin" sign-file --key 'pkcs11:token=officer1?pin-value=111111' --in "$out/sample.txt" --out "$out/x.sig"
 refuse "a PKCS#11 module that does not exist" "$bin" tokens --local --module /nonexistent/libnothing.so
 rm -f "$out/x.sig"
 
@@ -93,46 +93,123 @@ printf '28001010100011,national-id,Salem again,1234567890123456,3000000\n12345,p
 refuse "a payroll file with a duplicate, an amount over the D12 maximum and a bad line" \
   "$bin" order validate "$out/payroll.csv" --entity EG-0101 --kind salary --value-date 2026-07-24 --today 2026-07-01
 
-bold "paysignd: the daemon, on a socket of its own, with its registry and journal in $out/state"
-mkdir -p "$out/run"
-chmod 755 "$out/run"
+if [ "$(id -u)" -ne 0 ]; then
+  bold "Done (not root: the payment-order walk-through needs the Unix accounts of Tests/testbed/users.sh; run make demo as root)"
+  exit 0
+fi
+
+bold "paysignd: the daemon, with its registry and journal in $out/state"
+# The people of the flow are distinct Unix users, and the daemon tells them apart by the socket's
+# peer credentials; the clients run as them with setpriv, from a folder every user can reach.
+Tests/testbed/users.sh ensure
+tmp=$(mktemp -d /tmp/paysign-demo.XXXXXX)
+chmod 755 "$tmp"
+cp "$bin" "$tmp/paysign"
 module=
 for candidate in /usr/lib/softhsm/libsofthsm2.so /usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so; do
   [ -f "$candidate" ] && { module=$candidate; break; }
 done
-export PAYSIGN_SOCKET=$PWD/$out/run/paysign.sock
-group=""
-getent group nogroup >/dev/null && group=nogroup
-printf '$ paysignd --socket %s --state-dir %s --module %s --socket-group "%s" &\n' "$out/run/paysign.sock" "$out/state" "$module" "$group"
-"$daemon_bin" --socket "$PAYSIGN_SOCKET" --state-dir "$PWD/$out/state" --module "$module" --socket-group "$group" \
-  --bind "Virtual PCD 00 00=pkcs11:token=officer1" 2>"$out/paysignd.log" &
+export PAYSIGN_SOCKET=$tmp/paysign.sock
+printf '$ paysignd --socket %s --state-dir %s --module %s --socket-group nogroup --holiday 2026-12-25 &\n' "$PAYSIGN_SOCKET" "$out/state" "$module"
+"$daemon_bin" --socket "$PAYSIGN_SOCKET" --state-dir "$PWD/$out/state" --module "$module" --socket-group nogroup \
+  --holiday 2026-12-25 --bind "Virtual PCD 00 00=pkcs11:token=officer1" 2>"$out/paysignd.log" &
 daemon=$!
-trap 'kill -TERM $daemon 2>/dev/null || true' EXIT
+trap 'kill -TERM $daemon 2>/dev/null || true; rm -rf "$tmp"' EXIT
 for _ in $(seq 100); do [ -S "$PAYSIGN_SOCKET" ] && break; sleep 0.05; done
 run "$bin" health
+
+# as USER paysign …: the client as that Unix user (group nogroup, which owns the socket).
+as() {
+  local user=$1; shift
+  printf '$ (as %s) paysign %s\n' "$user" "$*" >&2
+  setpriv --reuid="$user" --regid=nogroup --clear-groups "$tmp/paysign" "$@"
+}
+refuse_as() { # DESCRIPTION USER ARGS…: must fail
+  bold "Refused: $1"; shift
+  set +e
+  as "$@"
+  local status=$?
+  set -e
+  [ $status -ne 0 ] || { echo "demo: expected a refusal, got success" >&2; exit 1; }
+  echo "(exit status $status)"
+}
+
+bold "The administrator (root) registers the entity, its people and their tokens"
 run "$bin" entity add --code EG-0101 --name "Test Entity EG-0101"
-run "$bin" operator add --user root --national-id 28001010100011 --name "Demo Auditor" --role auditor
-run "$bin" tokens
-if [ "$(id -u)" -eq 0 ]; then
-  bold "Events over the socket while a virtual card comes and goes"
-  "$bin" events --count 2 &
-  listener=$!
-  sleep 0.5
-  card=$(Tests/testbed/pcsc.sh insert 35963)
-  sleep 1
-  Tests/testbed/pcsc.sh remove "$card"
-  wait "$listener" || true
-  if [ -n "$group" ]; then
-    refuse "a local user with no role in the registry (nobody, run with setpriv)" \
-      setpriv --reuid=65534 --regid=65534 --clear-groups "$bin" tokens
-  fi
-fi
-run "$bin" audit
+run "$bin" operator add --user paysign-clerk --national-id 29505050100055 --name "Data Entry Clerk" --entity EG-0101 --role data-entry
+run "$bin" operator add --user paysign-reviewer --national-id 29912120100066 --name "Accounts Reviewer" --entity EG-0101 --role reviewer
+run "$bin" holder add paysign-officer1 --entity EG-0101 --first --on-site --national-id 28001010100011 --name "Officer One"
+run "$bin" holder add paysign-officer2 --entity EG-0101 --first --national-id 28502020100022 --name "Officer Two"
+run "$bin" holder add paysign-ministry --entity EG-0101 --second --national-id 27503030100033 --name "MoF Representative"
+refuse "a third first-signature holder for the entity (D3: at most two)" \
+  "$bin" holder add paysign-officer3 --entity EG-0101 --first --national-id 29004040100044 --name "Officer Three"
+run "$bin" token register --token pkcs11:token=officer1 --holder paysign-officer1
+run "$bin" token register --token pkcs11:token=officer2 --holder paysign-officer2
+run "$bin" token register --token pkcs11:token=ministry --holder paysign-ministry
+run "$bin" holder list
+
+bold "The clerk uploads a 1,000-line payroll (every line checked: national IDs, amounts, D10 calendar, D12 maximum)"
+python3 scripts/make-payroll.py 1000 > "$tmp/payroll.csv"
+chmod 644 "$tmp/payroll.csv"
+cp "$tmp/payroll.csv" "$out/payroll-1000.csv"
+# The next salary date the D10 calendar allows (24th-28th, not a weekend day or holiday).
+value_date=
+for offset in 0 1 2; do
+  for day in 24 25 26 27 28; do
+    candidate=$(date -u -d "$(date -u +%Y-%m-01) +$offset month" +%Y-%m)-$day
+    if "$bin" order validate "$tmp/payroll.csv" --entity EG-0101 --kind salary --value-date "$candidate" --holiday 2026-12-25 >/dev/null 2>&1; then
+      value_date=$candidate; break 2
+    fi
+  done
+done
+[ -n "$value_date" ] || { echo "demo: no valid salary date in the next three months" >&2; exit 1; }
+as paysign-clerk order create "$tmp/payroll.csv" --entity EG-0101 --kind salary --value-date "$value_date" --idempotency-key demo-upload-1 | tee "$out/create.txt"
+order=$(awk '/^order /{print $2; exit}' "$out/create.txt")
+file_number=$(awk '/^file number /{print $3; exit}' "$out/create.txt")
+refuse_as "signing before the file number is reviewed (D9)" \
+  paysign-officer1 sign "$order" --first --token pkcs11:token=officer1 --pin-fd 3 3<<<"$(pin_of officer1)"
+
+bold "The reviewer exports the review sheet, checks it, and confirms the file number (D9)"
+as paysign-reviewer order export "$order" --format html > "$out/order-review.html"
+as paysign-reviewer order export "$order" --format csv > "$out/order-review.csv"
+echo "(review sheet: $out/order-review.html, $out/order-review.csv)"
+as paysign-reviewer order review "$order" --file-number "$file_number"
+
+refuse_as "the clerk, with the officer's token and the right PIN (D5, D13)" \
+  paysign-clerk sign "$order" --first --token pkcs11:token=officer1 --pin-fd 3 3<<<"$(pin_of officer1)"
+refuse_as "an officer with another officer's token and its PIN (D5)" \
+  paysign-officer2 sign "$order" --first --token pkcs11:token=officer1 --pin-fd 3 3<<<"$(pin_of officer1)"
+
+bold "The first signature: Officer One, on the officer1 token (D2)"
+as paysign-officer1 sign "$order" --first --token pkcs11:token=officer1 --pin-fd 3 3<<<"$(pin_of officer1)"
+refuse_as "the same officer signing again" \
+  paysign-officer1 sign "$order" --first --token pkcs11:token=officer1 --pin-fd 3 3<<<"$(pin_of officer1)"
+refuse_as "the first signer applying the second signature (D2)" \
+  paysign-officer1 sign "$order" --second --file-number "$file_number" --token pkcs11:token=officer1 --pin-fd 3 3<<<"$(pin_of officer1)"
+refuse_as "the Ministry representative with a file number that is not the uploaded file's (D9)" \
+  paysign-ministry sign "$order" --second --file-number 0000-1111-2222-3333-4444-5555-6666-7777-8888-9999-aaaa-bbbb-cccc-dddd-eeee-ffff \
+  --token pkcs11:token=ministry --pin-fd 3 3<<<"$(pin_of ministry)"
+
+bold "The second signature: the Ministry of Finance representative checks the file number and signs (D2, D9)"
+as paysign-ministry sign "$order" --second --file-number "$file_number" --token pkcs11:token=ministry --pin-fd 3 3<<<"$(pin_of ministry)"
+as paysign-reviewer order show "$order"
+
+bold "The signed order, checked by OpenSSL alone: both signers, over the order document"
+as paysign-reviewer order export "$order" --format document > "$out/order.txt"
+as paysign-reviewer order export "$order" --format p7s > "$out/order.p7s"
+cat "$out/order.txt"
+run openssl cms -verify -binary -inform DER -content "$out/order.txt" -in "$out/order.p7s" -CAfile "$out/ca.pem" -out /dev/null
+echo "The signers and their signed attributes (0.4.0.19122.1.1: the claimed role; 1.3.6.1.4.1.99999.1.1: the second binds the first, D2):"
+openssl cms -cmsout -print -inform DER -in "$out/order.p7s" \
+  | grep -E "^ *subject:|^ {12}object: " | sed 's/^ */  /' | sort | uniq -c
+
 run "$bin" audit verify
 kill -TERM "$daemon"
 wait "$daemon" || true
 trap - EXIT
+rm -rf "$tmp"
 echo "(paysignd stopped on SIGTERM; its log is in $out/paysignd.log)"
 
 bold "Done"
-echo "Signatures, certificates and the test root are in $out/ (test root: $out/ca.pem)."
+echo "In $out/: the order document order.txt, its signatures order.p7s, the test root ca.pem, the review sheet."
+echo "Check them again with: openssl cms -verify -binary -inform DER -content $out/order.txt -in $out/order.p7s -CAfile $out/ca.pem"

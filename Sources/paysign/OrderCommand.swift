@@ -7,7 +7,13 @@ extension OrderKind: ExpressibleByArgument {}
 
 struct OrderCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "order", abstract: "Payment-order files.", subcommands: [Validate.self])
+        commandName: "order", abstract: "Payment orders: check, upload, review, reject, read and export them.",
+        discussion: """
+            The flow (D9, D2): a data-entry clerk uploads the file ('order create'); a reviewer
+            confirms its file number ('order review'); the entity's finance officer signs first and
+            the Ministry of Finance representative second ('paysign sign ORDER --first|--second').
+            """,
+        subcommands: [Validate.self, Create.self, List.self, Show.self, Review.self, Reject.self, Export.self])
 
     struct Validate: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

@@ -9,10 +9,17 @@ struct PINCommand: AsyncParsableCommand {
 
     struct Change: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Change the user PIN of a token (rule D5: change it periodically).",
-            discussion: "Asks the current PIN and the new one twice on the terminal, or reads them from file descriptors.")
+            abstract: "Change the user PIN of your token (rule D5: change it periodically).",
+            discussion: """
+                Asks the current PIN and the new one twice on the terminal, or reads them from file
+                descriptors. Through the daemon (the default), only the token's registered holder may
+                change its PIN, and the date is recorded: maximum-pin-age-days counts from it. With
+                --local the change is made in process and nothing is recorded.
+                """)
 
+        @OptionGroup var remote: SocketOptions
         @OptionGroup var modules: ModuleOptions
+        @Flag(help: "Change the PIN in process, without the daemon (the date is not recorded).") var local = false
         @Option(name: .customLong("token"), help: "PKCS#11 URI of the token, e.g. pkcs11:token=officer1.")
         var token: String
         @Option(name: .customLong("old-pin-fd"), help: "Read the current PIN from this file descriptor.")
@@ -21,8 +28,23 @@ struct PINCommand: AsyncParsableCommand {
         var newPINFD: Int32?
         @Flag(help: "Use the token's final PIN try.") var confirmFinalTry = false
 
+        struct Body: Encodable { var token: String }
+
         func run() async throws {
             let uri = try parseURI(token)
+            if !local {
+                let old = try PINInput.obtain(fd: oldPINFD, prompt: "Current PIN for \(token): ")
+                let new = try PINInput.obtain(fd: newPINFD, prompt: "New PIN: ")
+                if newPINFD == nil {
+                    let again = try PINInput.prompt("New PIN again: ")
+                    guard PINCommand.equal(again, new) else { throw Failure.usage("the two new PINs differ; nothing was changed") }
+                }
+                var body = try SecretBody.json(Body(token: token), pins: [("oldPin", old), ("newPin", new)])
+                defer { SecretBody.wipe(&body) }
+                let response = try remote.send("POST", "/v1/pin-changes", body: body, contentType: "application/json")
+                try remote.output(response, as: TokenCommand.TokenView.self) { "PIN of token \($0.label) (serial \($0.serial)) changed; recorded\n" }
+                return
+            }
             let service = try modules.service()
             defer { service.close() }
             let slot = try await service.library.token(matching: uri)

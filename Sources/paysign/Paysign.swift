@@ -15,8 +15,8 @@ struct Paysign: AsyncParsableCommand {
             Run 'paysign tokens' to see the URIs of the tokens present.
 
             Commands talk to paysignd over its socket (--socket, PAYSIGN_SOCKET, default
-            /run/paysign/paysign.sock); 'tokens --local', 'readers', 'sign' and 'pin' work in
-            process, on the tokens of this machine.
+            /run/paysign/paysign.sock); 'tokens --local', 'readers', 'sign-file', 'order validate'
+            and 'pin change --local' work in process, on the tokens and files of this machine.
 
             Exit status: 0 success, 1 refused (by the daemon or the token: not authorized, wrong PIN,
             expired certificate, …), 2 usage, configuration or connection error (is paysignd running?,
@@ -24,7 +24,8 @@ struct Paysign: AsyncParsableCommand {
             """,
         subcommands: [
             Health.self, Tokens.self, Events.self, Audit.self, OperatorCommand.self, EntityCommand.self,
-            OrderCommand.self, Readers.self, Sign.self, PINCommand.self,
+            OrderCommand.self, SignOrder.self, HolderCommand.self, TokenCommand.self, Readers.self, SignFile.self,
+            PINCommand.self,
         ])
 
     static func main() async {

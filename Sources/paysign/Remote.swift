@@ -13,20 +13,29 @@ struct SocketOptions: ParsableArguments {
     var client: DaemonClient { DaemonClient(socketPath: DaemonClient.defaultSocketPath(socket)) }
 
     /// Sends a request; a refusal becomes exit 1 with the daemon's sentence, a connection problem exit 2.
-    func call(_ method: String, _ path: String, body: (any Encodable)? = nil) throws -> DaemonResponse {
+    func call(_ method: String, _ path: String, body: (any Encodable)? = nil, headers: [(String, String)] = []) throws -> DaemonResponse {
+        var data: Data?
+        if let body {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            data = try encoder.encode(body)
+        }
+        return try send(method, path, body: data, contentType: data == nil ? nil : "application/json", headers: headers)
+    }
+
+    /// Sends a body as it is (a CSV file, a JSON body carrying a PIN), then wipes the sent copy.
+    func send(_ method: String, _ path: String, body: Data?, contentType: String?, headers: [(String, String)] = []) throws -> DaemonResponse {
         let response: DaemonResponse
         do {
-            if let body {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.sortedKeys]
-                response = try client.send(method, path, body: try encoder.encode(body), contentType: "application/json")
-            } else {
-                response = try client.send(method, path)
-            }
+            response = try client.send(method, path, body: body, contentType: contentType, headers: headers)
         } catch let error as ConnectionError {
             throw Failure.usage(error.message)
         }
         if let problem = response.problem {
+            // Every problem of an order file, one per line, then the sentence.
+            for violation in problem.violations ?? [] {
+                FileHandle.standardError.write(Data(("  " + violation.description + "\n").utf8))
+            }
             throw Failure.refused(problem.detail + (problem.rule.map { " (rule \($0))" } ?? ""))
         }
         guard (200..<300).contains(response.status) else {
@@ -171,7 +180,6 @@ extension Audit {
 
         struct Body: Encodable {
             var token: String
-            var pin: String
             var confirmFinalTry: Bool
         }
 
@@ -184,8 +192,9 @@ extension Audit {
         func run() async throws {
             _ = try parseURI(token)
             let pin = try PINInput.obtain(fd: pinFD, prompt: "PIN for the token that signs the journal: ")
-            let text = pin.withUnsafeText { String($0) }
-            let response = try remote.call("POST", "/v1/audit/head-signatures", body: Body(token: token, pin: text, confirmFinalTry: confirmFinalTry))
+            var body = try SecretBody.json(Body(token: token, confirmFinalTry: confirmFinalTry), pins: [("pin", pin)])
+            defer { SecretBody.wipe(&body) }
+            let response = try remote.send("POST", "/v1/audit/head-signatures", body: body, contentType: "application/json")
             try remote.output(response, as: Signed.self) { "journal head \($0.seq) (\($0.hash.prefix(16))…) signed with \($0.algorithm)\n" }
         }
     }

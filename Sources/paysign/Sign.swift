@@ -6,9 +6,10 @@ public import PaysignTokens
 
 extension SignatureAlgorithm: ExpressibleByArgument {}
 
-struct Sign: AsyncParsableCommand {
+struct SignFile: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Sign a file with a key on a token (a raw signature; payment orders come later as CMS).",
+        commandName: "sign-file",
+        abstract: "Sign any file in process with a key on a token (a raw signature, not a payment order).",
         discussion: """
             The PIN is asked on the terminal with echo off, or read from --pin-fd. A wrong PIN is
             never retried: paysign reports the token's PIN state and stops.

@@ -55,7 +55,7 @@ struct CLITests {
         try Data("order 1".utf8).write(to: message)
         let signature = dir.appendingPathComponent("order.sig")
         let result = try await paysign(
-            ["sign", "--key", "pkcs11:token=officer2;id=%01", "--in", message.path, "--out", signature.path,
+            ["sign-file", "--key", "pkcs11:token=officer2;id=%01", "--in", message.path, "--out", signature.path,
              "--pin-fd", "0", "--json"], stdin: pki.token("officer2").pin + "\n")
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.contains("\"algorithm\" : \"ecdsa-sha256\""))
@@ -66,12 +66,12 @@ struct CLITests {
 
     @Test("bad input: one sentence on stderr and the documented exit status", arguments: [
         (["tokens", "--local", "--module", "/nonexistent/libnothing.so"], Int32(2), "does not exist"),
-        (["sign", "--key", "token=officer1", "--in", "/etc/hostname", "--out", "/tmp/x"], 2, "must start with 'pkcs11:'"),
-        (["sign", "--key", "pkcs11:token=nobody", "--in", "/etc/hostname", "--out", "/tmp/x", "--pin-fd", "0"], 1, "no token matches"),
-        (["sign", "--key", "pkcs11:token=ministry", "--in", "/etc/hostname", "--out", "/tmp/paysign-never", "--pin-fd", "0"], 1, "wrong PIN for token 'ministry'"),
-        (["sign", "--key", "pkcs11:token=expired", "--in", "/etc/hostname", "--out", "/tmp/paysign-never", "--pin-fd", "0"], 1, "expired on 2020-12-31"),
-        (["sign", "--key", "pkcs11:token=officer1?pin-value=111111", "--in", "/etc/hostname", "--out", "/tmp/x"], 1, "rule D5"),
-        (["sign", "--key", "pkcs11:token=officer1", "--in", "/nonexistent", "--out", "/tmp/x"], 2, "cannot read /nonexistent"),
+        (["sign-file", "--key", "token=officer1", "--in", "/etc/hostname", "--out", "/tmp/x"], 2, "must start with 'pkcs11:'"),
+        (["sign-file", "--key", "pkcs11:token=nobody", "--in", "/etc/hostname", "--out", "/tmp/x", "--pin-fd", "0"], 1, "no token matches"),
+        (["sign-file", "--key", "pkcs11:token=ministry", "--in", "/etc/hostname", "--out", "/tmp/paysign-never", "--pin-fd", "0"], 1, "wrong PIN for token 'ministry'"),
+        (["sign-file", "--key", "pkcs11:token=expired", "--in", "/etc/hostname", "--out", "/tmp/paysign-never", "--pin-fd", "0"], 1, "expired on 2020-12-31"),
+        (["sign-file", "--key", "pkcs11:token=officer1?pin-value=111111", "--in", "/etc/hostname", "--out", "/tmp/x"], 1, "rule D5"),
+        (["sign-file", "--key", "pkcs11:token=officer1", "--in", "/nonexistent", "--out", "/tmp/x"], 2, "cannot read /nonexistent"),
     ])
     func badInput(arguments: [String], status: Int32, phrase: String) async throws {
         let result = try await paysign(arguments, stdin: "000000\n")
@@ -87,9 +87,9 @@ struct CLITests {
     func pinChange() async throws {
         let token = "pkcs11:token=clerk"
         // Both PINs on standard input, one per line: fd 0 is read line by line.
-        let changed = try await paysign(["pin", "change", "--token", token, "--old-pin-fd", "0", "--new-pin-fd", "0"], stdin: pki.token("clerk").pin + "\n24681357\n")
+        let changed = try await paysign(["pin", "change", "--local", "--token", token, "--old-pin-fd", "0", "--new-pin-fd", "0"], stdin: pki.token("clerk").pin + "\n24681357\n")
         #expect(changed.status == 0, "\(changed.stderr)")
-        let back = try await paysign(["pin", "change", "--token", token, "--old-pin-fd", "0", "--new-pin-fd", "0"], stdin: "24681357\n" + pki.token("clerk").pin + "\n")
+        let back = try await paysign(["pin", "change", "--local", "--token", token, "--old-pin-fd", "0", "--new-pin-fd", "0"], stdin: "24681357\n" + pki.token("clerk").pin + "\n")
         #expect(back.status == 0, "\(back.stderr)")
     }
 }

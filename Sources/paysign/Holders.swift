@@ -1,0 +1,141 @@
+import ArgumentParser
+import Foundation
+
+/// `paysign holder`: first- and second-signature holders per entity (D3), by an administrator.
+struct HolderCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "holder", abstract: "Register who signs first and second for an entity (administrators, D3).",
+        subcommands: [Add.self, List.self, Remove.self])
+
+    struct HolderView: Decodable {
+        var id: Int64
+        var unixUser: String
+        var name: String
+        var entity: String?
+        var steps: [String]
+        var onSite: Bool
+        var tokens: [String]
+
+        var line: String {
+            "\(unixUser)\t\(entity ?? "-")\t\(steps.joined(separator: ","))\t\(onSite ? "on-site" : "-")\t\(name)\t\(tokens.isEmpty ? "no token" : tokens.joined(separator: ","))\n"
+        }
+    }
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Make a Unix user a first- or second-signature holder of an entity.",
+            discussion: """
+                An entity has at most two first-signature holders and at least one of them on site
+                (D3): the third is refused, naming the two. A new operator needs --national-id and
+                --name; an existing one gets the role added.
+                """)
+        @OptionGroup var remote: SocketOptions
+        @Argument(help: "The holder's Unix user.") var user: String
+        @Option(help: "The entity's code.") var entity: String
+        @Flag(name: .customLong("first"), help: "A first-signature holder (the entity's finance officer).") var first = false
+        @Flag(name: .customLong("second"), help: "A second-signature holder (the Ministry of Finance representative).") var second = false
+        @Flag(name: .customLong("on-site"), help: "Permanently present at the workplace (D3).") var onSite = false
+        @Option(name: .customLong("national-id"), help: "The 14-digit national ID (new operators).") var nationalID: String?
+        @Option(help: "The holder's full name (new operators).") var name: String?
+
+        struct Body: Encodable {
+            var unixUser: String
+            var nationalID: String?
+            var name: String?
+            var entity: String
+            var step: String
+            var onSite: Bool?
+        }
+
+        func validate() throws {
+            guard first != second else { throw ValidationError("give exactly one of --first and --second") }
+        }
+
+        func run() async throws {
+            let body = Body(unixUser: user, nationalID: nationalID, name: name, entity: entity, step: first ? "first" : "second", onSite: onSite ? true : nil)
+            let response = try remote.call("POST", "/v1/holders", body: body)
+            try remote.output(response, as: HolderView.self) { "holder \($0.unixUser) of \($0.entity ?? "-"): \($0.steps.joined(separator: ", ")) signer\($0.onSite ? ", on site" : "")\n" }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List signature holders: user, entity, steps, on-site, name, tokens.")
+        @OptionGroup var remote: SocketOptions
+        @Option(help: "Only this entity's holders.") var entity: String?
+
+        func run() async throws {
+            let query = entity.map { "?entity=\($0.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? $0)" } ?? ""
+            let response = try remote.call("GET", "/v1/holders" + query)
+            try remote.output(response, as: [HolderView].self) { $0.map(\.line).joined() }
+        }
+    }
+
+    struct Remove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Take a holder's signing role away (refused while they hold a token: surrender first, D6).")
+        @OptionGroup var remote: SocketOptions
+        @Argument(help: "The holder's Unix user.") var user: String
+        @Flag(name: .customLong("first"), help: "Only the first-signature role.") var first = false
+        @Flag(name: .customLong("second"), help: "Only the second-signature role.") var second = false
+
+        func run() async throws {
+            let step = first ? "?step=first" : second ? "?step=second" : ""
+            let response = try remote.call("DELETE", "/v1/holders/\(user)\(step)")
+            try remote.output(response, as: HolderView.self) { "\($0.unixUser) now signs: \($0.steps.isEmpty ? "nothing" : $0.steps.joined(separator: ", "))\n" }
+        }
+    }
+}
+
+/// `paysign token`: tokens the registry binds to their holders (D5).
+struct TokenCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "token", abstract: "Register tokens to their holders (administrators, certification authority).",
+        subcommands: [Register.self, List.self])
+
+    struct TokenView: Decodable {
+        var id: Int64
+        var serial: String
+        var label: String
+        var holder: Int64?
+        var registeredAt: Date
+        var pinChangedAt: Date?
+        var certificates: [Certificate]
+        struct Certificate: Decodable {
+            var sha256: String
+            var serial: String
+            var subject: String
+        }
+    }
+
+    struct Register: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Bind an inserted token, and the certificates on it, to its holder.",
+            discussion: "The daemon reads the serial, label and certificates from the token itself; a certificate naming another person's national ID is refused (D5).")
+        @OptionGroup var remote: SocketOptions
+        @Option(name: .customLong("token"), help: "PKCS#11 URI of the token.") var token: String
+        @Option(help: "The holder's Unix user.") var holder: String
+
+        struct Body: Encodable {
+            var token: String
+            var holder: String
+        }
+
+        func run() async throws {
+            _ = try parseURI(token)
+            let response = try remote.call("POST", "/v1/registered-tokens", body: Body(token: token, holder: holder))
+            try remote.output(response, as: TokenView.self) { "token \($0.label) (serial \($0.serial)) registered to \(holder) with \($0.certificates.count) certificate(s)\n" }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List registered tokens.")
+        @OptionGroup var remote: SocketOptions
+
+        func run() async throws {
+            let response = try remote.call("GET", "/v1/registered-tokens")
+            try remote.output(response, as: [TokenView].self) { tokens in
+                tokens.map { "\($0.serial)\t\($0.label)\tholder \($0.holder.map(String.init) ?? "-")\tPIN changed \($0.pinChangedAt.map { $0.formatted(Date.ISO8601FormatStyle()) } ?? "never")\n" }.joined()
+            }
+        }
+    }
+}

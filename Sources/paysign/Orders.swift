@@ -1,0 +1,171 @@
+import ArgumentParser
+import Foundation
+import PaysignClient
+import PaysignDomain
+
+/// Options for commands that change something: a key that makes a retry safe.
+struct RetryOptions: ParsableArguments {
+    @Option(
+        name: .customLong("idempotency-key"),
+        help: ArgumentHelp("Send this Idempotency-Key: a retry with the same key gets the first answer and changes nothing twice.", valueName: "key"))
+    var key: String?
+
+    var headers: [(String, String)] { key.map { [("Idempotency-Key", $0)] } ?? [] }
+}
+
+extension Order {
+    /// What `order show` prints.
+    var text: String {
+        var lines = [
+            "order \(id)  \(state.rawValue)",
+            "  entity       \(metadata.entityCode)",
+            "  kind         \(metadata.kind.rawValue), \(metadata.currency), value date \(metadata.valueDate)",
+            "  file number  \(fileNumber.grouped)",
+            "  lines        \(lineCount), total \(ReviewSheet.egp(totalPiasters, grouped: true)) \(metadata.currency) (\(fileBytes) bytes)",
+            "  created      \(Self.time(createdAt)) by \(createdBy.unixUser)",
+        ]
+        if let reviewedAt, let reviewedBy { lines.append("  reviewed     \(Self.time(reviewedAt)) by \(reviewedBy.unixUser) (D9)") }
+        for signature in signatures {
+            lines.append("  \(signature.step == .first ? "first " : "second") sig   \(Self.time(signature.signedAt)) by \(signature.signer.unixUser), token \(signature.tokenSerial), certificate \(signature.certificateSHA256.hex.prefix(16))…")
+        }
+        if let rejectedAt, let rejectedBy {
+            lines.append("  rejected     \(Self.time(rejectedAt)) by \(rejectedBy.unixUser): \(rejectionReason ?? "")")
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    static func time(_ date: Date) -> String {
+        date.formatted(Date.ISO8601FormatStyle())
+    }
+}
+
+extension OrderCommand {
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Upload a payment-order file (data-entry staff, D13).",
+            discussion: """
+                The daemon checks every line and the rules (D10 calendar, D11 cashier cap, D12
+                maximum and passports) and stores the file byte for byte, or lists every problem by
+                line and stores nothing. Prints the order's id and its file number (D9).
+                """)
+        @OptionGroup var remote: SocketOptions
+        @OptionGroup var retry: RetryOptions
+        @Argument(help: "The CSV file (beneficiary_id,id_type,name,account,amount_piasters).") var file: String
+        @Option(help: "The entity's code.") var entity: String
+        @Option(help: "salary, arrears, supplier, foreign-non-resident, travel-abroad or cashier.") var kind: OrderKind
+        @Option(name: .customLong("value-date"), help: "The value date, YYYY-MM-DD.") var valueDate: String
+        @Option(help: "The currency (EGP).") var currency = "EGP"
+
+        func run() async throws {
+            guard let data = FileManager.default.contents(atPath: file) else { throw Failure.usage("cannot read \(file)") }
+            let query = [("entity", entity), ("kind", kind.rawValue), ("currency", currency), ("valueDate", valueDate)]
+                .map { "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? $0.1)" }
+                .joined(separator: "&")
+            let response = try remote.send("POST", "/v1/orders?" + query, body: data, contentType: "text/csv", headers: retry.headers)
+            try remote.output(response, as: Order.self) { order in
+                "order \(order.id) created (draft): \(order.lineCount) lines, \(ReviewSheet.egp(order.totalPiasters, grouped: true)) \(order.metadata.currency)\nfile number \(order.fileNumber.grouped)\n"
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List orders, newest first.")
+        @OptionGroup var remote: SocketOptions
+        @Option(help: "Only this entity's orders.") var entity: String?
+        @Option(help: "Only orders in this state: draft, reviewed, first-signed, payable, rejected.") var state: String?
+        @Option(help: "Value dates from this day (YYYY-MM-DD).") var from: String?
+        @Option(help: "Value dates up to this day (YYYY-MM-DD).") var to: String?
+        @Option(help: "At most this many (1-1000).") var limit = 100
+
+        func run() async throws {
+            var query = ["limit=\(limit)"]
+            for (name, value) in [("entity", entity), ("state", state), ("from", from), ("to", to)] {
+                if let value { query.append("\(name)=\(value.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? value)") }
+            }
+            let response = try remote.call("GET", "/v1/orders?" + query.joined(separator: "&"))
+            try remote.output(response, as: [Order].self) { orders in
+                orders.map { o in
+                    "\(o.id)\t\(o.state.rawValue)\t\(o.metadata.entityCode)\t\(o.metadata.kind.rawValue)\t\(o.metadata.valueDate)\t\(o.lineCount) lines\t\(ReviewSheet.egp(o.totalPiasters, grouped: true))\t\(o.fileNumber.grouped)\n"
+                }.joined()
+            }
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show an order: metadata, file number, state, who reviewed and signed.")
+        @OptionGroup var remote: SocketOptions
+        @Argument(help: "The order's id.") var id: Int64
+
+        func run() async throws {
+            let response = try remote.call("GET", "/v1/orders/\(id)")
+            try remote.output(response, as: Order.self) { $0.text }
+        }
+    }
+
+    struct Review: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Confirm an order's file number after reviewing its exported sheet (reviewers, D9).",
+            discussion: "Signing is refused until an order is reviewed. Give the number written on the disbursement form; dashes and spaces are ignored.")
+        @OptionGroup var remote: SocketOptions
+        @OptionGroup var retry: RetryOptions
+        @Argument(help: "The order's id.") var id: Int64
+        @Option(name: .customLong("file-number"), help: "The file number you reviewed.") var fileNumber: String
+
+        struct Body: Encodable { var fileNumber: String }
+
+        func run() async throws {
+            let response = try remote.call("POST", "/v1/orders/\(id)/review", body: Body(fileNumber: fileNumber), headers: retry.headers)
+            try remote.output(response, as: Order.self) { "order \($0.id) reviewed: file number \($0.fileNumber.grouped) confirmed\n" }
+        }
+    }
+
+    struct Reject: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Reject an order with a reason (reviewers and signers).")
+        @OptionGroup var remote: SocketOptions
+        @OptionGroup var retry: RetryOptions
+        @Argument(help: "The order's id.") var id: Int64
+        @Option(help: "Why, in one sentence.") var reason: String
+
+        struct Body: Encodable { var reason: String }
+
+        func run() async throws {
+            let response = try remote.call("POST", "/v1/orders/\(id)/reject", body: Body(reason: reason), headers: retry.headers)
+            try remote.output(response, as: Order.self) { "order \($0.id) rejected: \($0.rejectionReason ?? "")\n" }
+        }
+    }
+
+    struct Export: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write an order out: its review sheet (html, csv), the file as uploaded, the signed document, or the signature.",
+            discussion: """
+                html: a printable review sheet carrying the file number, with sign-off boxes for the
+                entitlements department and the accounts reviewer (D9; print it to PDF from a browser).
+                csv: the same for a spreadsheet. file: the uploaded bytes. document: the canonical order
+                document both signatures cover. p7s: the CMS SignedData (DER), p7s-pem the same in PEM.
+                Verify with: openssl cms -verify -binary -inform DER -content DOCUMENT -in ORDER.p7s -CAfile ROOT
+                """)
+        @OptionGroup var remote: SocketOptions
+        @Argument(help: "The order's id.") var id: Int64
+        @Option(help: "html, csv, file, document, p7s or p7s-pem.") var format = "html"
+        @Option(name: .customLong("out"), help: "Where to write it (default: standard output).") var output: String?
+
+        func run() async throws {
+            let path: String
+            switch format {
+            case "html", "csv": path = "/v1/orders/\(id)/export?format=\(format)"
+            case "file": path = "/v1/orders/\(id)/file"
+            case "document": path = "/v1/orders/\(id)/document"
+            case "p7s": path = "/v1/orders/\(id)/signature"
+            case "p7s-pem": path = "/v1/orders/\(id)/signature?format=pem"
+            default: throw Failure.usage("--format must be html, csv, file, document, p7s or p7s-pem, not '\(format)'")
+            }
+            let response = try remote.call("GET", path)
+            if let output {
+                try writeAtomically(response.body, to: output)
+                FileHandle.standardError.write(Data("wrote \(output) (\(response.body.count) bytes)\n".utf8))
+            } else {
+                FileHandle.standardOutput.write(response.body)
+            }
+        }
+    }
+}
