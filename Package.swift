@@ -122,7 +122,7 @@ let package = Package(
 
         // Benchmarks (make bench).
         .executableTarget(
-            name: "paysign-bench", dependencies: ["PaysignTokens", "PaysignPKCS11", "PaysignOpenSSL", "PaysignClient"],
+            name: "paysign-bench", dependencies: ["PaysignTokens", "PaysignPKCS11", "PaysignOpenSSL", "PaysignClient", "PaysignDomain"],
             path: "Benchmarks/paysign-bench", swiftSettings: swiftSettings),
 
         // Tests.
