@@ -109,7 +109,7 @@ extension OrderDesk {
                 let fields = try stripped.decode(PINChange.self)
                 let uri: PKCS11URI
                 do { uri = try PKCS11URI(fields.token) } catch { throw TokenProblems.problem(for: error) ?? Problem(.invalidField, "\(error)") }
-                let token = try await desk.changePIN(uri, old: old, new: new, caller: caller)
+                let token = try await desk.changePIN(uri, old: old, new: new, confirmFinalTry: fields.confirmFinalTry ?? false, caller: caller)
                 return try .json(RegisteredTokenView(token))
             },
         ]
@@ -129,7 +129,7 @@ extension OrderDesk {
     }
 
     /// `C_SetPIN` on the caller's own registered token; records the date (D5).
-    func changePIN(_ uri: PKCS11URI, old: PIN, new: PIN, caller: Caller) async throws -> TokenRecord {
+    func changePIN(_ uri: PKCS11URI, old: PIN, new: PIN, confirmFinalTry: Bool, caller: Caller) async throws -> TokenRecord {
         guard new.count >= 4 else { throw Problem(.invalidField, "the new PIN is shorter than 4 characters") }
         guard !new.isEqual(to: old) else { throw Problem(.invalidField, "the new PIN is the old one; choose another", rule: "D5") }
         let slot: PKCS11Slot
@@ -147,6 +147,14 @@ extension OrderDesk {
         }
         guard let op = caller.op, record.holder == op.id else {
             throw await refusePIN(caller, "the token \(serial) is not issued to \(caller.name); only its holder changes its PIN")
+        }
+        if let minimum = session.token.minPINLength, new.count < Int(minimum) {
+            throw Problem(.invalidField, "token \(serial) needs a PIN of at least \(minimum) characters; nothing was changed")
+        }
+        // The current PIN is tried once by C_SetPIN: on the final try only when the holder says so.
+        if !confirmFinalTry, let state = try? await slot.tokenInfo().pinState, state.contains(.finalTry) {
+            _ = try? await registry.append(.refusal(.init(rule: .d5, reason: "token \(serial) is on its final PIN try; PIN change not attempted")), by: caller.actor)
+            throw Problem(.pinLocked, "token \(serial) is on its final PIN try: a wrong current PIN now locks it; send confirmFinalTry to use this try", rule: "D5")
         }
         do {
             try await tokenLock(serial) { try await session.changePIN(old: old, new: new) }
@@ -194,7 +202,8 @@ extension OrderDesk {
         var token: String
         var oldPin: String?
         var newPin: String?
-        static let fieldNames: Set<String> = ["token", "oldPin", "newPin"]
+        var confirmFinalTry: Bool?
+        static let fieldNames: Set<String> = ["token", "oldPin", "newPin", "confirmFinalTry"]
     }
 
     struct HolderView: Codable {

@@ -28,7 +28,10 @@ struct PINCommand: AsyncParsableCommand {
         var newPINFD: Int32?
         @Flag(help: "Use the token's final PIN try.") var confirmFinalTry = false
 
-        struct Body: Encodable { var token: String }
+        struct Body: Encodable {
+            var token: String
+            var confirmFinalTry: Bool
+        }
 
         func run() async throws {
             let uri = try parseURI(token)
@@ -39,7 +42,7 @@ struct PINCommand: AsyncParsableCommand {
                     let again = try PINInput.prompt("New PIN again: ")
                     guard PINCommand.equal(again, new) else { throw Failure.usage("the two new PINs differ; nothing was changed") }
                 }
-                var body = try SecretBody.json(Body(token: token), pins: [("oldPin", old), ("newPin", new)])
+                var body = try SecretBody.json(Body(token: token, confirmFinalTry: confirmFinalTry), pins: [("oldPin", old), ("newPin", new)])
                 defer { SecretBody.wipe(&body) }
                 let response = try remote.send("POST", "/v1/pin-changes", body: body, contentType: "application/json")
                 try remote.output(response, as: TokenCommand.TokenView.self) { "PIN of token \($0.label) (serial \($0.serial)) changed; recorded\n" }
