@@ -197,8 +197,10 @@ final class OrderDesk: Sendable {
         } catch {
             throw TokenProblems.problem(for: error) ?? Problem(.tokenFailed, "\(error)")
         }
+        // Sessions are closed, never logged out, outside the token's lock: a logout there would end
+        // the login of whichever request holds the lock now (login state is per token).
         var keep = false
-        defer { if !keep { Task { await Self.close(signer) } } }
+        defer { if !keep { Task { await signer.session.close() } } }
 
         let serial = signer.session.token.serialNumber
         guard let certificateSHA256 = SHA256Hex(bytes: signer.certificate.sha256Fingerprint) else {
@@ -228,13 +230,21 @@ final class OrderDesk: Sendable {
             }
             previous = try SignedDocument(derEncoded: der)
         }
+        let willCache = pinCache != nil && caller.op != nil && cached == nil
         let signed: SignedDocument
         do {
             signed = try await tokenLocks.withLock(serial) {
                 if cached == nil {
                     try await TokenLogin.login(signer, pin: pin, confirmFinalTry: request.confirmFinalTry, by: caller.actor, registry: registry, bus: bus)
                 }
-                return try await signer.signCMS(content: document, role: request.step.rawValue, bindTo: previous, signingTime: clock())
+                do {
+                    let made = try await signer.signCMS(content: document, role: request.step.rawValue, bindTo: previous, signingTime: clock())
+                    if !willCache && cached == nil { try? await signer.session.logout() }
+                    return made
+                } catch {
+                    if cached == nil { try? await signer.session.logout() }
+                    throw error
+                }
             }
         } catch let problem as Problem {
             throw problem
@@ -262,7 +272,7 @@ final class OrderDesk: Sendable {
         let recorded = try await storeCall {
             try await registry.recordSignature(orderID: order.id, signature: signature, signedData: der, by: caller.actor, idempotency: saved)
         }
-        if let pinCache, let op = caller.op, cached == nil {
+        if willCache, let pinCache, let op = caller.op {
             keep = true
             remember(signer, serial: serial, operatorID: op.id, for: pinCache)
         } else if cached != nil {
@@ -295,7 +305,8 @@ final class OrderDesk: Sendable {
             logins[serial] = CachedLogin(operatorID: operatorID, signer: signer, expires: .now + duration)
             return old === signer ? nil : old
         }
-        if let old { Task { await Self.close(old) } }
+        // The new login replaced the old one on the token; only its session is left to close.
+        if let old { Task { await old.session.close() } }
         Task { [weak self] in
             try? await Task.sleep(for: duration)
             self?.expire(serial, signer: signer)
@@ -308,18 +319,19 @@ final class OrderDesk: Sendable {
             logins[serial] = nil
             return true
         }
-        if expired { Task { await Self.close(signer) } }
+        if expired { Task { await self.close(signer, serial: serial) } }
     }
 
     private func dropCachedLogin(_ serial: String) {
         if let signer = cachedLogins.withLock({ $0.removeValue(forKey: serial)?.signer }) {
-            Task { await Self.close(signer) }
+            Task { await self.close(signer, serial: serial) }
         }
     }
 
-    /// Logs out and closes the signer's session (a removed token has none left to close).
-    static func close(_ signer: TokenSigner) async {
-        try? await signer.session.logout()
+    /// Ends a cached login: logs out under the token's lock, then closes the session (a removed
+    /// token has none left to close).
+    private func close(_ signer: TokenSigner, serial: String) async {
+        _ = try? await tokenLocks.withLock(serial) { try? await signer.session.logout() }
         await signer.session.close()
     }
 
