@@ -83,8 +83,7 @@ extension OrderDesk {
             Route("POST", "/v1/registered-tokens", roles: [.administrator, .certificationAuthority]) { request in
                 let caller = try await Caller.resolve(request, registry: registry)
                 let body = try request.decode(TokenRegistration.self)
-                let uri: PKCS11URI
-                do { uri = try PKCS11URI(body.token) } catch { throw TokenProblems.problem(for: error) ?? Problem(.invalidField, "\(error)") }
+                let uri = try Self.tokenURI(body.token)
                 guard let holder = try await registry.operator(unixUser: body.holder) else {
                     throw Problem(.notFound, "\(body.holder) is not an operator; add the holder first")
                 }
@@ -107,8 +106,7 @@ extension OrderDesk {
                 var stripped = request
                 stripped.body = body
                 let fields = try stripped.decode(PINChange.self)
-                let uri: PKCS11URI
-                do { uri = try PKCS11URI(fields.token) } catch { throw TokenProblems.problem(for: error) ?? Problem(.invalidField, "\(error)") }
+                let uri = try Self.tokenURI(fields.token)
                 let token = try await desk.changePIN(uri, old: old, new: new, confirmFinalTry: fields.confirmFinalTry ?? false, caller: caller)
                 return try .json(RegisteredTokenView(token))
             },
@@ -172,6 +170,17 @@ extension OrderDesk {
     private func refusePIN(_ caller: Caller, _ message: String) async -> Problem {
         _ = try? await registry.append(.refusal(.init(rule: .d5, reason: message)), by: caller.actor)
         return Problem(.notAuthorized, message, rule: "D5")
+    }
+
+    /// A token's URI from a request; one that carries a PIN is refused (D5: PINs travel only in
+    /// the fields made for them, and never come back in an answer).
+    static func tokenURI(_ text: String) throws -> PKCS11URI {
+        let uri: PKCS11URI
+        do { uri = try PKCS11URI(text) } catch { throw TokenProblems.problem(for: error) ?? Problem(.invalidField, "\(error)") }
+        if uri.pinValue != nil || uri.pinSource != nil {
+            throw Problem(.invalidField, "the token URI carries a PIN (pin-value or pin-source); send the PIN only in its own field", rule: "D5")
+        }
+        return uri
     }
 
     static func signerRole(_ step: String) throws -> Role {

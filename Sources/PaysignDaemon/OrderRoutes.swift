@@ -11,7 +11,7 @@ extension OrderDesk {
         let registry = self.registry
         let readers = API.anyRole
         return [
-            Route("POST", "/v1/orders", roles: [.dataEntry]) { request in
+            Route("POST", "/v1/orders", roles: [.dataEntry], rule: .d13) { request in
                 let caller = try await Caller.resolve(request, registry: registry)
                 let metadata = try Self.metadata(request.query)
                 let contentType = request.headers["content-type"]?.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
@@ -77,7 +77,7 @@ extension OrderDesk {
                     throw Problem(.invalidField, "format must be csv or html, not '\(other)'")
                 }
             },
-            Route("POST", "/v1/orders/{id}/review", roles: [.reviewer]) { request in
+            Route("POST", "/v1/orders/{id}/review", roles: [.reviewer], rule: .d9) { request in
                 let caller = try await Caller.resolve(request, registry: registry)
                 let id = try Self.orderID(request)
                 let body = try request.decode(Review.self)
@@ -96,7 +96,7 @@ extension OrderDesk {
                     try await desk.reject(id, reason: body.reason, caller: caller, idempotency: record)
                 }
             },
-            Route("POST", "/v1/orders/{id}/signatures", roles: [.firstSigner, .secondSigner]) { request in
+            Route("POST", "/v1/orders/{id}/signatures", roles: [.firstSigner, .secondSigner], rule: .d13) { request in
                 let caller = try await Caller.resolve(request, registry: registry)
                 let id = try Self.orderID(request)
                 // The PIN leaves the body before the JSON decoder sees it (rule D5).

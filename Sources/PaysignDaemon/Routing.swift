@@ -95,12 +95,15 @@ public struct Route: Sendable {
     public var method: String
     public var pattern: [Substring]
     public var roles: Set<Role>?
+    /// The rule a caller without the roles is refused under (D13: data entry never signs), if one.
+    public var rule: RuleNumber?
     public var handler: @Sendable (Request) async throws -> Response
 
-    public init(_ method: String, _ pattern: String, roles: Set<Role>?, handler: @escaping @Sendable (Request) async throws -> Response) {
+    public init(_ method: String, _ pattern: String, roles: Set<Role>?, rule: RuleNumber? = nil, handler: @escaping @Sendable (Request) async throws -> Response) {
         self.method = method
         self.pattern = pattern.split(separator: "/")
         self.roles = roles
+        self.rule = rule
         self.handler = handler
     }
 
@@ -159,7 +162,7 @@ public struct Router: Sendable {
                         ? "\(request.peer.userName ?? "uid \(request.peer.uid)") has no role in paysign's registry"
                         : "\(request.peer.userName ?? "uid \(request.peer.uid)") lacks the role \(needed.map(\.rawValue).sorted().joined(separator: " or "))"
                     await directory.denied(request.peer, method: request.method, path: request.path, reason: reason)
-                    return .problem(Problem(.notAuthorized, reason + " for \(request.method) \(request.path)"))
+                    return .problem(Problem(.notAuthorized, reason + " for \(request.method) \(request.path)", rule: route.rule?.rawValue))
                 }
             }
             return try await route.handler(request)

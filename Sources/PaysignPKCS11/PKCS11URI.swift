@@ -43,7 +43,7 @@ public struct PKCS11URI: Hashable, Sendable, CustomStringConvertible, Codable {
     public init(_ text: String) throws {
         let scheme = "pkcs11:"
         guard text.count >= scheme.count, text.prefix(scheme.count).lowercased() == scheme else {
-            throw Self.invalid("'\(Self.abbreviate(text))' is not a PKCS#11 URI: it must start with 'pkcs11:'")
+            throw Self.invalid("'\(Self.abbreviate(Self.beforeQuery(text)))' is not a PKCS#11 URI: it must start with 'pkcs11:'")
         }
         let rest = text.dropFirst(scheme.count)
         let pathPart: Substring
@@ -240,13 +240,21 @@ public struct PKCS11URI: Hashable, Sendable, CustomStringConvertible, Codable {
         PKCS11Error(.invalidURI, "invalid PKCS#11 URI: " + message)
     }
 
+    /// The part of a text before any query (`?`): what an error may quote, since a query can
+    /// hold a PIN (`pin-value`) that must never be echoed (rule D5).
+    private static func beforeQuery(_ text: String) -> String {
+        text.firstIndex(of: "?").map { String(text[..<$0]) + "?…" } ?? text
+    }
+
     private static func abbreviate(_ text: String) -> String {
         text.count > 40 ? String(text.prefix(40)) + "…" : text
     }
 
     private static func splitAttribute(_ attribute: Substring) throws -> (String, Substring) {
         guard let eq = attribute.firstIndex(of: "=") else {
-            throw invalid("'\(abbreviate(String(attribute)))' is not name=value")
+            // Only the leading letters: the rest may be a value, a PIN among them (rule D5).
+            let name = attribute.prefix { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }
+            throw invalid("an attribute\(name.isEmpty ? "" : " starting '\(abbreviate(String(name)))'") is not name=value")
         }
         let name = String(attribute[..<eq])
         guard !name.isEmpty, name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }) else {
