@@ -20,8 +20,10 @@ public final class DaemonProcess: @unchecked Sendable {
     }
 
     /// Starts the daemon with `arguments` added to its socket, state directory and SoftHSM module,
-    /// and waits (at most 10 s) until its socket accepts connections.
-    public init(pki: TestPKI, arguments: [String] = [], environment extra: [String: String] = [:]) throws {
+    /// and waits (at most 10 s) until its socket accepts connections. `socketGroup` names the
+    /// group given the socket (empty: none, so only root connects; `nogroup` lets the clients that
+    /// `UnixUsers` runs as other users connect).
+    public init(pki: TestPKI, arguments: [String] = [], environment extra: [String: String] = [:], socketGroup: String = "") throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("paysignd-test-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         chmod(directory.path, 0o755)
@@ -34,7 +36,7 @@ public final class DaemonProcess: @unchecked Sendable {
         for (key, value) in extra { environment[key] = value }
         process.executableURL = URL(fileURLWithPath: Self.binary)
         process.arguments = ["--socket", socket, "--state-dir", stateDirectory, "--module", TestPKI.softHSMModule,
-                             "--socket-group", "", "--log-level", "debug"] + arguments
+                             "--socket-group", socketGroup, "--log-level", "debug"] + arguments
         process.environment = environment
         let logHandle = try FileHandle(forWritingTo: logFile)
         process.standardOutput = logHandle

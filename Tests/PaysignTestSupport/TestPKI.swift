@@ -38,6 +38,13 @@ public struct TestPKI: Sendable {
 
     public static func forOtherProcesses() throws -> TestPKI { try forSubprocesses.get() }
 
+    /// A third PKI, for the payment-order flow suite alone: it changes a token's PIN (and puts it
+    /// back) and spends wrong-PIN tries, which must never meet another suite signing with the
+    /// same token at the same moment.
+    static let forOrderFlowTests: Result<TestPKI, any Error> = Result { try make() }
+
+    public static func forOrderFlow() throws -> TestPKI { try forOrderFlowTests.get() }
+
     public static func get() throws -> TestPKI { try shared.get() }
 
     /// The built `paysign` client (`PAYSIGN_BIN_DIR`, set by scripts/test.sh, or .build/debug).
