@@ -21,6 +21,12 @@ public enum AuditKind: String, Sendable, Hashable, Codable, CaseIterable {
     case orderRejected = "order-rejected"
     case pinChanged = "pin-changed"
     case onSiteChanged = "on-site-changed"
+    case tokenStateChanged = "token-state-changed"
+    case crlIssued = "crl-issued"
+    case crlImported = "crl-imported"
+    case holderCleared = "holder-cleared"
+    case deathNotified = "death-notified"
+    case retirementDateSet = "retirement-date-set"
 
     /// Kinds the registry writes itself, in the same transaction as the change they describe.
     /// Nobody appends them from outside: an `operator-added` entry without the operator would be
@@ -28,7 +34,8 @@ public enum AuditKind: String, Sendable, Hashable, Codable, CaseIterable {
     public var isRegistryChange: Bool {
         switch self {
         case .roleChanged, .operatorAdded, .operatorRemoved, .entityAdded, .tokenRegistered, .tokenHolderChanged,
-            .headSigned, .orderCreated, .orderReviewed, .orderRejected, .pinChanged, .onSiteChanged:
+            .headSigned, .orderCreated, .orderReviewed, .orderRejected, .pinChanged, .onSiteChanged, .tokenStateChanged,
+            .crlIssued, .crlImported, .holderCleared, .deathNotified, .retirementDateSet:
             return true
         case .loginSucceeded, .loginFailed, .signature, .refusal, .tokenInserted, .tokenRemoved, .revocation,
             .configurationLoaded, .accessDenied:
@@ -133,6 +140,12 @@ public enum AuditEvent: Sendable, Hashable {
     case orderRejected(OrderRejected)
     case pinChanged(PINChanged)
     case onSiteChanged(OnSiteChanged)
+    case tokenStateChanged(TokenStateChanged)
+    case crlIssued(CRLRecorded)
+    case crlImported(CRLRecorded)
+    case holderCleared(HolderCleared)
+    case deathNotified(DeathNotified)
+    case retirementDateSet(RetirementDateSet)
 
     public var kind: AuditKind {
         switch self {
@@ -157,6 +170,12 @@ public enum AuditEvent: Sendable, Hashable {
         case .orderRejected: return .orderRejected
         case .pinChanged: return .pinChanged
         case .onSiteChanged: return .onSiteChanged
+        case .tokenStateChanged: return .tokenStateChanged
+        case .crlIssued: return .crlIssued
+        case .crlImported: return .crlImported
+        case .holderCleared: return .holderCleared
+        case .deathNotified: return .deathNotified
+        case .retirementDateSet: return .retirementDateSet
         }
     }
 
@@ -184,6 +203,11 @@ public enum AuditEvent: Sendable, Hashable {
         case .orderRejected(let d): return d
         case .pinChanged(let d): return d
         case .onSiteChanged(let d): return d
+        case .tokenStateChanged(let d): return d
+        case .crlIssued(let d), .crlImported(let d): return d
+        case .holderCleared(let d): return d
+        case .deathNotified(let d): return d
+        case .retirementDateSet(let d): return d
         }
     }
 
@@ -211,6 +235,11 @@ public enum AuditEvent: Sendable, Hashable {
         case .orderRejected: return OrderRejected.self
         case .pinChanged: return PINChanged.self
         case .onSiteChanged: return OnSiteChanged.self
+        case .tokenStateChanged: return TokenStateChanged.self
+        case .crlIssued, .crlImported: return CRLRecorded.self
+        case .holderCleared: return HolderCleared.self
+        case .deathNotified: return DeathNotified.self
+        case .retirementDateSet: return RetirementDateSet.self
         }
     }
 
@@ -221,6 +250,13 @@ public enum AuditEvent: Sendable, Hashable {
             switch kind {
             case .tokenInserted: return .tokenInserted(presence)
             case .tokenRemoved: return .tokenRemoved(presence)
+            default: return nil
+            }
+        }
+        if let crl = detail as? CRLRecorded {
+            switch kind {
+            case .crlIssued: return .crlIssued(crl)
+            case .crlImported: return .crlImported(crl)
             default: return nil
             }
         }
@@ -262,6 +298,11 @@ public enum AuditEvent: Sendable, Hashable {
         case .orderRejected(let d): return text(d.reason, "reason", max: 500)
         case .pinChanged(let d): return text(d.tokenSerial, "tokenSerial", max: 64)
         case .onSiteChanged(let d): return text(d.unixUser, "unixUser", max: 32)
+        case .tokenStateChanged(let d): return text(d.serial, "serial", max: 64) ?? text(d.note, "note", max: 500)
+        case .crlIssued(let d), .crlImported(let d): return text(d.issuer, "issuer", max: 500) ?? text(d.number, "number", max: 64)
+        case .holderCleared(let d): return text(d.unixUser, "unixUser", max: 32)
+        case .deathNotified(let d): return text(d.unixUser, "unixUser", max: 32) ?? text(d.reference, "reference", max: 200)
+        case .retirementDateSet(let d): return text(d.unixUser, "unixUser", max: 32)
         }
     }
 }
@@ -607,6 +648,122 @@ extension AuditEvent {
             self.operatorID = operatorID
             self.unixUser = unixUser
             self.onSite = onSite
+        }
+    }
+}
+
+// MARK: - The certification authority
+
+extension AuditEvent {
+    /// `token-state-changed`: the authority moved a token (issued, active, suspended, surrendered,
+    /// revoked), with the cause and RFC 5280 reason for a revocation or surrender (D6).
+    public struct TokenStateChanged: AuditDetail {
+        public static let kind = AuditKind.tokenStateChanged
+        public var event: AuditEvent { .tokenStateChanged(self) }
+        public var tokenID: TokenRecord.ID
+        public var serial: String
+        public var action: TokenAction
+        public var from: TokenState
+        public var to: TokenState
+        public var holder: Operator.ID?
+        public var cause: RevocationCause?
+        public var reason: RevocationReason?
+        public var invalidityDate: String?
+        public var note: String?
+
+        public init(
+            tokenID: TokenRecord.ID, serial: String, action: TokenAction, from: TokenState, to: TokenState,
+            holder: Operator.ID?, cause: RevocationCause? = nil, reason: RevocationReason? = nil,
+            invalidityDate: String? = nil, note: String? = nil
+        ) {
+            self.tokenID = tokenID
+            self.serial = serial
+            self.action = action
+            self.from = from
+            self.to = to
+            self.holder = holder
+            self.cause = cause
+            self.reason = reason
+            self.invalidityDate = invalidityDate
+            self.note = note
+        }
+    }
+
+    /// `crl-issued` and `crl-imported`: a revocation list signed by this daemon's authority token,
+    /// or received from the authority and verified. `number` is the CRL number in hex.
+    public struct CRLRecorded: AuditDetail {
+        /// `crl-issued`; the same detail under `crl-imported` is told apart by the entry's kind.
+        public static let kind = AuditKind.crlIssued
+        public var event: AuditEvent { .crlIssued(self) }
+        public var issuer: String
+        public var number: String
+        public var thisUpdate: String
+        public var nextUpdate: String?
+        public var entries: Int
+        public var sha256: SHA256Hex
+
+        public init(issuer: String, number: String, thisUpdate: String, nextUpdate: String?, entries: Int, sha256: SHA256Hex) {
+            self.issuer = issuer
+            self.number = number
+            self.thisUpdate = thisUpdate
+            self.nextUpdate = nextUpdate
+            self.entries = entries
+            self.sha256 = sha256
+        }
+    }
+
+    /// `holder-cleared`: a holder may leave (D6: every token surrendered or revoked first); their
+    /// roles are removed.
+    public struct HolderCleared: AuditDetail {
+        public static let kind = AuditKind.holderCleared
+        public var event: AuditEvent { .holderCleared(self) }
+        public var operatorID: Operator.ID
+        public var unixUser: String
+        public var rolesRemoved: [Role]
+
+        public init(operatorID: Operator.ID, unixUser: String, rolesRemoved: [Role]) {
+            self.operatorID = operatorID
+            self.unixUser = unixUser
+            self.rolesRemoved = rolesRemoved.sorted()
+        }
+    }
+
+    /// `death-notified`: the entity notified a holder's death (D6: within a week; `late` when not).
+    public struct DeathNotified: AuditDetail {
+        public static let kind = AuditKind.deathNotified
+        public var event: AuditEvent { .deathNotified(self) }
+        public var operatorID: Operator.ID
+        public var unixUser: String
+        public var dateOfDeath: CalendarDay
+        public var notifiedOn: CalendarDay
+        public var reference: String
+        public var delayDays: Int
+        public var late: Bool
+
+        public init(operatorID: Operator.ID, unixUser: String, notice: DeathNotice) {
+            self.operatorID = operatorID
+            self.unixUser = unixUser
+            dateOfDeath = notice.dateOfDeath
+            notifiedOn = notice.notifiedOn
+            reference = notice.reference
+            delayDays = notice.delayDays
+            late = notice.isLate
+        }
+    }
+
+    /// `retirement-date-set`: a holder's retirement date (D6: a second-signature holder surrenders
+    /// the token before reaching it).
+    public struct RetirementDateSet: AuditDetail {
+        public static let kind = AuditKind.retirementDateSet
+        public var event: AuditEvent { .retirementDateSet(self) }
+        public var operatorID: Operator.ID
+        public var unixUser: String
+        public var retirementDate: CalendarDay?
+
+        public init(operatorID: Operator.ID, unixUser: String, retirementDate: CalendarDay?) {
+            self.operatorID = operatorID
+            self.unixUser = unixUser
+            self.retirementDate = retirementDate
         }
     }
 }

@@ -36,12 +36,15 @@ public struct Operator: Sendable, Hashable, Codable, Identifiable {
     /// least one among its first signers).
     public var onSite: Bool
     public var addedAt: Date
+    /// Retirement date, clearance and death notice (D6).
+    public var service: HolderService
 
     public init(
         id: ID, unixUser: String, nationalID: String, name: String, entityCode: String?, roles: Set<Role>,
-        onSite: Bool = false, addedAt: Date
+        onSite: Bool = false, addedAt: Date, service: HolderService = HolderService()
     ) {
         self.onSite = onSite
+        self.service = service
         self.id = id
         self.unixUser = unixUser
         self.nationalID = nationalID
@@ -68,12 +71,19 @@ public struct TokenRecord: Sendable, Hashable, Codable, Identifiable {
     /// When the holder last changed the user PIN through the daemon (D5: PINs are changed
     /// periodically); nil: never, and the PIN's age counts from `registeredAt`.
     public var pinChangedAt: Date?
+    /// Where the token stands with the certification authority; only `active` signs (D6).
+    public var state: TokenState
+    /// Set when the token was revoked or surrendered: why, and the RFC 5280 reason of its
+    /// certificates' CRL entries.
+    public var revocation: TokenRevocation?
 
     public init(
         id: ID, serial: String, label: String, holder: Operator.ID?, certificates: [RegisteredCertificate],
-        registeredAt: Date, pinChangedAt: Date? = nil
+        registeredAt: Date, pinChangedAt: Date? = nil, state: TokenState = .active, revocation: TokenRevocation? = nil
     ) {
         self.pinChangedAt = pinChangedAt
+        self.state = state
+        self.revocation = revocation
         self.id = id
         self.serial = serial
         self.label = label
@@ -158,5 +168,35 @@ public struct SHA256Hex: Sendable, Hashable, Codable, CustomStringConvertible, C
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.singleValueContainer()
         try container.encode(hex)
+    }
+}
+
+/// How a token left service: revoked or surrendered, when, why, and since when its key is no
+/// longer to be trusted (the invalidity date, RFC 5280 5.3.2).
+public struct TokenRevocation: Sendable, Hashable, Codable {
+    public var at: Date
+    public var cause: RevocationCause
+    public var reason: RevocationReason
+    public var invalidityDate: Date?
+
+    public init(at: Date, cause: RevocationCause, reason: RevocationReason, invalidityDate: Date?) {
+        self.at = at
+        self.cause = cause
+        self.reason = reason
+        self.invalidityDate = invalidityDate
+    }
+}
+
+/// What the registry knows of a holder's service (D6): the retirement date, the clearance, a death.
+public struct HolderService: Sendable, Hashable, Codable {
+    public var retirementDate: CalendarDay?
+    /// When the holder was cleared to leave (after every token was surrendered or revoked, D6).
+    public var clearedAt: Date?
+    public var deathNotice: DeathNotice?
+
+    public init(retirementDate: CalendarDay? = nil, clearedAt: Date? = nil, deathNotice: DeathNotice? = nil) {
+        self.retirementDate = retirementDate
+        self.clearedAt = clearedAt
+        self.deathNotice = deathNotice
     }
 }

@@ -165,6 +165,18 @@ public struct SigningPolicy: Sendable {
             throw Refusal(.notAuthorized, .d5, "the certificate on token \(r.tokenSerial) (\(r.certificateSHA256.hex.prefix(16))…) is not the one registered for it")
         }
 
+        // Whether the authority lets the token sign (D6): only an active token does.
+        switch token.state {
+        case .active: break
+        case .revoked, .surrendered:
+            let why = token.revocation.map { " (\($0.cause.rawValue), \($0.reason.rawValue))" } ?? ""
+            throw Refusal(.ruleViolated, .d6, "the token \(r.tokenSerial) was \(token.state.rawValue)\(why); it cannot sign")
+        case .suspended:
+            throw Refusal(.ruleViolated, .d6, "the token \(r.tokenSerial) is suspended by the certification authority; it signs again only once resumed")
+        case .issued:
+            throw Refusal(.ruleViolated, .d6, "the token \(r.tokenSerial) is issued but not yet activated by the certification authority")
+        }
+
         // Whether the certificate may still sign (D6).
         if r.now > r.certificateNotAfter {
             throw Refusal(.ruleViolated, .d6, "the certificate on token \(r.tokenSerial) expired on \(Self.day(r.certificateNotAfter)); an expired certificate cannot sign")
