@@ -23,8 +23,18 @@ struct Bench {
             }
             return
         }
+        if arguments.count >= 2, try daemonPhase(Array(arguments.dropFirst())) { return }
         guard arguments.count >= 3 else {
-            FileHandle.standardError.write(Data("usage: paysign-bench PKI-DIR MODULE [SECONDS] | paysign-bench health SOCKET [SECONDS]\n".utf8))
+            FileHandle.standardError.write(Data("""
+                usage: paysign-bench PKI-DIR MODULE [SECONDS]
+                       paysign-bench health SOCKET [SECONDS]
+                       paysign-bench setup SOCKET
+                       paysign-bench orders SOCKET COUNT CSV [VALUE-DATE]
+                       paysign-bench review SOCKET < ORDERS
+                       paysign-bench sign SOCKET NAME CONCURRENCY TOKEN PIN [SECONDS] [--cached-login] < IDS
+                       paysign-bench validate FILE [REPEATS]
+
+                """.utf8))
             exit(2)
         }
         let pki = URL(fileURLWithPath: arguments[1])
@@ -58,6 +68,49 @@ struct Bench {
             print("ratio tokensigner_vs_raw_c_sign_\(name) \(format(raw / wrapped, digits: 3))")
             await signer.session.close()
         }
+    }
+
+    /// The subcommands of the daemon figures and the validation figures (DaemonSignBench,
+    /// ValidationBench); false when `arguments` is none of them.
+    static func daemonPhase(_ arguments: [String]) throws -> Bool {
+        func fail(_ message: String) -> Never {
+            FileHandle.standardError.write(Data("paysign-bench: \(message)\n".utf8))
+            exit(1)
+        }
+        do {
+            switch (arguments[0], arguments.count) {
+            case ("setup", 2...):
+                try DaemonSignBench.setup(socket: arguments[1])
+            case ("orders", 4...):
+                guard let count = Int(arguments[2]) else { fail("orders: COUNT must be a number") }
+                try DaemonSignBench.orders(socket: arguments[1], count: count, csv: arguments[3], valueDate: arguments.count > 4 ? arguments[4] : nil)
+            case ("review", 2...):
+                try DaemonSignBench.review(socket: arguments[1])
+            case ("sign", 6...):
+                let cached = arguments.contains("--cached-login")
+                let rest = arguments.filter { $0 != "--cached-login" }
+                guard rest.count >= 6 else { fail("sign: missing arguments (run paysign-bench alone for the usage)") }
+                let name = rest[2]
+                guard let concurrency = Int(rest[3]), concurrency > 0 else { fail("sign: CONCURRENCY must be a positive number") }
+                let seconds = rest.count > 6 ? Double(rest[6]) ?? 3 : 3
+                let r = try DaemonSignBench.sign(socket: rest[1], concurrency: concurrency, token: rest[4], pin: rest[5], seconds: seconds, cachedLogin: cached)
+                print("bench daemon_sign_\(name) \(format(r.rate)) sig/s")
+                print("bench daemon_sign_p50_\(name) \(format(r.p50, digits: 3)) ms")
+                print("bench daemon_sign_p99_\(name) \(format(r.p99, digits: 3)) ms")
+                if r.errors > 0 { print("bench daemon_sign_errors_\(name) \(r.errors) count") }
+                FileHandle.standardError.write(Data("bench: \(name): \(r.signed) signatures in \(format(r.seconds, digits: 2)) s\n".utf8))
+            case ("validate", 2...):
+                try ValidationBench.run(path: arguments[1], repeats: arguments.count > 2 ? Int(arguments[2]) ?? 1 : 1)
+            case ("setup", _), ("orders", _), ("review", _), ("sign", _), ("validate", _):
+                fail("\(arguments[0]): missing arguments (run paysign-bench alone for the usage)")
+            default:
+                return false
+            }
+        } catch {
+            fail("\(arguments[0]): \(error)")
+        }
+        fflush(nil)
+        return true
     }
 
     static func format(_ value: Double, digits: Int = 1) -> String { String(format: "%.\(digits)f", value) }
