@@ -60,6 +60,8 @@ public final class Registry: Sendable {
             // See the type's documentation: an acknowledged change survives a crash.
             try db.execute(sql: "PRAGMA synchronous = FULL")
         }
+        // GRDB's DatabasePool puts its writer in WAL mode *after* prepareDatabase, and that sets
+        // `synchronous = NORMAL`; the writer gets FULL back below (`synchronousMode`).
 
         let pool: DatabasePool
         do {
@@ -79,6 +81,9 @@ public final class Registry: Sendable {
             try await pool.write { db in
                 try db.execute(sql: "PRAGMA application_id = \(Schema.applicationID)")
             }
+            try await pool.writeWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA synchronous = FULL")
+            }
         } catch {
             try? pool.close()
             let refusal = StoreError.from(error, path: path, doing: "open")
@@ -87,6 +92,11 @@ public final class Registry: Sendable {
         }
         logger.log(.info, "registry opened at \(path) (schema \(Schema.knownMigrations.joined(separator: ", ")))")
         return Registry(databaseURL: databaseURL, pool: pool, logger: logger, clock: clock)
+    }
+
+    /// The writer's `PRAGMA synchronous` (2: FULL), for the tests that hold it to its promise.
+    public func synchronousMode() async throws -> Int {
+        try await pool.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 }
     }
 
     /// Closes the database. Calls made after this throw.

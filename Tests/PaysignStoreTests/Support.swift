@@ -138,6 +138,21 @@ enum Fixture {
             .orderRejected(.init(orderID: 17, from: .reviewed, reason: "The total does not match the disbursement form.")),
             .pinChanged(.init(tokenSerial: "0123456789abcdef")),
             .onSiteChanged(.init(operatorID: 3, unixUser: "alice", onSite: true)),
+            .tokenStateChanged(
+                .init(tokenID: 7, serial: "0123456789abcdef", action: .revoke, from: .active, to: .revoked, holder: 3,
+                    cause: .loss, reason: .keyCompromise, invalidityDate: "2026-11-20T10:00:00.000Z", note: "reported lost")),
+            .crlIssued(
+                .init(issuer: "CN=paysign Test Root CA", number: "0A", thisUpdate: "2026-11-22T10:00:00.000Z",
+                    nextUpdate: "2026-11-29T10:00:00.000Z", entries: 2, sha256: digest)),
+            .crlImported(
+                .init(issuer: "CN=paysign Test Root CA", number: "0B", thisUpdate: "2026-11-23T10:00:00.000Z",
+                    nextUpdate: nil, entries: 3, sha256: otherDigest)),
+            .holderCleared(.init(operatorID: 3, unixUser: "alice", rolesRemoved: [.firstSigner, .reviewer])),
+            .deathNotified(
+                .init(operatorID: 3, unixUser: "alice",
+                    notice: DeathNotice(dateOfDeath: CalendarDay(year: 2026, month: 11, day: 1)!,
+                        notifiedOn: CalendarDay(year: 2026, month: 11, day: 12)!, reference: "EG-0101/2026/77"))),
+            .retirementDateSet(.init(operatorID: 3, unixUser: "alice", retirementDate: CalendarDay(year: 2031, month: 6, day: 30)!)),
         ]
     }
 
