@@ -66,14 +66,21 @@ public enum FieldRules {
     /// A human-readable text (a person's or an entity's name, a token label): not blank, at most
     /// `maximumLength` characters, no control characters.
     public static func text(_ value: String, field: String, maximumLength: Int = 200) -> FieldProblem? {
+        // Fast path (the order-validation profile): printable ASCII that is not all spaces and
+        // fits in bytes fits in characters too.
+        let utf8 = value.utf8
+        if utf8.count <= maximumLength, utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }), utf8.contains(where: { $0 != 0x20 }) {
+            return nil
+        }
         if value.unicodeScalars.allSatisfy({ $0.properties.isWhitespace }) {
             return FieldProblem(field: field, sentence: "The \(field) must not be empty.")
         }
-        if value.count > maximumLength {
+        if utf8.count > maximumLength, value.count > maximumLength {
             return FieldProblem(
                 field: field, sentence: "The \(field) must be at most \(maximumLength) characters (got \(value.count)).")
         }
-        if value.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+        // The control category (Cc) is exactly U+0000–001F and U+007F–009F.
+        if value.unicodeScalars.contains(where: { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) }) {
             return FieldProblem(field: field, sentence: "The \(field) must not contain control characters.")
         }
         return nil

@@ -242,11 +242,17 @@ public struct AmountRule: OrderRule {
 public struct DuplicateBeneficiaryRule: OrderRule {
     public init() {}
     public func check(_ order: OrderFile, _ metadata: OrderMetadata, _ context: ValidationContext) -> [Violation] {
-        var first: [String: Int] = [:]
+        struct Key: Hashable {
+            var idType: String
+            var id: String
+        }
+        var first: [Key: Int] = [:]
         first.reserveCapacity(order.lines.count)
         var out: [Violation] = []
         for line in order.lines where !line.beneficiaryID.isEmpty {
-            let key = line.idTypeText + ":" + line.beneficiaryID.uppercased()
+            // Passports compare without case; national IDs are digits and need no upper-casing.
+            let id = line.beneficiaryID.utf8.contains(where: { $0 >= 0x61 && $0 <= 0x7A }) ? line.beneficiaryID.uppercased() : line.beneficiaryID
+            let key = Key(idType: line.idTypeText, id: id)
             if let earlier = first[key] {
                 out.append(
                     Violation(
