@@ -503,7 +503,8 @@ extension Registry {
             guard let id = row.id else { return nil }
             return Operator(
                 id: id, unixUser: row.unixUser, nationalID: row.nationalID, name: row.name, entityCode: row.entityCode,
-                roles: roles[id] ?? [], onSite: row.onSite, addedAt: try date(row.addedAt, "operators.addedAt"))
+                roles: roles[id] ?? [], onSite: row.onSite, addedAt: try date(row.addedAt, "operators.addedAt"),
+                service: try service(row))
         }
     }
 }
@@ -521,8 +522,12 @@ extension Registry {
     /// `serialNumber`; D13: a holder with the data-entry role).
     @discardableResult
     public func registerToken(
-        serial: String, label: String, holder: Operator.ID?, certificates: [[UInt8]], by actor: AuditActor
+        serial: String, label: String, holder: Operator.ID?, certificates: [[UInt8]], state: TokenState = .active,
+        by actor: AuditActor
     ) async throws -> TokenRecord {
+        guard state == .active || state == .issued else {
+            throw StoreError(.invalidField, "A token is registered as issued or active, not \(state.rawValue).", field: "state")
+        }
         if let problem = FieldRules.text(serial, field: "serial", maximumLength: 64)
             ?? (label.isEmpty ? nil : FieldRules.text(label, field: "label", maximumLength: 64))
         {
@@ -551,7 +556,8 @@ extension Registry {
                     field: "certificates[\(index)]")
             }
             var row = TokenRow(
-                id: nil, serial: serial, label: label, holderID: holder, registeredAt: at, pinChangedAt: nil)
+                id: nil, serial: serial, label: label, holderID: holder, registeredAt: at, pinChangedAt: nil,
+                state: state.rawValue, stateChangedAt: at)
             try row.insert(db)
             guard let tokenID = row.id else {
                 throw StoreError(.database, "SQLite gave the new token no id.")
@@ -562,7 +568,7 @@ extension Registry {
             let token = TokenRecord(
                 id: tokenID, serial: serial, label: label, holder: holder,
                 certificates: parsed.map { $0.registered(tokenID: tokenID) },
-                registeredAt: try Self.date(at, "tokens.registeredAt"))
+                registeredAt: try Self.date(at, "tokens.registeredAt"), state: state)
             try Journal.append(db, .tokenRegistered(.init(token)), by: actor, at: at)
             return token
         }
@@ -649,8 +655,44 @@ extension Registry {
         }
     }
 
+    /// The holder's service as the v3-authority columns hold it.
+    static func service(_ row: OperatorRow) throws -> HolderService {
+        func day(_ text: String?, _ column: String) throws -> CalendarDay? {
+            guard let text else { return nil }
+            guard let day = CalendarDay(iso: text) else {
+                throw StoreError(.corrupt, "The registry holds '\(text)' in \(column), which is not a date.")
+            }
+            return day
+        }
+        var notice: DeathNotice?
+        if let died = try day(row.deathDate, "operators.deathDate"),
+            let notified = try day(row.deathNotifiedOn, "operators.deathNotifiedOn")
+        {
+            notice = DeathNotice(dateOfDeath: died, notifiedOn: notified, reference: row.deathNoticeReference ?? "")
+        }
+        return HolderService(
+            retirementDate: try day(row.retirementDate, "operators.retirementDate"),
+            clearedAt: try row.clearedAt.map { try date($0, "operators.clearedAt") }, deathNotice: notice)
+    }
+
+    /// How a token left service, from its v3-authority columns.
+    static func revocation(_ row: TokenRow) throws -> TokenRevocation? {
+        guard let at = row.revokedAt else { return nil }
+        guard let cause = row.revocationCause.flatMap(RevocationCause.init(rawValue:)),
+            let reason = row.revocationReason.flatMap(RevocationReason.init(rawValue:))
+        else {
+            throw StoreError(.corrupt, "The token '\(row.serial)' is revoked without a known cause and reason.")
+        }
+        return TokenRevocation(
+            at: try date(at, "tokens.revokedAt"), cause: cause, reason: reason,
+            invalidityDate: try row.invalidityDate.map { try date($0, "tokens.invalidityDate") })
+    }
+
     static func token(_ row: TokenRow, certificates: [TokenCertificateRow]) throws -> TokenRecord {
         guard let id = row.id else { throw StoreError(.corrupt, "A token row has no id.") }
+        guard let state = TokenState(rawValue: row.state) else {
+            throw StoreError(.corrupt, "The token '\(row.serial)' is in the unknown state '\(row.state)'.")
+        }
         return TokenRecord(
             id: id, serial: row.serial, label: row.label, holder: row.holderID,
             certificates: try certificates.map { certificate in
@@ -665,7 +707,8 @@ extension Registry {
                     notAfter: try date(certificate.notAfter, "token_certificates.notAfter"), sha256: sha256)
             },
             registeredAt: try date(row.registeredAt, "tokens.registeredAt"),
-            pinChangedAt: try row.pinChangedAt.map { try date($0, "tokens.pinChangedAt") })
+            pinChangedAt: try row.pinChangedAt.map { try date($0, "tokens.pinChangedAt") }, state: state,
+            revocation: try revocation(row))
     }
 
     static func firstDuplicate(_ digests: [SHA256Hex]) -> (hex: String, index: Int)? {
@@ -753,6 +796,13 @@ extension StoreError {
             return StoreError(
                 .database, "The disk holding the registry at \(path) is full; nothing was written.", cause: cause,
                 file: file, line: line)
+        case .SQLITE_CONSTRAINT where error.message?.hasPrefix("rule D6:") == true:
+            // `order_signatures_token_active`: the authority took the token out of service while
+            // the signature was being made (v3-authority).
+            return StoreError(
+                .ruleViolated,
+                "The token was suspended, surrendered or revoked while the signature was being made; the signature is discarded (rule D6).",
+                rule: .d6, cause: cause, file: file, line: line)
         case .SQLITE_CONSTRAINT:
             return StoreError(
                 .database, "The registry refused to \(doing): the change breaks a constraint of its schema.",

@@ -215,6 +215,52 @@ enum Schema {
                     CREATE INDEX idempotency_createdAt ON idempotency(createdAt);
                     """)
         }
+
+        // The certification authority: token states (only `active` signs, D6), revocations with
+        // their RFC 5280 reason and invalidity date, holders' service (retirement date,
+        // clearance, death notice, D6), and the revocation lists issued or imported.
+        //
+        // `order_signatures_token_active` makes the database itself refuse a signature made with a
+        // token that is no longer active: a revocation that commits while a signature is being
+        // made on that token wins, and the signature is discarded (D6).
+        migrator.registerMigration("v3-authority") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE tokens ADD COLUMN state TEXT NOT NULL DEFAULT 'active'
+                        CHECK (state IN ('issued', 'active', 'suspended', 'surrendered', 'revoked'));
+                    ALTER TABLE tokens ADD COLUMN stateChangedAt TEXT;
+                    ALTER TABLE tokens ADD COLUMN revokedAt TEXT;
+                    ALTER TABLE tokens ADD COLUMN revocationCause TEXT;
+                    ALTER TABLE tokens ADD COLUMN revocationReason TEXT;
+                    ALTER TABLE tokens ADD COLUMN invalidityDate TEXT;
+                    CREATE TRIGGER tokens_final_states BEFORE UPDATE OF state ON tokens
+                    WHEN OLD.state IN ('surrendered', 'revoked') AND NEW.state IS NOT OLD.state
+                    BEGIN SELECT RAISE(ABORT, 'a surrendered or revoked token never returns to service'); END;
+                    ALTER TABLE operators ADD COLUMN retirementDate TEXT;
+                    ALTER TABLE operators ADD COLUMN clearedAt TEXT;
+                    ALTER TABLE operators ADD COLUMN deathDate TEXT;
+                    ALTER TABLE operators ADD COLUMN deathNotifiedOn TEXT;
+                    ALTER TABLE operators ADD COLUMN deathNoticeReference TEXT;
+                    CREATE TRIGGER order_signatures_token_active BEFORE INSERT ON order_signatures
+                    WHEN (SELECT state FROM tokens WHERE serial = NEW.tokenSerial) IS NOT 'active'
+                    BEGIN SELECT RAISE(ABORT, 'rule D6: the token is not active'); END;
+                    CREATE TABLE crls (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        issuerKeyID TEXT NOT NULL CHECK (issuerKeyID <> ''),
+                        issuer TEXT NOT NULL,
+                        numberKey TEXT NOT NULL CHECK (length(numberKey) = 40),
+                        thisUpdate TEXT NOT NULL,
+                        nextUpdate TEXT,
+                        der BLOB NOT NULL,
+                        sha256 TEXT NOT NULL CHECK (length(sha256) = 64),
+                        source TEXT NOT NULL CHECK (source IN ('issued', 'imported')),
+                        recordedAt TEXT NOT NULL,
+                        UNIQUE (issuerKeyID, numberKey)
+                    );
+                    CREATE TRIGGER crls_no_update BEFORE UPDATE ON crls
+                    BEGIN SELECT RAISE(ABORT, 'revocation lists are kept as they were recorded'); END;
+                    """)
+        }
         return migrator
     }()
 
@@ -241,6 +287,12 @@ struct OperatorRow: Codable, FetchableRecord, MutablePersistableRecord {
     var addedAt: String
     /// v2-orders: a first signer permanently present at the workplace (D3).
     var onSite: Bool
+    /// v3-authority: the holder's service (D6), dates as YYYY-MM-DD, `clearedAt` a time.
+    var retirementDate: String?
+    var clearedAt: String?
+    var deathDate: String?
+    var deathNotifiedOn: String?
+    var deathNoticeReference: String?
 
     mutating func didInsert(_ inserted: InsertionSuccess) {
         id = inserted.rowID
@@ -262,6 +314,13 @@ struct TokenRow: Codable, FetchableRecord, MutablePersistableRecord {
     var registeredAt: String
     /// v2-orders: when the holder last changed the user PIN (D5); nil: never.
     var pinChangedAt: String?
+    /// v3-authority: the token's state with the authority, and how it left service.
+    var state: String = "active"
+    var stateChangedAt: String?
+    var revokedAt: String?
+    var revocationCause: String?
+    var revocationReason: String?
+    var invalidityDate: String?
 
     mutating func didInsert(_ inserted: InsertionSuccess) {
         id = inserted.rowID
@@ -364,4 +423,23 @@ struct IdempotencyRow: Codable, FetchableRecord, TableRecord {
     var contentType: String
     var body: Data
     var createdAt: String
+}
+
+struct CRLRow: Codable, FetchableRecord, MutablePersistableRecord {
+    static let databaseTableName = "crls"
+    var id: Int64?
+    var issuerKeyID: String
+    var issuer: String
+    /// The CRL number as 40 upper-case hex digits, zero-padded, so text order is number order.
+    var numberKey: String
+    var thisUpdate: String
+    var nextUpdate: String?
+    var der: Data
+    var sha256: String
+    var source: String
+    var recordedAt: String
+
+    mutating func didInsert(_ inserted: InsertionSuccess) {
+        id = inserted.rowID
+    }
 }

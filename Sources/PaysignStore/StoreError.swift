@@ -23,6 +23,7 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
             case ruleViolated = "rule-violated"
             case notAppendable = "not-appendable"
             case headMismatch = "head-mismatch"
+            case staleCRL = "stale-crl"
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -62,6 +63,8 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
         public static let notAppendable = Code(.notAppendable)
         /// A head signature names a journal entry that does not exist or has another hash.
         public static let headMismatch = Code(.headMismatch)
+        /// A revocation list is not newer (by CRL number) than the one held from the same issuer.
+        public static let staleCRL = Code(.staleCRL)
     }
 
     public var code: Code
