@@ -6,7 +6,8 @@
 #   Certs/make-test-pki.sh DIR
 #
 # DIR/softhsm2.conf     point SOFTHSM2_CONF here (tokens live in DIR/tokens)
-# DIR/ca/ca.pem         the test root (its key, DIR/ca/ca.key, is a file: TEST ONLY)
+# DIR/ca/ca.pem         the test root; its key is made as a file, then moved onto the
+#                       "authority" token and the file destroyed
 # DIR/certs/LABEL.pem   each officer's certificate (also on the token, CKA_ID 01)
 # DIR/tokens.tsv        label, key type, user PIN, SO PIN, role, certificate serial, token URI
 # DIR/env               `. DIR/env` sets SOFTHSM2_CONF
@@ -14,7 +15,8 @@
 # Tokens: officer1 (RSA-2048, first signer), officer2 (P-256, first signer),
 # ministry (RSA-2048, second signer: the Ministry of Finance representative),
 # expired (RSA-2048, a certificate that expired in 2021), clerk (P-256, a data-entry
-# clerk's certificate: someone who must never sign, rules D5/D13).
+# clerk's certificate: someone who must never sign, rules D5/D13), authority (the test root's
+# key and certificate, moved onto a token of its own: CRLs are signed there, D6).
 # The PINs are fixed and printed in tokens.tsv: these tokens exist only for tests and demos.
 set -euo pipefail
 
@@ -122,5 +124,30 @@ make_token officer2 EC:prime256v1   222222 first-signature  "Test Entity EG-0101
 make_token ministry rsa:2048        333333 second-signature "Test Entity EG-0101" "MoF Representative" 27503030100033
 make_token expired  rsa:2048        444444 first-signature  "Test Entity EG-0101" "Officer Expired" 29004040100044 expired
 make_token clerk    EC:prime256v1   555555 data-entry       "Test Entity EG-0101" "Data Entry Clerk" 29505050100055
+
+# The certification authority's own token (D6: revocation lists are signed on it). The root key is
+# moved onto the token with its certificate and public key (same CKA_ID), then the key file is
+# destroyed: from here on only the token signs for the authority.
+make_authority_token() {
+  local label=authority pin=666666 so_pin=so-666666 work="$dir/work/authority"
+  mkdir -p "$work"
+  quiet softhsm2-util --init-token --free --label "$label" --so-pin "$so_pin" --pin "$pin"
+  quiet openssl pkcs8 -topk8 -nocrypt -in "$dir/ca/ca.key" -outform DER -out "$work/key.der"
+  quiet openssl pkey -in "$dir/ca/ca.key" -pubout -outform DER -out "$work/pub.der"
+  quiet pkcs11-tool --module "$module" --token-label "$label" --login --pin "$pin" \
+    --write-object "$work/key.der" --type privkey --id 01 --label authority --usage-sign --sensitive
+  quiet pkcs11-tool --module "$module" --token-label "$label" --login --pin "$pin" \
+    --write-object "$work/pub.der" --type pubkey --id 01 --label authority
+  quiet pkcs11-tool --module "$module" --token-label "$label" --login --pin "$pin" \
+    --write-object "$dir/ca/ca.der" --type cert --id 01 --label authority
+  shred -u "$dir/ca/ca.key" "$work/key.der" 2>/dev/null || rm -f "$dir/ca/ca.key" "$work/key.der"
+  local token_serial cert_serial
+  token_serial=$(softhsm2-util --show-slots | awk -v l="$label" '
+    /Serial number:/ {s=$3} /Label:/ {sub(/^[ \t]*Label:[ \t]*/, ""); sub(/[ \t]+$/, ""); if ($0 == l) print s}' | head -1)
+  cert_serial=$(openssl x509 -in "$dir/ca/ca.pem" -noout -serial | cut -d= -f2)
+  printf '%s\t%s\t%s\t%s\t%s\t%s\tpkcs11:serial=%s;token=%s\n' "$label" rsa:2048 "$pin" "$so_pin" \
+    certification-authority "$cert_serial" "$token_serial" "$label" >> "$dir/tokens.tsv"
+}
+make_authority_token
 rm -rf "$dir/work"
 echo "test PKI ready in $dir ($(($(wc -l < "$dir/tokens.tsv") - 1)) tokens)"

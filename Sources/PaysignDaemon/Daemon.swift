@@ -87,8 +87,18 @@ public struct Daemon: Sendable {
             policy: SigningPolicy(maximumPINAgeDays: configuration.maximumPINAgeDays, pinAgeWarningDays: configuration.pinAgeWarningDays),
             holidays: configuration.holidayDays, timeZone: TimeZone(identifier: configuration.timeZone) ?? .gmt,
             pinCache: configuration.pinCacheSeconds > 0 ? .milliseconds(Int(configuration.pinCacheSeconds * 1000)) : nil)
+        let authority = AuthorityDesk(
+            registry: registry.registry, tokens: tokens, bus: bus, logger: logger,
+            authorityToken: try configuration.authorityToken.map { text in
+                do { return try PKCS11URI(text) } catch { throw DaemonError("authority-token: \(error)") }
+            },
+            anchors: try AuthorityDesk.loadAnchors(configuration.trustAnchors), nextUpdateDays: configuration.crlNextUpdateDays,
+            onRevoked: { serial in desk.forgetLogin(serial) })
+        await authority.loadHeld()
+        desk.authority = authority
         let router = Router(
-            routes: API.routes(context) + registry.routes(journalSigner: journalSigner) + desk.routes() + desk.holderRoutes(),
+            routes: API.routes(context) + registry.routes(journalSigner: journalSigner) + desk.routes() + desk.holderRoutes()
+                + authority.routes(dormantDays: configuration.dormantDays, retirementWarningDays: configuration.retirementWarningDays),
             directory: directory)
 
         let listener: Listener
@@ -111,6 +121,7 @@ public struct Daemon: Sendable {
                 services: [
                     .init(service: monitor),
                     .init(service: journalSigner),
+                    .init(service: CRLWatcher(path: configuration.crlWatch, authority: authority, logger: logger)),
                     .init(service: APIServerService(server: server, notifier: notifier, logger: logger, onReady: onReady, onShutdown: { bus.finishAll() }),
                           successTerminationBehavior: .gracefullyShutdownGroup,
                           failureTerminationBehavior: .gracefullyShutdownGroup),

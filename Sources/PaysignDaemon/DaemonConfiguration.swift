@@ -29,6 +29,12 @@ import Yams
 /// maximum-pin-age-days: 180              # refuse to sign with an older PIN (D5); null: no limit
 /// pin-age-warning-days: 14               # warn this many days before
 /// pin-cache-seconds: 0                   # keep a holder's token logged in this long after a signature; 0: off
+/// authority-token: "pkcs11:token=authority"   # the certification authority's token (CRLs, certificates); unset: not the authority
+/// trust-anchors: /etc/paysign/trust-anchors   # PEM file or folder of root certificates
+/// crl-watch: /var/lib/paysign/incoming-crl    # a CRL file or folder imported whenever it changes; unset: import by API only
+/// crl-next-update-days: 7                # nextUpdate of the CRLs this daemon issues
+/// dormant-days: 90                       # D4: a holder with no signature this long is dormant
+/// retirement-warning-days: 180           # D6: a second signer retiring within this is due to surrender
 /// ```
 public struct DaemonConfiguration: Sendable, Hashable, Codable {
     public var socket: String = "/run/paysign/paysign.sock"
@@ -62,6 +68,18 @@ public struct DaemonConfiguration: Sendable, Hashable, Codable {
     /// After a signature, keep the holder's token logged in for this many seconds so the same
     /// holder can sign again without the PIN; 0 (the default): every signature takes the PIN.
     public var pinCacheSeconds: Double = 0
+    /// The certification authority's own token (PKCS#11 URI): it signs CRLs and certificates.
+    public var authorityToken: String?
+    /// Root certificates (a PEM file, or a folder of them) that CRLs and certificates chain to.
+    public var trustAnchors: String?
+    /// A CRL file, or a folder of them, imported whenever one newer than the held list appears.
+    public var crlWatch: String?
+    /// How far ahead the CRLs this daemon issues announce the next one (nextUpdate), in days.
+    public var crlNextUpdateDays: Int = 7
+    /// D4: a holder with no signature for this many days is reported dormant.
+    public var dormantDays: Int = 90
+    /// D6: a second-signature holder retiring within this many days is reported due to surrender.
+    public var retirementWarningDays: Int = 180
     /// The file this was read from (not a key).
     public var source: String?
 
@@ -97,6 +115,12 @@ public struct DaemonConfiguration: Sendable, Hashable, Codable {
         case maximumPINAgeDays = "maximum-pin-age-days"
         case pinAgeWarningDays = "pin-age-warning-days"
         case pinCacheSeconds = "pin-cache-seconds"
+        case authorityToken = "authority-token"
+        case trustAnchors = "trust-anchors"
+        case crlWatch = "crl-watch"
+        case crlNextUpdateDays = "crl-next-update-days"
+        case dormantDays = "dormant-days"
+        case retirementWarningDays = "retirement-warning-days"
     }
 
     private struct AnyKey: CodingKey {
@@ -134,6 +158,12 @@ public struct DaemonConfiguration: Sendable, Hashable, Codable {
         maximumPINAgeDays = try c.decodeIfPresent(Int.self, forKey: .maximumPINAgeDays)
         pinAgeWarningDays = try c.decodeIfPresent(Int.self, forKey: .pinAgeWarningDays) ?? defaults.pinAgeWarningDays
         pinCacheSeconds = try c.decodeIfPresent(Double.self, forKey: .pinCacheSeconds) ?? defaults.pinCacheSeconds
+        authorityToken = try c.decodeIfPresent(String.self, forKey: .authorityToken)
+        trustAnchors = try c.decodeIfPresent(String.self, forKey: .trustAnchors)
+        crlWatch = try c.decodeIfPresent(String.self, forKey: .crlWatch)
+        crlNextUpdateDays = try c.decodeIfPresent(Int.self, forKey: .crlNextUpdateDays) ?? defaults.crlNextUpdateDays
+        dormantDays = try c.decodeIfPresent(Int.self, forKey: .dormantDays) ?? defaults.dormantDays
+        retirementWarningDays = try c.decodeIfPresent(Int.self, forKey: .retirementWarningDays) ?? defaults.retirementWarningDays
     }
 
     /// Reads and checks a configuration file; one sentence for anything wrong.
@@ -208,6 +238,12 @@ public struct DaemonConfiguration: Sendable, Hashable, Codable {
         }
         guard (0...3600).contains(pinCacheSeconds) else {
             throw DaemonError("pin-cache-seconds must be between 0 (off) and 3600")
+        }
+        guard (1...366).contains(crlNextUpdateDays) else { throw DaemonError("crl-next-update-days must be between 1 and 366") }
+        guard (1...3650).contains(dormantDays) else { throw DaemonError("dormant-days must be between 1 and 3650") }
+        guard (0...3650).contains(retirementWarningDays) else { throw DaemonError("retirement-warning-days must be between 0 and 3650") }
+        for (key, path) in [("trust-anchors", trustAnchors), ("crl-watch", crlWatch)] {
+            if let path, !path.hasPrefix("/") { throw DaemonError("\(key) must be an absolute path, not '\(path)'") }
         }
         let levels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
         guard levels.contains(logLevel) else {

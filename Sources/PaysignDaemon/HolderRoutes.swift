@@ -242,6 +242,8 @@ extension OrderDesk {
         var holder: Operator.ID?
         var registeredAt: Date
         var pinChangedAt: Date?
+        var state: TokenState
+        var revocation: TokenRevocation?
         var certificates: [Certificate]
 
         struct Certificate: Codable {
@@ -259,6 +261,8 @@ extension OrderDesk {
             holder = token.holder
             registeredAt = token.registeredAt
             pinChangedAt = token.pinChangedAt
+            state = token.state
+            revocation = token.revocation
             certificates = token.certificates.map {
                 Certificate(sha256: $0.sha256.hex, serial: $0.serialHex, subject: $0.subject, notBefore: $0.notBefore, notAfter: $0.notAfter)
             }

@@ -32,6 +32,16 @@ final class OrderDesk: Sendable {
     private let tokenLocks = KeyedLock()
     let idempotency: IdempotencyGuard
     private let cachedLogins = Mutex<[String: CachedLogin]>([:])
+    private let authorityDesk = Mutex<AuthorityDesk?>(nil)
+
+    /// The authority's side, for the revocation lists held (set once at start-up).
+    var authority: AuthorityDesk? {
+        get { authorityDesk.withLock { $0 } }
+        set { authorityDesk.withLock { $0 = newValue } }
+    }
+
+    /// A token left service (revoked, suspended, listed on a CRL): its cached login goes now.
+    func forgetLogin(_ serial: String) { dropCachedLogin(serial) }
 
     struct CachedLogin: Sendable {
         var operatorID: Operator.ID
@@ -209,6 +219,13 @@ final class OrderDesk: Sendable {
         var firstNationalID: String?
         if request.step == .second, let firstID = order.signature(.first)?.signer.operatorID {
             firstNationalID = try await registry.operator(id: firstID)?.nationalID
+        }
+        // A held revocation list that names the certificate (imported from the authority) (D6).
+        if let entry = authority?.revocation(of: signer.certificate) {
+            throw await refuse(
+                caller, .ruleViolated, .d6,
+                "the certificate on token \(serial) (serial \(signer.certificate.serialNumber)) is revoked (\(entry.reasonName ?? "no reason given")) on the certification authority's revocation list; it cannot sign",
+                order: order)
         }
         let approval: SigningPolicy.Approval
         do {

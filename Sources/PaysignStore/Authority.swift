@@ -343,6 +343,15 @@ extension Registry {
         }
     }
 
+    /// The newest revocation list of every issuer key held.
+    public func latestCRLs() async throws -> [StoredCRL] {
+        try await read("read the revocation lists") { db in
+            let rows = try CRLRow.fetchAll(
+                db, sql: "SELECT * FROM crls c WHERE numberKey = (SELECT max(numberKey) FROM crls WHERE issuerKeyID = c.issuerKeyID) ORDER BY issuerKeyID")
+            return try rows.map(Self.crl)
+        }
+    }
+
     /// The number the next CRL of this issuer key gets: one above the highest held (1 for the first).
     public func nextCRLNumber(issuerKeyID: String) async throws -> UInt64 {
         try await read("number the next revocation list") { db in

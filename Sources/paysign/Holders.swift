@@ -5,7 +5,7 @@ import Foundation
 struct HolderCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "holder", abstract: "Register who signs first and second for an entity (administrators, D3).",
-        subcommands: [Add.self, List.self, Remove.self])
+        subcommands: [Add.self, List.self, Remove.self, Clear.self, DeathNotice.self, SetRetirement.self])
 
     struct HolderView: Decodable {
         var id: Int64
@@ -89,8 +89,8 @@ struct HolderCommand: AsyncParsableCommand {
 /// `paysign token`: tokens the registry binds to their holders (D5).
 struct TokenCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "token", abstract: "Register tokens to their holders (administrators, certification authority).",
-        subcommands: [Register.self, List.self])
+        commandName: "token", abstract: "Register tokens to their holders and move them through their lifecycle (certification authority, D6).",
+        subcommands: [Register.self, List.self, Activate.self, Suspend.self, Resume.self, Surrender.self, Revoke.self])
 
     struct TokenView: Decodable {
         var id: Int64
@@ -99,7 +99,14 @@ struct TokenCommand: AsyncParsableCommand {
         var holder: Int64?
         var registeredAt: Date
         var pinChangedAt: Date?
+        var state: String?
+        var revocation: Revocation?
         var certificates: [Certificate]
+        struct Revocation: Decodable {
+            var cause: String
+            var reason: String
+        }
+        var reason: String? { revocation.map { "\($0.reason) (\($0.cause))" } }
         struct Certificate: Decodable {
             var sha256: String
             var serial: String
@@ -134,7 +141,7 @@ struct TokenCommand: AsyncParsableCommand {
         func run() async throws {
             let response = try remote.call("GET", "/v1/registered-tokens")
             try remote.output(response, as: [TokenView].self) { tokens in
-                tokens.map { "\($0.serial)\t\($0.label)\tholder \($0.holder.map(String.init) ?? "-")\tPIN changed \($0.pinChangedAt.map { $0.formatted(Date.ISO8601FormatStyle()) } ?? "never")\n" }.joined()
+                tokens.map { "\($0.serial)\t\($0.label)\t\($0.state ?? "-")\tholder \($0.holder.map(String.init) ?? "-")\tPIN changed \($0.pinChangedAt.map { $0.formatted(Date.ISO8601FormatStyle()) } ?? "never")\n" }.joined()
             }
         }
     }

@@ -24,7 +24,8 @@ struct Paysign: AsyncParsableCommand {
             """,
         subcommands: [
             Health.self, Tokens.self, Events.self, Audit.self, OperatorCommand.self, EntityCommand.self,
-            OrderCommand.self, SignOrder.self, HolderCommand.self, TokenCommand.self, Readers.self, SignFile.self,
+            OrderCommand.self, SignOrder.self, HolderCommand.self, TokenCommand.self, CRLCommand.self, ReportCommand.self,
+            Readers.self, SignFile.self,
             PINCommand.self,
         ])
 

@@ -43,6 +43,13 @@ struct Paysignd: AsyncParsableCommand {
     @Option(name: .customLong("pin-age-warning-days"), help: "Warn this many days before the maximum PIN age.") var pinAgeWarningDays: Int?
     @Option(name: .customLong("pin-cache-seconds"), help: "Keep a holder's token logged in this long after a signature (0: off).") var pinCacheSeconds: Double?
 
+    @Option(name: .customLong("authority-token"), help: ArgumentHelp("The certification authority's token (signs CRLs and certificates).", valueName: "pkcs11-uri")) var authorityToken: String?
+    @Option(name: .customLong("trust-anchors"), help: ArgumentHelp("Root certificates: a PEM file or a folder of them.", valueName: "path")) var trustAnchors: String?
+    @Option(name: .customLong("crl-watch"), help: ArgumentHelp("A CRL file or folder imported whenever a newer list appears.", valueName: "path")) var crlWatch: String?
+    @Option(name: .customLong("crl-next-update-days"), help: "nextUpdate of the CRLs this daemon issues, in days.") var crlNextUpdateDays: Int?
+    @Option(name: .customLong("dormant-days"), help: "D4: days without a signature after which a holder is dormant.") var dormantDays: Int?
+    @Option(name: .customLong("retirement-warning-days"), help: "D6: a second signer retiring within this many days is due to surrender.") var retirementWarningDays: Int?
+
     func resolvedConfiguration() throws -> DaemonConfiguration {
         var configuration = DaemonConfiguration()
         let path = config ?? (FileManager.default.fileExists(atPath: "/etc/paysign/paysignd.yaml") ? "/etc/paysign/paysignd.yaml" : nil)
@@ -74,6 +81,12 @@ struct Paysignd: AsyncParsableCommand {
         if let maximumPINAgeDays { configuration.maximumPINAgeDays = maximumPINAgeDays }
         if let pinAgeWarningDays { configuration.pinAgeWarningDays = pinAgeWarningDays }
         if let pinCacheSeconds { configuration.pinCacheSeconds = pinCacheSeconds }
+        if let authorityToken { configuration.authorityToken = authorityToken }
+        if let trustAnchors { configuration.trustAnchors = trustAnchors }
+        if let crlWatch { configuration.crlWatch = crlWatch }
+        if let crlNextUpdateDays { configuration.crlNextUpdateDays = crlNextUpdateDays }
+        if let dormantDays { configuration.dormantDays = dormantDays }
+        if let retirementWarningDays { configuration.retirementWarningDays = retirementWarningDays }
         try configuration.validate()
         return configuration
     }

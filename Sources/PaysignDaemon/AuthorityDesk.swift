@@ -1,0 +1,261 @@
+import Foundation
+import Logging
+import PaysignDomain
+import PaysignOpenSSL
+import PaysignPKCS11
+import PaysignStore
+import PaysignTokens
+import Synchronization
+
+/// The certification authority's side of the daemon (D6): the token lifecycle, holders leaving
+/// (clearance, death notices, retirement), revocation lists signed on the authority's own token,
+/// and CRLs imported from the authority, verified against the trust anchors and applied at once.
+final class AuthorityDesk: Sendable {
+    let registry: Registry
+    let tokens: TokenService
+    let bus: EventBus
+    let logger: Logger
+    /// The authority's token; nil: this daemon is not the authority (it only imports CRLs).
+    let authorityToken: PKCS11URI?
+    let anchors: [Certificate]
+    let nextUpdateDays: Int
+    let clock: @Sendable () -> Date
+    /// Called with a token serial whose certificates were just revoked: drop any cached login.
+    let onRevoked: @Sendable (String) -> Void
+    /// The revocation lists held, parsed once (refreshed when one is issued or imported).
+    private let held = Mutex<[RevocationList]>([])
+
+    init(
+        registry: Registry, tokens: TokenService, bus: EventBus, logger: Logger, authorityToken: PKCS11URI?,
+        anchors: [Certificate], nextUpdateDays: Int, clock: @escaping @Sendable () -> Date = { Date() },
+        onRevoked: @escaping @Sendable (String) -> Void = { _ in }
+    ) {
+        self.registry = registry
+        self.tokens = tokens
+        self.bus = bus
+        self.logger = logger
+        self.authorityToken = authorityToken
+        self.anchors = anchors
+        self.nextUpdateDays = nextUpdateDays
+        self.clock = clock
+        self.onRevoked = onRevoked
+    }
+
+    // MARK: Trust anchors
+
+    /// The certificates of a PEM file, or of every `.pem`/`.crt` file of a folder.
+    static func loadAnchors(_ path: String?) throws -> [Certificate] {
+        guard let path else { return [] }
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw DaemonError("trust-anchors: \(path) does not exist")
+        }
+        let files: [String]
+        if isDirectory.boolValue {
+            files = ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? [])
+                .filter { $0.hasSuffix(".pem") || $0.hasSuffix(".crt") }.sorted().map { path + "/" + $0 }
+        } else {
+            files = [path]
+        }
+        var out: [Certificate] = []
+        for file in files {
+            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+                throw DaemonError("trust-anchors: cannot read \(file)")
+            }
+            for block in pemBlocks(text, label: "CERTIFICATE") {
+                do { out.append(try Certificate(pemEncoded: block)) } catch {
+                    throw DaemonError("trust-anchors: \(file) holds a certificate OpenSSL cannot read: \(error)")
+                }
+            }
+        }
+        if out.isEmpty { throw DaemonError("trust-anchors: \(path) holds no PEM certificate") }
+        return out
+    }
+
+    static func pemBlocks(_ text: String, label: String) -> [String] {
+        let begin = "-----BEGIN \(label)-----", end = "-----END \(label)-----"
+        var blocks: [String] = []
+        var rest = text[...]
+        while let start = rest.range(of: begin), let stop = rest.range(of: end, range: start.upperBound..<rest.endIndex) {
+            blocks.append(String(rest[start.lowerBound..<stop.upperBound]) + "\n")
+            rest = rest[stop.upperBound...]
+        }
+        return blocks
+    }
+
+    // MARK: Revocation lists held
+
+    /// Loads the newest list of each issuer from the registry (at start-up).
+    func loadHeld() async {
+        do {
+            let lists = try await registry.latestCRLs().map { try RevocationList(derEncoded: $0.derEncoded) }
+            held.withLock { $0 = lists }
+        } catch {
+            logger.error("cannot load the revocation lists held: \(error)")
+        }
+    }
+
+    /// The CRL entry revoking `certificate`, if a held list from its issuer names it (D6).
+    func revocation(of certificate: Certificate) -> RevokedEntry? {
+        held.withLock { lists in
+            for list in lists where list.issuer == certificate.issuer {
+                if let entry = list.entry(for: certificate.serialNumber) { return entry }
+            }
+            return nil
+        }
+    }
+
+    private func hold(_ list: RevocationList) {
+        held.withLock { lists in
+            lists.removeAll { $0.issuer == list.issuer && $0.authorityKeyIdentifier == list.authorityKeyIdentifier }
+            lists.append(list)
+        }
+    }
+
+    // MARK: Issuing a CRL on the authority's token
+
+    struct IssuedCRL: Codable, Sendable {
+        var number: String
+        var issuer: String
+        var thisUpdate: Date
+        var nextUpdate: Date?
+        var entries: Int
+        var sha256: String
+    }
+
+    func issueCRL(pin: PIN, confirmFinalTry: Bool, caller: Caller) async throws -> IssuedCRL {
+        guard let authorityToken else {
+            throw Problem(.unavailable, "this daemon is not the certification authority: no authority-token in its configuration")
+        }
+        let signer: TokenSigner
+        do { signer = try await tokens.signer(for: authorityToken) } catch {
+            throw TokenProblems.problem(for: error) ?? Problem(.tokenFailed, "\(error)")
+        }
+        defer { Task { await signer.session.close() } }
+        let authority = signer.certificate
+        guard let keyID = authority.subjectKeyIdentifier.map(Hex.string) else {
+            throw Problem(.internalError, "the authority's certificate has no subject key identifier")
+        }
+        do {
+            try await TokenLogin.login(signer, pin: pin, confirmFinalTry: confirmFinalTry, by: caller.actor, registry: registry, bus: bus)
+        } catch {
+            throw TokenProblems.problem(for: error) ?? Problem(.tokenFailed, "\(error)")
+        }
+        defer { Task { try? await signer.session.logout() } }
+        let now = clock()
+        let number = try await registry.nextCRLNumber(issuerKeyID: keyID)
+        let revoked = try await registry.revokedCertificates()
+        let entries = revoked.compactMap { item -> RevokedEntry? in
+            guard let serial = Self.bytes(hex: item.serialHex) else { return nil }
+            let code = item.revocation.reason.code
+            return RevokedEntry(
+                serialNumber: serial, revocationDate: item.revocation.at, reason: code == 0 ? nil : code,
+                invalidityDate: item.revocation.invalidityDate)
+        }
+        let list: RevocationList
+        do {
+            list = try await RevocationList.make(
+                issuer: authority, number: number, thisUpdate: now, nextUpdate: now.addingTimeInterval(Double(nextUpdateDays) * 86_400),
+                entries: entries, scheme: (SignatureAlgorithm.default(for: signer.keyType) ?? .rsaPKCS1SHA256).scheme
+            ) { tbs in
+                try await signer.signAsAuthority(tbs, usage: .cRLSign, at: now).signature
+            }
+        } catch {
+            throw TokenProblems.problem(for: error) ?? Problem(.tokenFailed, "the revocation list could not be signed: \(error)")
+        }
+        guard list.isSigned(by: authority) else {
+            throw Problem(.tokenFailed, "the token's signature over the revocation list does not verify with the authority's certificate")
+        }
+        let stored = try await storeCall {
+            try await registry.recordCRL(
+                issuerKeyID: keyID, issuer: list.issuer, number: String(number, radix: 16, uppercase: true), thisUpdate: list.thisUpdate,
+                nextUpdate: list.nextUpdate, derEncoded: list.derEncoded, entries: list.entries.count, source: .issued, by: caller.actor)
+        }
+        hold(list)
+        bus.publish(DaemonEvent(type: "crl-issued", detail: ["number": stored.number, "entries": String(list.entries.count)]))
+        return IssuedCRL(
+            number: stored.number, issuer: list.issuer, thisUpdate: list.thisUpdate, nextUpdate: list.nextUpdate,
+            entries: list.entries.count, sha256: stored.sha256.hex)
+    }
+
+    static func bytes(hex: String) -> [UInt8]? {
+        var text = hex
+        if text.count % 2 == 1 { text = "0" + text }
+        var out: [UInt8] = []
+        var index = text.startIndex
+        while index < text.endIndex {
+            let next = text.index(index, offsetBy: 2)
+            guard let byte = UInt8(text[index..<next], radix: 16) else { return nil }
+            out.append(byte)
+            index = next
+        }
+        return out.isEmpty ? nil : out
+    }
+
+    // MARK: Importing a CRL
+
+    /// Verifies a CRL against the trust anchors and applies it: refused (held list unchanged)
+    /// when malformed, signed by no anchor, past its nextUpdate, or not newer than the held one.
+    func importCRL(_ bytes: [UInt8], by actor: AuditActor) async throws -> IssuedCRL {
+        let list: RevocationList
+        do {
+            if let text = String(validating: bytes, as: UTF8.self), text.contains("-----BEGIN X509 CRL-----") {
+                list = try RevocationList(pemEncoded: text)
+            } else {
+                list = try RevocationList(derEncoded: bytes)
+            }
+        } catch {
+            throw Problem(.invalidField, "this is not an X.509 revocation list (DER or PEM): \(error)")
+        }
+        guard let anchor = anchors.first(where: { $0.subject == list.issuer && list.isSigned(by: $0) }) else {
+            let names = anchors.isEmpty ? "none are configured (trust-anchors)" : anchors.map(\.subject).joined(separator: "; ")
+            throw Problem(.invalidField, "the revocation list from \(list.issuer) is not signed by a trusted authority; trust anchors: \(names)", rule: "D6")
+        }
+        let now = clock()
+        if let next = list.nextUpdate, next < now {
+            throw Problem(.invalidField, "the revocation list expired: its nextUpdate, \(next.formatted(Date.ISO8601FormatStyle())), has passed; ask the authority for the current one")
+        }
+        guard let number = list.crlNumber, !number.isEmpty else {
+            throw Problem(.invalidField, "the revocation list has no CRL number; paysign cannot tell whether it is newer than the one held")
+        }
+        let keyID = (list.authorityKeyIdentifier ?? anchor.subjectKeyIdentifier).map(Hex.string) ?? Hex.string(anchor.sha256Fingerprint)
+        let stored = try await storeCall {
+            try await registry.recordCRL(
+                issuerKeyID: keyID, issuer: list.issuer, number: Hex.string(number).uppercased(), thisUpdate: list.thisUpdate,
+                nextUpdate: list.nextUpdate, derEncoded: list.derEncoded, entries: list.entries.count, source: .imported, by: actor)
+        }
+        hold(list)
+        await applyImported(list)
+        bus.publish(DaemonEvent(type: "crl-imported", detail: ["number": stored.number, "entries": String(list.entries.count)]))
+        return IssuedCRL(
+            number: stored.number, issuer: list.issuer, thisUpdate: list.thisUpdate, nextUpdate: list.nextUpdate,
+            entries: list.entries.count, sha256: stored.sha256.hex)
+    }
+
+    /// Drops cached logins of registered tokens whose certificate the list revokes; from now on
+    /// their signatures are refused (`revocation(of:)`).
+    private func applyImported(_ list: RevocationList) async {
+        guard let tokens = try? await registry.tokens() else { return }
+        for token in tokens where token.certificates.contains(where: { list.entry(for: $0.serialHex) != nil }) {
+            onRevoked(token.serial)
+        }
+    }
+
+    // MARK: Token lifecycle and holders
+
+    func transition(serial: String, action: TokenAction, cause: RevocationCause?, invalidityDate: Date?, note: String?, caller: Caller) async throws -> TokenRecord {
+        guard let token = try await registry.token(serial: serial) else {
+            throw Problem(.notFound, "no registered token has the serial \(serial)")
+        }
+        do {
+            let changed = try await registry.transitionToken(
+                id: token.id, action: action, cause: cause, invalidityDate: invalidityDate, note: note, by: caller.actor)
+            if changed.state != .active { onRevoked(serial) }
+            bus.publish(DaemonEvent(type: "token-state-changed", detail: ["serial": serial, "state": changed.state.rawValue]))
+            return changed
+        } catch let error as StoreError where error.code == .wrongState || error.code == .invalidField {
+            _ = try? await registry.append(.refusal(.init(rule: error.rule, reason: error.message)), by: caller.actor)
+            throw try await storeCall { throw error }
+        }
+    }
+}
