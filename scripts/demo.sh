@@ -112,7 +112,8 @@ done
 export PAYSIGN_SOCKET=$tmp/paysign.sock
 printf '$ paysignd --socket %s --state-dir %s --module %s --socket-group nogroup --holiday 2026-12-25 &\n' "$PAYSIGN_SOCKET" "$out/state" "$module"
 "$daemon_bin" --socket "$PAYSIGN_SOCKET" --state-dir "$PWD/$out/state" --module "$module" --socket-group nogroup \
-  --holiday 2026-12-25 --bind "Virtual PCD 00 00=pkcs11:token=officer1" 2>"$out/paysignd.log" &
+  --holiday 2026-12-25 --bind "Virtual PCD 00 00=pkcs11:token=officer1" \
+  --authority-token pkcs11:token=authority --trust-anchors "$PWD/$out/ca.pem" 2>"$out/paysignd.log" &
 daemon=$!
 trap 'kill -TERM $daemon 2>/dev/null || true; rm -rf "$tmp"' EXIT
 for _ in $(seq 100); do [ -S "$PAYSIGN_SOCKET" ] && break; sleep 0.05; done
@@ -203,6 +204,29 @@ echo "The signers and their signed attributes (0.4.0.19122.1.1: the claimed role
 openssl cms -cmsout -print -inform DER -in "$out/order.p7s" \
   | grep -E "^ *subject:|^ {12}object: " | sed 's/^ */  /' | sort | uniq -c
 
+bold "The certification authority revokes Officer Two's token (reported lost) and signs a revocation list on its own token (D6)"
+run "$bin" operator add --user paysign-authority --national-id 28806060100066 --name "e-Certification Unit" --role certification-authority
+officer2_serial=$(awk -F'\t' '$1 == "officer2" { sub(/.*serial=/, "", $7); sub(/;.*/, "", $7); print $7 }' "$out/pki/tokens.tsv")
+officer2_cert=$(awk -F'\t' '$1 == "officer2" { print $6 }' "$out/pki/tokens.tsv")
+refuse_as "a first signer trying to revoke a token (only the authority may)" \
+  paysign-officer1 token revoke "$officer2_serial" --cause loss
+as paysign-authority token revoke "$officer2_serial" --cause loss --invalidity-date "$(date -u +%Y-%m-%d)" --note "reported lost by the holder"
+as paysign-authority crl issue --pin-fd 3 3<<<"$(pin_of authority)"
+as paysign-authority crl get > "$out/crl.der"
+run openssl crl -inform DER -in "$out/crl.der" -CAfile "$out/ca.pem" -noout
+echo "Officer Two's certificate serial is $officer2_cert; the list says:"
+openssl crl -inform DER -in "$out/crl.der" -text -noout | grep -E "CRL Number|Serial Number|Key Compromise|Invalidity|^ +[0-9]+$" | sed 's/^ */  /'
+openssl crl -inform DER -in "$out/crl.der" -text -noout | grep -q "Serial Number: $officer2_cert" \
+  || { echo "demo: the CRL does not list $officer2_cert" >&2; exit 1; }
+
+bold "A new order: Officer Two's revoked token can no longer sign it (D6)"
+as paysign-clerk order create "$tmp/payroll.csv" --entity EG-0101 --kind salary --value-date "$value_date" | tee "$out/create2.txt"
+order2=$(awk '/^order /{print $2; exit}' "$out/create2.txt")
+as paysign-reviewer order review "$order2" --file-number "$file_number"
+refuse_as "a signature with the revoked token, right PIN and all" \
+  paysign-officer2 sign "$order2" --first --token pkcs11:token=officer2 --pin-fd 3 3<<<"$(pin_of officer2)"
+as paysign-authority report holders --entity EG-0101
+
 run "$bin" audit verify
 kill -TERM "$daemon"
 wait "$daemon" || true
@@ -211,5 +235,6 @@ rm -rf "$tmp"
 echo "(paysignd stopped on SIGTERM; its log is in $out/paysignd.log)"
 
 bold "Done"
-echo "In $out/: the order document order.txt, its signatures order.p7s, the test root ca.pem, the review sheet."
+echo "In $out/: the order document order.txt, its signatures order.p7s, the test root ca.pem, the review sheet, the revocation list crl.der."
 echo "Check them again with: openssl cms -verify -binary -inform DER -content $out/order.txt -in $out/order.p7s -CAfile $out/ca.pem"
+echo "                   and: openssl crl -inform DER -in $out/crl.der -CAfile $out/ca.pem -noout -text"

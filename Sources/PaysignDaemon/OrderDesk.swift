@@ -194,6 +194,9 @@ final class OrderDesk: Sendable {
             throw Problem(.conflict, "order \(request.orderID) is being changed by another request; try again when it is answered")
         }
         defer { busyOrders.release(orderKey) }
+        guard caller.op != nil else {
+            throw await refuse(caller, .notAuthorized, .d13, "\(caller.name) is not an operator in paysign's registry and cannot sign")
+        }
         let order = try await visibleOrder(request.orderID, to: caller)
 
         // Which token, and whose. The key's certificate is read before any login.
@@ -401,6 +404,7 @@ struct Caller: Sendable {
 
     static func resolve(_ request: Request, registry: Registry) async throws -> Caller {
         let op = try await request.peer.userName.asyncFlatMap { try await registry.operator(unixUser: $0) }
-        return Caller(peer: request.peer, op: op, roles: request.roles)
+        // Routes open to any caller resolve no roles before the handler: the operator's own count.
+        return Caller(peer: request.peer, op: op, roles: request.roles.isEmpty ? (op?.roles ?? []) : request.roles)
     }
 }

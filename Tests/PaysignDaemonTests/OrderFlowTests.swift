@@ -354,7 +354,8 @@ struct OrderFlowTests {
         expectProblem(clerk, 403, "not-authorized", rule: "D13", mentions: [Self.clerk])
         #expect(try desk.orderBytes(order.id) == before)
         var entries = try desk.journal(after: mark)
-        #expect(entries.contains { $0.kind == "access-denied" && $0.raw.contains("signatures") }, "\(entries.map(\.kind))")
+        // The signing route lets SigningPolicy refuse (so each refusal names its own rule): a refusal entry.
+        #expect(entries.contains { $0.kind == "refusal" && $0.raw.contains("D13") }, "\(entries.map(\.kind))")
         #expect(!entries.contains { $0.kind.hasPrefix("login-") }, "no PIN reached the token")
         #expect(clerk.rule == "D13")
 

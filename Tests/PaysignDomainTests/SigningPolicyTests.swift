@@ -65,7 +65,7 @@ struct SigningPolicyTests {
         let clerk = Self.op(3, "clerk", [.dataEntry])
         let refused = refusal(Self.request(.first, order: Self.order(.reviewed), caller: clerk, token: Self.token(holder: 2)))
         #expect(refused?.kind == .notAuthorized)
-        #expect(refused?.rule == .d3)
+        #expect(refused?.rule == .d13)
     }
 
     @Test("D3: a first signer of another entity cannot sign")

@@ -98,6 +98,15 @@ public struct SigningPolicy: Sendable {
         guard let caller = r.caller else {
             throw Refusal(.notAuthorized, .d13, "\(r.callerName) is not an operator in paysign's registry and cannot sign")
         }
+        // A holder whose own token left service hears that first (D6): revoking it also took the
+        // signing role away, and "no role" would hide why.
+        if let token = r.token, token.holder == caller.id, token.state.isFinal || token.state == .suspended {
+            let why = token.revocation.map { " (\($0.cause.rawValue), \($0.reason.rawValue))" } ?? ""
+            throw Refusal(.ruleViolated, .d6, "the token \(r.tokenSerial) was \(token.state.rawValue) by the certification authority\(why); it cannot sign")
+        }
+        if caller.roles.contains(.dataEntry) {
+            throw Refusal(.notAuthorized, .d13, "\(caller.unixUser) is data-entry staff; data entry never signs, whatever PIN or token it holds")
+        }
         guard caller.roles.contains(role) else {
             throw Refusal(
                 .notAuthorized, r.step == .first ? .d3 : .d2,
