@@ -7,6 +7,8 @@ public struct OpenSSLError: Error, Sendable, CustomStringConvertible {
             case malformedCertificate = "malformed-certificate"
             case malformedSignature = "malformed-signature"
             case unsupportedKey = "unsupported-key"
+            case malformedRequest = "malformed-request"
+            case malformedRevocationList = "malformed-crl"
             case internalError = "openssl-error"
         }
         private let base: Base
@@ -16,6 +18,10 @@ public struct OpenSSLError: Error, Sendable, CustomStringConvertible {
         public static let malformedCertificate = Code(.malformedCertificate)
         public static let malformedSignature = Code(.malformedSignature)
         public static let unsupportedKey = Code(.unsupportedKey)
+        /// Bytes that are not a PKCS #10 certification request (`CertificateRequest`).
+        public static let malformedRequest = Code(.malformedRequest)
+        /// Bytes that are not an X.509 CRL (`RevocationList`).
+        public static let malformedRevocationList = Code(.malformedRevocationList)
         public static let internalError = Code(.internalError)
     }
 

@@ -390,3 +390,18 @@ extension PKCS11Session {
         }
     }
 }
+
+extension PKCS11Session {
+    /// Raw attribute values of one object, read on the token's thread; attributes the token does
+    /// not have or will not reveal are left out. (For `subjectPublicKeyInfo(of:)` in PublicKeyInfo.swift.)
+    func attributeValues(of object: UInt, types: [UInt]) async throws -> [UInt: [UInt8]] {
+        let functions = self.functions
+        return try await slot.worker.run { [self] in
+            try checkValid(function: "C_GetAttributeValue")
+            return try attributes(functions, object: object, types: types)
+        }
+    }
+
+    /// The context for messages: `token 'officer1'`.
+    var errorContext: String { context }
+}

@@ -74,6 +74,12 @@ public final class TokenSigner: Sendable {
         return TokenSignature(algorithm: algorithm, bytes: try encode(raw, algorithm))
     }
 
+    /// The DER SubjectPublicKeyInfo of the signer's public key object, read from the token
+    /// (`PKCS11Session.subjectPublicKeyInfo(of:)`): what a certification request for this key carries.
+    public func subjectPublicKeyInfo() async throws -> [UInt8] {
+        try await session.subjectPublicKeyInfo(of: publicKey)
+    }
+
     /// The private key object (visible only after login), found by the public key's `CKA_ID`.
     public func privateKey() async throws -> ObjectInfo {
         if let key = cachedKey.withLock({ $0 }) { return key }
