@@ -259,3 +259,86 @@ final class AuthorityDesk: Sendable {
         }
     }
 }
+
+// MARK: - Issuing certificates (a key made on the holder's token)
+
+extension AuthorityDesk {
+    struct IssuedCertificate: Codable, Sendable {
+        var holder: String
+        var subject: String
+        var serial: String
+        var sha256: String
+        var notBefore: Date
+        var notAfter: Date
+        var pem: String
+    }
+
+    /// Issues a signing certificate for the key a request proves (made on the holder's token; the
+    /// key never leaves it), signed on the authority's token. The subject carries the holder's
+    /// national ID (serialNumber), entity (O) and role (OU), taken from the registry, never from
+    /// the request. Refused for a holder with no signing role (D3: the registry admits at most
+    /// two first signers per entity, so no third first signer gets a certificate), a holder who
+    /// left (cleared, or dead), and data-entry staff (D13).
+    func issueCertificate(request pem: String, holder user: String, validityDays: Int, pin: PIN, confirmFinalTry: Bool, caller: Caller) async throws -> IssuedCertificate {
+        guard let authorityToken else {
+            throw Problem(.unavailable, "this daemon is not the certification authority: no authority-token in its configuration")
+        }
+        let request: CertificateRequest
+        do { request = try CertificateRequest(pemEncoded: pem) } catch {
+            throw Problem(.invalidField, "csr is not a PEM certification request (PKCS #10): \(error)")
+        }
+        guard request.verifySelfSignature() else {
+            _ = try? await registry.append(.refusal(.init(rule: .d5, reason: "a certification request for \(user) is not signed by the key it carries")), by: caller.actor)
+            throw Problem(.invalidField, "the certification request is not signed by the key it carries; make it on the holder's token (paysign token request)", rule: "D5")
+        }
+        guard let op = try await registry.operator(unixUser: user) else { throw Problem(.notFound, "\(user) is not an operator") }
+        let role: Role
+        if op.roles.contains(.firstSigner) { role = .firstSigner } else if op.roles.contains(.secondSigner) { role = .secondSigner } else {
+            throw Problem(.ruleViolated, "\(user) holds no signing role; add them as a holder first (an entity has at most two first signers, D3)", rule: "D3")
+        }
+        if op.roles.contains(.dataEntry) { throw Problem(.ruleViolated, "\(user) is data-entry staff, who never hold a signing key", rule: "D13") }
+        if op.service.clearedAt != nil || op.service.deathNotice != nil {
+            throw Problem(.ruleViolated, "\(user) has left (cleared or deceased); no certificate is issued to them", rule: "D6")
+        }
+        guard let entityCode = op.entityCode, let entity = try await registry.entity(code: entityCode) else {
+            throw Problem(.ruleViolated, "\(user) belongs to no entity; a signing certificate names the holder's entity", rule: "D3")
+        }
+        let signer: TokenSigner
+        do { signer = try await tokens.signer(for: authorityToken) } catch {
+            throw TokenProblems.problem(for: error) ?? Problem(.tokenFailed, "\(error)")
+        }
+        defer { Task { await signer.session.close() } }
+        do {
+            try await TokenLogin.login(signer, pin: pin, confirmFinalTry: confirmFinalTry, by: caller.actor, registry: registry, bus: bus)
+        } catch {
+            throw TokenProblems.problem(for: error) ?? Problem(.tokenFailed, "\(error)")
+        }
+        defer { Task { try? await signer.session.logout() } }
+        let now = clock()
+        var serial = (0..<16).map { _ in UInt8.random(in: 0...255) }
+        serial[0] &= 0x7F
+        serial[0] |= 0x01
+        let subject = DistinguishedName(
+            country: "EG", organization: entity.name, organizationalUnit: role == .firstSigner ? "first-signature" : "second-signature",
+            commonName: op.name, serialNumber: op.nationalID)
+        let certificate: Certificate
+        do {
+            certificate = try await CertificateIssuer.issue(
+                request: request, subject: subject, serialNumber: serial, notBefore: now.addingTimeInterval(-300),
+                notAfter: now.addingTimeInterval(Double(validityDays) * 86_400), issuer: signer.certificate,
+                scheme: (SignatureAlgorithm.default(for: signer.keyType) ?? .rsaPKCS1SHA256).scheme
+            ) { tbs in
+                try await signer.signAsAuthority(tbs, usage: .keyCertSign, at: now).signature
+            }
+        } catch {
+            throw TokenProblems.problem(for: error) ?? Problem(.invalidField, "the certificate could not be issued: \(error)")
+        }
+        let sha = SHA256Hex(bytes: certificate.sha256Fingerprint)!
+        _ = try? await registry.append(
+            .certificateIssued(.init(operatorID: op.id, unixUser: op.unixUser, subject: certificate.subject, serialHex: certificate.serialNumber, certificateSHA256: sha, role: role)),
+            by: caller.actor)
+        return IssuedCertificate(
+            holder: user, subject: certificate.subject, serial: certificate.serialNumber, sha256: sha.hex,
+            notBefore: certificate.notBefore, notAfter: certificate.notAfter, pem: certificate.pemEncoded)
+    }
+}

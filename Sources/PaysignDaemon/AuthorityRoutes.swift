@@ -85,6 +85,22 @@ extension AuthorityDesk {
                 let body = try stripped.decode(IssueCRL.self)
                 return try .json(try await desk.issueCRL(pin: pin, confirmFinalTry: body.confirmFinalTry ?? false, caller: caller), status: 201)
             },
+            Route("POST", "/v1/certificates", roles: authority, rule: .d3) { request in
+                let caller = try await Caller.resolve(request, registry: registry)
+                var raw = request.body
+                defer { raw.withUnsafeMutableBytes { _ = $0.initializeMemory(as: UInt8.self, repeating: 0) } }
+                guard let pin = try SecretFields.takePIN("pin", from: &raw) else {
+                    throw Problem(.invalidField, "give the PIN of the authority's token (pin)")
+                }
+                var stripped = request
+                stripped.body = raw
+                let body = try stripped.decode(IssueCertificate.self)
+                let days = body.validityDays ?? 730
+                guard (1...3650).contains(days) else { throw Problem(.invalidField, "validityDays must be 1 to 3650") }
+                return try .json(
+                    try await desk.issueCertificate(request: body.csr, holder: body.holder, validityDays: days, pin: pin, confirmFinalTry: body.confirmFinalTry ?? false, caller: caller),
+                    status: 201)
+            },
             Route("GET", "/v1/crl", roles: nil) { request in
                 guard let stored = try await registry.latestCRL() else {
                     throw Problem(.notFound, "no revocation list is held yet")
@@ -155,6 +171,16 @@ extension AuthorityDesk {
     struct RetirementBody: StrictDecodable {
         var retirementDate: String?
         static let fieldNames: Set<String> = ["retirementDate"]
+    }
+
+    struct IssueCertificate: StrictDecodable {
+        var csr: String
+        var holder: String
+        var validityDays: Int?
+        /// Decoded only as stars: `SecretFields` took the PIN out before.
+        var pin: String?
+        var confirmFinalTry: Bool?
+        static let fieldNames: Set<String> = ["csr", "holder", "validityDays", "pin", "confirmFinalTry"]
     }
 
     struct IssueCRL: StrictDecodable {

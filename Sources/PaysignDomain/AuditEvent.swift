@@ -27,6 +27,7 @@ public enum AuditKind: String, Sendable, Hashable, Codable, CaseIterable {
     case holderCleared = "holder-cleared"
     case deathNotified = "death-notified"
     case retirementDateSet = "retirement-date-set"
+    case certificateIssued = "certificate-issued"
 
     /// Kinds the registry writes itself, in the same transaction as the change they describe.
     /// Nobody appends them from outside: an `operator-added` entry without the operator would be
@@ -37,6 +38,9 @@ public enum AuditKind: String, Sendable, Hashable, Codable, CaseIterable {
             .headSigned, .orderCreated, .orderReviewed, .orderRejected, .pinChanged, .onSiteChanged, .tokenStateChanged,
             .crlIssued, .crlImported, .holderCleared, .deathNotified, .retirementDateSet:
             return true
+        case .certificateIssued:
+            // Appended by the daemon once the token has signed the certificate.
+            return false
         case .loginSucceeded, .loginFailed, .signature, .refusal, .tokenInserted, .tokenRemoved, .revocation,
             .configurationLoaded, .accessDenied:
             return false
@@ -146,6 +150,7 @@ public enum AuditEvent: Sendable, Hashable {
     case holderCleared(HolderCleared)
     case deathNotified(DeathNotified)
     case retirementDateSet(RetirementDateSet)
+    case certificateIssued(CertificateIssued)
 
     public var kind: AuditKind {
         switch self {
@@ -176,6 +181,7 @@ public enum AuditEvent: Sendable, Hashable {
         case .holderCleared: return .holderCleared
         case .deathNotified: return .deathNotified
         case .retirementDateSet: return .retirementDateSet
+        case .certificateIssued: return .certificateIssued
         }
     }
 
@@ -208,6 +214,7 @@ public enum AuditEvent: Sendable, Hashable {
         case .holderCleared(let d): return d
         case .deathNotified(let d): return d
         case .retirementDateSet(let d): return d
+        case .certificateIssued(let d): return d
         }
     }
 
@@ -240,6 +247,7 @@ public enum AuditEvent: Sendable, Hashable {
         case .holderCleared: return HolderCleared.self
         case .deathNotified: return DeathNotified.self
         case .retirementDateSet: return RetirementDateSet.self
+        case .certificateIssued: return CertificateIssued.self
         }
     }
 
@@ -303,6 +311,7 @@ public enum AuditEvent: Sendable, Hashable {
         case .holderCleared(let d): return text(d.unixUser, "unixUser", max: 32)
         case .deathNotified(let d): return text(d.unixUser, "unixUser", max: 32) ?? text(d.reference, "reference", max: 200)
         case .retirementDateSet(let d): return text(d.unixUser, "unixUser", max: 32)
+        case .certificateIssued(let d): return text(d.unixUser, "unixUser", max: 32) ?? text(d.subject, "subject", max: 500)
         }
     }
 }
@@ -764,6 +773,30 @@ extension AuditEvent {
             self.operatorID = operatorID
             self.unixUser = unixUser
             self.retirementDate = retirementDate
+        }
+    }
+}
+
+extension AuditEvent {
+    /// `certificate-issued`: the authority issued a signing certificate, on its token, for a key
+    /// made on the holder's token (the request proves the key; the key never left the token).
+    public struct CertificateIssued: AuditDetail {
+        public static let kind = AuditKind.certificateIssued
+        public var event: AuditEvent { .certificateIssued(self) }
+        public var operatorID: Operator.ID
+        public var unixUser: String
+        public var subject: String
+        public var serialHex: String
+        public var certificateSHA256: SHA256Hex
+        public var role: Role
+
+        public init(operatorID: Operator.ID, unixUser: String, subject: String, serialHex: String, certificateSHA256: SHA256Hex, role: Role) {
+            self.operatorID = operatorID
+            self.unixUser = unixUser
+            self.subject = subject
+            self.serialHex = serialHex
+            self.certificateSHA256 = certificateSHA256
+            self.role = role
         }
     }
 }

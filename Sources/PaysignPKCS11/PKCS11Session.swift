@@ -405,3 +405,46 @@ extension PKCS11Session {
     /// The context for messages: `token 'officer1'`.
     var errorContext: String { context }
 }
+
+extension PKCS11Session {
+    /// Stores an X.509 certificate on the token, as a token object with the `CKA_ID` of the key it
+    /// certifies (`C_CreateObject`). Needs a read-write session logged in as the user. The
+    /// certificate issued for a key made on the token goes back onto that token this way.
+    public func storeCertificate(der: [UInt8], subjectDER: [UInt8], id: [UInt8], label: String) async throws {
+        let functions = self.functions
+        try await slot.worker.run { [self] in
+            try checkValid(function: "C_CreateObject")
+            // Every value in memory of its own for the length of the call.
+            var buffers: [UnsafeMutableRawBufferPointer] = []
+            defer { for buffer in buffers { buffer.deallocate() } }
+            func value(_ bytes: [UInt8]) -> (UnsafeMutableRawPointer?, UInt) {
+                let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(bytes.count, 1), alignment: 8)
+                buffer.copyBytes(from: bytes)
+                buffers.append(buffer)
+                return (buffer.baseAddress, UInt(bytes.count))
+            }
+            func scalar<T>(_ value: T) -> (UnsafeMutableRawPointer?, UInt) {
+                let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: MemoryLayout<T>.size, alignment: 8)
+                buffer.storeBytes(of: value, as: T.self)
+                buffers.append(buffer)
+                return (buffer.baseAddress, UInt(MemoryLayout<T>.size))
+            }
+            let fields: [(UInt, (UnsafeMutableRawPointer?, UInt))] = [
+                (UInt(CKA_CLASS), scalar(CK_OBJECT_CLASS(CKO_CERTIFICATE))),
+                (UInt(CKA_CERTIFICATE_TYPE), scalar(CK_CERTIFICATE_TYPE(CKC_X_509))),
+                (UInt(CKA_TOKEN), scalar(CK_BBOOL(CK_TRUE))),
+                (UInt(CKA_PRIVATE), scalar(CK_BBOOL(CK_FALSE))),
+                (UInt(CKA_VALUE), value(der)),
+                (UInt(CKA_SUBJECT), value(subjectDER)),
+                (UInt(CKA_ID), value(id)),
+                (UInt(CKA_LABEL), value(Array(label.utf8))),
+            ]
+            var template = fields.map { CK_ATTRIBUTE(type: $0.0, pValue: $0.1.0, ulValueLen: $0.1.1) }
+            var object: CK_OBJECT_HANDLE = 0
+            let rv = ReturnValue(FaultSeam.call("C_CreateObject") {
+                functions.table.C_CreateObject(handle, &template, UInt(template.count), &object)
+            })
+            guard rv == .ok else { throw failure(rv, "C_CreateObject") }
+        }
+    }
+}

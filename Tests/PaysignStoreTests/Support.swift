@@ -153,6 +153,9 @@ enum Fixture {
                     notice: DeathNotice(dateOfDeath: CalendarDay(year: 2026, month: 11, day: 1)!,
                         notifiedOn: CalendarDay(year: 2026, month: 11, day: 12)!, reference: "EG-0101/2026/77"))),
             .retirementDateSet(.init(operatorID: 3, unixUser: "alice", retirementDate: CalendarDay(year: 2031, month: 6, day: 30)!)),
+            .certificateIssued(
+                .init(operatorID: 3, unixUser: "alice", subject: "CN=Alice A.,serialNumber=28001010100011", serialHex: "1A2B",
+                    certificateSHA256: digest, role: .firstSigner)),
         ]
     }
 

@@ -1,0 +1,136 @@
+import ArgumentParser
+import Foundation
+import PaysignClient
+import PaysignOpenSSL
+import PaysignPKCS11
+import PaysignTokens
+
+/// The path of a signing certificate: the key is made on the holder's token and never leaves it;
+/// a request made there goes to the authority, which issues the certificate on its own token; the
+/// certificate goes back onto the holder's token beside the key.
+///
+///     paysign token request --token URI --out req.pem       (holder, in process, PIN on the token)
+///     paysign token issue --csr req.pem --holder USER        (authority, through the daemon)
+///     paysign token install --token URI --cert cert.pem      (holder, in process)
+extension TokenCommand {
+    /// The one key pair of a token a URI names (by `id=` when there are several), after login.
+    static func keyPair(_ session: PKCS11Session, uri: PKCS11URI) async throws -> (privateKey: ObjectInfo, publicKey: ObjectInfo) {
+        var filter = uri
+        filter.type = nil
+        let privateKeys = try await session.objects(.privateKey, matching: filter)
+        guard let key = privateKeys.first else { throw Failure.refused("token '\(session.token.label)' holds no private key matching \(uri)") }
+        guard privateKeys.count == 1 else {
+            throw Failure.usage("token '\(session.token.label)' holds \(privateKeys.count) private keys matching \(uri); add id= to the URI")
+        }
+        guard let publicKey = try await session.objects(.publicKey).first(where: { $0.id == key.id }) else {
+            throw Failure.refused("token '\(session.token.label)' has no public key object beside key \(Hex.string(key.id))")
+        }
+        return (key, publicKey)
+    }
+
+    struct Request: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Make a certification request (PKCS #10) for a key on your token, signed on the token (in process).",
+            discussion: "The key never leaves the token; the authority puts your national ID, entity and role in the certificate from its registry.")
+        @OptionGroup var modules: ModuleOptions
+        @Option(name: .customLong("token"), help: "PKCS#11 URI of the token (and key: id=).") var token: String
+        @Option(help: "Your name, as the request's common name.") var name: String
+        @Option(name: .customLong("out"), help: "Where to write the request (PEM).") var output: String
+        @Option(name: .customLong("pin-fd"), help: "Read the PIN from this file descriptor.") var pinFD: Int32?
+
+        func run() async throws {
+            let uri = try parseURI(token)
+            let service = try modules.service()
+            defer { service.close() }
+            let slot = try await service.library.token(matching: uri)
+            let session = try await slot.openSession()
+            let pin = try PINInput.obtain(fd: pinFD, prompt: "PIN for token '\(session.token.label)': ")
+            _ = try await session.login(pin: pin)
+            let (key, publicKey) = try await TokenCommand.keyPair(session, uri: uri)
+            guard let keyType = key.keyType, let algorithm = SignatureAlgorithm.default(for: keyType) else {
+                throw Failure.refused("the key is neither RSA nor EC")
+            }
+            let spki = try await session.subjectPublicKeyInfo(of: publicKey)
+            let request = try await CertificateRequest.make(subject: DistinguishedName(commonName: name), subjectPublicKeyInfo: spki, scheme: algorithm.scheme) { tbs in
+                let input = algorithm.mechanism.takesDigest ? SHA256.hash(tbs) : tbs
+                let raw = try await session.sign(input, mechanism: algorithm.mechanism, key: key)
+                return algorithm == .ecdsaSHA256 ? try ECDSASignature(rawRepresentation: raw).derEncoded : raw
+            }
+            try? await session.logout()
+            await session.close()
+            try writeAtomically(Data(request.pemEncoded.utf8), to: output)
+            print("certification request for key \(Hex.string(key.id)) on token '\(session.token.label)' written to \(output)")
+        }
+    }
+
+    struct Issue: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Issue the signing certificate for a holder's request, signed on the authority's token (certification authority).",
+            discussion: "The subject carries the holder's national ID (serialNumber), entity (O) and role (OU) from the registry; a holder with no signing role is refused (D3).")
+        @OptionGroup var remote: SocketOptions
+        @Option(help: "The request (PEM) made on the holder's token.") var csr: String
+        @Option(help: "The holder's Unix user.") var holder: String
+        @Option(name: .customLong("validity-days"), help: "Days of validity.") var validityDays = 730
+        @Option(name: .customLong("out"), help: "Where to write the certificate (PEM).") var output: String
+        @Option(name: .customLong("pin-fd"), help: "Read the authority token's PIN from this file descriptor.") var pinFD: Int32?
+        @Flag(help: "Use the authority token's final PIN try.") var confirmFinalTry = false
+
+        struct Body: Encodable {
+            var csr: String
+            var holder: String
+            var validityDays: Int
+            var confirmFinalTry: Bool
+        }
+        struct Issued: Decodable {
+            var subject: String
+            var serial: String
+            var pem: String
+        }
+
+        func run() async throws {
+            guard let text = try? String(contentsOfFile: csr, encoding: .utf8) else { throw Failure.usage("cannot read \(csr)") }
+            let pin = try PINInput.obtain(fd: pinFD, prompt: "PIN for the authority's token: ")
+            var body = try SecretBody.json(Body(csr: text, holder: holder, validityDays: validityDays, confirmFinalTry: confirmFinalTry), pins: [("pin", pin)])
+            defer { SecretBody.wipe(&body) }
+            let response = try remote.send("POST", "/v1/certificates", body: body, contentType: "application/json")
+            guard let issued = try? JSONDecoder().decode(Issued.self, from: response.body) else {
+                throw Failure.usage("paysignd answered something this client does not understand")
+            }
+            try writeAtomically(Data(issued.pem.utf8), to: output)
+            print("certificate \(issued.serial) issued: \(issued.subject); written to \(output)")
+        }
+    }
+
+    struct Install: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Put an issued certificate on your token beside its key (in process).")
+        @OptionGroup var modules: ModuleOptions
+        @Option(name: .customLong("token"), help: "PKCS#11 URI of the token.") var token: String
+        @Option(help: "The certificate (PEM).") var cert: String
+        @Option(name: .customLong("pin-fd"), help: "Read the PIN from this file descriptor.") var pinFD: Int32?
+
+        func run() async throws {
+            let uri = try parseURI(token)
+            guard let text = try? String(contentsOfFile: cert, encoding: .utf8) else { throw Failure.usage("cannot read \(cert)") }
+            let certificate = try Certificate(pemEncoded: text)
+            let service = try modules.service()
+            defer { service.close() }
+            let slot = try await service.library.token(matching: uri)
+            let session = try await slot.openSession(readWrite: true)
+            let pin = try PINInput.obtain(fd: pinFD, prompt: "PIN for token '\(session.token.label)': ")
+            _ = try await session.login(pin: pin)
+            // The key the certificate is for: the public key object with the same key info.
+            var match: ObjectInfo?
+            for publicKey in try await session.objects(.publicKey) where try await session.subjectPublicKeyInfo(of: publicKey) == certificate.subjectPublicKeyInfo {
+                match = publicKey
+            }
+            guard let key = match else {
+                throw Failure.refused("no key on token '\(session.token.label)' matches the certificate's public key; it was issued for another key")
+            }
+            try await session.storeCertificate(der: certificate.derEncoded, subjectDER: certificate.subjectDER, id: key.id, label: key.label.isEmpty ? "sign" : key.label)
+            try? await session.logout()
+            await session.close()
+            print("certificate \(certificate.serialNumber) stored on token '\(session.token.label)' beside key \(Hex.string(key.id))")
+        }
+    }
+}
