@@ -53,8 +53,12 @@ public struct StoredCRL: Sendable, Hashable {
     /// The number as 40 hex digits, zero-padded: text order is number order. Nil when the text
     /// is not hex or longer than 20 bytes (RFC 5280 5.2.3).
     public static func numberKey(_ hex: String) -> String? {
+        // ASCII only: Character.isHexDigit also takes fullwidth digits, which would sort above all.
+        guard !hex.isEmpty, hex.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x41...0x46).contains($0) || (0x61...0x66).contains($0) }) else {
+            return nil
+        }
         let digits = hex.uppercased().drop { $0 == "0" }
-        guard digits.count <= 40, digits.allSatisfy(\.isHexDigit) else { return nil }
+        guard digits.count <= 40 else { return nil }
         return String(repeating: "0", count: 40 - digits.count) + digits
     }
 }
@@ -338,7 +342,10 @@ extension Registry {
         try await read("read the latest revocation list") { db in
             var request = CRLRow.all()
             if let issuerKeyID { request = request.filter(Column("issuerKeyID") == issuerKeyID) }
-            guard let row = try request.order(Column("numberKey").desc, Column("id").desc).fetchOne(db) else { return nil }
+            // Numbers order the lists of one issuer key only; across keys (a new authority key starts
+            // again at 1, an imported list has its authority's numbering) the newest is the latest issued.
+            let ordering = issuerKeyID == nil ? [Column("thisUpdate").desc, Column("id").desc] : [Column("numberKey").desc, Column("id").desc]
+            guard let row = try request.order(ordering).fetchOne(db) else { return nil }
             return try Self.crl(row)
         }
     }

@@ -221,7 +221,7 @@ enum Schema {
         // clearance, death notice, D6), and the revocation lists issued or imported.
         //
         // `order_signatures_token_active` makes the database itself refuse a signature made with a
-        // token that is no longer active: a revocation that commits while a signature is being
+        // registered token that is not active (an unregistered one is SigningPolicy's to refuse): a revocation that commits while a signature is being
         // made on that token wins, and the signature is discarded (D6).
         migrator.registerMigration("v3-authority") { db in
             try db.execute(
@@ -242,7 +242,7 @@ enum Schema {
                     ALTER TABLE operators ADD COLUMN deathNotifiedOn TEXT;
                     ALTER TABLE operators ADD COLUMN deathNoticeReference TEXT;
                     CREATE TRIGGER order_signatures_token_active BEFORE INSERT ON order_signatures
-                    WHEN (SELECT state FROM tokens WHERE serial = NEW.tokenSerial) IS NOT 'active'
+                    WHEN EXISTS (SELECT 1 FROM tokens WHERE serial = NEW.tokenSerial AND state <> 'active')
                     BEGIN SELECT RAISE(ABORT, 'rule D6: the token is not active'); END;
                     CREATE TABLE crls (
                         id INTEGER PRIMARY KEY AUTOINCREMENT,
