@@ -24,6 +24,9 @@ final class AuthorityDesk: Sendable {
     let onRevoked: @Sendable (String) -> Void
     /// The revocation lists held, parsed once (refreshed when one is issued or imported).
     private let held = Mutex<[RevocationList]>([])
+    /// One login-sign-logout at a time on the authority's token (login state is per token for the
+    /// whole process), and one CRL number handed out at a time.
+    private let authorityLock = KeyedLock()
 
     init(
         registry: Registry, tokens: TokenService, bus: EventBus, logger: Logger, authorityToken: PKCS11URI?,
@@ -136,12 +139,26 @@ final class AuthorityDesk: Sendable {
         guard let keyID = authority.subjectKeyIdentifier.map(Hex.string) else {
             throw Problem(.internalError, "the authority's certificate has no subject key identifier")
         }
-        do {
-            try await TokenLogin.login(signer, pin: pin, confirmFinalTry: confirmFinalTry, by: caller.actor, registry: registry, bus: bus)
-        } catch {
-            throw TokenProblems.problem(for: error) ?? Problem(.tokenFailed, "\(error)")
+        return try await authorityLock.withLock("authority") {
+            do {
+                try await TokenLogin.login(signer, pin: pin, confirmFinalTry: confirmFinalTry, by: caller.actor, registry: registry, bus: bus)
+            } catch {
+                throw TokenProblems.problem(for: error) ?? Problem(.tokenFailed, "\(error)")
+            }
+            // Logged out inside the lock, never after it: a late logout would end the next login.
+            do {
+                let issued = try await signCRL(signer: signer, authority: authority, keyID: keyID, caller: caller)
+                try? await signer.session.logout()
+                return issued
+            } catch {
+                try? await signer.session.logout()
+                throw error
+            }
         }
-        defer { Task { try? await signer.session.logout() } }
+    }
+
+    /// Numbers, builds, signs and records a CRL; runs under `authorityLock`, logged in.
+    private func signCRL(signer: TokenSigner, authority: Certificate, keyID: String, caller: Caller) async throws -> IssuedCRL {
         let now = clock()
         let number = try await registry.nextCRLNumber(issuerKeyID: keyID)
         let revoked = try await registry.revokedCertificates()
@@ -308,12 +325,28 @@ extension AuthorityDesk {
             throw TokenProblems.problem(for: error) ?? Problem(.tokenFailed, "\(error)")
         }
         defer { Task { await signer.session.close() } }
-        do {
-            try await TokenLogin.login(signer, pin: pin, confirmFinalTry: confirmFinalTry, by: caller.actor, registry: registry, bus: bus)
-        } catch {
-            throw TokenProblems.problem(for: error) ?? Problem(.tokenFailed, "\(error)")
+        return try await authorityLock.withLock("authority") {
+            do {
+                try await TokenLogin.login(signer, pin: pin, confirmFinalTry: confirmFinalTry, by: caller.actor, registry: registry, bus: bus)
+            } catch {
+                throw TokenProblems.problem(for: error) ?? Problem(.tokenFailed, "\(error)")
+            }
+            do {
+                let issued = try await signCertificate(signer: signer, request: request, op: op, role: role, entity: entity, validityDays: validityDays, user: user, caller: caller)
+                try? await signer.session.logout()
+                return issued
+            } catch {
+                try? await signer.session.logout()
+                throw error
+            }
         }
-        defer { Task { try? await signer.session.logout() } }
+    }
+
+    /// Builds and signs the certificate; runs under `authorityLock`, logged in.
+    private func signCertificate(
+        signer: TokenSigner, request: CertificateRequest, op: Operator, role: Role, entity: Entity, validityDays: Int, user: String,
+        caller: Caller
+    ) async throws -> IssuedCertificate {
         let now = clock()
         var serial = (0..<16).map { _ in UInt8.random(in: 0...255) }
         serial[0] &= 0x7F

@@ -117,7 +117,13 @@ extension AuthorityDesk {
             Route("POST", "/v1/crl/imports", roles: [.certificationAuthority, .administrator, .paymentCenter], rule: .d6) { request in
                 let caller = try await Caller.resolve(request, registry: registry)
                 guard !request.body.isEmpty else { throw Problem(.invalidField, "send the revocation list (DER or PEM) as the body") }
-                return try .json(try await desk.importCRL(request.body, by: caller.actor), status: 201)
+                do {
+                    return try .json(try await desk.importCRL(request.body, by: caller.actor), status: 201)
+                } catch let problem as Problem {
+                    // A refused list is evidence too (D6): an older, forged or expired one.
+                    _ = try? await registry.append(.refusal(.init(rule: .d6, reason: String(problem.detail.prefix(500)))), by: caller.actor)
+                    throw problem
+                }
             },
             Route("GET", "/v1/reports/holders", roles: overseers, rule: .d4) { request in
                 let report = try await HolderReport.make(

@@ -305,6 +305,7 @@ func storeCall<T: Sendable>(_ body: () async throws -> T) async throws -> T {
         case .duplicate: throw Problem(.conflict, error.message)
         case .ruleViolated: throw Problem(.ruleViolated, error.message, rule: error.rule?.rawValue)
         case .wrongState: throw Problem(.wrongState, error.message, rule: error.rule?.rawValue)
+        case .staleCRL: throw Problem(.conflict, error.message, rule: "D6")
         default: throw Problem(.internalError, error.message)
         }
     }
