@@ -197,88 +197,100 @@ final class OrderDesk: Sendable {
         guard caller.op != nil else {
             throw await refuse(caller, .notAuthorized, .d13, "\(caller.name) is not an operator in paysign's registry and cannot sign")
         }
-        let order = try await visibleOrder(request.orderID, to: caller)
+        // The order, the document both signatures cover and the SignedData so far, in one read.
+        guard let toSign = try await registry.orderToSign(id: request.orderID),
+            caller.maySee(toSign.order.metadata.entityCode)
+        else {
+            throw Problem(.notFound, "there is no order \(request.orderID)")
+        }
+        let order = toSign.order
 
         // Which token, and whose. The key's certificate is read before any login.
         let cached = pin == nil ? cachedLogin(token: request.token, operatorID: caller.op?.id) : nil
         if pin == nil && cached == nil {
             throw Problem(.invalidField, "give the PIN of the token (pin); the daemon keeps no PIN\(pinCache == nil ? "" : " and holds no login of yours on that token")", rule: "D5")
         }
-        let signer: TokenSigner
-        do {
-            if let cached { signer = cached } else { signer = try await tokens.signer(for: request.token) }
-        } catch {
-            throw TokenProblems.problem(for: error) ?? Problem(.tokenFailed, "\(error)")
+        // The token's signer is kept open between requests (`TokenService.keptSigner`): no session,
+        // object search or certificate parse per request. A refusal is decided on the token as it
+        // is now: a kept signer that is refused is read again before the refusal stands.
+        var signer = try await signer(for: request.token, cached: cached)
+        var verdict = try await approve(request, order: order, signer: signer, caller: caller)
+        if case .failure = verdict, cached == nil {
+            signer = try await self.signer(for: request.token, cached: nil, fresh: true)
+            verdict = try await approve(request, order: order, signer: signer, caller: caller)
         }
-        // Sessions are closed, never logged out, outside the token's lock: a logout there would end
-        // the login of whichever request holds the lock now (login state is per token).
-        var keep = false
-        defer { if !keep { Task { await signer.session.close() } } }
-
+        let approval: SigningPolicy.Approval
+        switch verdict {
+        case .success(let value): approval = value
+        case .failure(let refusal): throw await refuse(caller, refusal, order: order)
+        }
         let serial = signer.session.token.serialNumber
         guard let certificateSHA256 = SHA256Hex(bytes: signer.certificate.sha256Fingerprint) else {
             throw Problem(.internalError, "the certificate on token \(serial) has no fingerprint")
         }
-        var firstNationalID: String?
-        if request.step == .second, let firstID = order.signature(.first)?.signer.operatorID {
-            firstNationalID = try await registry.operator(id: firstID)?.nationalID
-        }
-        // A held revocation list that names the certificate (imported from the authority) (D6).
-        if let entry = authority?.revocation(of: signer.certificate) {
-            throw await refuse(
-                caller, .ruleViolated, .d6,
-                "the certificate on token \(serial) (serial \(signer.certificate.serialNumber)) is revoked (\(entry.reasonName ?? "no reason given")) on the certification authority's revocation list; it cannot sign",
-                order: order)
-        }
-        let approval: SigningPolicy.Approval
-        do {
-            approval = try policy.check(SigningPolicy.Request(
-                step: request.step, order: order, caller: caller.op, callerName: caller.name,
-                token: try await registry.token(serial: serial), tokenSerial: serial,
-                certificateSHA256: certificateSHA256, certificateNotBefore: signer.certificate.notBefore,
-                certificateNotAfter: signer.certificate.notAfter, fileNumber: request.fileNumber,
-                firstSignerNationalID: firstNationalID, now: clock()))
-        } catch let refusal as SigningPolicy.Refusal {
-            throw await refuse(caller, refusal, order: order)
-        }
 
-        let document = try await registry.orderDocument(id: order.id) ?? []
+        let document = toSign.document
         var previous: SignedDocument?
         if request.step == .second {
-            guard let der = try await registry.orderSignedData(id: order.id) else {
+            guard let der = toSign.signedData else {
                 throw Problem(.internalError, "order \(order.id) is first-signed but its SignedData is missing")
             }
             previous = try SignedDocument(derEncoded: der)
         }
         let willCache = pinCache != nil && caller.op != nil && cached == nil
-        let signed: SignedDocument
+        // The signer that signs: the one checked above, or the same key's next kept signer if that
+        // one was discarded while this request waited for the token.
+        var used = signer
+        // The login's `login-succeeded` entry, journaled with the signature (or the refusal).
+        var loggedIn: AuditEvent?
+        let signed: DetachedSignature
         do {
-            signed = try await tokenLocks.withLock(serial) {
-                if cached == nil {
-                    try await TokenLogin.login(signer, pin: pin, confirmFinalTry: request.confirmFinalTry, by: caller.actor, registry: registry, bus: bus)
-                }
+            // The SignedData is built before the token is taken and checked after it is let go:
+            // under the token's lock are only the login, the token's signature and the logout.
+            let prepared = try signer.prepareCMS(
+                content: document, role: request.step.rawValue, bindTo: previous, signingTime: clock())
+            let signature = try await tokenLocks.withLock(serial) {
                 do {
-                    let made = try await signer.signCMS(content: document, role: request.step.rawValue, bindTo: previous, signingTime: clock())
-                    if !willCache && cached == nil { try? await signer.session.logout() }
-                    return made
+                    if cached == nil {
+                        if !used.isUsable { used = try await replacement(for: used, uri: request.token) }
+                        // login-succeeded is journaled with the signature (or the refusal), not under the lock.
+                        loggedIn = try await TokenLogin.login(
+                            used, pin: pin, confirmFinalTry: request.confirmFinalTry, by: caller.actor,
+                            registry: registry, bus: bus, journalSuccess: false)
+                    }
+                    do {
+                        let signature = try await used.sign(prepared)
+                        if !willCache && cached == nil { await logOut(used) }
+                        return signature
+                    } catch {
+                        if cached == nil { await logOut(used) }
+                        throw error
+                    }
                 } catch {
-                    if cached == nil { try? await signer.session.logout() }
+                    // The signer may be broken (a wrong PIN, an error from the token): no request
+                    // waiting for the token gets it, and the next one reads the token again.
+                    tokens.discard(used)
                     throw error
                 }
             }
+            signed = try prepared.draft.finishDetached(signature: signature)
         } catch let problem as Problem {
+            if let loggedIn { _ = try? await registry.append(loggedIn, by: caller.actor) }
             throw problem
         } catch {
             if cached != nil { dropCachedLogin(serial) }
+            tokens.discard(used)
             let problem = TokenProblems.problem(for: error) ?? Problem(.tokenFailed, "the signature could not be made: \(error)")
+            var entries: [AuditEvent] = loggedIn.map { [$0] } ?? []
             if !(error is PKCS11Error && (error as! PKCS11Error).function == "C_Login") {
-                _ = try? await registry.append(.refusal(.init(rule: problem.rule.flatMap(RuleNumber.init), reason: problem.detail, documentSHA256: order.documentSHA256)), by: caller.actor)
+                entries.append(.refusal(.init(rule: problem.rule.flatMap(RuleNumber.init), reason: problem.detail, documentSHA256: order.documentSHA256)))
             }
+            if !entries.isEmpty { _ = try? await registry.append(contentsOf: entries, by: caller.actor) }
             throw problem
         }
-        guard let mine = signed.signingOrder?.last ?? signed.signers.last,
-            let signatureSHA256 = SHA256Hex(bytes: mine.signatureDigest)
-        else { throw Problem(.internalError, "the new SignerInfo cannot be found in the SignedData") }
+        guard let signatureSHA256 = SHA256Hex(bytes: signed.signatureDigest) else {
+            throw Problem(.internalError, "the new signature has no digest")
+        }
 
         let signature = OrderSignature(
             step: request.step, signer: caller.orderActor, tokenSerial: serial, certificateSHA256: certificateSHA256,
@@ -289,17 +301,87 @@ final class OrderDesk: Sendable {
             saved = { order in try record(SignResult(order: order, signature: signature, warnings: warnings)) }
         }
         let der = signed.derEncoded
-        let recorded = try await storeCall {
-            try await registry.recordSignature(orderID: order.id, signature: signature, signedData: der, by: caller.actor, idempotency: saved)
+        let journalFirst: [AuditEvent] = loggedIn.map { [$0] } ?? []
+        let recorded: Order
+        do {
+            recorded = try await storeCall {
+                try await registry.recordSignature(
+                    orderID: order.id, signature: signature, signedData: der, by: caller.actor, journalFirst: journalFirst,
+                    idempotency: saved)
+            }
+        } catch {
+            // The signature is not recorded; the login that was made still is.
+            if !journalFirst.isEmpty { _ = try? await registry.append(contentsOf: journalFirst, by: caller.actor) }
+            throw error
         }
         if willCache, let pinCache, let op = caller.op {
-            keep = true
-            remember(signer, serial: serial, operatorID: op.id, for: pinCache)
-        } else if cached != nil {
-            keep = true
+            remember(used, serial: serial, operatorID: op.id, for: pinCache)
         }
         announce(recorded, by: caller)
         return SignResult(order: recorded, signature: signature, warnings: warnings)
+    }
+
+    /// The caller's cached login, or the token's kept signer (`TokenService.keptSigner`).
+    private func signer(for uri: PKCS11URI, cached: TokenSigner?, fresh: Bool = false) async throws -> TokenSigner {
+        if let cached { return cached }
+        do {
+            return try await tokens.keptSigner(for: uri, fresh: fresh)
+        } catch {
+            throw TokenProblems.problem(for: error) ?? Problem(.tokenFailed, "\(error)")
+        }
+    }
+
+    /// The signing policy's verdict on signing `order` with `signer`'s key (D2-D13), and a held
+    /// revocation list's (D6). Registry failures are thrown.
+    private func approve(
+        _ request: SignRequest, order: Order, signer: TokenSigner, caller: Caller
+    ) async throws -> Result<SigningPolicy.Approval, SigningPolicy.Refusal> {
+        let serial = signer.session.token.serialNumber
+        guard let certificateSHA256 = SHA256Hex(bytes: signer.certificate.sha256Fingerprint) else {
+            throw Problem(.internalError, "the certificate on token \(serial) has no fingerprint")
+        }
+        // A held revocation list that names the certificate (imported from the authority) (D6).
+        if let entry = authority?.revocation(of: signer.certificate) {
+            return .failure(SigningPolicy.Refusal(
+                .ruleViolated, .d6,
+                "the certificate on token \(serial) (serial \(signer.certificate.serialNumber)) is revoked (\(entry.reasonName ?? "no reason given")) on the certification authority's revocation list; it cannot sign"))
+        }
+        // The token as registered, and for a second signature who signed first, in one read.
+        let firstSigner = request.step == .second ? order.signature(.first)?.signer.operatorID : nil
+        let (token, firstNationalID) = try await registry.signingRecords(tokenSerial: serial, firstSigner: firstSigner)
+        do {
+            return .success(try policy.check(SigningPolicy.Request(
+                step: request.step, order: order, caller: caller.op, callerName: caller.name,
+                token: token, tokenSerial: serial,
+                certificateSHA256: certificateSHA256, certificateNotBefore: signer.certificate.notBefore,
+                certificateNotAfter: signer.certificate.notAfter, fileNumber: request.fileNumber,
+                firstSignerNationalID: firstNationalID, now: clock())))
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    /// The same key's kept signer, for a request whose signer was discarded while it waited for
+    /// the token. It must be the token and certificate the request was checked against.
+    private func replacement(for old: TokenSigner, uri: PKCS11URI) async throws -> TokenSigner {
+        let signer = try await tokens.keptSigner(for: uri)
+        guard signer.session.token.serialNumber == old.session.token.serialNumber,
+            signer.certificate == old.certificate
+        else {
+            throw Problem(.conflict, "the token changed while this request waited for it; send the request again")
+        }
+        return signer
+    }
+
+    /// Ends the login on the token (under its lock). A token that will not log out loses its
+    /// kept signer, and the session is closed: closing the token's last session ends the login.
+    private func logOut(_ signer: TokenSigner) async {
+        do {
+            try await signer.session.logout()
+        } catch {
+            tokens.discard(signer)
+            await signer.session.close()
+        }
     }
 
     /// Runs `body` while no other request uses the token.
@@ -320,13 +402,11 @@ final class OrderDesk: Sendable {
     }
 
     private func remember(_ signer: TokenSigner, serial: String, operatorID: Operator.ID, for duration: Duration) {
-        let old = cachedLogins.withLock { logins -> TokenSigner? in
-            let old = logins[serial]?.signer
+        // The new login replaces the old one on the token. An older signer's session is left to
+        // the token service (a kept signer) or closes when its last user lets it go.
+        cachedLogins.withLock { logins in
             logins[serial] = CachedLogin(operatorID: operatorID, signer: signer, expires: .now + duration)
-            return old === signer ? nil : old
         }
-        // The new login replaced the old one on the token; only its session is left to close.
-        if let old { Task { await old.session.close() } }
         Task { [weak self] in
             try? await Task.sleep(for: duration)
             self?.expire(serial, signer: signer)
@@ -348,11 +428,11 @@ final class OrderDesk: Sendable {
         }
     }
 
-    /// Ends a cached login: logs out under the token's lock, then closes the session (a removed
-    /// token has none left to close).
+    /// Ends a cached login: logs out under the token's lock. The session stays open: it is the
+    /// token service's kept signer's (`TokenService.keptSigner`), or closes when its last user lets
+    /// the signer go.
     private func close(_ signer: TokenSigner, serial: String) async {
-        _ = try? await tokenLocks.withLock(serial) { try? await signer.session.logout() }
-        await signer.session.close()
+        _ = try? await tokenLocks.withLock(serial) { await logOut(signer) }
     }
 
     // MARK: Journal and events

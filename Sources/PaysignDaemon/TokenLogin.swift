@@ -7,16 +7,23 @@ import PaysignTokens
 /// state the token reports (never the PIN, rule D5), or a refusal when no PIN was tried (final try
 /// not confirmed, token gone). A wrong PIN is never retried; the session is closed after a failure.
 enum TokenLogin {
+    /// - Parameter journalSuccess: false when the caller writes the returned `login-succeeded`
+    ///   entry itself, in the transaction of what the login was for (a signature: no journal write
+    ///   then holds the token's lock). Failures are always journaled here, at once.
+    /// - Returns: the `login-succeeded` entry.
+    @discardableResult
     static func login(
         _ signer: TokenSigner, pin: PIN?, confirmFinalTry: Bool, by actor: AuditActor, registry: Registry,
-        bus: EventBus?
-    ) async throws {
+        bus: EventBus?, journalSuccess: Bool = true
+    ) async throws -> AuditEvent {
         let serial = signer.session.token.serialNumber
         let label = signer.session.token.label
         do {
             let report = try await signer.login(pin: pin, confirmFinalTry: confirmFinalTry)
-            _ = try await registry.append(.loginSucceeded(.init(tokenSerial: serial)), by: actor)
+            let succeeded = AuditEvent.loginSucceeded(.init(tokenSerial: serial))
+            if journalSuccess { _ = try await registry.append(succeeded, by: actor) }
             if report.before != report.after { announce(bus, label: label, serial: serial, state: report.after) }
+            return succeeded
         } catch let error as PKCS11Error {
             await signer.session.close()
             if error.function == "C_Login" && [.pinIncorrect, .pinLocked, .pinExpired].contains(error.code) {

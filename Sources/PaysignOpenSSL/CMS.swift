@@ -288,7 +288,7 @@ enum CMSHandle {
             throw OpenSSLError(.malformedCertificate, "a certificate inside the SignedData could not be re-encoded")
         }
         defer { CPaysignShims_OPENSSL_free(der) }
-        return try Certificate(derEncoded: Array(UnsafeBufferPointer(start: der, count: Int(length))))
+        return try Certificate.parsed(derEncoded: Array(UnsafeBufferPointer(start: der, count: Int(length))))
     }
 
     static func name(_ name: OpaquePointer) -> String {

@@ -10,7 +10,8 @@ import SwiftASN1
 /// `CMS_PARTIAL`, so it never signs), paysign adds the signed attributes, DER-encodes them as the
 /// SET that RFC 5652 5.4 says is signed, hands those bytes to `sign`, and stores what comes back as
 /// the SignerInfo's signature. `CMS_SignerInfo_sign`, which would need the private key, is never
-/// called. Every signature in the result is verified after a DER round trip before it is returned.
+/// called. Every signature in the result is verified, over the signed attributes exactly as the
+/// file carries them, before it is returned (`SignerDraft.finish(signature:)`).
 ///
 /// Signed attributes of every SignerInfo paysign makes:
 ///
@@ -44,23 +45,52 @@ public enum CMSBuilder {
         commitment: CommitmentType = .proofOfApproval, bindTo previous: SignedDocument? = nil,
         signingTime: Date, sign: @Sendable (_ signedAttributesDER: [UInt8]) async throws -> [UInt8]
     ) async throws -> SignedDocument {
-        let draft = try SignerDraft(
+        let draft = try prepare(
             content: content, certificate: certificate, scheme: scheme, role: role, commitment: commitment,
-            previous: previous, signingTime: signingTime)
+            bindTo: previous, signingTime: signingTime)
         let signature = try await sign(draft.signedAttributes)
         return try draft.finish(signature: signature)
     }
+
+    /// `signDetached` in two steps, for a caller that holds the token only while it signs: this
+    /// builds the SignerInfo (every check on `previous` included) and the bytes to sign
+    /// (`SignerDraft.signedAttributes`); `SignerDraft.finishDetached(signature:)` or
+    /// `finish(signature:)` stores the signature and checks it.
+    public static func prepare(
+        content: [UInt8], certificate: Certificate, scheme: SignatureScheme, role: String,
+        commitment: CommitmentType = .proofOfApproval, bindTo previous: SignedDocument? = nil, signingTime: Date
+    ) throws -> SignerDraft {
+        try SignerDraft(
+            content: content, certificate: certificate, scheme: scheme, role: role, commitment: commitment,
+            previous: previous, signingTime: signingTime)
+    }
 }
 
-/// A SignedData with one SignerInfo whose signature is still missing. Owns its `CMS_ContentInfo`.
-final class SignerDraft {
+/// A new signature in its SignedData as `SignerDraft.finishDetached(signature:)` returns it: the DER
+/// to store and the new SignerInfo's signature, checked but not parsed into a `SignedDocument`
+/// (`SignedDocument(derEncoded:)` reads the file when its signers are wanted).
+public struct DetachedSignature: Sendable, Hashable {
+    /// The SignedData (DER) with every SignerInfo, the new one included.
+    public let derEncoded: [UInt8]
+    /// The new SignerInfo's signature value.
+    public let signature: [UInt8]
+    /// SHA-256 of `signature`: what the next signer's preceding-signature attribute holds (D2).
+    public let signatureDigest: [UInt8]
+}
+
+/// A SignedData with one new SignerInfo whose signature is still missing (`CMSBuilder.prepare`).
+/// Owns its `CMS_ContentInfo`; one task uses it, from `prepare` to a `finish`.
+public final class SignerDraft {
     private let cms: OpaquePointer
     /// The new SignerInfo (owned by `cms`).
     private let info: OpaquePointer
     private let contentDigest: [UInt8]
     private let certificate: Certificate
+    private let scheme: SignatureScheme
+    /// Whether the SignedData holds earlier signers (`bindTo`).
+    private let followsEarlierSigners: Bool
     /// DER of the signed attributes as a SET OF Attribute: the bytes the signature covers.
-    let signedAttributes: [UInt8]
+    public let signedAttributes: [UInt8]
 
     init(content: [UInt8], certificate: Certificate, scheme: SignatureScheme, role: String, commitment: CommitmentType,
          previous: SignedDocument?, signingTime: Date) throws {
@@ -72,6 +102,8 @@ final class SignerDraft {
             throw OpenSSLError(.internalError, "a signer's role is empty; paysign names it (\"first\", \"second\")")
         }
         self.certificate = certificate
+        self.scheme = scheme
+        followsEarlierSigners = previous != nil
         contentDigest = SHA256.hash(content)
 
         var preceding: [UInt8]?
@@ -114,7 +146,32 @@ final class SignerDraft {
 
     /// Stores the signature, encodes the SignedData, parses it back and verifies every signature in
     /// it over its signed attributes (so what is returned is what a verifier will read).
-    func finish(signature: [UInt8]) throws -> SignedDocument {
+    public func finish(signature: [UInt8]) throws -> SignedDocument {
+        let der = try encode(signature: signature)
+        return try check(SignedDocument(derEncoded: der), signature: signature)
+    }
+
+    /// Stores the signature and encodes the SignedData, checked as `finish(signature:)` checks it
+    /// but without building a `SignedDocument` when the caller wants only the file and the new
+    /// signature (the daemon stores both).
+    ///
+    /// A first signer's file is not parsed back: the new signature is verified with the
+    /// certificate's key over the signed attributes, and the file must carry those very bytes as
+    /// the SignerInfo's `signedAttrs` (what every verifier re-encodes and checks), the signature
+    /// and the certificate. After earlier signers the file is parsed back and every SignerInfo
+    /// verified, as in `finish(signature:)`: re-encoding them must not have broken one.
+    public func finishDetached(signature: [UInt8]) throws -> DetachedSignature {
+        let der = try encode(signature: signature)
+        if followsEarlierSigners {
+            _ = try check(SignedDocument(derEncoded: der), signature: signature)
+        } else {
+            try checkFirst(der, signature: signature)
+        }
+        return DetachedSignature(derEncoded: der, signature: signature, signatureDigest: SHA256.hash(signature))
+    }
+
+    /// The signature stored in the SignerInfo, and the SignedData's DER.
+    private func encode(signature: [UInt8]) throws -> [UInt8] {
         OpenSSLError.clearQueue()  // the token's library may have left errors on this thread
         guard !signature.isEmpty else {
             throw CMSError(.signatureRejected, "the token returned an empty signature for certificate \(certificate.serialNumber)")
@@ -123,8 +180,46 @@ final class SignerDraft {
             ASN1_STRING_set(CMS_SignerInfo_get0_signature(info), buffer.baseAddress, Int32(buffer.count))
         }
         guard stored == 1 else { throw OpenSSLError(.internalError, "OpenSSL could not store the signature") }
-        let der = try CMSHandle.encode(cms)
-        let document = try SignedDocument(derEncoded: der)
+        return try CMSHandle.encode(cms)
+    }
+
+    /// A first signer's file, unparsed: the signature verifies over `signedAttributes`, and the
+    /// file holds them as `[0] IMPLICIT SET OF Attribute`, the signature as an OCTET STRING and
+    /// the certificate.
+    private func checkFirst(_ der: [UInt8], signature: [UInt8]) throws {
+        guard try certificate.verify(signature: signature, over: signedAttributes, scheme: scheme) else {
+            throw CMSError(.signatureRejected, "the signature made with the key of certificate \(certificate.serialNumber) does not verify over its signed attributes; the token's key does not match the certificate, or it signed other bytes")
+        }
+        // signedAttributes is 0x31 (SET), length, contents; the SignerInfo carries the same length
+        // and contents under the tag [0] (0xA0).
+        var carried = signedAttributes
+        carried[0] = 0xA0
+        let octetString = [0x04] + Self.derLength(signature.count) + signature
+        guard Self.contains(der, carried), Self.contains(der, octetString), Self.contains(der, certificate.derEncoded)
+        else {
+            throw OpenSSLError(.internalError, "the encoded SignedData does not carry the signed attributes, the signature and the certificate of the new signer as they were signed")
+        }
+    }
+
+    /// Whether `needle` occurs in `haystack`.
+    static func contains(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {
+        guard let first = needle.first, needle.count <= haystack.count else { return needle.isEmpty }
+        return haystack.withUnsafeBufferPointer { hay in
+            needle.withUnsafeBufferPointer { pin in
+                var start = 0
+                let last = hay.count - pin.count
+                while start <= last {
+                    guard let hit = hay[start...last].firstIndex(of: first) else { return false }
+                    if memcmp(hay.baseAddress! + hit, pin.baseAddress!, pin.count) == 0 { return true }
+                    start = hit + 1
+                }
+                return false
+            }
+        }
+    }
+
+    /// `finish(signature:)`'s checks on the parsed file.
+    private func check(_ document: SignedDocument, signature: [UInt8]) throws -> SignedDocument {
         // DER sorts the SignerInfos, so the new one is found by its signature, not its position.
         guard let new = document.signers.first(where: { $0.signature == signature }),
             new.messageDigest == contentDigest

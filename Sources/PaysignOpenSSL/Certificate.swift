@@ -1,6 +1,7 @@
 public import Foundation
 internal import CLibCrypto
 internal import CPaysignShims
+import Synchronization
 
 /// An X.509 certificate (RFC 5280), parsed by OpenSSL.
 ///
@@ -108,6 +109,24 @@ public final class Certificate: @unchecked Sendable, Hashable, CustomStringConve
     }
 
     deinit { X509_free(x509) }
+
+    /// Certificates parsed by `parsed(derEncoded:)`, by their DER (at most `recentLimit`).
+    private static let recent = Mutex<[[UInt8]: Certificate]>([:])
+    private static let recentLimit = 64
+
+    /// `Certificate(derEncoded:)`, or the certificate parsed from the same bytes before: every read
+    /// of a SignedData brings back the same few certificates, and each parse has OpenSSL decode the
+    /// public key again (`OSSL_DECODER`, the costly part). A certificate is immutable, so one
+    /// object serves every reader.
+    static func parsed(derEncoded der: [UInt8]) throws -> Certificate {
+        if let known = recent.withLock({ $0[der] }) { return known }
+        let certificate = try Certificate(derEncoded: der)
+        recent.withLock { entries in
+            if entries.count >= recentLimit { entries.removeAll(keepingCapacity: true) }
+            entries[der] = certificate
+        }
+        return certificate
+    }
 
     /// Where `date` falls in the validity period.
     public enum Validity: Sendable, Hashable {

@@ -74,8 +74,8 @@ extension Registry {
     public func idempotencyRecord(uid: UInt32, key: String) async throws -> IdempotencyRecord? {
         if let problem = IdempotencyRecord.keyProblem(key) { throw problem }
         return try await read("read an idempotency record") { db in
-            try IdempotencyRow.filter(Column("uid") == Int64(uid) && Column("key") == key).fetchOne(db)
-                .map(Self.idempotencyRecord)
+            let statement = try db.cachedStatement(sql: "SELECT * FROM idempotency WHERE uid = ? AND key = ?")
+            return try IdempotencyRow.fetchOne(statement, arguments: [Int64(uid), key]).map(Self.idempotencyRecord)
         }
     }
 
@@ -126,8 +126,9 @@ extension Registry {
 
     static func insertIdempotency(_ db: Database, _ record: IdempotencyRecord, at: String) throws {
         let exists =
-            try IdempotencyRow.filter(Column("uid") == Int64(record.uid) && Column("key") == record.key).fetchCount(db)
-            > 0
+            try Bool.fetchOne(
+                db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM idempotency WHERE uid = ? AND key = ?)"),
+                arguments: [Int64(record.uid), record.key]) ?? false
         if exists {
             throw StoreError(
                 .duplicate,
@@ -135,11 +136,12 @@ extension Registry {
                 field: IdempotencyRecord.keyField)
         }
         // ifnull: SQLite binds an empty byte string as NULL; an empty body is a zero-length blob.
-        try db.execute(
+        try db.cachedStatement(
             sql: """
                 INSERT INTO idempotency (uid, key, requestDigest, status, contentType, body, createdAt)
                 VALUES (?, ?, ?, ?, ?, ifnull(?, X''), ?)
-                """,
+                """
+        ).execute(
             arguments: [
                 Int64(record.uid), record.key, record.requestDigest.hex, record.status, record.contentType,
                 Data(record.body), at,

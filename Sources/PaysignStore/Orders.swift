@@ -119,6 +119,45 @@ extension Registry {
         }
     }
 
+    /// What a signature on an order starts from, in one read: the order, the canonical document
+    /// both signatures cover, and the SignedData so far (nil before the first signature). Nil when
+    /// there is no such order.
+    public func orderToSign(id: Order.ID) async throws -> OrderToSign? {
+        try await read("read an order to sign") { db in
+            guard let order = try Self.order(db, id: id) else { return nil }
+            let blobs = try db.cachedStatement(sql: "SELECT document, signedData FROM orders WHERE id = ?")
+            guard let row = try Row.fetchOne(blobs, arguments: [id]) else { return nil }
+            let document: Data? = row[0]
+            let signedData: Data? = row[1]
+            return OrderToSign(
+                order: order, document: document.map { Array($0) } ?? [], signedData: signedData.map { Array($0) })
+        }
+    }
+
+    /// What the signing policy needs from the registry besides the order, in one read: the token
+    /// registered under `tokenSerial` (nil if none; as `token(serial:)` reads it) and the national
+    /// ID of `firstSigner`, the operator who signed first (for a second signature; nil if none).
+    public func signingRecords(
+        tokenSerial: String, firstSigner: Operator.ID?
+    ) async throws -> (token: TokenRecord?, firstSignerNationalID: String?) {
+        try await read("read a token and a signer") { db in
+            var token: TokenRecord?
+            let tokens = try db.cachedStatement(sql: "SELECT * FROM tokens WHERE serial = ?")
+            if let row = try TokenRow.fetchOne(tokens, arguments: [tokenSerial]), let id = row.id {
+                let certificates = try db.cachedStatement(
+                    sql: "SELECT * FROM token_certificates WHERE tokenID = ? ORDER BY notBefore, sha256")
+                token = try Self.token(
+                    row, certificates: try TokenCertificateRow.fetchAll(certificates, arguments: [id]))
+            }
+            var nationalID: String?
+            if let firstSigner {
+                let operators = try db.cachedStatement(sql: "SELECT nationalID FROM operators WHERE id = ?")
+                nationalID = try String.fetchOne(operators, arguments: [firstSigner])
+            }
+            return (token, nationalID)
+        }
+    }
+
     /// The CMS SignedData (DER) as it stands: nil until the first signature, then one SignerInfo,
     /// then two.
     public func orderSignedData(id: Order.ID) async throws -> [UInt8]? {
@@ -220,14 +259,21 @@ extension Registry {
     ///   (with the order id, the document digest and the grouped file number), and the
     ///   idempotency record, if any, is saved.
     ///
+    /// `journalFirst` are entries of the request that made the signature, journaled just before
+    /// it in the same transaction (the daemon's `login-succeeded`: one commit instead of two); the
+    /// same rules as `append(_:by:)`. If the signature is refused, they are not written.
+    ///
     /// Also fails with `.unknownOrder`, or `.invalidField` (signedData empty, tokenSerial or the
     /// signer's Unix user blank).
     public func recordSignature(
         orderID: Order.ID, signature: OrderSignature, signedData: [UInt8], by actor: AuditActor,
-        idempotency: (@Sendable (Order) throws -> IdempotencyRecord)? = nil
+        journalFirst: [AuditEvent] = [], idempotency: (@Sendable (Order) throws -> IdempotencyRecord)? = nil
     ) async throws -> Order {
         guard !signedData.isEmpty else {
             throw StoreError(.invalidField, "The signedData must not be empty.", field: "signedData")
+        }
+        for event in journalFirst {
+            try Self.checkAppendable(event)
         }
         if let problem = FieldRules.text(signature.tokenSerial, field: "tokenSerial", maximumLength: 64) {
             throw StoreError(problem)
@@ -236,7 +282,17 @@ extension Registry {
         let step = signature.step
         let at = now
         return try await write("record a signature on an order") { db in
-            let order = try Self.existingOrder(db, id: orderID)
+            // A first signature needs only the order's state and digests here; a second one also the
+            // first signature (D2), so the whole order.
+            let order: OrderHead
+            var whole: Order?
+            if step == .first {
+                order = try Self.orderHead(db, id: orderID)
+            } else {
+                let read = try Self.existingOrder(db, id: orderID)
+                order = OrderHead(state: read.state, documentSHA256: read.documentSHA256, fileNumber: read.fileNumber)
+                whole = read
+            }
             let needed = OrderState.before(step)
             guard order.state == needed else {
                 let state = Self.phrase(order.state)
@@ -259,19 +315,22 @@ extension Registry {
                             + "\(needed.rawValue) order.")
                 }
             }
-            if step == .second {
-                try Self.checkDifferentSigner(db, order: order, second: signature)
+            if step == .second, let whole {
+                try Self.checkDifferentSigner(db, order: whole, second: signature)
             }
-            try db.execute(
-                sql: "UPDATE orders SET state = ?, signedData = ? WHERE id = ?",
-                arguments: [OrderState.after(step).rawValue, Data(signedData), orderID])
+            try db.cachedStatement(sql: "UPDATE orders SET state = ?, signedData = ? WHERE id = ?")
+                .execute(arguments: [OrderState.after(step).rawValue, Data(signedData), orderID])
             try OrderSignatureRow(
                 orderID: orderID, step: step.rawValue, signerOperator: signature.signer.operatorID,
                 signerUser: signature.signer.unixUser, tokenSerial: signature.tokenSerial,
                 certificateSHA256: signature.certificateSHA256.hex, signatureSHA256: signature.signatureSHA256.hex,
                 signedAt: Timestamp.string(signature.signedAt)
             ).insert(db)
-            try Journal.append(
+            var journal = try Journal.Writer(db)
+            for event in journalFirst {
+                try journal.append(db, event, by: actor, at: at)
+            }
+            try journal.append(
                 db,
                 .signature(
                     .init(
@@ -342,9 +401,47 @@ extension Registry {
         state == .draft ? "a draft" : state.rawValue
     }
 
+    /// One order by id, with its signatures. Both statements are compiled once per connection
+    /// (`cachedStatement`): an order is read several times for every signature.
     static func order(_ db: Database, id: Order.ID) throws -> Order? {
-        guard let row = try OrderRow.fetchOne(db, key: id) else { return nil }
-        return try order(row, signatures: try OrderSignatureRow.filter(Column("orderID") == id).fetchAll(db))
+        let statement = try db.cachedStatement(sql: "SELECT \(orderColumns) FROM orders WHERE id = ?")
+        guard let row = try OrderRow.fetchOne(statement, arguments: [id]) else { return nil }
+        let signatures = try db.cachedStatement(sql: "SELECT * FROM order_signatures WHERE orderID = ?")
+        return try order(row, signatures: try OrderSignatureRow.fetchAll(signatures, arguments: [id]))
+    }
+
+    /// `OrderRow.databaseSelection` as SQL: every column but the file, the document and the
+    /// SignedData (large blobs, read on their own).
+    static let orderColumns = """
+        id, entityCode, kind, currency, valueDate, fileSHA256, fileBytes, lineCount, totalPiasters, documentSHA256, \
+        state, createdByOperator, createdByUser, createdAt, reviewedByOperator, reviewedByUser, reviewedAt, \
+        rejectedByOperator, rejectedByUser, rejectedAt, rejectionReason
+        """
+
+    /// What `recordSignature` checks and journals of an order: its state and digests.
+    struct OrderHead {
+        var state: OrderState
+        var documentSHA256: SHA256Hex
+        var fileNumber: FileNumber
+    }
+
+    /// The order's `OrderHead`, without its other columns and signatures. Fails with
+    /// `.unknownOrder`, or `.corrupt` as `order(_:signatures:)` does.
+    static func orderHead(_ db: Database, id: Order.ID) throws -> OrderHead {
+        let statement = try db.cachedStatement(sql: "SELECT state, documentSHA256, fileSHA256 FROM orders WHERE id = ?")
+        guard let row = try Row.fetchOne(statement, arguments: [id]) else {
+            throw StoreError(.unknownOrder, "The order \(id) is not in the registry.", field: "order")
+        }
+        let stateText: String = row[0]
+        let documentText: String = row[1]
+        let fileText: String = row[2]
+        func damaged(_ what: String) -> StoreError {
+            StoreError(.corrupt, "The registry holds order \(id) with \(what), which paysignd cannot read.")
+        }
+        guard let state = OrderState(rawValue: stateText) else { throw damaged("the state '\(stateText)'") }
+        guard let documentSHA256 = SHA256Hex(documentText) else { throw damaged("no document digest") }
+        guard let fileNumber = FileNumber(fileText) else { throw damaged("a file number that is not hex") }
+        return OrderHead(state: state, documentSHA256: documentSHA256, fileNumber: fileNumber)
     }
 
     static func existingOrder(_ db: Database, id: Order.ID) throws -> Order {
@@ -393,4 +490,13 @@ extension Registry {
             rejectedAt: try time(row.rejectedAt, "rejectedAt"), rejectionReason: row.rejectionReason,
             signatures: signatures.sorted { steps.firstIndex(of: $0.step)! < steps.firstIndex(of: $1.step)! })
     }
+}
+
+/// An order with the bytes a signature on it needs (`Registry.orderToSign(id:)`).
+public struct OrderToSign: Sendable {
+    public var order: Order
+    /// The canonical order document (`OrderDocument`) both signatures cover.
+    public var document: [UInt8]
+    /// The CMS SignedData (DER) so far; nil before the first signature.
+    public var signedData: [UInt8]?
 }

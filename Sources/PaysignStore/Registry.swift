@@ -314,7 +314,9 @@ extension Registry {
     public func `operator`(unixUser: String) async throws -> Operator? {
         let logger = self.logger
         return try await read("read an operator") { db in
-            guard let row = try OperatorRow.filter(Column("unixUser") == unixUser).fetchOne(db) else { return nil }
+            // A cached statement: every request reads its caller.
+            let statement = try db.cachedStatement(sql: "SELECT * FROM operators WHERE unixUser = ?")
+            guard let row = try OperatorRow.fetchOne(statement, arguments: [unixUser]) else { return nil }
             return try Self.operators(db, rows: [row], logger: logger).first
         }
     }
@@ -488,7 +490,8 @@ extension Registry {
         var roles: [Int64: Set<Role>] = [:]
         let roleRows: [OperatorRoleRow]
         if ids.count == 1 {
-            roleRows = try OperatorRoleRow.filter(Column("operatorID") == ids[0]).fetchAll(db)
+            let statement = try db.cachedStatement(sql: "SELECT * FROM operator_roles WHERE operatorID = ?")
+            roleRows = try OperatorRoleRow.fetchAll(statement, arguments: [ids[0]])
         } else {
             roleRows = try OperatorRoleRow.fetchAll(db)
         }

@@ -20,6 +20,22 @@ extension TokenSigner {
         commitment: CommitmentType = .proofOfApproval, bindTo previous: SignedDocument? = nil,
         signingTime: Date = Date()
     ) async throws -> SignedDocument {
+        let prepared = try prepareCMS(
+            content: content, role: role, algorithm: algorithm, commitment: commitment, bindTo: previous,
+            signingTime: signingTime)
+        return try prepared.draft.finish(signature: try await sign(prepared))
+    }
+
+    /// `signCMS` in three steps, for a caller that holds the token only while the token signs (the
+    /// daemon's per-token lock, with the login): this builds the SignerInfo and its signed
+    /// attributes, with no token call; `sign(_:)` has the token sign them (login first); the
+    /// draft's `finishDetached(signature:)` (or `finish(signature:)`) completes and checks the
+    /// SignedData. The certificate is checked here, at `signingTime`, and again by `sign(_:)`.
+    public func prepareCMS(
+        content: [UInt8], role: String, algorithm: SignatureAlgorithm? = nil,
+        commitment: CommitmentType = .proofOfApproval, bindTo previous: SignedDocument? = nil,
+        signingTime: Date = Date()
+    ) throws -> PreparedCMSSignature {
         guard let algorithm = algorithm ?? SignatureAlgorithm.default(for: keyType) else {
             throw TokenError(.algorithmMismatch, "the key \(keyURI) is neither RSA nor EC; paysign cannot sign with it")
         }
@@ -27,13 +43,26 @@ extension TokenSigner {
             throw TokenError(.algorithmMismatch, "\(algorithm.rawValue) does not fit the \(keyType.rawValue.uppercased()) key \(keyURI)")
         }
         try checkCertificate(at: signingTime)
-        return try await CMSBuilder.signDetached(
+        let draft = try CMSBuilder.prepare(
             content: content, certificate: certificate, scheme: algorithm.scheme, role: role, commitment: commitment,
-            bindTo: previous, signingTime: signingTime
-        ) { signedAttributes in
-            try await self.sign(signedAttributes, algorithm: algorithm).bytes
-        }
+            bindTo: previous, signingTime: signingTime)
+        return PreparedCMSSignature(draft: draft, algorithm: algorithm)
     }
+
+    /// The token's signature over a prepared SignerInfo's signed attributes (`prepareCMS`). Needs a
+    /// login first; the certificate is checked again now (rule D6).
+    public func sign(_ prepared: PreparedCMSSignature) async throws -> [UInt8] {
+        try await sign(prepared.draft.signedAttributes, algorithm: prepared.algorithm).bytes
+    }
+}
+
+/// A CMS signature under way on a token (`TokenSigner.prepareCMS`): the SignerInfo is built, the
+/// token's signature over its signed attributes is still to come.
+public struct PreparedCMSSignature {
+    /// The SignedData with the new SignerInfo, whose signature is missing.
+    public let draft: SignerDraft
+    /// How the token signs: the key's default, or the algorithm asked for.
+    public let algorithm: SignatureAlgorithm
 }
 
 extension SignatureAlgorithm {

@@ -2,6 +2,7 @@ public import Foundation
 public import Logging
 public import PaysignPKCS11
 import PaysignOpenSSL
+import Synchronization
 
 /// The tokens paysign can reach: the PKCS#11 modules (all of p11-kit's, or one configured module),
 /// and the way to a signer for a key named by URI.
@@ -9,6 +10,13 @@ public final class TokenService: Sendable {
     public let library: PKCS11Library
     let logger: Logger
     let clock: @Sendable () -> Date
+    /// `keptSigner(for:)`'s signers, by the text of the URI they were asked for.
+    private let kept = Mutex<[String: KeptSigner]>([:])
+
+    private struct KeptSigner: Sendable {
+        var signer: TokenSigner
+        var opened: ContinuousClock.Instant
+    }
 
     /// Which PKCS#11 modules to load.
     public enum Modules: Sendable, Hashable {
@@ -31,12 +39,73 @@ public final class TokenService: Sendable {
     /// Closes every session and finalizes the modules.
     public func close() { library.close() }
 
+    // MARK: Signers kept between requests
+
+    /// How long `keptSigner(for:)` hands out the same signer before reading the token again (so that
+    /// a certificate written onto a token that never left its reader is seen within this time).
+    public static let keptSignerLifetime: Duration = .seconds(60)
+    /// At most this many URIs have a kept signer; the oldest goes first.
+    static let keptSignerLimit = 32
+
+    /// A signer for the key a URI names that stays open between calls (the daemon's): the first
+    /// call opens a session, finds the key and reads its certificate, as `signer(for:)` does, and
+    /// later calls get the same signer, without a session, an object search or a certificate parse.
+    /// The certificate's validity is still checked at every signature (`TokenSigner.sign`).
+    ///
+    /// The session belongs to this service: callers never close it, and they log in, sign and log
+    /// out only while they hold the token (PKCS#11 login state is the whole process's, per token).
+    /// After a failure with the signer, `discard(_:)` it. A kept signer is also opened again once
+    /// its session is invalid (the token was removed), and after `keptSignerLifetime`. A signer
+    /// that is no longer kept closes its session when its last user lets it go.
+    ///
+    /// - Parameter fresh: read the token again even when a kept signer is usable, and keep the
+    ///   new signer instead.
+    public func keptSigner(for uri: PKCS11URI, fresh: Bool = false) async throws -> TokenSigner {
+        try Self.refusePIN(in: uri)
+        let name = uri.description
+        if !fresh, let signer = kept.withLock({ Self.usable(name, in: &$0) }) { return signer }
+        let opened = try await signer(for: uri)
+        let spare = kept.withLock { entries -> TokenSigner? in
+            // Another call may have opened one meanwhile: keep a single signer per URI.
+            if !fresh, let other = Self.usable(name, in: &entries) { return other }
+            if entries[name] == nil, entries.count >= Self.keptSignerLimit,
+                let oldest = entries.min(by: { $0.value.opened < $1.value.opened })?.key
+            {
+                entries[oldest] = nil
+            }
+            entries[name] = KeptSigner(signer: opened, opened: .now)
+            return nil
+        }
+        guard let spare else { return opened }
+        await opened.session.close()  // never logged in, never handed out
+        return spare
+    }
+
+    /// Stops handing out `signer` (after a failure with it: a wrong PIN closed its session, the
+    /// token answered an error, the certificate was refused); the next `keptSigner(for:)` reads the
+    /// token again. Callers that still hold it see `isUsable` false.
+    public func discard(_ signer: TokenSigner) {
+        signer.retire()
+        kept.withLock { entries in
+            for (name, entry) in entries where entry.signer === signer { entries[name] = nil }
+        }
+    }
+
+    /// The kept signer for `name` if it may still be handed out; a stale or broken one is dropped.
+    private static func usable(_ name: String, in entries: inout [String: KeptSigner]) -> TokenSigner? {
+        guard let entry = entries[name] else { return nil }
+        if entry.signer.isUsable && ContinuousClock.now - entry.opened < keptSignerLifetime { return entry.signer }
+        entries[name] = nil
+        return nil
+    }
+
+    // MARK: Signers of one's own
+
     /// A signer for the private key a URI names (`pkcs11:token=officer1;id=%01`). The URI must name
     /// a token; without an object attribute the token must hold exactly one key with a certificate.
+    /// The caller owns the signer's session and closes it (`keptSigner(for:)` keeps one open).
     public func signer(for uri: PKCS11URI) async throws -> TokenSigner {
-        if uri.pinValue != nil || uri.pinSource != nil {
-            throw TokenError(.pinInURI, "the URI carries a PIN (pin-value or pin-source); paysign takes PINs only from the prompt or a file descriptor (rule D5)")
-        }
+        try Self.refusePIN(in: uri)
         let slot = try await library.token(matching: uri)
         let session = try await slot.openSession()
         do {
@@ -74,6 +143,12 @@ public final class TokenService: Sendable {
         } catch {
             await session.close()
             throw error
+        }
+    }
+
+    private static func refusePIN(in uri: PKCS11URI) throws {
+        if uri.pinValue != nil || uri.pinSource != nil {
+            throw TokenError(.pinInURI, "the URI carries a PIN (pin-value or pin-source); paysign takes PINs only from the prompt or a file descriptor (rule D5)")
         }
     }
 }

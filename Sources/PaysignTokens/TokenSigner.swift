@@ -23,8 +23,11 @@ public final class TokenSigner: Sendable {
     public let keyType: KeyType
     private let publicKey: ObjectInfo
     private let clock: @Sendable () -> Date
-    /// The private key's handle, found once per login (handles are valid for the session's life).
+    /// The private key's handle, found once per login (a logout may end the handles of private
+    /// objects: SoftHSM drops them).
     private let cachedKey = Mutex<ObjectInfo?>(nil)
+    /// Set by `TokenService.discard(_:)`: a kept signer that is no longer handed out.
+    private let retired = Mutex(false)
 
     init(session: PKCS11Session, keyURI: PKCS11URI, certificate: Certificate, keyType: KeyType, publicKey: ObjectInfo, clock: @escaping @Sendable () -> Date) {
         self.session = session
@@ -41,6 +44,14 @@ public final class TokenSigner: Sendable {
         cachedKey.withLock { $0 = nil }
         return try await session.login(pin: pin, confirmFinalTry: confirmFinalTry)
     }
+
+    /// False once the session is gone (the token was removed, `PKCS11Session.invalidated`) or the
+    /// signer was discarded from `TokenService`'s kept signers: get another one to sign.
+    public var isUsable: Bool {
+        !retired.withLock { $0 } && session.invalidated == nil
+    }
+
+    func retire() { retired.withLock { $0 = true } }
 
     /// Checks the certificate's validity now (rule D6: a surrendered or expired token cannot sign).
     public func checkCertificate(at date: Date? = nil) throws {

@@ -249,6 +249,44 @@ struct CMSParsingTests {
         }
     }
 
+    @Test("the daemon's two-step path (prepare, finishDetached) returns a file that verifies, and catches a signature by another key, first and second")
+    func detachedTwoStep() async throws {
+        let first = try Fixture(key: ["rsa:2048"], commonName: "First", serialNumber: "11")
+        let second = try Fixture(key: ["ec", "-pkeyopt", "ec_paramgen_curve:P-256"], commonName: "Second", serialNumber: "12")
+        let other = try Fixture(key: ["rsa:2048"], commonName: "Other", serialNumber: "13")
+
+        // A first signature made with another key than the certificate's: refused, not returned.
+        let wrong = try CMSBuilder.prepare(
+            content: Self.content, certificate: first.certificate, scheme: .rsaPKCS1SHA256, role: "first", signingTime: Date())
+        #expect(throws: CMSError.self) { _ = try wrong.finishDetached(signature: try other.sign(wrong.signedAttributes)) }
+
+        // The right key: the DER is a file every verifier accepts, and the digest is the signature's.
+        let draft = try CMSBuilder.prepare(
+            content: Self.content, certificate: first.certificate, scheme: .rsaPKCS1SHA256, role: "first", signingTime: Date())
+        let signature = try first.sign(draft.signedAttributes)
+        let made = try draft.finishDetached(signature: signature)
+        #expect(made.signature == signature && made.signatureDigest == SHA256.hash(signature))
+        let parsed = try SignedDocument(derEncoded: made.derEncoded)
+        #expect(parsed.signers.count == 1 && parsed.signers[0].signatureDigest == made.signatureDigest)
+        let check = try parsed.verify(content: Self.content, trustAnchors: [first.certificate])
+        #expect(check.isValid, "\(check.signers.flatMap(\.problems)) \(check.openSSLReasons)")
+
+        // The second signer, bound to the first: another key is refused; the right one verifies.
+        let wrongSecond = try CMSBuilder.prepare(
+            content: Self.content, certificate: second.certificate, scheme: .ecdsaSHA256, role: "second", bindTo: parsed,
+            signingTime: Date())
+        #expect(throws: CMSError.self) {
+            _ = try wrongSecond.finishDetached(signature: try first.sign(wrongSecond.signedAttributes))
+        }
+        let next = try CMSBuilder.prepare(
+            content: Self.content, certificate: second.certificate, scheme: .ecdsaSHA256, role: "second", bindTo: parsed,
+            signingTime: Date())
+        let both = try SignedDocument(derEncoded: try next.finishDetached(signature: try second.sign(next.signedAttributes)).derEncoded)
+        #expect(both.signingOrder?.map(\.certificate) == [first.certificate, second.certificate])
+        let bothCheck = try both.verify(content: Self.content, trustAnchors: [first.certificate, second.certificate])
+        #expect(bothCheck.isValid, "\(bothCheck.signers.flatMap(\.problems)) \(bothCheck.openSSLReasons)")
+    }
+
     @Test("the attribute values are the DER the ASN.1 says")
     func attributeEncodings() throws {
         let role = try derBytes(SignerAttributeV2(claimedRole: "second"))
