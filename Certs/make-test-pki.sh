@@ -1,9 +1,19 @@
 #!/usr/bin/env bash
 # Builds a throw-away test PKI in a folder you name: SoftHSM2 tokens whose key pairs are
-# generated ON the token (the private keys never leave it), a test root CA, and officer
-# certificates for those keys, written back onto each token beside its key.
+# generated ON the token (the private keys never leave it), a test root CA whose key lives on
+# the "authority" token, and officer certificates for those keys, written back onto each token
+# beside its key.
 #
 #   Certs/make-test-pki.sh DIR
+#
+# The signing certificates of officer1, officer2 and ministry are made the way paysign makes
+# them in production (issue 5): `paysign token request` makes a PKCS #10 request on the holder's
+# token, `paysign token issue` has a throw-away paysignd (registry in DIR/work, removed at the end)
+# check the holder and sign the certificate ON the authority token, and `paysign token install`
+# stores it beside the key. It needs the built `paysign` and `paysignd`: PAYSIGN_BIN_DIR, else
+# `swift build --show-bin-path`. The two certificates paysign refuses to issue by design are made
+# with the openssl command line instead: the data-entry clerk's (D13: clerks hold no signing key)
+# and the one that expired in 2021 (paysign only issues from today).
 #
 # DIR/softhsm2.conf     point SOFTHSM2_CONF here (tokens live in DIR/tokens)
 # DIR/ca/ca.pem         the test root; its key is made as a file, then moved onto the
@@ -15,8 +25,9 @@
 # Tokens: officer1 (RSA-2048, first signer), officer2 (P-256, first signer),
 # ministry (RSA-2048, second signer: the Ministry of Finance representative),
 # expired (RSA-2048, a certificate that expired in 2021), clerk (P-256, a data-entry
-# clerk's certificate: someone who must never sign, rules D5/D13), authority (the test root's
-# key and certificate, moved onto a token of its own: CRLs are signed there, D6).
+# clerk's certificate: someone who must never sign, rules D5/D13), spare (RSA-2048, a key and no
+# certificate: for issuing one in tests), authority (the test root's key and certificate, moved
+# onto a token of its own: certificates and CRLs are signed there, D6).
 # The PINs are fixed and printed in tokens.tsv: these tokens exist only for tests and demos.
 set -euo pipefail
 
@@ -35,6 +46,12 @@ if [ -z "$module" ]; then
   done
 fi
 [ -n "$module" ] || die "libsofthsm2.so not found: apt-get install softhsm2, or set SOFTHSM2_MODULE"
+bin_dir=${PAYSIGN_BIN_DIR:-}
+if [ -z "$bin_dir" ]; then
+  bin_dir=$(cd "$(dirname "$0")/.." && swift build --show-bin-path 2>/dev/null) || bin_dir=
+fi
+[ -x "$bin_dir/paysign" ] && [ -x "$bin_dir/paysignd" ] ||
+  die "the built paysign and paysignd are needed (they issue the officers' certificates): run swift build, or set PAYSIGN_BIN_DIR"
 
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
@@ -80,14 +97,33 @@ chmod 644 "$dir/ca/ca.pem" "$dir/ca/ca.der"
 
 printf 'label\tkey\tpin\tso_pin\trole\tserial\turi\n' > "$dir/tokens.tsv"
 
-# make_token LABEL KEYTYPE PIN ROLE ENTITY "COMMON NAME" NATIONAL_ID [expired]
-make_token() {
-  local label=$1 keytype=$2 pin=$3 role=$4 entity=$5 cn=$6 nid=$7 expired=${8:-}
-  local so_pin="so-$pin" work="$dir/work/$label"
-  mkdir -p "$work"
-  quiet softhsm2-util --init-token --free --label "$label" --so-pin "$so_pin" --pin "$pin"
+token_serial_of() { # LABEL
+  softhsm2-util --show-slots | awk -v l="$1" '
+    /Serial number:/ {s=$3} /Label:/ {sub(/^[ \t]*Label:[ \t]*/, ""); sub(/[ \t]+$/, ""); if ($0 == l) print s}' | head -1
+}
+
+# add_row LABEL KEYTYPE PIN ROLE CERT.pem|-
+add_row() {
+  local label=$1 keytype=$2 pin=$3 role=$4 cert=$5 cert_serial=-
+  [ "$cert" = - ] || cert_serial=$(openssl x509 -in "$cert" -noout -serial | cut -d= -f2)
+  printf '%s\t%s\t%s\t%s\t%s\t%s\tpkcs11:serial=%s;token=%s\n' "$label" "$keytype" "$pin" "so-$pin" "$role" \
+    "$cert_serial" "$(token_serial_of "$label")" "$label" >> "$dir/tokens.tsv"
+}
+
+# make_key LABEL KEYTYPE PIN: a new token and a key pair generated on it (CKA_ID 01).
+make_key() {
+  local label=$1 keytype=$2 pin=$3
+  quiet softhsm2-util --init-token --free --label "$label" --so-pin "so-$pin" --pin "$pin"
   quiet pkcs11-tool --module "$module" --token-label "$label" --login --pin "$pin" \
     --keypairgen --key-type "$keytype" --id 01 --label sign
+}
+
+# certify_with_openssl LABEL KEYTYPE PIN ROLE ENTITY "COMMON NAME" NATIONAL_ID [expired]: the
+# certificates paysign will not issue, made by the openssl command line with the root key file.
+certify_with_openssl() {
+  local label=$1 keytype=$2 pin=$3 role=$4 entity=$5 cn=$6 nid=$7 expired=${8:-}
+  local work="$dir/work/$label"
+  mkdir -p "$work"
   quiet pkcs11-tool --module "$module" --token-label "$label" --read-object --type pubkey --id 01 \
     -o "$work/pub.der"
   quiet openssl pkey -pubin -inform DER -in "$work/pub.der" -out "$work/pub.pem"
@@ -95,11 +131,9 @@ make_token() {
   # token's public key in the certificate.
   quiet openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$work/throwaway.key" \
     -subj "/C=EG/O=$entity/OU=$role/CN=$cn/serialNumber=$nid" -out "$work/req.csr"
-  local serial
-  serial=$(openssl rand -hex 8)
   local sign=(openssl x509 -req -in "$work/req.csr" -force_pubkey "$work/pub.pem" -CA "$dir/ca/ca.pem"
-    -CAkey "$dir/ca/ca.key" -set_serial "0x$serial" -sha256 -extfile "$dir/ca/openssl.cnf" -extensions officer
-    -out "$dir/certs/$label.pem")
+    -CAkey "$dir/ca/ca.key" -set_serial "0x$(openssl rand -hex 8)" -sha256 -extfile "$dir/ca/openssl.cnf"
+    -extensions officer -out "$dir/certs/$label.pem")
   if [ -n "$expired" ]; then
     quiet faketime '2020-01-01 00:00:00' "${sign[@]}" -days 365
   else
@@ -110,20 +144,18 @@ make_token() {
   quiet openssl x509 -in "$dir/certs/$label.pem" -outform DER -out "$work/cert.der"
   quiet pkcs11-tool --module "$module" --token-label "$label" --login --pin "$pin" \
     --write-object "$work/cert.der" --type cert --id 01 --label sign
-  local token_serial
-  token_serial=$(softhsm2-util --show-slots | awk -v l="$label" '
-    /Serial number:/ {s=$3} /Label:/ {sub(/^[ \t]*Label:[ \t]*/, ""); sub(/[ \t]+$/, ""); if ($0 == l) print s}' | head -1)
-  local cert_serial
-  cert_serial=$(openssl x509 -in "$dir/certs/$label.pem" -noout -serial | cut -d= -f2)
-  printf '%s\t%s\t%s\t%s\t%s\t%s\tpkcs11:serial=%s;token=%s\n' "$label" "$keytype" "$pin" "$so_pin" "$role" \
-    "$cert_serial" "$token_serial" "$label" >> "$dir/tokens.tsv"
+  add_row "$label" "$keytype" "$pin" "$role" "$dir/certs/$label.pem"
 }
 
-make_token officer1 rsa:2048        111111 first-signature  "Test Entity EG-0101" "Officer One"   28001010100011
-make_token officer2 EC:prime256v1   222222 first-signature  "Test Entity EG-0101" "Officer Two"   28502020100022
-make_token ministry rsa:2048        333333 second-signature "Test Entity EG-0101" "MoF Representative" 27503030100033
-make_token expired  rsa:2048        444444 first-signature  "Test Entity EG-0101" "Officer Expired" 29004040100044 expired
-make_token clerk    EC:prime256v1   555555 data-entry       "Test Entity EG-0101" "Data Entry Clerk" 29505050100055
+make_key officer1 rsa:2048      111111
+make_key officer2 EC:prime256v1 222222
+make_key ministry rsa:2048      333333
+make_key expired  rsa:2048      444444
+make_key clerk    EC:prime256v1 555555
+make_key spare    rsa:2048      777777
+certify_with_openssl expired rsa:2048      444444 first-signature "Test Entity EG-0101" "Officer Expired" 29004040100044 expired
+certify_with_openssl clerk   EC:prime256v1 555555 data-entry      "Test Entity EG-0101" "Data Entry Clerk" 29505050100055
+add_row spare rsa:2048 777777 none -
 
 # The certification authority's own token (D6: revocation lists are signed on it). The root key is
 # moved onto the token with its certificate and public key (same CKA_ID), then the key file is
@@ -141,13 +173,50 @@ make_authority_token() {
   quiet pkcs11-tool --module "$module" --token-label "$label" --login --pin "$pin" \
     --write-object "$dir/ca/ca.der" --type cert --id 01 --label authority
   shred -u "$dir/ca/ca.key" "$work/key.der" 2>/dev/null || rm -f "$dir/ca/ca.key" "$work/key.der"
-  local token_serial cert_serial
-  token_serial=$(softhsm2-util --show-slots | awk -v l="$label" '
-    /Serial number:/ {s=$3} /Label:/ {sub(/^[ \t]*Label:[ \t]*/, ""); sub(/[ \t]+$/, ""); if ($0 == l) print s}' | head -1)
-  cert_serial=$(openssl x509 -in "$dir/ca/ca.pem" -noout -serial | cut -d= -f2)
-  printf '%s\t%s\t%s\t%s\t%s\t%s\tpkcs11:serial=%s;token=%s\n' "$label" rsa:2048 "$pin" "$so_pin" \
-    certification-authority "$cert_serial" "$token_serial" "$label" >> "$dir/tokens.tsv"
+  add_row "$label" rsa:2048 "$pin" certification-authority "$dir/ca/ca.pem"
 }
 make_authority_token
+
+# The officers' certificates, issued the way paysign issues them: a throw-away paysignd holds the
+# authority token and a registry of the entity's holders; each holder's token makes its request,
+# the authority issues on its token, the holder installs the certificate beside the key.
+state="$dir/work/paysignd"
+mkdir -p "$state"
+socket="$state/paysignd.sock"
+me=$(id -un)
+"$bin_dir/paysignd" --socket "$socket" --socket-group "$(id -gn)" --state-dir "$state" --module "$module" \
+  --administrator "$me" --authority-token pkcs11:token=authority --trust-anchors "$dir/ca/ca.pem" \
+  --log-level error 2>"$state/paysignd.log" &
+daemon=$!
+trap 'kill -TERM $daemon 2>/dev/null || true' EXIT
+for _ in $(seq 200); do [ -S "$socket" ] && break; sleep 0.05; done
+[ -S "$socket" ] || { cat "$state/paysignd.log" >&2; die "the throw-away paysignd did not start"; }
+paysign() { "$bin_dir/paysign" "$@" --socket "$socket"; }
+local_paysign() { "$bin_dir/paysign" "$@" --module "$module"; }
+quiet paysign entity add --code EG-0101 --name "Test Entity EG-0101"
+quiet paysign operator add --user "$me" --national-id 28806060100066 --name "Test Certification Authority" \
+  --role certification-authority
+quiet paysign holder add pki-officer1 --entity EG-0101 --first --on-site --national-id 28001010100011 --name "Officer One"
+quiet paysign holder add pki-officer2 --entity EG-0101 --first --national-id 28502020100022 --name "Officer Two"
+quiet paysign holder add pki-ministry --entity EG-0101 --second --national-id 27503030100033 --name "MoF Representative"
+
+# issue_with_paysign LABEL KEYTYPE PIN ROLE "COMMON NAME" HOLDER
+issue_with_paysign() {
+  local label=$1 keytype=$2 pin=$3 role=$4 cn=$5 holder=$6
+  local work="$dir/work/$label"
+  mkdir -p "$work"
+  quiet local_paysign token request --token "pkcs11:token=$label" --name "$cn" --out "$work/req.pem" --pin-fd 3 3<<<"$pin"
+  quiet paysign token issue --csr "$work/req.pem" --holder "$holder" --token "pkcs11:token=$label" \
+    --out "$dir/certs/$label.pem" --pin-fd 3 3<<<666666
+  quiet local_paysign token install --token "pkcs11:token=$label" --cert "$dir/certs/$label.pem" --pin-fd 3 3<<<"$pin"
+  chmod 644 "$dir/certs/$label.pem"
+  add_row "$label" "$keytype" "$pin" "$role" "$dir/certs/$label.pem"
+}
+issue_with_paysign officer1 rsa:2048      111111 first-signature  "Officer One"        pki-officer1
+issue_with_paysign officer2 EC:prime256v1 222222 first-signature  "Officer Two"        pki-officer2
+issue_with_paysign ministry rsa:2048      333333 second-signature "MoF Representative" pki-ministry
+kill -TERM $daemon 2>/dev/null || true
+wait $daemon 2>/dev/null || true
+trap - EXIT
 rm -rf "$dir/work"
 echo "test PKI ready in $dir ($(($(wc -l < "$dir/tokens.tsv") - 1)) tokens)"

@@ -10,7 +10,7 @@ payroll_bytes=100000000
 if [ "${QUICK:-0}" = 1 ]; then seconds=1; payroll_bytes=20000000; fi
 scratch=${BENCH_SCRATCH:-.build}
 echo "== build (release, $scratch)" >&2
-for product in paysign-bench paysignd; do
+for product in paysign-bench paysign paysignd; do
   swift build -c release --scratch-path "$scratch" --product "$product" 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]|prohibited flag' >&2 || true
 done
 bin=$(swift build -c release --scratch-path "$scratch" --show-bin-path)
@@ -23,7 +23,7 @@ cleanup() {
 }
 trap cleanup EXIT
 ours() { awk -v n="$1" '$1 == "bench" && $2 == n { print $3 }' "$work/ours.txt"; }
-Certs/make-test-pki.sh "$work/pki" >&2
+PAYSIGN_BIN_DIR="$bin" Certs/make-test-pki.sh "$work/pki" >&2
 module=
 for candidate in /usr/lib/softhsm/libsofthsm2.so /usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so; do
   [ -f "$candidate" ] && { module=$candidate; break; }

@@ -242,20 +242,36 @@ final class AuthorityDesk: Sendable {
                 nextUpdate: list.nextUpdate, derEncoded: list.derEncoded, entries: list.entries.count, source: .imported, by: actor)
         }
         hold(list)
-        await applyImported(list)
+        await applyImported(list, number: stored.number, by: actor)
         bus.publish(DaemonEvent(type: "crl-imported", detail: ["number": stored.number, "entries": String(list.entries.count)]))
         return IssuedCRL(
             number: stored.number, issuer: list.issuer, thisUpdate: list.thisUpdate, nextUpdate: list.nextUpdate,
             entries: list.entries.count, sha256: stored.sha256.hex)
     }
 
-    /// Drops cached logins of registered tokens whose certificate the list revokes; from now on
-    /// their signatures are refused (`revocation(of:)`).
-    private func applyImported(_ list: RevocationList) async {
+    /// Registered tokens whose certificate the list revokes are revoked in this daemon's registry
+    /// too (cause `other`, the list's number, reason and invalidity date in the note), journaled
+    /// and announced, and their cached logins dropped: from now on their signatures are refused
+    /// (`revocation(of:)`), and the holders report shows them revoked (D6).
+    private func applyImported(_ list: RevocationList, number: String, by actor: AuditActor) async {
         guard let tokens = try? await registry.tokens() else { return }
-        for token in tokens where token.certificates.contains(where: { list.entry(for: $0.serialHex) != nil }) {
+        for token in tokens {
+            guard let entry = token.certificates.lazy.compactMap({ list.entry(for: $0.serialHex) }).first else { continue }
             onRevoked(token.serial)
+            guard !token.state.isFinal else { continue }
+            let note = "revoked on the certification authority's revocation list \(number) (reason \(entry.reasonName ?? "unspecified"))"
+            if let changed = try? await registry.transitionToken(
+                id: token.id, action: .revoke, cause: .other, invalidityDate: entry.invalidityDate, note: note, by: actor)
+            {
+                announce(changed)
+            }
         }
+    }
+
+    /// A token that left the active state: its cached logins go, and /v1/events hears of it.
+    func announce(_ token: TokenRecord) {
+        if token.state != .active { onRevoked(token.serial) }
+        bus.publish(DaemonEvent(type: "token-state-changed", detail: ["serial": token.serial, "state": token.state.rawValue]))
     }
 
     // MARK: Token lifecycle and holders
@@ -267,8 +283,7 @@ final class AuthorityDesk: Sendable {
         do {
             let changed = try await registry.transitionToken(
                 id: token.id, action: action, cause: cause, invalidityDate: invalidityDate, note: note, by: caller.actor)
-            if changed.state != .active { onRevoked(serial) }
-            bus.publish(DaemonEvent(type: "token-state-changed", detail: ["serial": serial, "state": changed.state.rawValue]))
+            announce(changed)
             return changed
         } catch let error as StoreError where error.code == .wrongState || error.code == .invalidField {
             _ = try? await registry.append(.refusal(.init(rule: error.rule, reason: error.message)), by: caller.actor)
@@ -288,6 +303,81 @@ extension AuthorityDesk {
         var notBefore: Date
         var notAfter: Date
         var pem: String
+        /// The holder's token the key is on, now registered to the holder as `issued`.
+        var token: IssuedToken
+    }
+
+    struct IssuedToken: Codable, Sendable {
+        var serial: String
+        var label: String
+        var state: String
+    }
+
+    /// The holder's token as the authority sees it at issuance: its serial, label, and the
+    /// SubjectPublicKeyInfo of every public key on it (read without a login: public objects).
+    private func holderToken(_ uri: PKCS11URI) async throws -> (serial: String, label: String, keys: [[UInt8]]) {
+        do {
+            let slot = try await tokens.library.token(matching: uri)
+            let session = try await slot.openSession()
+            defer { Task { await session.close() } }
+            var keys: [[UInt8]] = []
+            for key in try await session.objects(.publicKey) {
+                if let spki = try? await session.subjectPublicKeyInfo(of: key) { keys.append(spki) }
+            }
+            return (session.token.serialNumber, session.token.label, keys)
+        } catch {
+            throw TokenProblems.problem(for: error) ?? Problem(.tokenFailed, "the holder's token could not be read: \(error)")
+        }
+    }
+
+    /// What an issuance starts from, every rule checked: the request, the holder and their role
+    /// and entity, the holder's token.
+    private struct Issuance {
+        var request: CertificateRequest
+        var op: Operator
+        var role: Role
+        var entity: Entity
+        var token: (serial: String, label: String, keys: [[UInt8]])
+    }
+
+    /// The checks before the authority's token is touched; each refusal is a `Problem` naming its rule.
+    private func issuance(request pem: String, holder user: String, holderToken tokenURI: PKCS11URI) async throws -> Issuance {
+        let request: CertificateRequest
+        do { request = try CertificateRequest(pemEncoded: pem) } catch {
+            throw Problem(.invalidField, "csr is not a PEM certification request (PKCS #10): \(error)")
+        }
+        guard request.verifySelfSignature() else {
+            throw Problem(.invalidField, "the certification request is not signed by the key it carries; make it on the holder's token (paysign token request)", rule: "D5")
+        }
+        guard let op = try await registry.operator(unixUser: user) else { throw Problem(.notFound, "\(user) is not an operator") }
+        if op.roles.contains(.dataEntry) { throw Problem(.ruleViolated, "\(user) is data-entry staff, who never hold a signing key", rule: "D13") }
+        let role: Role
+        if op.roles.contains(.firstSigner) { role = .firstSigner } else if op.roles.contains(.secondSigner) { role = .secondSigner } else {
+            throw Problem(.ruleViolated, "\(user) holds no signing role; add them as a holder first (an entity has at most two first signers, D3)", rule: "D3")
+        }
+        if op.service.clearedAt != nil || op.service.deathNotice != nil {
+            throw Problem(.ruleViolated, "\(user) has left (cleared or deceased); no certificate is issued to them", rule: "D6")
+        }
+        guard let entityCode = op.entityCode, let entity = try await registry.entity(code: entityCode) else {
+            throw Problem(.ruleViolated, "\(user) belongs to no entity; a signing certificate names the holder's entity", rule: "D3")
+        }
+        // The key is on the holder's token, and the token is the holder's to have (D5, D6).
+        let holderToken = try await holderToken(tokenURI)
+        guard holderToken.keys.contains(request.subjectPublicKeyInfo) else {
+            throw Problem(.invalidField, "the certification request's key is not on token \(holderToken.label) (serial \(holderToken.serial)); make the request on the holder's token (paysign token request) and name that token", rule: "D5")
+        }
+        let registered = try await registry.token(serial: holderToken.serial)
+        if let registered {
+            // One token, one certificate, one holder: a renewal is a new token, the old one
+            // revoked as superseded.
+            let mine = registered.holder == op.id
+            let refusal =
+                !mine ? "token \(holderToken.serial) is registered to another holder; a token is personal"
+                : registered.state.isFinal ? "token \(holderToken.serial) is \(registered.state.rawValue); a returned or revoked token gets no new certificate"
+                : "token \(holderToken.serial) is already registered to \(user) with its certificate; revoke it as superseded and issue on a new token"
+            throw Problem(.conflict, refusal, rule: mine ? "D6" : "D5")
+        }
+        return Issuance(request: request, op: op, role: role, entity: entity, token: holderToken)
     }
 
     /// Issues a signing certificate for the key a request proves (made on the holder's token; the
@@ -296,30 +386,24 @@ extension AuthorityDesk {
     /// the request. Refused for a holder with no signing role (D3: the registry admits at most
     /// two first signers per entity, so no third first signer gets a certificate), a holder who
     /// left (cleared, or dead), and data-entry staff (D13).
-    func issueCertificate(request pem: String, holder user: String, validityDays: Int, pin: PIN, confirmFinalTry: Bool, caller: Caller) async throws -> IssuedCertificate {
+    ///
+    /// The holder's token is present at issuance (`holderToken`): the request's key must be one of
+    /// its keys (the key never left it), and the token must not be another person's or in a final
+    /// state (D5, D6). A token not yet in the registry is registered to the holder as `issued`,
+    /// with the new certificate; the authority activates it once handed over.
+    func issueCertificate(request pem: String, holder user: String, holderToken tokenURI: PKCS11URI, validityDays: Int, pin: PIN, confirmFinalTry: Bool, caller: Caller) async throws -> IssuedCertificate {
         guard let authorityToken else {
             throw Problem(.unavailable, "this daemon is not the certification authority: no authority-token in its configuration")
         }
-        let request: CertificateRequest
-        do { request = try CertificateRequest(pemEncoded: pem) } catch {
-            throw Problem(.invalidField, "csr is not a PEM certification request (PKCS #10): \(error)")
+        let checked: Issuance
+        do {
+            checked = try await issuance(request: pem, holder: user, holderToken: tokenURI)
+        } catch let problem as Problem {
+            // Every refusal is journaled, with the rule it names.
+            _ = try? await registry.append(.refusal(.init(rule: problem.rule.flatMap(RuleNumber.init), reason: problem.detail)), by: caller.actor)
+            throw problem
         }
-        guard request.verifySelfSignature() else {
-            _ = try? await registry.append(.refusal(.init(rule: .d5, reason: "a certification request for \(user) is not signed by the key it carries")), by: caller.actor)
-            throw Problem(.invalidField, "the certification request is not signed by the key it carries; make it on the holder's token (paysign token request)", rule: "D5")
-        }
-        guard let op = try await registry.operator(unixUser: user) else { throw Problem(.notFound, "\(user) is not an operator") }
-        let role: Role
-        if op.roles.contains(.firstSigner) { role = .firstSigner } else if op.roles.contains(.secondSigner) { role = .secondSigner } else {
-            throw Problem(.ruleViolated, "\(user) holds no signing role; add them as a holder first (an entity has at most two first signers, D3)", rule: "D3")
-        }
-        if op.roles.contains(.dataEntry) { throw Problem(.ruleViolated, "\(user) is data-entry staff, who never hold a signing key", rule: "D13") }
-        if op.service.clearedAt != nil || op.service.deathNotice != nil {
-            throw Problem(.ruleViolated, "\(user) has left (cleared or deceased); no certificate is issued to them", rule: "D6")
-        }
-        guard let entityCode = op.entityCode, let entity = try await registry.entity(code: entityCode) else {
-            throw Problem(.ruleViolated, "\(user) belongs to no entity; a signing certificate names the holder's entity", rule: "D3")
-        }
+        let (request, op, role, entity, holderToken) = (checked.request, checked.op, checked.role, checked.entity, checked.token)
         let signer: TokenSigner
         do { signer = try await tokens.signer(for: authorityToken) } catch {
             throw TokenProblems.problem(for: error) ?? Problem(.tokenFailed, "\(error)")
@@ -332,7 +416,7 @@ extension AuthorityDesk {
                 throw TokenProblems.problem(for: error) ?? Problem(.tokenFailed, "\(error)")
             }
             do {
-                let issued = try await signCertificate(signer: signer, request: request, op: op, role: role, entity: entity, validityDays: validityDays, user: user, caller: caller)
+                let issued = try await signCertificate(signer: signer, request: request, op: op, role: role, entity: entity, validityDays: validityDays, user: user, holderToken: holderToken, caller: caller)
                 try? await signer.session.logout()
                 return issued
             } catch {
@@ -345,7 +429,7 @@ extension AuthorityDesk {
     /// Builds and signs the certificate; runs under `authorityLock`, logged in.
     private func signCertificate(
         signer: TokenSigner, request: CertificateRequest, op: Operator, role: Role, entity: Entity, validityDays: Int, user: String,
-        caller: Caller
+        holderToken: (serial: String, label: String, keys: [[UInt8]]), caller: Caller
     ) async throws -> IssuedCertificate {
         let now = clock()
         var serial = (0..<16).map { _ in UInt8.random(in: 0...255) }
@@ -370,8 +454,16 @@ extension AuthorityDesk {
         _ = try? await registry.append(
             .certificateIssued(.init(operatorID: op.id, unixUser: op.unixUser, subject: certificate.subject, serialHex: certificate.serialNumber, certificateSHA256: sha, role: role)),
             by: caller.actor)
+        // The token goes into the registry as issued, with this certificate (D5): it signs once
+        // the authority activates it.
+        let token = try await storeCall {
+            try await registry.registerToken(
+                serial: holderToken.serial, label: holderToken.label, holder: op.id, certificates: [certificate.derEncoded],
+                state: .issued, by: caller.actor)
+        }
         return IssuedCertificate(
             holder: user, subject: certificate.subject, serial: certificate.serialNumber, sha256: sha.hex,
-            notBefore: certificate.notBefore, notAfter: certificate.notAfter, pem: certificate.pemEncoded)
+            notBefore: certificate.notBefore, notAfter: certificate.notAfter, pem: certificate.pemEncoded,
+            token: IssuedToken(serial: token.serial, label: token.label, state: token.state.rawValue))
     }
 }

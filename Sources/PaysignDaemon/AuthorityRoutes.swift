@@ -58,7 +58,7 @@ extension AuthorityDesk {
                 }
                 let notice = DeathNotice(dateOfDeath: died, notifiedOn: notified, reference: body.reference)
                 let (holder, revoked) = try await storeCall { try await registry.recordDeathNotice(operator: op.id, notice, by: caller.actor) }
-                for token in revoked { desk.onRevoked(token.serial) }
+                for token in revoked { desk.announce(token) }
                 return try .json(DeathNoticeResult(
                     holder: holder, revokedTokens: revoked.map(\.serial), delayDays: notice.delayDays, late: notice.isLate,
                     warning: notice.isLate ? "the notice came \(notice.delayDays) days after the death, later than the week rule D6 allows; it is flagged in the journal and the holders report" : nil))
@@ -98,7 +98,7 @@ extension AuthorityDesk {
                 let days = body.validityDays ?? 730
                 guard (1...3650).contains(days) else { throw Problem(.invalidField, "validityDays must be 1 to 3650") }
                 return try .json(
-                    try await desk.issueCertificate(request: body.csr, holder: body.holder, validityDays: days, pin: pin, confirmFinalTry: body.confirmFinalTry ?? false, caller: caller),
+                    try await desk.issueCertificate(request: body.csr, holder: body.holder, holderToken: try OrderDesk.tokenURI(body.token), validityDays: days, pin: pin, confirmFinalTry: body.confirmFinalTry ?? false, caller: caller),
                     status: 201)
             },
             Route("GET", "/v1/crl", roles: nil) { request in
@@ -182,11 +182,13 @@ extension AuthorityDesk {
     struct IssueCertificate: StrictDecodable {
         var csr: String
         var holder: String
+        /// The PKCS#11 URI of the holder's token, present at issuance: the request's key must be on it.
+        var token: String
         var validityDays: Int?
         /// Decoded only as stars: `SecretFields` took the PIN out before.
         var pin: String?
         var confirmFinalTry: Bool?
-        static let fieldNames: Set<String> = ["csr", "holder", "validityDays", "pin", "confirmFinalTry"]
+        static let fieldNames: Set<String> = ["csr", "holder", "token", "validityDays", "pin", "confirmFinalTry"]
     }
 
     struct IssueCRL: StrictDecodable {

@@ -84,6 +84,12 @@ extension OrderDesk {
                 let caller = try await Caller.resolve(request, registry: registry)
                 let body = try request.decode(TokenRegistration.self)
                 let uri = try Self.tokenURI(body.token)
+                let state: TokenState
+                switch body.state ?? "active" {
+                case "active": state = .active
+                case "issued": state = .issued
+                case let other: throw Problem(.invalidField, "state must be issued or active, not '\(other)'")
+                }
                 guard let holder = try await registry.operator(unixUser: body.holder) else {
                     throw Problem(.notFound, "\(body.holder) is not an operator; add the holder first")
                 }
@@ -92,7 +98,7 @@ extension OrderDesk {
                     throw Problem(.invalidField, "the token \(label) holds no certificate; it cannot be registered to sign")
                 }
                 let token = try await storeCall {
-                    try await registry.registerToken(serial: serial, label: label, holder: holder.id, certificates: certificates, by: caller.actor)
+                    try await registry.registerToken(serial: serial, label: label, holder: holder.id, certificates: certificates, state: state, by: caller.actor)
                 }
                 return try .json(RegisteredTokenView(token), status: 201)
             },
@@ -204,7 +210,10 @@ extension OrderDesk {
     struct TokenRegistration: StrictDecodable {
         var token: String
         var holder: String
-        static let fieldNames: Set<String> = ["token", "holder"]
+        /// "active" (the default: the token is in the holder's hands) or "issued" (handed over
+        /// later; the authority activates it, D6).
+        var state: String?
+        static let fieldNames: Set<String> = ["token", "holder", "state"]
     }
 
     struct PINChange: StrictDecodable {

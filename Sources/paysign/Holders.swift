@@ -121,16 +121,19 @@ struct TokenCommand: AsyncParsableCommand {
         @OptionGroup var remote: SocketOptions
         @Option(name: .customLong("token"), help: "PKCS#11 URI of the token.") var token: String
         @Option(help: "The holder's Unix user.") var holder: String
+        @Flag(help: "Register the token as issued, not yet handed over: it signs once the authority activates it (paysign token activate).")
+        var issued = false
 
         struct Body: Encodable {
             var token: String
             var holder: String
+            var state: String
         }
 
         func run() async throws {
             _ = try parseURI(token)
-            let response = try remote.call("POST", "/v1/registered-tokens", body: Body(token: token, holder: holder))
-            try remote.output(response, as: TokenView.self) { "token \($0.label) (serial \($0.serial)) registered to \(holder) with \($0.certificates.count) certificate(s)\n" }
+            let response = try remote.call("POST", "/v1/registered-tokens", body: Body(token: token, holder: holder, state: issued ? "issued" : "active"))
+            try remote.output(response, as: TokenView.self) { "token \($0.label) (serial \($0.serial)) registered to \(holder) as \($0.state ?? "active") with \($0.certificates.count) certificate(s)\n" }
         }
     }
 

@@ -10,7 +10,9 @@ import PaysignTokens
 /// certificate goes back onto the holder's token beside the key.
 ///
 ///     paysign token request --token URI --out req.pem       (holder, in process, PIN on the token)
-///     paysign token issue --csr req.pem --holder USER        (authority, through the daemon)
+///     paysign token issue --csr req.pem --holder USER --token URI
+///                                                            (authority, through the daemon, with
+///                                                             the holder's token present)
 ///     paysign token install --token URI --cert cert.pem      (holder, in process)
 extension TokenCommand {
     /// The one key pair of a token a URI names (by `id=` when there are several), after login.
@@ -66,10 +68,11 @@ extension TokenCommand {
     struct Issue: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Issue the signing certificate for a holder's request, signed on the authority's token (certification authority).",
-            discussion: "The subject carries the holder's national ID (serialNumber), entity (O) and role (OU) from the registry; a holder with no signing role is refused (D3).")
+            discussion: "The subject carries the holder's national ID (serialNumber), entity (O) and role (OU) from the registry; a holder with no signing role is refused (D3). The holder's token must be present: the request's key must be on it, and the token is registered to the holder as issued (paysign token activate once handed over).")
         @OptionGroup var remote: SocketOptions
         @Option(help: "The request (PEM) made on the holder's token.") var csr: String
         @Option(help: "The holder's Unix user.") var holder: String
+        @Option(name: .customLong("token"), help: "PKCS#11 URI of the holder's token, present at issuance.") var token: String
         @Option(name: .customLong("validity-days"), help: "Days of validity.") var validityDays = 730
         @Option(name: .customLong("out"), help: "Where to write the certificate (PEM).") var output: String
         @Option(name: .customLong("pin-fd"), help: "Read the authority token's PIN from this file descriptor.") var pinFD: Int32?
@@ -78,19 +81,27 @@ extension TokenCommand {
         struct Body: Encodable {
             var csr: String
             var holder: String
+            var token: String
             var validityDays: Int
             var confirmFinalTry: Bool
         }
         struct Issued: Decodable {
+            struct Token: Decodable {
+                var serial: String
+                var label: String
+                var state: String
+            }
             var subject: String
             var serial: String
             var pem: String
+            var token: Token
         }
 
         func run() async throws {
             guard let text = try? String(contentsOfFile: csr, encoding: .utf8) else { throw Failure.usage("cannot read \(csr)") }
+            _ = try parseURI(token)
             let pin = try PINInput.obtain(fd: pinFD, prompt: "PIN for the authority's token: ")
-            var body = try SecretBody.json(Body(csr: text, holder: holder, validityDays: validityDays, confirmFinalTry: confirmFinalTry), pins: [("pin", pin)])
+            var body = try SecretBody.json(Body(csr: text, holder: holder, token: token, validityDays: validityDays, confirmFinalTry: confirmFinalTry), pins: [("pin", pin)])
             defer { SecretBody.wipe(&body) }
             let response = try remote.send("POST", "/v1/certificates", body: body, contentType: "application/json")
             guard let issued = try? JSONDecoder().decode(Issued.self, from: response.body) else {
@@ -98,6 +109,7 @@ extension TokenCommand {
             }
             try writeAtomically(Data(issued.pem.utf8), to: output)
             print("certificate \(issued.serial) issued: \(issued.subject); written to \(output)")
+            print("token \(issued.token.label) (serial \(issued.token.serial)) registered to \(holder) as \(issued.token.state); paysign token activate \(issued.token.serial) once it is handed over")
         }
     }
 

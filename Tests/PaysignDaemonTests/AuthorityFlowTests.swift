@@ -44,8 +44,7 @@ struct AuthorityFlowTests {
         let officer2 = try bench.serial("officer2")
         let ministry = try bench.serial("ministry")
 
-        // issued → active: POST /v1/registered-tokens takes no state (always active), so a token
-        // is never `issued` over the API and `activate` can only be refused (test 2).
+        // Registered in the holder's hands: active (issued → active is in the issuance test).
         #expect(try bench.registeredToken("officer2")?["state"] as? String == "active")
 
         // active → suspended (reported lost).
@@ -270,6 +269,100 @@ struct AuthorityFlowTests {
         #expect(try bench.sign(Self.officer1, order.id, "first", token: "officer1").status == 201)
     }
 
+    // MARK: 3b. Issuing a certificate (the key made on the holder's token)
+
+    @Test("D3, D5, D6, D13: paysign token request on the holder's token, token issue by the authority (the key must be on the named token), token install; the token is registered as issued and signs only once activated; every refusal named and journaled")
+    func issuance() throws {
+        let bench = try Bench(pki)
+        try bench.setUpEntity()
+        let order = try bench.reviewedOrder()
+        let folder = try Bench.scratch()
+        chmod(folder.path, 0o777)
+        let spare = pki.token("spare")
+        let local = ["--module", TestPKI.softHSMModule]
+
+        // officer2's token is revoked as superseded; the place it frees goes to officer3 (D3).
+        #expect(try bench.transition(try bench.serial("officer2"), "revoke", cause: "replaced").status == 200)
+        #expect(try bench.post("root", "/v1/holders", Bench.holder(Bench.officer3, step: "first")).status == 201)
+
+        // The request is made on the spare token, in process, with its PIN (the key never leaves it).
+        let csr = folder.appendingPathComponent("officer3.csr").path
+        let request = try Shell.run(
+            TestPKI.paysignBinary, ["token", "request", "--token", spare.uri, "--name", "Officer Three", "--out", csr, "--pin-fd", "0"] + local,
+            stdin: Data(spare.pin.utf8), environment: pki.softHSMEnvironment)
+        try #require(request.status == 0, "\(request.stderr)")
+        chmod(csr, 0o644)
+        let pem = try String(contentsOfFile: csr, encoding: .utf8)
+        #expect(pem.hasPrefix("-----BEGIN CERTIFICATE REQUEST-----"))
+        let authorityPIN = pki.token("authority").pin
+        func issue(_ holder: String, token: String, pin: String = authorityPIN, as user: String = Bench.authority.user) throws -> HTTPAnswer {
+            try bench.post(user, "/v1/certificates", ["csr": pem, "holder": holder, "token": token, "pin": pin])
+        }
+
+        // Refused, each named, journaled, and nothing registered.
+        let refusals: [(String, () throws -> HTTPAnswer, Int, String, String?, [String])] = [
+            ("the request's key is not on the token named", { try issue(Self.officer3, token: self.pki.token("ministry").uri) }, 422, "invalid-field", "D5", ["not on token ministry"]),
+            ("a token registered to another holder", { try issue(Self.officer3, token: self.pki.token("officer1").uri) }, 422, "invalid-field", "D5", ["not on token officer1"]),
+            ("data-entry staff (D13)", { try issue(Bench.clerk.user, token: spare.uri) }, 409, "rule-violated", "D13", ["data-entry"]),
+            ("a reviewer, who holds no signing role (D3)", { try issue(Bench.reviewer.user, token: spare.uri) }, 409, "rule-violated", "D3", ["no signing role"]),
+            ("a first signer is not the authority", { try issue(Self.officer3, token: spare.uri, as: Self.officer1) }, 403, "not-authorized", "D3", ["certification-authority"]),
+            ("a wrong authority PIN", { try issue(Self.officer3, token: spare.uri, pin: "000000") }, 403, "wrong-pin", "D5", []),
+        ]
+        for (what, send, status, type, rule, mentions) in refusals {
+            let tokens = try bench.tokensBytes()
+            let mark = try bench.head()
+            let answer = try send()
+            expectProblem(answer, status, type, rule: rule, mentions: mentions, sourceLocation: #_sourceLocation)
+            #expect(try bench.tokensBytes() == tokens, "\(what): nothing registered")
+            let entries = try bench.journal(after: mark)
+            #expect(!entries.contains { $0.kind == "certificate-issued" }, "\(what): \(entries.map(\.kind))")
+            #expect(entries.contains { ["refusal", "access-denied", "login-failed"].contains($0.kind) }, "\(what) is journaled: \(entries.map(\.kind))")
+        }
+
+        // Issued by the authority through the CLI, the holder's token present.
+        let certificate = folder.appendingPathComponent("officer3.pem").path
+        let mark = try bench.head()
+        let issued = try UnixUsers.paysign(
+            as: Bench.authority.user,
+            ["token", "issue", "--csr", csr, "--holder", Self.officer3, "--token", spare.uri, "--out", certificate, "--pin-fd", "0",
+             "--socket", bench.daemon.socket], stdin: Data(authorityPIN.utf8))
+        try #require(issued.status == 0, "\(issued.stderr)")
+        #expect(issued.stdout.contains("registered to \(Self.officer3) as issued"), "\(issued.stdout)")
+        let subject = try ForgedCRL.subject(of: URL(fileURLWithPath: certificate))
+        for part in ["serialNumber=29004040100044", "O=Test Entity EG-0101", "OU=first-signature", "CN=Officer Three"] {
+            #expect(subject.contains(part), "\(subject)")
+        }
+        let verified = try Shell.run("openssl", ["verify", "-CAfile", pki.caPEM.path, certificate])
+        #expect(verified.status == 0, "OpenSSL verifies the certificate against the test root: \(verified.stdout) \(verified.stderr)")
+        let entries = try bench.journal(after: mark)
+        #expect(entries.contains { $0.kind == "certificate-issued" && $0.detail["unixUser"] as? String == Self.officer3 }, "\(entries.map(\.raw))")
+        let registered = try #require(try bench.registeredToken("spare"))
+        #expect(registered["state"] as? String == "issued")
+        let serial = try #require(registered["serial"] as? String)
+
+        // Issuing again on the same token is refused (one token, one certificate).
+        expectProblem(try issue(Self.officer3, token: spare.uri), 409, "conflict", rule: "D6", mentions: ["already registered"])
+
+        // The holder installs it beside the key.
+        let install = try Shell.run(
+            TestPKI.paysignBinary, ["token", "install", "--token", spare.uri, "--cert", certificate, "--pin-fd", "0"] + local,
+            stdin: Data(spare.pin.utf8), environment: pki.softHSMEnvironment)
+        #expect(install.status == 0, "\(install.stderr)")
+
+        // An issued token does not sign until the authority activates it (D6).
+        let before = try bench.orderBytes(order.id)
+        expectProblem(try bench.sign(Self.officer3, order.id, "first", token: "spare"), 409, "rule-violated", rule: "D6", mentions: ["issued"])
+        #expect(try bench.orderBytes(order.id) == before)
+        let activated = try bench.transition(serial, "activate")
+        #expect(activated.status == 200 && activated.object?["state"] as? String == "active", "\(activated.text)")
+        let signed = try bench.sign(Self.officer3, order.id, "first", token: "spare")
+        #expect(signed.status == 201, "\(signed.text)")
+
+        // POST /v1/registered-tokens takes issued or active, nothing else.
+        expectProblem(try bench.post("root", "/v1/registered-tokens", ["token": pki.token("expired").uri, "holder": Self.officer1, "state": "revoked"]),
+                      422, "invalid-field", rule: nil, mentions: ["issued or active"])
+    }
+
     // MARK: 4. Clearance
 
     @Test("D6: clearance (POST /v1/holders/{user}/clearance) is refused while the holder's token is active or suspended, allowed once it is surrendered; only the authority or an administrator clears")
@@ -322,6 +415,7 @@ struct AuthorityFlowTests {
         let officer2 = try bench.serial("officer2")
         let ministry = try bench.serial("ministry")
         let today = Bench.day(0)
+        let events = AuthorityEvents(socket: bench.daemon.socket)
 
         // Seven days: on time.
         var mark = try bench.head()
@@ -343,6 +437,8 @@ struct AuthorityFlowTests {
         #expect(token2["state"] as? String == "revoked")
         #expect((token2["revocation"] as? [String: Any])?["cause"] as? String == "death")
         #expect((token2["revocation"] as? [String: Any])?["invalidityDate"] as? String == "\(Bench.day(-7))T00:00:00Z", "invalid from the date of death: \(token2)")
+        #expect(events.wait(within: 3) { $0 == "token-state-changed" && $1["serial"] as? String == officer2 && $1["state"] as? String == "revoked" },
+                "a death notice's revocation is announced on /v1/events: \(events.all)")
 
         // Eight days: accepted, late.
         mark = try bench.head()
@@ -599,11 +695,27 @@ struct AuthorityFlowTests {
         // By the API: officer1 signs one order before the list arrives; another waits.
         let importer = try Bench(pki, authority: false)
         try importer.setUpEntity()
+        let importerEvents = AuthorityEvents(socket: importer.daemon.socket)
         let signedBefore = try importer.reviewedOrder()
         #expect(try importer.sign(Self.officer1, signedBefore.id, "first", token: "officer1").status == 201, "officer1's token signs before the list")
         let waiting = try importer.reviewedOrder()
+        let officer1 = try importer.serial("officer1")
         #expect(try importer.importCRL(crl).status == 201)
         try expectRevokedSignerRefused(importer, waiting)
+        // The importer's registry (and so its holders report) has the token revoked too, with the
+        // list's reason and invalidity date; journaled and announced.
+        let revoked = try #require(try importer.registeredToken("officer1"))
+        #expect(revoked["state"] as? String == "revoked", "\(revoked)")
+        let revocation = revoked["revocation"] as? [String: Any]
+        #expect(revocation?["cause"] as? String == "other")
+        #expect(revocation?["invalidityDate"] as? String == "\(Bench.day(-1))T00:00:00Z", "\(revoked)")
+        let change = try importer.journal().filter { $0.kind == "token-state-changed" && $0.detail["serial"] as? String == officer1 }
+        #expect(change.count == 1)
+        #expect((change.first?.detail["note"] as? String)?.contains("revocation list") == true, "\(change.map(\.raw))")
+        #expect((change.first?.detail["note"] as? String)?.contains("keyCompromise") == true, "\(change.map(\.raw))")
+        #expect(importerEvents.wait(within: 3) { $0 == "token-state-changed" && $1["serial"] as? String == officer1 && $1["state"] as? String == "revoked" },
+                "\(importerEvents.all)")
+        #expect(try importer.registeredToken("officer2")?["state"] as? String == "active", "a token not on the list stays active")
         // officer2 is not on the list and signs the waiting order.
         #expect(try importer.sign(Self.officer2, waiting.id, "first", token: "officer2").status == 201)
 

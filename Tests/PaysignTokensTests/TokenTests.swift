@@ -28,7 +28,7 @@ struct TokenTests {
         defer { service.close() }
         let inventory = await service.inventory(readers: false)
         let labels = Set(inventory.tokens.map(\.label))
-        #expect(labels == ["officer1", "officer2", "ministry", "expired", "clerk", "authority"])
+        #expect(labels == ["officer1", "officer2", "ministry", "expired", "clerk", "spare", "authority"])
         let officer1 = try #require(inventory.tokens.first { $0.label == "officer1" })
         #expect(officer1.model == "SoftHSM v2")
         #expect(officer1.pinState == [.initialized])
@@ -46,6 +46,9 @@ struct TokenTests {
         #expect(officer2.keys.first?.type == "ec" && officer2.keys.first?.bits == 256)
         let expired = try #require(inventory.tokens.first { $0.label == "expired" })
         #expect(expired.certificates.first?.validity == "expired")
+        // A key with no certificate yet (the issuance tests certify it).
+        let spare = try #require(inventory.tokens.first { $0.label == "spare" })
+        #expect(spare.certificates.isEmpty && spare.keys.first?.hasCertificate == false)
     }
 
     @Test("the inventory's JSON round-trips, with URIs as text")
