@@ -129,6 +129,23 @@ else
   stop_flow_daemon
   start_flow_daemon --pin-cache-seconds 60
   run_mode _pin_cached --cached-login
+  # Memory under signing (it must not grow without bound): the daemon's RSS after a batch of
+  # P-256 signatures (8 signers, the kept login), and after a second batch of the same size.
+  many=10000
+  if [ "${QUICK:-0}" = 1 ]; then many=2000; fi
+  rss() { awk '/VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$daemon/status"; }
+  echo "bench daemon_rss_before_signature_batches $(rss) MB"
+  for batch in 1 2; do
+    pool $((many + 1))
+    as paysign-officer2 sign "$socket" "rss_batch_$batch" 8 "pkcs11:token=officer2" "$(pin_of officer2)" 0 --cached-login \
+      < "$work/ids.txt" > "$work/batch.txt"
+    grep -q "errors" "$work/batch.txt" && { echo "bench: signature errors in the memory batch: $(cat "$work/batch.txt")" >&2; }
+    eval "rss_$batch=$(rss)"
+  done
+  echo "bench daemon_signatures_per_batch $many count"
+  echo "bench daemon_rss_after_${many}_signatures $rss_1 MB"
+  echo "bench daemon_rss_after_$((2 * many))_signatures $rss_2 MB"
+  echo "bench daemon_rss_growth_second_batch $(awk -v a="$rss_1" -v b="$rss_2" 'BEGIN { printf "%.1f", b - a }') MB"
   stop_flow_daemon
   for alg in rsa2048 p256; do
     raw=$(ours "c_sign_raw_$alg")

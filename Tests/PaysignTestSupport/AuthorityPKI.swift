@@ -8,6 +8,10 @@ extension TestPKI {
 
     public static func forAuthorityFlow() throws -> TestPKI { try forAuthorityFlowTests.get() }
 
+    /// A PKI of the caller's own, made now (a suite that kills the daemon mid-signature, and may
+    /// leave a token mid-login, shares its tokens with nobody).
+    public static func separate() throws -> TestPKI { try makeSeparately() }
+
     /// `Certs/make-test-pki.sh` in a new temporary folder, read back from its `tokens.tsv`.
     static func makeSeparately() throws -> TestPKI {
         let directory = FileManager.default.temporaryDirectory

@@ -12,6 +12,8 @@ public final class DaemonProcess: @unchecked Sendable {
     public let stateDirectory: String
     public let logFile: URL
     private let process = Process()
+    /// Whether `deinit` removes `directory` (not when it was handed in: a restart on the same state).
+    private let ownsDirectory: Bool
 
     public static var binary: String {
         let dir = ProcessInfo.processInfo.environment["PAYSIGN_BIN_DIR"]
@@ -22,15 +24,20 @@ public final class DaemonProcess: @unchecked Sendable {
     /// Starts the daemon with `arguments` added to its socket, state directory and SoftHSM module,
     /// and waits (at most 10 s) until its socket accepts connections. `socketGroup` names the
     /// group given the socket (empty: none, so only root connects; `nogroup` lets the clients that
-    /// `UnixUsers` runs as other users connect).
-    public init(pki: TestPKI, arguments: [String] = [], environment extra: [String: String] = [:], socketGroup: String = "") throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("paysignd-test-\(UUID().uuidString.prefix(8))")
+    /// `UnixUsers` runs as other users connect). `directory`: start on the socket, state and log of
+    /// an earlier daemon (a restart after `killHard()`); the caller then removes it.
+    public init(pki: TestPKI, arguments: [String] = [], environment extra: [String: String] = [:], socketGroup: String = "",
+                directory reused: URL? = nil) throws {
+        ownsDirectory = reused == nil
+        directory = reused ?? FileManager.default.temporaryDirectory.appendingPathComponent("paysignd-test-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         chmod(directory.path, 0o755)
         socket = directory.appendingPathComponent("paysign.sock").path
         stateDirectory = directory.appendingPathComponent("state").path
         logFile = directory.appendingPathComponent("paysignd.log")
-        _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
+        if !FileManager.default.fileExists(atPath: logFile.path) {
+            _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
+        }
         var environment = ProcessInfo.processInfo.environment
         environment["SOFTHSM2_CONF"] = pki.directory.appendingPathComponent("softhsm2.conf").path
         for (key, value) in extra { environment[key] = value }
@@ -39,6 +46,7 @@ public final class DaemonProcess: @unchecked Sendable {
                              "--socket-group", socketGroup, "--log-level", "debug"] + arguments
         process.environment = environment
         let logHandle = try FileHandle(forWritingTo: logFile)
+        logHandle.seekToEndOfFile()
         process.standardOutput = logHandle
         process.standardError = logHandle
         process.standardInput = FileHandle.nullDevice
@@ -73,9 +81,16 @@ public final class DaemonProcess: @unchecked Sendable {
         return process.terminationStatus
     }
 
+    /// SIGKILL: no shutdown at all, as a power cut or the OOM killer would end it. Waits for the exit.
+    public func killHard() {
+        guard process.isRunning else { return }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
     deinit {
         stop()
-        try? FileManager.default.removeItem(at: directory)
+        if ownsDirectory { try? FileManager.default.removeItem(at: directory) }
     }
 
     static func connects(_ path: String) -> Bool { UnixSocket.answers(path) }

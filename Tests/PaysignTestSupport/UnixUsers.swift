@@ -106,7 +106,7 @@ public enum UnixUsers {
         return try HTTPAnswer(scriptOutput: result.stdout)
     }
 
-    static let python = FileManager.default.fileExists(atPath: "/usr/bin/python3") ? "/usr/bin/python3" : "/usr/bin/env"
+    public static let python = FileManager.default.fileExists(atPath: "/usr/bin/python3") ? "/usr/bin/python3" : "/usr/bin/env"
 
     /// argv: socket, method, path, content type ("" for none), headers as JSON pairs; the body on
     /// stdin. Prints the status, the headers one a line, a blank line, the body in base64.
