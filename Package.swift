@@ -95,6 +95,12 @@ let package = Package(
             resources: [.embedInCode("openapi.json")],
             swiftSettings: swiftSettings),
 
+        // The payment center's verification of signed orders (issue 6): facts from PaysignOpenSSL,
+        // verdicts from PaysignDomain; used by the client (paysign verify) and, later, the daemon.
+        .target(
+            name: "PaysignVerification", dependencies: ["PaysignOpenSSL", "PaysignDomain"],
+            swiftSettings: swiftSettings),
+
         // The client's side of the socket: HTTP/1.1 over a Unix socket, no event loop.
         .target(name: "PaysignClient", swiftSettings: swiftSettings),
 
@@ -103,7 +109,7 @@ let package = Package(
             name: "paysign",
             dependencies: [
                 "PaysignTokens", "PaysignPKCS11", "PaysignOpenSSL", "PaysignPCSC", "PaysignClient", "CPaysignShims",
-                "PaysignDomain",
+                "PaysignDomain", "PaysignVerification",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -124,6 +130,15 @@ let package = Package(
         .executableTarget(
             name: "paysign-bench", dependencies: ["PaysignTokens", "PaysignPKCS11", "PaysignOpenSSL", "PaysignClient", "PaysignDomain"],
             path: "Benchmarks/paysign-bench", swiftSettings: swiftSettings),
+        // Signed orders for the verification tests and benchmark (scripts/bench-verify.sh): signs
+        // on the SoftHSM tokens of a test PKI, in a process of its own.
+        .executableTarget(
+            name: "paysign-make-orders",
+            dependencies: [
+                "PaysignTokens", "PaysignPKCS11", "PaysignOpenSSL", "PaysignDomain",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Benchmarks/make-orders", swiftSettings: swiftSettings),
 
         // Tests.
         .target(
@@ -148,9 +163,14 @@ let package = Package(
             name: "PaysignDaemonTests", dependencies: ["PaysignClient", "PaysignTestSupport", "PaysignDaemon", "PaysignDomain"],
             swiftSettings: swiftSettings),
         .testTarget(name: "PaysignDomainTests", dependencies: ["PaysignDomain"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "PaysignVerificationTests",
+            dependencies: ["PaysignVerification", "PaysignOpenSSL", "PaysignDomain", "PaysignTestSupport"],
+            swiftSettings: swiftSettings),
         .testTarget(name: "PaysignCLITests", dependencies: ["PaysignTestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "PaysignPCSCTests", dependencies: ["PaysignPCSC", "PaysignTestSupport"], swiftSettings: swiftSettings),
+
     ],
     swiftLanguageModes: [.v6]
 )

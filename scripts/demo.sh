@@ -227,6 +227,26 @@ refuse_as "a signature with the revoked token, right PIN and all" \
   paysign-officer2 sign "$order2" --first --token pkcs11:token=officer2 --pin-fd 3 3<<<"$(pin_of officer2)"
 as paysign-authority report holders --entity EG-0101
 
+bold "The payment center verifies the signed order offline: every check by name (D2, D3, D6, D9, D13)"
+run "$bin" verify "$out/order.txt" "$out/order.p7s" --file "$out/payroll-1000.csv" --trust-anchors "$out/ca.pem" --crl "$out/crl.der" \
+  --html "$out/verification.html"
+cp "$out/order.txt" "$out/order-tampered.txt"
+# One byte changed: the total's last digit.
+python3 - "$out/order-tampered.txt" <<'PY'
+import sys
+path = sys.argv[1]
+data = bytearray(open(path, "rb").read())
+data[-2] = ord("1") if data[-2] != ord("1") else ord("2")
+open(path, "wb").write(bytes(data))
+PY
+bold "Refused: the same signatures over a document with one byte changed (exit 1, invalid)"
+set +e
+"$bin" verify "$out/order-tampered.txt" "$out/order.p7s" --trust-anchors "$out/ca.pem" --crl "$out/crl.der" | grep -E "FAIL|fail|invalid" | head -5
+status=${PIPESTATUS[0]}
+set -e
+[ "$status" -eq 1 ] || { echo "demo: verify of a changed document exited $status, not 1" >&2; exit 1; }
+echo "(exit status $status)"
+
 run "$bin" audit verify
 kill -TERM "$daemon"
 wait "$daemon" || true
@@ -235,6 +255,7 @@ rm -rf "$tmp"
 echo "(paysignd stopped on SIGTERM; its log is in $out/paysignd.log)"
 
 bold "Done"
-echo "In $out/: the order document order.txt, its signatures order.p7s, the test root ca.pem, the review sheet, the revocation list crl.der."
+echo "In $out/: the order document order.txt, its signatures order.p7s, the test root ca.pem, the review sheet, the revocation list crl.der, the verification report verification.html."
+echo "Verify again with: paysign verify $out/order.txt $out/order.p7s --trust-anchors $out/ca.pem --crl $out/crl.der"
 echo "Check them again with: openssl cms -verify -binary -inform DER -content $out/order.txt -in $out/order.p7s -CAfile $out/ca.pem"
 echo "                   and: openssl crl -inform DER -in $out/crl.der -CAfile $out/ca.pem -noout -text"

@@ -25,7 +25,7 @@ struct Paysign: AsyncParsableCommand {
         subcommands: [
             Health.self, Tokens.self, Events.self, Audit.self, OperatorCommand.self, EntityCommand.self,
             OrderCommand.self, SignOrder.self, HolderCommand.self, TokenCommand.self, CRLCommand.self, ReportCommand.self,
-            Readers.self, SignFile.self,
+            Readers.self, SignFile.self, Verify.self,
             PINCommand.self,
         ])
 

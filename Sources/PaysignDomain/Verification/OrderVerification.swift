@@ -1,0 +1,454 @@
+public import Foundation
+
+/// The payment center's rules: facts about a signed order in, a verdict with every check named out
+/// (issue 6). Pure: no C, no I/O, no clock (the trusted time is one of the facts).
+///
+/// An order is payable when (rule numbers from domain.md):
+/// - the `.p7s` is a detached CMS SignedData (cms-structure) and the document is a canonical order
+///   document (order-document);
+/// - exactly two SignerInfos, one claiming the role `first` and one `second`, the second bound to
+///   the first so the file proves which came first (signer-count-and-order, binding: D2);
+/// - each signature verifies over its signed attributes, its message digest is the SHA-256 of the
+///   document, and signing-certificate-v2 names its certificate (first-signature, second-signature);
+/// - each certificate chains to a trust anchor, allows signatures (digitalSignature or
+///   nonRepudiation) and is no CA (certificate-chain); it is within its validity at the trusted time
+///   (validity-at-trusted-time) and not revoked by then (revocation-at-trusted-time: a revocation
+///   or invalidity date after the trusted time passes with a note, D6);
+/// - the two signers are different people: different certificates and national IDs (D2);
+/// - the first signer's certificate says first-signature for the document's entity, the second's
+///   second-signature (the Ministry of Finance representative); a data-entry clerk's certificate
+///   never passes (roles: D2, D3, D13);
+/// - when the payroll file is given, its SHA-256 and size are the document's file number and
+///   file-bytes (file-number: D9).
+///
+/// The signers' own signing-time attributes are reported, never trusted: the trusted time is a
+/// given time, a time-stamp, or the moment of verification.
+public enum OrderVerification {
+    /// The role values paysign writes into signer-attributes-v2.
+    public static let firstRole = "first", secondRole = "second"
+    /// The organizational units (OU) of paysign's PKI (Certs/make-test-pki.sh, the daemon's issuer).
+    public static let firstUnit = "first-signature", secondUnit = "second-signature", clerkUnit = "data-entry"
+
+    public static func judge(_ facts: OrderFacts, order name: String) -> VerificationReport {
+        var checks: [Check] = []
+        let time = facts.trustedTime.date
+
+        // The document (parsed here: the canonical form is a domain rule).
+        var document: OrderDocument?
+        var grouped: String?
+        if let bytes = facts.document {
+            do {
+                if let quick = OrderDocument.quickParse(bytes) {
+                    (document, grouped) = (quick.document, quick.fileNumber)
+                } else {
+                    document = try OrderDocument(parsing: bytes)
+                }
+                checks.append(Check(.orderDocument, .pass, "the order document is in canonical form (order \(document!.orderID), entity \(document!.metadata.entityCode))"))
+            } catch {
+                checks.append(Check(.orderDocument, .fail, "\(error)"))
+            }
+        } else {
+            checks.append(Check(.orderDocument, .fail, facts.documentProblem ?? "the order document could not be read"))
+        }
+
+        if let problem = facts.structureProblem {
+            checks.append(Check(.cmsStructure, .fail, problem))
+            let unread = "not checked: the signature file could not be read"
+            for name in CheckName.allCases where ![.cmsStructure, .orderDocument, .fileNumber].contains(name) {
+                checks.append(Check(name, .indeterminate, unread))
+            }
+            checks.append(fileNumber(facts, document, grouped: grouped))
+            return finish(checks, facts: facts, document: document, grouped: grouped, name: name, order: nil)
+        }
+        checks.append(Check(.cmsStructure, .pass, "a detached CMS SignedData with \(count(facts.signers.count, "SignerInfo"))"))
+
+        let signers = facts.signers
+        let firsts = signers.filter { $0.claimedRole == firstRole }
+        let seconds = signers.filter { $0.claimedRole == secondRole }
+        let documentReadable = facts.document != nil
+
+        checks.append(signatureCheck(.firstSignature, role: firstRole, firsts, documentReadable: documentReadable))
+        checks.append(signatureCheck(.secondSignature, role: secondRole, seconds, documentReadable: documentReadable))
+        checks.append(chainCheck(signers))
+        checks.append(validityCheck(signers, at: time))
+        checks.append(revocationCheck(signers, at: time))
+
+        let order = signingOrder(signers)
+        checks.append(countAndOrderCheck(signers, firsts: firsts, seconds: seconds, order: order))
+        checks.append(bindingCheck(firsts: firsts, seconds: seconds))
+        checks.append(distinctCheck(signers))
+        checks.append(rolesCheck(signers, document: document))
+        checks.append(fileNumber(facts, document, grouped: grouped))
+        return finish(checks, facts: facts, document: document, grouped: grouped, name: name, order: order)
+    }
+
+    // MARK: The checks
+
+    private static func signatureCheck(_ name: CheckName, role: String, _ claimants: [SignerFacts], documentReadable: Bool) -> Check {
+        guard !claimants.isEmpty else {
+            return Check(name, .fail, "no signature in the file claims the \(role) role", rule: "D2")
+        }
+        var problems: [String] = []
+        for signer in claimants {
+            let who = describe(signer)
+            guard signer.certificate != nil else {
+                problems.append("\(who): the file does not carry the signer's certificate")
+                continue
+            }
+            guard signer.scheme != nil else {
+                problems.append("\(who): its algorithms are not SHA-256 with RSA, RSASSA-PSS or ECDSA")
+                continue
+            }
+            if !signer.signatureVerifies {
+                problems.append("\(who): the signature does not verify over its signed attributes with the certificate's key")
+            }
+            if !documentReadable {
+                problems.append("\(who): the message digest could not be compared, the document was not read")
+            } else if !signer.messageDigestMatches {
+                problems.append("\(who): it was made over other content (its message digest is not the SHA-256 of this document)")
+            }
+            if !signer.contentTypeIsData {
+                problems.append("\(who): its content-type attribute is missing or not id-data")
+            }
+            switch signer.signingCertificateMatches {
+            case true?: break
+            case false?: problems.append("\(who): its signing-certificate-v2 attribute names another certificate")
+            case nil: problems.append("\(who): it has no signing-certificate-v2 attribute (required by CAdES-BES)")
+            }
+        }
+        if problems.isEmpty {
+            let who = claimants.map(describe).joined(separator: ", ")
+            return Check(name, .pass, "\(who): the signature verifies and covers this document's SHA-256")
+        }
+        return Check(name, .fail, sentence(problems))
+    }
+
+    private static func chainCheck(_ signers: [SignerFacts]) -> Check {
+        guard !signers.isEmpty else { return Check(.certificateChain, .fail, "the file holds no signer") }
+        var problems: [String] = []
+        var anchors: [String] = []
+        for signer in signers {
+            let who = describe(signer)
+            guard let certificate = signer.certificate else {
+                problems.append("\(who): no certificate in the file")
+                continue
+            }
+            if let chain = signer.chain, chain.trusted {
+                if let anchor = chain.path.last { anchors.append(anchor.commonName ?? anchor.subject) }
+            } else {
+                problems.append("\(who): the certificate does not chain to a trust anchor (\(signer.chain?.problem ?? "no chain built"); issuer \(certificate.issuer))")
+            }
+            if certificate.isCA {
+                problems.append("\(who): the certificate is a CA certificate, which does not sign orders")
+            }
+            if !certificate.hasKeyUsage {
+                problems.append("\(who): the certificate has no key usage extension (digitalSignature or nonRepudiation required)")
+            } else if !certificate.digitalSignature && !certificate.nonRepudiation {
+                problems.append("\(who): the certificate's key usage allows neither digitalSignature nor nonRepudiation")
+            }
+        }
+        if problems.isEmpty {
+            let names = Array(Set(anchors)).sorted().joined(separator: ", ")
+            return Check(.certificateChain, .pass, "every signer's certificate chains to the trust anchor \(names) and allows signatures")
+        }
+        return Check(.certificateChain, .fail, sentence(problems))
+    }
+
+    private static func validityCheck(_ signers: [SignerFacts], at time: Date) -> Check {
+        var problems: [String] = []
+        var notes: [String] = []
+        var checked = 0
+        for signer in signers {
+            let who = describe(signer)
+            guard let certificate = signer.certificate else { continue }
+            checked += 1
+            let path = signer.chain.map { $0.path.isEmpty ? [certificate] : $0.path } ?? [certificate]
+            for (position, link) in path.enumerated() {
+                let whose = position == 0 ? "the certificate" : "the CA certificate \(link.commonName ?? link.subject)"
+                if time < link.notBefore {
+                    problems.append("\(who): \(whose) is not valid before \(iso(link.notBefore)), after the trusted time \(iso(time))")
+                } else if time > link.notAfter {
+                    problems.append("\(who): \(whose) expired on \(iso(link.notAfter)), before the trusted time \(iso(time))")
+                    if position == 0, let claimed = signer.signingTime, claimed >= link.notBefore, claimed <= link.notAfter {
+                        notes.append("\(who) claims to have signed at \(iso(claimed)), within the validity, but a signing-time attribute is not proof of time")
+                    }
+                }
+            }
+        }
+        guard checked > 0 else { return Check(.validityAtTrustedTime, .fail, "no signer's certificate is in the file") }
+        if problems.isEmpty {
+            return Check(.validityAtTrustedTime, .pass, "every certificate on the signers' paths is valid at the trusted time \(iso(time))", rule: "D6")
+        }
+        return Check(.validityAtTrustedTime, .fail, sentence(problems), rule: "D6", notes: notes)
+    }
+
+    private static func revocationCheck(_ signers: [SignerFacts], at time: Date) -> Check {
+        var failures: [String] = []
+        var unknown: [String] = []
+        var notes: [String] = []
+        var lists: Set<String> = []
+        for signer in signers {
+            let who = describe(signer)
+            guard signer.certificate != nil, let revocation = signer.revocation else {
+                unknown.append("\(who): no certificate to look up")
+                continue
+            }
+            let list: RevocationListFacts
+            switch revocation {
+            case .noList(let issuer):
+                unknown.append("\(who): no revocation list signed by its issuer (\(issuer)) was given")
+                continue
+            case .notListed(let held):
+                list = held
+            case .listed(let entry, let held):
+                list = held
+                let reason = entry.reason.map { " (\($0))" } ?? ""
+                let when = entry.invalidityDate.map { "invalid from \(iso($0)), revoked \(iso(entry.revocationDate))" }
+                    ?? "revoked \(iso(entry.revocationDate))"
+                if entry.effectiveDate <= time {
+                    failures.append("\(who): the certificate was \(when)\(reason), before the trusted time \(iso(time))")
+                    continue
+                }
+                notes.append("\(who): the certificate was \(when)\(reason), after the trusted time \(iso(time)); the signature was made while it was in force")
+            }
+            // A list issued before the trusted time proves nothing about it once it has expired.
+            if list.thisUpdate < time, let next = list.nextUpdate, next < time {
+                unknown.append("\(who): the newest revocation list of \(list.issuer) expired on \(iso(next)), before the trusted time \(iso(time))")
+                continue
+            }
+            if list.thisUpdate < time, list.nextUpdate == nil {
+                notes.append("the revocation list of \(list.issuer) has no next update; it is taken as current")
+            }
+            lists.insert("CRL \(list.number ?? "without number") of \(iso(list.thisUpdate))")
+        }
+        if !failures.isEmpty {
+            return Check(.revocationAtTrustedTime, .fail, sentence(failures), rule: "D6", notes: notes)
+        }
+        if !unknown.isEmpty {
+            return Check(.revocationAtTrustedTime, .indeterminate, sentence(unknown), rule: "D6", notes: notes)
+        }
+        return Check(.revocationAtTrustedTime, .pass,
+                     "no signer's certificate was revoked by the trusted time (\(lists.sorted().joined(separator: ", ")))",
+                     rule: "D6", notes: notes)
+    }
+
+    /// The signers from first to last as the bindings prove it: one without a preceding-signature
+    /// attribute, each next one bound to the one before; nil when they form no such chain.
+    static func signingOrder(_ signers: [SignerFacts]) -> [SignerFacts]? {
+        let unbound = signers.filter { !$0.hasPrecedingSignature }
+        guard unbound.count == 1 else { return nil }
+        var order = unbound
+        while order.count < signers.count {
+            let next = signers.filter { $0.precededBy == order[order.count - 1].index }
+            guard next.count == 1, !order.contains(where: { $0.index == next[0].index }) else { return nil }
+            order.append(next[0])
+        }
+        return order
+    }
+
+    private static func countAndOrderCheck(_ signers: [SignerFacts], firsts: [SignerFacts], seconds: [SignerFacts],
+                                           order: [SignerFacts]?) -> Check {
+        let roles = signers.map { $0.claimedRole ?? "none" }.joined(separator: ", ")
+        guard signers.count == 2 else {
+            return Check(.signerCountAndOrder, .fail, "the file holds \(count(signers.count, "signature")) (roles \(roles)); a payment order has exactly two, first then second", rule: "D2")
+        }
+        guard firsts.count == 1, seconds.count == 1 else {
+            return Check(.signerCountAndOrder, .fail, "the signatures claim the roles \(roles); exactly one first and one second are needed", rule: "D2")
+        }
+        guard let order else {
+            return Check(.signerCountAndOrder, .fail, "the file does not prove which signature came first: they are not bound one to the other", rule: "D2")
+        }
+        guard order.map(\.claimedRole) == [firstRole, secondRole] else {
+            return Check(.signerCountAndOrder, .fail, "the signature claiming the first role was made after the one claiming the second (it is bound to it)", rule: "D2")
+        }
+        return Check(.signerCountAndOrder, .pass, "two signatures: \(describe(order[0])) first, then \(describe(order[1]))", rule: "D2")
+    }
+
+    private static func bindingCheck(firsts: [SignerFacts], seconds: [SignerFacts]) -> Check {
+        guard firsts.count == 1, seconds.count == 1 else {
+            return Check(.binding, .fail, "there is no single first and second signature to bind one to the other", rule: "D2")
+        }
+        let first = firsts[0], second = seconds[0]
+        guard second.hasPrecedingSignature else {
+            return Check(.binding, .fail, "the second signature carries no preceding-signature attribute, so nothing proves it was made after the first", rule: "D2")
+        }
+        guard second.precededBy == first.index else {
+            return Check(.binding, .fail, "the second signature's preceding-signature attribute does not name the first signature in this file", rule: "D2")
+        }
+        return Check(.binding, .pass, "the second signature signs the SHA-256 of the first signature (preceding-signature)", rule: "D2")
+    }
+
+    private static func distinctCheck(_ signers: [SignerFacts]) -> Check {
+        guard signers.count >= 2 else {
+            return Check(.distinctSigners, .fail, "the file holds \(count(signers.count, "signature")); two different people must sign", rule: "D2")
+        }
+        var problems: [String] = []
+        for signer in signers where signer.certificate?.nationalID?.isEmpty ?? true {
+            problems.append("\(describe(signer)): the certificate names no national ID (subject serialNumber), so the signers cannot be told apart")
+        }
+        for (position, a) in signers.enumerated() {
+            for b in signers[(position + 1)...] {
+                guard let x = a.certificate, let y = b.certificate else { continue }
+                if x.sha256 == y.sha256 {
+                    problems.append("\(describe(a)) and \(describe(b)) signed with the same certificate")
+                } else if let idA = x.nationalID, !idA.isEmpty, idA == y.nationalID {
+                    problems.append("\(describe(a)) and \(describe(b)) are the same person (national ID \(idA))")
+                }
+            }
+        }
+        if problems.isEmpty {
+            let ids = signers.compactMap { $0.certificate?.nationalID }.joined(separator: ", ")
+            return Check(.distinctSigners, .pass, "the signers are different people (national IDs \(ids))", rule: "D2")
+        }
+        return Check(.distinctSigners, .fail, sentence(problems), rule: "D2")
+    }
+
+    private static func rolesCheck(_ signers: [SignerFacts], document: OrderDocument?) -> Check {
+        var problems: [String] = []
+        var notes: [String] = []
+        var rule = "D2"
+        let entity = document?.metadata.entityCode
+        if entity == nil { notes.append("the entity was not compared: the order document could not be read") }
+        for signer in signers {
+            let who = describe(signer)
+            guard let certificate = signer.certificate else {
+                problems.append("\(who): no certificate to read the role from")
+                continue
+            }
+            let unit = certificate.organizationalUnit ?? "none"
+            if unit == clerkUnit {
+                problems.append("\(who): the certificate is a data-entry clerk's (OU=\(clerkUnit)); data-entry staff never sign")
+                rule = "D13"
+                continue
+            }
+            switch signer.claimedRole {
+            case firstRole?:
+                if unit != firstUnit {
+                    problems.append("\(who) signed as first, but the certificate's role is \(unit), not \(firstUnit)")
+                }
+                if let entity, !matches(certificate, entity: entity) {
+                    problems.append("\(who): the certificate is for \(certificate.organization ?? "no entity"), not the order's entity \(entity)")
+                }
+            case secondRole?:
+                if unit != secondUnit {
+                    problems.append("\(who) signed as second, but the certificate's role is \(unit), not \(secondUnit) (the Ministry of Finance representative)")
+                }
+                if let entity, !matches(certificate, entity: entity), !isMinistry(certificate) {
+                    problems.append("\(who): the certificate is for \(certificate.organization ?? "no entity"), neither the order's entity \(entity) nor the Ministry of Finance")
+                }
+            case let other:
+                problems.append("\(who): it claims the role '\(other ?? "none")'; paysign's signers claim first or second")
+            }
+        }
+        if signers.isEmpty { problems.append("the file holds no signer") }
+        if problems.isEmpty {
+            return Check(.roles, .pass, "the first signer's certificate is a first-signature holder's\(entity.map { " of \($0)" } ?? ""), the second's a second-signature holder's", rule: "D2", notes: notes)
+        }
+        return Check(.roles, .fail, sentence(problems), rule: rule, notes: notes)
+    }
+
+    /// The certificate is for `entity`: its organizationIdentifier or O is the code, or O ends with
+    /// it (`Test Entity EG-0101`) or names it in parentheses (`Ministry of Health (EG-0101)`).
+    public static func matches(_ certificate: CertificateFacts, entity: String) -> Bool {
+        if certificate.organizationIdentifier == entity { return true }
+        guard let organization = certificate.organization else { return false }
+        return organization == entity || organization.hasSuffix(" " + entity) || organization.contains("(" + entity + ")")
+    }
+
+    /// The second signer may also hold a certificate of the Ministry itself.
+    static func isMinistry(_ certificate: CertificateFacts) -> Bool {
+        certificate.organization?.hasPrefix("Ministry of Finance") ?? false
+    }
+
+    private static func fileNumber(_ facts: OrderFacts, _ document: OrderDocument?, grouped: String?) -> Check {
+        guard let document else {
+            return Check(.fileNumber, .indeterminate, "not checked: the order document could not be read", rule: "D9")
+        }
+        guard let file = facts.payrollFile else {
+            return Check(.fileNumber, .skipped, "no payroll file was given (--file), so the file number \(grouped ?? document.fileNumber.grouped) was not compared with one", rule: "D9")
+        }
+        guard let number = FileNumber(digest: file.sha256) else {
+            return Check(.fileNumber, .fail, "the payroll file's digest is not a SHA-256", rule: "D9")
+        }
+        guard number == document.fileNumber else {
+            return Check(.fileNumber, .fail, "the payroll file's number is \(number.grouped), not the signed \(document.fileNumber.grouped)", rule: "D9")
+        }
+        guard file.byteCount == document.fileBytes else {
+            return Check(.fileNumber, .fail, "the payroll file has \(count(file.byteCount, "byte")), not the signed \(document.fileBytes)", rule: "D9")
+        }
+        return Check(.fileNumber, .pass, "the payroll file's SHA-256 is the signed file number \(number.grouped)", rule: "D9")
+    }
+
+    // MARK: The report
+
+    private static func finish(_ unordered: [Check], facts: OrderFacts, document: OrderDocument?, grouped: String?,
+                               name: String, order: [SignerFacts]?) -> VerificationReport {
+        let checks = unordered.sorted { $0.name < $1.name }
+        let verdict: VerificationReport.Verdict
+        if checks.contains(where: { $0.status == .fail }) {
+            verdict = .invalid
+        } else if checks.contains(where: { $0.status == .indeterminate }) {
+            verdict = .indeterminate
+        } else {
+            verdict = .valid
+        }
+        let listed = order ?? facts.signers
+        let signers = listed.enumerated().map { position, signer in
+            SignerReport(
+                position: order == nil ? nil : position + 1, signerInfo: signer.index + 1, claimedRole: signer.claimedRole,
+                claimedSigningTime: signer.signingTime, scheme: signer.scheme, certificate: signer.certificate,
+                trustAnchor: signer.chain.flatMap { $0.trusted ? $0.path.last?.subject : nil },
+                revocation: signer.revocation.map(describe))
+        }
+        var trusted = facts.trustedTime
+        if trusted.source != .timeStamp, facts.signers.contains(where: \.hasTimeStampToken) {
+            let remark = "a signature carries an RFC 3161 time-stamp token, which paysign does not read yet"
+            trusted.note = trusted.note.map { $0 + "; " + remark } ?? remark
+        }
+        return VerificationReport(
+            order: name, verdict: verdict, trustedTime: trusted, document: document.map { DocumentSummary($0, fileNumber: grouped) }, checks: checks,
+            signers: signers)
+    }
+
+    static func describe(_ revocation: RevocationFacts) -> String {
+        switch revocation {
+        case .noList(let issuer): return "no revocation list of \(issuer)"
+        case .notListed(let list): return "not listed (CRL \(list.number ?? "without number"), \(iso(list.thisUpdate)))"
+        case .listed(let entry, let list):
+            return "revoked \(iso(entry.revocationDate))" + (entry.invalidityDate.map { ", invalid from \(iso($0))" } ?? "")
+                + (entry.reason.map { " (\($0))" } ?? "") + " in CRL \(list.number ?? "without number")"
+        }
+    }
+
+    static func describe(_ signer: SignerFacts) -> String {
+        let name = signer.certificate?.commonName ?? signer.certificate?.subject
+        return "SignerInfo \(signer.index + 1)" + (name.map { " (\($0))" } ?? "")
+    }
+
+    static func sentence(_ problems: [String]) -> String { problems.joined(separator: "; ") }
+
+    static func count(_ n: Int, _ noun: String) -> String { "\(n) \(noun)\(n == 1 ? "" : "s")" }
+
+    /// `2026-11-24T10:00:00Z`: ISO 8601 in UTC, whole seconds (what Foundation's `.iso8601`
+    /// writes), computed directly because a batch formats a few dates per order.
+    public static func iso(_ date: Date) -> String {
+        let seconds = Int(date.timeIntervalSince1970.rounded(.down))
+        var days = seconds / 86_400
+        var rest = seconds % 86_400
+        if rest < 0 { rest += 86_400; days -= 1 }
+        // Civil date from days since 1970 (Howard Hinnant's algorithm).
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let day = doy - (153 * mp + 2) / 5 + 1
+        let month = mp < 10 ? mp + 3 : mp - 9
+        let year = yoe + era * 400 + (month <= 2 ? 1 : 0)
+        func two(_ n: Int) -> String { n < 10 ? "0" + String(n) : String(n) }
+        let yearText = String(year)
+        return String(repeating: "0", count: max(0, 4 - yearText.count)) + yearText + "-" + two(month) + "-" + two(day) + "T"
+            + two(rest / 3600) + ":" + two(rest % 3600 / 60) + ":" + two(rest % 60) + "Z"
+    }
+}

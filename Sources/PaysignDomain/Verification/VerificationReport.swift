@@ -1,0 +1,147 @@
+public import Foundation
+
+/// The payment center's verdict on one signed order: every check by name, the signers, the
+/// document. Encoded as JSON with the schema documented in the README ("Verifying payment orders");
+/// `schema` names its version, and fields are only ever added.
+public struct VerificationReport: Sendable, Hashable, Codable {
+    public static let schemaVersion = "paysign-order-verification/1"
+
+    public enum Verdict: String, Sendable, Hashable, Codable {
+        /// Every check passed (a skipped one says so): the order may be paid.
+        case valid
+        /// At least one check failed: refuse the order.
+        case invalid
+        /// Nothing failed, but something could not be checked (no revocation list for an issuer,
+        /// a list that had expired by the trusted time): neither pay nor refuse on this report.
+        case indeterminate
+    }
+
+    public var schema: String = Self.schemaVersion
+    /// The order's name: the document's path, or `NAME` in a batch.
+    public var order: String
+    public var verdict: Verdict
+    public var trustedTime: TrustedTime
+    public var document: DocumentSummary?
+    public var checks: [Check]
+    /// The signers in signing order when the bindings prove it, else in the file's order.
+    public var signers: [SignerReport]
+
+    public init(order: String, verdict: Verdict, trustedTime: TrustedTime, document: DocumentSummary?, checks: [Check],
+                signers: [SignerReport]) {
+        self.order = order
+        self.verdict = verdict
+        self.trustedTime = trustedTime
+        self.document = document
+        self.checks = checks
+        self.signers = signers
+    }
+
+    /// The names of the checks that failed, in report order.
+    public var failedChecks: [CheckName] { checks.filter { $0.status == .fail }.map(\.name) }
+
+    public func check(_ name: CheckName) -> Check? { checks.first { $0.name == name } }
+}
+
+/// The checks, in the order they are reported. The raw values are the names the CLI, the JSON
+/// and the tests use.
+public enum CheckName: String, Sendable, Hashable, Codable, CaseIterable, Comparable {
+    case cmsStructure = "cms-structure"
+    case orderDocument = "order-document"
+    case firstSignature = "first-signature"
+    case secondSignature = "second-signature"
+    case certificateChain = "certificate-chain"
+    case validityAtTrustedTime = "validity-at-trusted-time"
+    case revocationAtTrustedTime = "revocation-at-trusted-time"
+    case signerCountAndOrder = "signer-count-and-order"
+    case binding = "binding"
+    case distinctSigners = "distinct-signers"
+    case roles = "roles"
+    case fileNumber = "file-number"
+
+    public static func < (a: CheckName, b: CheckName) -> Bool {
+        allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
+    }
+}
+
+public struct Check: Sendable, Hashable, Codable {
+    public enum Status: String, Sendable, Hashable, Codable {
+        case pass
+        case fail
+        /// Could not be checked (missing evidence); makes the verdict indeterminate unless something failed.
+        case indeterminate
+        /// Not asked for (the file number without `--file`); does not change the verdict.
+        case skipped
+    }
+
+    public var name: CheckName
+    public var status: Status
+    /// One sentence: why it passed or failed.
+    public var reason: String
+    /// The domain rule behind the check (`D2`), if any.
+    public var rule: String?
+    /// Further remarks that do not change the status (a revocation after the trusted time).
+    public var notes: [String]
+
+    public init(_ name: CheckName, _ status: Status, _ reason: String, rule: String? = nil, notes: [String] = []) {
+        self.name = name
+        self.status = status
+        self.reason = reason
+        self.rule = rule
+        self.notes = notes
+    }
+}
+
+/// The order document's fields, as signed.
+public struct DocumentSummary: Sendable, Hashable, Codable {
+    public var orderID: Int64
+    public var entity: String
+    public var kind: String
+    public var currency: String
+    public var valueDate: String
+    public var fileNumber: String
+    public var fileBytes: Int
+    public var lines: Int
+    public var totalPiasters: Int64
+
+    /// - Parameter fileNumber: the file number already grouped, when the caller has it.
+    public init(_ document: OrderDocument, fileNumber grouped: String? = nil) {
+        orderID = Int64(document.orderID)
+        entity = document.metadata.entityCode
+        kind = document.metadata.kind.rawValue
+        currency = document.metadata.currency
+        valueDate = document.metadata.valueDate.description
+        fileNumber = grouped ?? document.fileNumber.grouped
+        fileBytes = document.fileBytes
+        lines = document.lineCount
+        totalPiasters = document.totalPiasters
+    }
+}
+
+/// One signer as the report shows it.
+public struct SignerReport: Sendable, Hashable, Codable {
+    /// 1 for the first to sign, 2 for the next, when the bindings prove the order; nil otherwise.
+    public var position: Int?
+    /// The SignerInfo's place in the file, from 1.
+    public var signerInfo: Int
+    public var claimedRole: String?
+    /// The signing-time attribute: what the signer's machine said, never trusted.
+    public var claimedSigningTime: Date?
+    public var scheme: String?
+    public var certificate: CertificateFacts?
+    /// The anchor the certificate chains to (its subject), nil when it does not.
+    public var trustAnchor: String?
+    /// `not-listed`, `revoked …`, `no list` in one phrase.
+    public var revocation: String?
+
+    public init(position: Int?, signerInfo: Int, claimedRole: String?, claimedSigningTime: Date?, scheme: String?,
+                certificate: CertificateFacts?, trustAnchor: String?, revocation: String?) {
+        self.position = position
+        self.signerInfo = signerInfo
+        self.claimedRole = claimedRole
+        self.claimedSigningTime = claimedSigningTime
+        self.scheme = scheme
+        self.certificate = certificate
+        self.trustAnchor = trustAnchor
+        self.revocation = revocation
+    }
+}

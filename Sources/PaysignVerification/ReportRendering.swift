@@ -1,0 +1,289 @@
+public import Foundation
+public import PaysignDomain
+
+/// The verification report as text (for people at a terminal), JSON (the documented schema) and
+/// HTML (one page per order: each check a green or red line, the signers, their certificates).
+public enum ReportRendering {
+    /// The report as JSON (schema `paysign-order-verification/1`): keys sorted, absent values as
+    /// null, dates ISO 8601 UTC; what `JSONDecoder` with `.iso8601` dates reads back as the
+    /// `Codable` `VerificationReport`. Written directly rather than through `JSONEncoder`, which
+    /// took a quarter of a batch's time.
+    public static func json(_ report: VerificationReport) throws -> Data {
+        var out = JSONText()
+        out.object(0) { o in
+            o.key("checks") { o in
+                o.array(report.checks) { o, check in
+                    o.object { o in
+                        o.key("name") { $0.string(check.name.rawValue) }
+                        o.key("notes") { o in o.array(check.notes) { $0.string($1) } }
+                        o.key("reason") { $0.string(check.reason) }
+                        o.key("rule") { $0.string(check.rule) }
+                        o.key("status") { $0.string(check.status.rawValue) }
+                    }
+                }
+            }
+            o.key("document") { o in
+                guard let d = report.document else { return o.null() }
+                o.object { o in
+                    o.key("currency") { $0.string(d.currency) }
+                    o.key("entity") { $0.string(d.entity) }
+                    o.key("fileBytes") { $0.number(d.fileBytes) }
+                    o.key("fileNumber") { $0.string(d.fileNumber) }
+                    o.key("kind") { $0.string(d.kind) }
+                    o.key("lines") { $0.number(d.lines) }
+                    o.key("orderID") { $0.number(d.orderID) }
+                    o.key("totalPiasters") { $0.number(d.totalPiasters) }
+                    o.key("valueDate") { $0.string(d.valueDate) }
+                }
+            }
+            o.key("order") { $0.string(report.order) }
+            o.key("schema") { $0.string(report.schema) }
+            o.key("signers") { o in
+                o.array(report.signers) { o, signer in
+                    o.object { o in
+                        o.key("certificate") { o in
+                            guard let c = signer.certificate else { return o.null() }
+                            o.object { o in
+                                o.key("commonName") { $0.string(c.commonName) }
+                                o.key("digitalSignature") { $0.bool(c.digitalSignature) }
+                                o.key("hasKeyUsage") { $0.bool(c.hasKeyUsage) }
+                                o.key("isCA") { $0.bool(c.isCA) }
+                                o.key("issuer") { $0.string(c.issuer) }
+                                o.key("keyAlgorithm") { $0.string(c.keyAlgorithm) }
+                                o.key("keyBits") { $0.number(c.keyBits) }
+                                o.key("nationalID") { $0.string(c.nationalID) }
+                                o.key("nonRepudiation") { $0.bool(c.nonRepudiation) }
+                                o.key("notAfter") { $0.date(c.notAfter) }
+                                o.key("notBefore") { $0.date(c.notBefore) }
+                                o.key("organization") { $0.string(c.organization) }
+                                o.key("organizationIdentifier") { $0.string(c.organizationIdentifier) }
+                                o.key("organizationalUnit") { $0.string(c.organizationalUnit) }
+                                o.key("serialNumber") { $0.string(c.serialNumber) }
+                                o.key("sha256") { $0.string(c.sha256) }
+                                o.key("subject") { $0.string(c.subject) }
+                            }
+                        }
+                        o.key("claimedRole") { $0.string(signer.claimedRole) }
+                        o.key("claimedSigningTime") { $0.date(signer.claimedSigningTime) }
+                        o.key("position") { o in signer.position.map { o.number($0) } ?? o.null() }
+                        o.key("revocation") { $0.string(signer.revocation) }
+                        o.key("scheme") { $0.string(signer.scheme) }
+                        o.key("signerInfo") { $0.number(signer.signerInfo) }
+                        o.key("trustAnchor") { $0.string(signer.trustAnchor) }
+                    }
+                }
+            }
+            o.key("trustedTime") { o in
+                o.object { o in
+                    o.key("date") { $0.date(report.trustedTime.date) }
+                    o.key("note") { $0.string(report.trustedTime.note) }
+                    o.key("source") { $0.string(report.trustedTime.source.rawValue) }
+                }
+            }
+            o.key("verdict") { $0.string(report.verdict.rawValue) }
+        }
+        return Data(out.bytes)
+    }
+
+    public static func text(_ report: VerificationReport) -> String {
+        var out = "\(report.order): \(report.verdict.rawValue.uppercased())\n"
+        out += "trusted time  \(iso(report.trustedTime.date)) (\(report.trustedTime.source.rawValue))\n"
+        if let note = report.trustedTime.note { out += "              \(note)\n" }
+        if let d = report.document {
+            out += "order         \(d.orderID), entity \(d.entity), \(d.kind), value date \(d.valueDate), \(d.lines) lines, total \(pounds(d.totalPiasters)) \(d.currency)\n"
+            out += "file number   \(d.fileNumber) (\(d.fileBytes) bytes)\n"
+        }
+        let width = CheckName.allCases.map(\.rawValue.count).max() ?? 0
+        for check in report.checks {
+            let mark: String
+            switch check.status {
+            case .pass: mark = "pass"
+            case .fail: mark = "FAIL"
+            case .indeterminate: mark = "????"
+            case .skipped: mark = "skip"
+            }
+            let name = check.name.rawValue.padding(toLength: width, withPad: " ", startingAt: 0)
+            out += "  \(mark)  \(name)  \(check.reason)\(check.rule.map { " [\($0)]" } ?? "")\n"
+            for note in check.notes { out += "        \(String(repeating: " ", count: width))  note: \(note)\n" }
+        }
+        if !report.signers.isEmpty { out += "signers\n" }
+        for signer in report.signers {
+            let order = signer.position.map { "\($0)." } ?? "-"
+            out += "  \(order) \(signer.claimedRole ?? "no role")  SignerInfo \(signer.signerInfo)"
+            if let c = signer.certificate {
+                out += "  \(c.commonName ?? c.subject), national ID \(c.nationalID ?? "none"), \(c.organizationalUnit ?? "no OU"), \(c.organization ?? "no O")\n"
+                out += "       certificate serial \(c.serialNumber), issuer \(c.issuer), valid \(iso(c.notBefore)) to \(iso(c.notAfter)), sha256 \(c.sha256)\n"
+            } else {
+                out += "  (no certificate in the file)\n"
+            }
+            if let time = signer.claimedSigningTime { out += "       signing time claimed \(iso(time)) (not proof of time)\n" }
+            if let revocation = signer.revocation { out += "       revocation: \(revocation)\n" }
+        }
+        return out
+    }
+
+    public static func html(_ report: VerificationReport) -> String {
+        func e(_ text: String) -> String {
+            var out = ""
+            for character in text {
+                switch character {
+                case "&": out += "&amp;"
+                case "<": out += "&lt;"
+                case ">": out += "&gt;"
+                case "\"": out += "&quot;"
+                case "'": out += "&#39;"
+                default: out.append(character)
+                }
+            }
+            return out
+        }
+        let verdictColour = report.verdict == .valid ? "#176b2c" : report.verdict == .invalid ? "#a4161a" : "#9a6700"
+        var out = """
+            <!DOCTYPE html>
+            <html lang="en"><head><meta charset="utf-8"><title>Verification of \(e(report.order))</title>
+            <style>
+            body{font-family:sans-serif;margin:2em;max-width:70em}
+            .verdict{font-size:1.6em;font-weight:bold;color:\(verdictColour)}
+            table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #bbb;padding:.3em .6em;text-align:left;vertical-align:top}
+            tr.pass td{background:#e6f4ea;color:#0d3d1a}tr.fail td{background:#fce8e6;color:#5c0b0b}
+            tr.indeterminate td{background:#fff4e5;color:#5c3b00}tr.skipped td{background:#f1f3f4;color:#3c4043}
+            code{font-size:.9em}
+            </style></head><body>
+            <h1>Payment order verification</h1>
+            <p class="verdict">\(e(report.order)): \(report.verdict.rawValue.uppercased())</p>
+            <p>Trusted time: \(e(iso(report.trustedTime.date))) (\(e(report.trustedTime.source.rawValue)))\(report.trustedTime.note.map { "<br>" + e($0) } ?? "")</p>
+
+            """
+        if let d = report.document {
+            out += "<h2>Order</h2><table>"
+            let rows: [(String, String)] = [
+                ("Order", String(d.orderID)), ("Entity", d.entity), ("Kind", d.kind), ("Value date", d.valueDate),
+                ("File number (D9)", d.fileNumber), ("File size", "\(d.fileBytes) bytes"), ("Lines", String(d.lines)),
+                ("Total", "\(pounds(d.totalPiasters)) \(d.currency)"),
+            ]
+            for (key, value) in rows { out += "<tr><th>\(e(key))</th><td><code>\(e(value))</code></td></tr>" }
+            out += "</table>\n"
+        }
+        out += "<h2>Checks</h2><table><tr><th>check</th><th>result</th><th>reason</th></tr>"
+        for check in report.checks {
+            let notes = check.notes.map { "<br><em>note: " + e($0) + "</em>" }.joined()
+            out += "<tr class=\"\(check.status.rawValue)\"><td>\(e(check.name.rawValue))</td><td>\(check.status.rawValue)</td>"
+                + "<td>\(e(check.reason))\(check.rule.map { " [" + e($0) + "]" } ?? "")\(notes)</td></tr>"
+        }
+        out += "</table>\n<h2>Signers</h2><table><tr><th>order</th><th>role claimed</th><th>signer</th><th>certificate</th><th>revocation</th></tr>"
+        for signer in report.signers {
+            var who = "(no certificate in the file)"
+            var certificate = ""
+            if let c = signer.certificate {
+                who = e(c.commonName ?? c.subject) + "<br>national ID " + e(c.nationalID ?? "none") + "<br>" + e(c.organizationalUnit ?? "no OU")
+                    + ", " + e(c.organization ?? "no O")
+                certificate = "serial <code>\(e(c.serialNumber))</code><br>issuer \(e(c.issuer))<br>valid \(e(iso(c.notBefore))) to \(e(iso(c.notAfter)))<br>SHA-256 <code>\(e(c.sha256))</code>"
+            }
+            if let time = signer.claimedSigningTime { who += "<br>signing time claimed \(e(iso(time))) (not proof of time)" }
+            out += "<tr><td>\(signer.position.map(String.init) ?? "?")</td><td>\(e(signer.claimedRole ?? "none"))</td><td>\(who)</td><td>\(certificate)</td><td>\(e(signer.revocation ?? ""))</td></tr>"
+        }
+        out += "</table>\n<p><small>\(e(report.schema))</small></p></body></html>\n"
+        return out
+    }
+
+    static func iso(_ date: Date) -> String { OrderVerification.iso(date) }
+
+    static func pounds(_ piasters: Int64) -> String {
+        let sign = piasters < 0 ? "-" : ""
+        let magnitude = piasters.magnitude
+        let whole = magnitude / 100, rest = magnitude % 100
+        var digits = String(whole)
+        var grouped = ""
+        while digits.count > 3 {
+            grouped = "," + digits.suffix(3) + grouped
+            digits.removeLast(3)
+        }
+        return sign + digits + grouped + "." + (rest < 10 ? "0" : "") + String(rest)
+    }
+}
+
+/// A small pretty-printing JSON writer (two-space indent, keys in the order written), into bytes.
+struct JSONText {
+    var bytes: [UInt8] = []
+    private var depth = 0
+    private var first = [true]
+
+    init() { bytes.reserveCapacity(4096) }
+
+    var text: String { String(decoding: bytes, as: UTF8.self) }
+
+    private mutating func newline() {
+        bytes.append(0x0A)
+        for _ in 0..<(2 * depth) { bytes.append(0x20) }
+    }
+
+    private mutating func raw(_ text: StaticString) {
+        text.withUTF8Buffer { bytes.append(contentsOf: $0) }
+    }
+
+    mutating func object(_ initialDepth: Int = -1, _ body: (inout JSONText) -> Void) {
+        bytes.append(UInt8(ascii: "{"))
+        depth += 1
+        first.append(true)
+        body(&self)
+        let empty = first.removeLast()
+        depth -= 1
+        if !empty { newline() }
+        bytes.append(UInt8(ascii: "}"))
+    }
+
+    mutating func key(_ name: StaticString, _ value: (inout JSONText) -> Void) {
+        if !first[first.count - 1] { bytes.append(UInt8(ascii: ",")) }
+        first[first.count - 1] = false
+        newline()
+        bytes.append(UInt8(ascii: "\""))
+        raw(name)
+        raw("\" : ")
+        value(&self)
+    }
+
+    mutating func array<Element>(_ elements: [Element], _ body: (inout JSONText, Element) -> Void) {
+        bytes.append(UInt8(ascii: "["))
+        guard !elements.isEmpty else { bytes.append(UInt8(ascii: "]")); return }
+        depth += 1
+        for (index, element) in elements.enumerated() {
+            if index > 0 { bytes.append(UInt8(ascii: ",")) }
+            newline()
+            body(&self, element)
+        }
+        depth -= 1
+        newline()
+        bytes.append(UInt8(ascii: "]"))
+    }
+
+    mutating func null() { raw("null") }
+    mutating func bool(_ value: Bool) { value ? raw("true") : raw("false") }
+    mutating func number<N: BinaryInteger>(_ value: N) { bytes.append(contentsOf: String(value).utf8) }
+    mutating func date(_ value: Date?) {
+        guard let value else { return null() }
+        string(OrderVerification.iso(value))
+    }
+
+    mutating func string(_ value: String?) {
+        guard var value else { return null() }
+        bytes.append(UInt8(ascii: "\""))
+        value.withUTF8 { utf8 in
+            for byte in utf8 {
+                switch byte {
+                case UInt8(ascii: "\""): raw("\\\"")
+                case UInt8(ascii: "\\"): raw("\\\\")
+                case 0x0A: raw("\\n")
+                case 0x0D: raw("\\r")
+                case 0x09: raw("\\t")
+                case 0..<0x20:
+                    raw("\\u00")
+                    let digits: [UInt8] = Array("0123456789abcdef".utf8)
+                    bytes.append(digits[Int(byte >> 4)])
+                    bytes.append(digits[Int(byte & 0x0F)])
+                default: bytes.append(byte)
+                }
+            }
+        }
+        bytes.append(UInt8(ascii: "\""))
+    }
+}

@@ -1,0 +1,166 @@
+import ArgumentParser
+import Foundation
+import PaysignDomain
+import PaysignOpenSSL
+import PaysignVerification
+
+/// `paysign verify`: the payment center's offline check of signed payment orders (issue 6), in
+/// process, without the daemon. The engine is `PaysignVerification`; the rules are
+/// `PaysignDomain.OrderVerification`.
+struct Verify: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Verify signed payment orders offline: both signatures, certificates, revocation, roles, order.",
+        discussion: """
+            paysign verify ORDER.txt ORDER.p7s [--file PAYROLL.csv] checks one order: the document is
+            the exact signed bytes ('paysign order export ID --format document'), the .p7s its
+            signatures ('--format p7s'). Every check is reported by name: cms-structure,
+            order-document, first-signature, second-signature, certificate-chain,
+            validity-at-trusted-time, revocation-at-trusted-time, signer-count-and-order, binding,
+            distinct-signers, roles, file-number (rules D2, D6, D9, D13).
+
+            paysign verify --batch FOLDER --out DIR checks every NAME.txt + NAME.p7s pair of FOLDER
+            (with NAME.csv, the payroll file, when present) on all cores, and writes NAME.json per
+            order, summary.json and summary.txt into DIR.
+
+            Trust anchors: --trust-anchors, else PAYSIGN_TRUST_ANCHORS, else /etc/paysign/trust.
+            Revocation: every --crl must be a CRL signed by a trust anchor; a signer whose issuer has
+            no list given cannot be checked (exit 2). The trusted time is --at, else now; a signer's
+            own signing-time attribute is reported, never trusted. RFC 3161 time-stamp tokens are
+            not read yet.
+
+            Exit status: 0 valid, 1 invalid (a check failed), 2 could not check (a missing or bad
+            trust anchor or CRL, a check that lacked evidence, unreadable input).
+            """)
+
+    @Argument(help: "The order document: the exact signed bytes.") var order: String?
+    @Argument(help: "The detached CMS signatures of the order (.p7s, DER).") var signature: String?
+    @Option(name: .customLong("file"), help: "The payroll file: its SHA-256 must be the document's file number (D9).")
+    var payroll: String?
+    @Option(name: .customLong("trust-anchors"), help: ArgumentHelp("Root certificates: a PEM/DER file or a folder of them.", valueName: "dir-or-pem"))
+    var trustAnchors: String?
+    @Option(name: .customLong("crl"), help: ArgumentHelp("A revocation list (DER or PEM), signed by a trust anchor (repeatable).", valueName: "file"))
+    var crls: [String] = []
+    @Option(help: ArgumentHelp("The trusted time, ISO 8601 (2026-11-24T10:00:00Z or 2026-11-24); default: now.", valueName: "time"))
+    var at: String?
+    @Flag(help: "Print the report (or the batch summary) as JSON.") var json = false
+    @Option(help: ArgumentHelp("Also write the report as an HTML page (in a batch: NAME.html beside each NAME.json).", valueName: "file"))
+    var html: String?
+    @Option(help: ArgumentHelp("Verify every NAME.txt + NAME.p7s pair of this folder.", valueName: "folder")) var batch: String?
+    @Option(help: ArgumentHelp("Where a batch writes its reports and summary.", valueName: "dir")) var out: String?
+    @Option(help: "Threads for a batch (default: every core).") var jobs: Int?
+
+    static let defaultAnchors = "/etc/paysign/trust"
+
+    func validate() throws {
+        if batch != nil {
+            guard order == nil, signature == nil, payroll == nil else {
+                throw ValidationError("--batch takes no ORDER, ORDER.p7s or --file: the folder holds them")
+            }
+            guard out != nil else { throw ValidationError("--batch needs --out DIR for the reports") }
+        } else {
+            guard order != nil, signature != nil else { throw ValidationError("give ORDER and ORDER.p7s, or --batch FOLDER --out DIR") }
+            guard out == nil, jobs == nil else { throw ValidationError("--out and --jobs go with --batch") }
+        }
+        if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1") }
+    }
+
+    func run() throws {
+        let verifier: OrderVerifier
+        do {
+            let anchors = try TrustMaterial.anchors(at: try anchorPath())
+            let lists = try crls.map(TrustMaterial.revocationList(at:))
+            verifier = try OrderVerifier(anchors: anchors, revocationLists: lists, at: try trustedTime())
+        } catch let error as VerificationSetupError {
+            throw Failure.usage(error.message)
+        }
+        if let batch { return try runBatch(batch, verifier: verifier) }
+        guard let order, let signature else { return }
+
+        var payrollFacts: PayrollFileFacts?
+        if let payroll {
+            do {
+                let (digest, count) = try SHA256.hashFile(atPath: payroll)
+                payrollFacts = PayrollFileFacts(sha256: digest, byteCount: count)
+            } catch {
+                throw Failure.usage("the payroll file \(payroll) cannot be read")
+            }
+        }
+        let report = verifier.verify(name: order, documentPath: order, signaturePath: signature, payrollFile: payrollFacts)
+        if json {
+            FileHandle.standardOutput.write(try ReportRendering.json(report))
+            FileHandle.standardOutput.write(Data("\n".utf8))
+        } else {
+            FileHandle.standardOutput.write(Data(ReportRendering.text(report).utf8))
+        }
+        if let html {
+            do {
+                try Data(ReportRendering.html(report).utf8).write(to: URL(fileURLWithPath: html))
+            } catch {
+                throw Failure.usage("the HTML report cannot be written to \(html)")
+            }
+        }
+        switch report.verdict {
+        case .valid: return
+        case .invalid:
+            throw Failure.refused("\(order) is not a valid signed order: \(report.failedChecks.map(\.rawValue).joined(separator: ", ")) failed")
+        case .indeterminate:
+            let reason = report.checks.first { $0.status == .indeterminate }.map { "\($0.name.rawValue): \($0.reason)" } ?? ""
+            throw Failure.usage("\(order) could not be checked completely (\(reason))")
+        }
+    }
+
+    private func runBatch(_ folder: String, verifier: OrderVerifier) throws {
+        guard let out else { return }
+        let items: [BatchItem]
+        do {
+            items = try BatchVerifier.items(in: folder)
+        } catch let error as VerificationSetupError {
+            throw Failure.usage(error.message)
+        }
+        guard !items.isEmpty else { throw Failure.usage("\(folder) holds no order (NAME.txt with NAME.p7s)") }
+        let progress: (@Sendable (Int, Int) -> Void)? = isatty(2) == 1 ? Self.progressBar : nil
+        let summary: BatchSummary
+        do {
+            summary = try BatchVerifier(verifier: verifier).run(
+                items, folder: folder, output: out, html: html != nil,
+                workers: jobs ?? ProcessInfo.processInfo.activeProcessorCount, progress: progress)
+        } catch let error as VerificationSetupError {
+            throw Failure.usage(error.message)
+        }
+        if json {
+            FileHandle.standardOutput.write(try Data(contentsOf: URL(fileURLWithPath: out + "/summary.json")))
+        } else {
+            FileHandle.standardOutput.write(Data(BatchVerifier.text(summary).utf8))
+        }
+        if summary.invalid > 0 { throw Failure.refused("\(summary.invalid) of \(summary.total) orders are invalid (see \(out)/summary.txt)") }
+        if summary.indeterminate > 0 {
+            throw Failure.usage("\(summary.indeterminate) of \(summary.total) orders could not be checked completely (see \(out)/summary.txt)")
+        }
+    }
+
+    /// `[#####.....] done/total` on stderr, redrawn in place.
+    @Sendable static func progressBar(done: Int, total: Int) {
+        let width = 40
+        let filled = total == 0 ? width : done * width / total
+        let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
+        FileHandle.standardError.write(Data("\r[\(bar)] \(done)/\(total)\(done == total ? "\n" : "")".utf8))
+    }
+
+    private func anchorPath() throws -> String {
+        if let trustAnchors { return trustAnchors }
+        if let configured = ProcessInfo.processInfo.environment["PAYSIGN_TRUST_ANCHORS"], !configured.isEmpty { return configured }
+        if FileManager.default.fileExists(atPath: Self.defaultAnchors) { return Self.defaultAnchors }
+        throw VerificationSetupError("no trust anchors: give --trust-anchors DIR_OR_PEM (or set PAYSIGN_TRUST_ANCHORS, or install the authority's root certificates in \(Self.defaultAnchors))")
+    }
+
+    private func trustedTime() throws -> Date? {
+        guard let at else { return nil }
+        if let date = try? Date(at, strategy: .iso8601) { return date }
+        if let date = try? Date(at, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true)) { return date }
+        if let day = CalendarDay(iso: at),
+            let date = Calendar(identifier: .gregorian).date(from: DateComponents(timeZone: TimeZone(identifier: "UTC"), year: day.year, month: day.month, day: day.day)) {
+            return date
+        }
+        throw VerificationSetupError("--at must be an ISO 8601 time (2026-11-24T10:00:00Z) or day (2026-11-24), not '\(at)'")
+    }
+}
