@@ -24,8 +24,6 @@ import Glibc
 /// may land in the middle of SoftHSM rewriting a token file at login. Needs root.
 @Suite("Crash consistency: SIGKILL at random points while orders are signed; nothing acknowledged is lost, nothing signed twice", .serialized)
 struct CrashTests {
-    static let entity = "EG-0101"
-
     @Test("SIGKILL during first and second signatures, restart, retry with the same Idempotency-Key: every acknowledged signature kept, every order payable with exactly two signatures, journal chain intact")
     func killsWhileSigning() throws {
         try UnixUsers.ensure()
@@ -194,26 +192,7 @@ private final class Harness: @unchecked Sendable {
         }
     }
 
-    func setUpEntity() throws {
-        func created(_ answer: HTTPAnswer, _ what: String) throws { try #require(answer.status == 201, "\(what): \(answer.text)") }
-        try created(try answer("POST", "/v1/entities", json: ["code": CrashTests.entity, "name": "Test Entity \(CrashTests.entity)"]), "entity")
-        for (user, nid, name, role) in [(UnixUsers.clerk, "29505050100055", "Data Entry Clerk", "data-entry"),
-                                        (UnixUsers.reviewer, "29912120100066", "Accounts Reviewer", "reviewer")] {
-            try created(try answer("POST", "/v1/operators", json: [
-                "unixUser": user, "nationalID": nid, "name": name, "entity": CrashTests.entity, "roles": [role],
-            ]), user)
-        }
-        for (user, nid, name, step, onSite) in [(UnixUsers.officer1, "28001010100011", "Officer One", "first", true),
-                                                (UnixUsers.officer2, "28502020100022", "Officer Two", "first", false),
-                                                (UnixUsers.ministry, "27503030100033", "MoF Representative", "second", false)] {
-            try created(try answer("POST", "/v1/holders", json: [
-                "unixUser": user, "nationalID": nid, "name": name, "entity": CrashTests.entity, "step": step, "onSite": onSite,
-            ]), user)
-        }
-        for (label, user) in [("officer1", UnixUsers.officer1), ("officer2", UnixUsers.officer2), ("ministry", UnixUsers.ministry)] {
-            try created(try answer("POST", "/v1/registered-tokens", json: ["token": pki.token(label).uri, "holder": user]), label)
-        }
-    }
+    func setUpEntity() throws { try FlowSetup.setUpEntity(socket: socket, pki: pki) }
 
     struct OrderRef: Sendable {
         var id: Int64
@@ -223,7 +202,7 @@ private final class Harness: @unchecked Sendable {
     /// `count` supplier orders, uploaded by the clerk and reviewed by the reviewer (their own Unix
     /// users, one client process each), before the killer starts.
     func makeOrders(_ count: Int) throws -> [OrderRef] {
-        let valueDate = try Self.valueDate()
+        let valueDate = FlowSetup.valueDate()
         var uploads: [Request] = []
         for index in 0..<count {
             seed += 1
@@ -232,7 +211,7 @@ private final class Harness: @unchecked Sendable {
             try #require(csv.status == 0, "make-payroll.py: \(csv.stderr)")
             let path = try UnixUsers.shareFile("crash-\(getpid())-\(index).csv", Data(csv.stdout.utf8))
             uploads.append(Request(
-                id: "upload-\(index)", method: "POST", path: "/v1/orders?entity=\(CrashTests.entity)&kind=supplier&valueDate=\(valueDate)",
+                id: "upload-\(index)", method: "POST", path: "/v1/orders?entity=\(FlowSetup.entity)&kind=supplier&valueDate=\(valueDate)",
                 key: "crash-upload-\(index)", bodyFile: path, contentType: "text/csv"))
         }
         let created = try run(as: UnixUsers.clerk, requests: uploads)
@@ -257,14 +236,6 @@ private final class Harness: @unchecked Sendable {
         var fields: [String: Any] = ["step": step, "token": pki.token(label).uri, "pin": pki.token(label).pin]
         if step == "second" { fields["fileNumber"] = ref.fileNumber }
         return Request(id: "\(step)-\(ref.id)", method: "POST", path: "/v1/orders/\(ref.id)/signatures", key: "crash-\(step)-\(ref.id)", json: fields)
-    }
-
-    static func valueDate() throws -> String {
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "Africa/Cairo")!
-        let next = try #require(calendar.date(byAdding: .month, value: 1, to: Date()))
-        let parts = calendar.dateComponents([.year, .month], from: next)
-        return String(format: "%04d-%02d-25", parts.year!, parts.month!)
     }
 
     // MARK: Clients as other Unix users

@@ -2,6 +2,9 @@ import Foundation
 import PaysignClient
 import PaysignTestSupport
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The real daemon over its socket: health, tokens from SoftHSM, events from the virtual card,
 /// who may call, the journal, and bad input. Serialized: the card tests share one reader.

@@ -92,7 +92,7 @@ private struct LoadResult: Sendable {
 
 /// The daemon and the flow's people, and the clients that sign as them.
 private final class LoadBench: Sendable {
-    static let entity = "EG-0101"
+    static let entity = FlowSetup.entity
     let pki: TestPKI
     let daemon: DaemonProcess
 
@@ -101,30 +101,7 @@ private final class LoadBench: Sendable {
         self.daemon = daemon
     }
 
-    func post(_ path: String, _ fields: [String: Any]) throws -> HTTPAnswer {
-        let body = try JSONSerialization.data(withJSONObject: fields)
-        let response = try DaemonClient(socketPath: daemon.socket).send("POST", path, body: body, contentType: "application/json", headers: [])
-        return HTTPAnswer(status: response.status, headers: response.headers, body: response.body)
-    }
-
-    func setUpEntity() throws {
-        func created(_ answer: HTTPAnswer, _ what: String) throws { try #require(answer.status == 201, "\(what): \(answer.text)") }
-        try created(try post("/v1/entities", ["code": Self.entity, "name": "Test Entity \(Self.entity)"]), "entity")
-        for (user, nid, name, role) in [(UnixUsers.clerk, "29505050100055", "Data Entry Clerk", "data-entry"),
-                                        (UnixUsers.reviewer, "29912120100066", "Accounts Reviewer", "reviewer")] {
-            try created(try post("/v1/operators", ["unixUser": user, "nationalID": nid, "name": name, "entity": Self.entity, "roles": [role]]), user)
-        }
-        for (user, nid, name, step, onSite) in [(UnixUsers.officer1, "28001010100011", "Officer One", "first", true),
-                                                (UnixUsers.officer2, "28502020100022", "Officer Two", "first", false),
-                                                (UnixUsers.ministry, "27503030100033", "MoF Representative", "second", false)] {
-            try created(try post("/v1/holders", [
-                "unixUser": user, "nationalID": nid, "name": name, "entity": Self.entity, "step": step, "onSite": onSite,
-            ]), user)
-        }
-        for (label, user) in [("officer1", UnixUsers.officer1), ("officer2", UnixUsers.officer2), ("ministry", UnixUsers.ministry)] {
-            try created(try post("/v1/registered-tokens", ["token": pki.token(label).uri, "holder": user]), label)
-        }
-    }
+    func setUpEntity() throws { try FlowSetup.setUpEntity(socket: daemon.socket, pki: pki) }
 
     struct OrderRef: Sendable {
         var id: Int64
@@ -133,11 +110,7 @@ private final class LoadBench: Sendable {
 
     /// `count` supplier orders of one line each, uploaded by the clerk and reviewed (4 threads each).
     func reviewedOrders(_ count: Int, tag: String) throws -> [OrderRef] {
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "Africa/Cairo")!
-        let next = try #require(calendar.date(byAdding: .month, value: 1, to: Date()))
-        let parts = calendar.dateComponents([.year, .month], from: next)
-        let valueDate = String(format: "%04d-%02d-25", parts.year!, parts.month!)
+        let valueDate = FlowSetup.valueDate()
         // One payroll of `count` lines, cut into `count` one-line files: every file differs.
         let script = TestPKI.repositoryRoot.appendingPathComponent("scripts/make-payroll.py").path
         let seed = 500_000 + Int(getpid() % 1000) * 10 + Int(tag.unicodeScalars.first!.value % 10)
