@@ -28,5 +28,16 @@ demo: deps
 bench: deps
 	@scripts/bench.sh
 
+# The long fuzz run of every parser of outside bytes (libFuzzer, FUZZ_SECONDS per target, default
+# 600; a short run is part of make test).
+.PHONY: fuzz soak
+fuzz: deps
+	@scripts/fuzz.sh
+
+# The long reliability runs (issue 8): the crash harness (hundreds of SIGKILLs), the 64-client
+# load run, and the long fuzz run. Short versions of each are part of make test.
+soak: deps
+	@scripts/soak.sh
+
 clean:
 	rm -rf .build demo-out

@@ -171,6 +171,27 @@ let package = Package(
         .testTarget(
             name: "PaysignPCSCTests", dependencies: ["PaysignPCSC", "PaysignTestSupport"], swiftSettings: swiftSettings),
 
+        // Hostile input (issue 8): the parsers of outside bytes run on mutated inputs. The harness
+        // is shared by the short run in the test suite and the long libFuzzer run (`make fuzz`,
+        // scripts/fuzz.sh), whose executable only exists when PAYSIGN_FUZZ=1 (below).
+        .target(
+            name: "PaysignFuzzHarness",
+            dependencies: ["PaysignDomain", "PaysignOpenSSL", "PaysignPKCS11", "PaysignDaemon"],
+            path: "Fuzz/Harness",
+            swiftSettings: swiftSettings + [.define("PAYSIGN_TESTABLE", .when(configuration: .debug))]),
+        .testTarget(
+            name: "PaysignFuzzTests",
+            dependencies: ["PaysignFuzzHarness", "PaysignDomain", "PaysignDaemon", "PaysignOpenSSL", "PaysignPKCS11"],
+            swiftSettings: swiftSettings),
     ],
     swiftLanguageModes: [.v6]
 )
+
+// The libFuzzer executable (scripts/fuzz.sh builds it with -sanitize=fuzzer,address in a scratch
+// path of its own): never part of the normal build.
+if Context.environment["PAYSIGN_FUZZ"] == "1" {
+    package.targets.append(
+        .executableTarget(
+            name: "paysign-fuzz", dependencies: ["PaysignFuzzHarness"], path: "Fuzz/paysign-fuzz",
+            swiftSettings: swiftSettings))
+}

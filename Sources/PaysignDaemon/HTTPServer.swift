@@ -81,7 +81,9 @@ public final class HTTPServer: Sendable {
         let initializer: @Sendable (any Channel) -> EventLoopFuture<(PeerCredentials, Connection)> = { channel in
             Self.peerCredentials(of: channel).flatMapThrowing { peer in
                 let sync = channel.pipeline.syncOperations
-                try sync.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: true)
+                // Malformed HTTP gets problem details too (ProtocolErrorAnswer), not NIO's bare 400.
+                try sync.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: false)
+                try sync.addHandler(ProtocolErrorAnswer())
                 try sync.addHandler(IdleStateHandler(allTimeout: ServerLimits.amount(limits.idleTimeout)))
                 try sync.addHandler(TimeoutCloser(requestTimeout: ServerLimits.amount(limits.requestTimeout)))
                 let connection = try Connection(wrappingChannelSynchronously: channel)
@@ -290,6 +292,72 @@ public struct DaemonError: Error, Sendable, CustomStringConvertible {
 /// Closes a connection that stays idle (`IdleStateHandler`) or whose request does not arrive in
 /// time: a half-open or slow client cannot hold the daemon. The deadline runs from the moment
 /// the connection opens or the previous response ends, until the request's last byte.
+/// What NIO's `HTTPServerProtocolErrorHandler` does, with RFC 9457 problem details: a request the
+/// HTTP parser cannot read (a bad request line or header, oversized headers, broken chunking, bytes
+/// after a short Content-Length) is answered `400 malformed-request` with `Connection: close`
+/// unless an answer is already under way, and the connection is closed once it is written.
+final class ProtocolErrorAnswer: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    /// An answer's head was written and its end not yet.
+    private var answering = false
+    private var closing = false
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !closing else { return }
+        context.fireChannelRead(data)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard let parserError = error as? HTTPParserError else {
+            context.fireErrorCaught(error)
+            return
+        }
+        guard !closing else { return }
+        closing = true
+        guard !answering else {
+            context.close(promise: nil)
+            return
+        }
+        let problem = Problem(.malformedRequest, "the request is not HTTP/1.1 that paysignd can read (\(Self.describe(parserError)))")
+        let body = (try? JSONEncoder().encode(problem)) ?? Data()
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: "application/problem+json")
+        headers.add(name: "Content-Length", value: String(body.count))
+        headers.add(name: "Connection", value: "close")
+        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .badRequest, headers: headers))), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: body)))), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
+            bound.value.close(promise: nil)
+        }
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        switch unwrapOutboundIn(data) {
+        case .head: answering = true
+        case .end: answering = false
+        case .body: break
+        }
+        context.write(data, promise: promise)
+    }
+
+    private static func describe(_ error: HTTPParserError) -> String {
+        switch error {
+        case .headerOverflow: return "headers too large"
+        case .invalidURL: return "the request target is not a URL"
+        case .invalidVersion: return "not HTTP/1.x"
+        case .invalidMethod: return "no such method"
+        case .invalidChunkSize, .invalidConstant: return "broken chunked encoding"
+        case .unexpectedContentLength: return "a Content-Length that does not fit"
+        default: return "\(error)"
+        }
+    }
+}
+
 final class TimeoutCloser: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPServerRequestPart

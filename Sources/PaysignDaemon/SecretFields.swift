@@ -26,31 +26,52 @@ enum SecretFields {
     }
 
     /// The byte range of the string value of top-level `field` (without quotes); nil when absent
-    /// or null. Throws on malformed JSON only as far as needed to find it (the decoder that runs
-    /// next reports the rest).
+    /// or null.
+    ///
+    /// The whole top-level object is scanned, and anything this scanner cannot follow is refused
+    /// rather than passed on: the JSON decoder that runs next must never see a PIN this function
+    /// missed (rule D5). So a body that is not a plain UTF-8 object (a byte-order mark, UTF-16,
+    /// an array), a field name written with escapes (`"p\u0069n"` decodes to `pin`), the field
+    /// twice (the decoder keeps the last one), or structure the scanner cannot follow is a
+    /// problem, not "no PIN". Errors the scanner does not need to see (a misspelled literal) are
+    /// left to the decoder.
     static func valueRange(of field: String, in body: [UInt8]) throws -> Range<Int>? {
+        func malformed() -> Problem { Problem(.invalidJSON, "the body is not a JSON object in UTF-8") }
         var scanner = Scanner(bytes: body)
         scanner.skipSpace()
-        guard scanner.take(UInt8(ascii: "{")) else { return nil }
+        guard scanner.take(UInt8(ascii: "{")) else { throw malformed() }
         let wanted = Array(field.utf8)
+        var found: Range<Int>?? = nil
+        scanner.skipSpace()
+        if scanner.take(UInt8(ascii: "}")) { return nil }
         while true {
             scanner.skipSpace()
-            if scanner.take(UInt8(ascii: "}")) { return nil }
-            guard let key = scanner.string() else { return nil }
-            scanner.skipSpace()
-            guard scanner.take(UInt8(ascii: ":")) else { return nil }
-            scanner.skipSpace()
-            if Array(body[key]) == wanted {
-                if scanner.peek == UInt8(ascii: "n") { return nil }
-                guard scanner.peek == UInt8(ascii: "\"") else {
-                    throw Problem(.invalidField, "the field '\(field)' has the wrong type; give the PIN as a string")
-                }
-                return scanner.string()
+            guard let key = scanner.string() else { throw malformed() }
+            if body[key].contains(UInt8(ascii: "\\")) {
+                throw Problem(.invalidJSON, "a field name is written with escapes; write field names as plain text")
             }
-            guard scanner.skipValue() else { return nil }
+            scanner.skipSpace()
+            guard scanner.take(UInt8(ascii: ":")) else { throw malformed() }
+            scanner.skipSpace()
+            if body[key].elementsEqual(wanted) {
+                guard found == nil else { throw Problem(.invalidField, "the field '\(field)' appears twice") }
+                if scanner.peek == UInt8(ascii: "n") {
+                    guard scanner.skipValue() else { throw malformed() }
+                    found = .some(nil)
+                } else {
+                    guard scanner.peek == UInt8(ascii: "\"") else {
+                        throw Problem(.invalidField, "the field '\(field)' has the wrong type; give the PIN as a string")
+                    }
+                    guard let range = scanner.string() else { throw malformed() }
+                    found = .some(range)
+                }
+            } else {
+                guard scanner.skipValue() else { throw malformed() }
+            }
             scanner.skipSpace()
             if scanner.take(UInt8(ascii: ",")) { continue }
-            return nil
+            guard scanner.take(UInt8(ascii: "}")) else { throw malformed() }
+            return found ?? nil
         }
     }
 

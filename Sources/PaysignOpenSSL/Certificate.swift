@@ -50,12 +50,20 @@ public final class Certificate: @unchecked Sendable, Hashable, CustomStringConve
     /// Parses DER; throws `.malformedCertificate` with OpenSSL's reason, never crashes on bad bytes.
     public convenience init(derEncoded: [UInt8]) throws {
         OpenSSLError.clearQueue()
-        let parsed: OpaquePointer? = derEncoded.withUnsafeBufferPointer { buffer in
-            var cursor: UnsafePointer<UInt8>? = buffer.baseAddress
-            return d2i_X509(nil, &cursor, buffer.count)
+        let (parsed, consumed): (OpaquePointer?, Int) = derEncoded.withUnsafeBufferPointer { buffer in
+            guard let start = buffer.baseAddress else { return (nil, 0) }
+            var cursor: UnsafePointer<UInt8>? = start
+            let x509 = d2i_X509(nil, &cursor, buffer.count)
+            return (x509, cursor.map { $0 - start } ?? 0)
         }
         guard let x509 = parsed else {
             throw OpenSSLError(.malformedCertificate, "the bytes are not a DER X.509 certificate")
+        }
+        // Bytes after the certificate would be kept in derEncoded and the fingerprint: refused,
+        // as RevocationList, CertificateRequest and the CMS readers refuse them.
+        guard consumed == derEncoded.count else {
+            X509_free(x509)
+            throw OpenSSLError(.malformedCertificate, "\(derEncoded.count - consumed) bytes follow the DER X.509 certificate")
         }
         try self.init(owning: x509, der: derEncoded)
     }

@@ -221,18 +221,21 @@ struct OrderFileParser {
                     i += 1
                     continue
                 }
-                // End of record: CRLF, LF, or end of file.
+                // End of record: CRLF, LF, or end of file. Lines are counted by their LFs only: a
+                // lone CR ends the record (a violation) but not the line, so every line number
+                // reported is the one an editor or `sed -n Np` shows.
                 if i < n, p[i] == Self.cr {
                     i += 1
                     if i < n, p[i] == Self.lf {
                         i += 1
+                        line += 1
                     } else {
                         error = error ?? "A carriage return not followed by a line feed (lines end with CRLF or LF)."
                     }
                 } else if i < n {
                     i += 1  // LF
+                    line += 1
                 }
-                line += 1
                 break
             }
 
