@@ -83,7 +83,7 @@ let package = Package(
             name: "PaysignDaemon",
             dependencies: [
                 "PaysignDomain", "PaysignTokens", "PaysignPKCS11", "PaysignPCSC", "PaysignOpenSSL", "PaysignStore",
-                "PaysignSystemd", "PaysignClient",
+                "PaysignSystemd", "PaysignClient", "PaysignVerification",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

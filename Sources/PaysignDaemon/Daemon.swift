@@ -96,10 +96,11 @@ public struct Daemon: Sendable {
             onRevoked: { serial in desk.forgetLogin(serial) })
         await authority.loadHeld()
         desk.authority = authority
-        let router = Router(
-            routes: API.routes(context) + registry.routes(journalSigner: journalSigner) + desk.routes() + desk.holderRoutes()
-                + authority.routes(dormantDays: configuration.dormantDays, retirementWarningDays: configuration.retirementWarningDays),
-            directory: directory)
+        let verifications = VerificationDesk(registry: registry.registry, anchors: authority.anchors, logger: logger)
+        var routes: [Route] = API.routes(context) + registry.routes(journalSigner: journalSigner) + desk.routes() + desk.holderRoutes()
+            + authority.routes(dormantDays: configuration.dormantDays, retirementWarningDays: configuration.retirementWarningDays)
+        routes += verifications.routes()
+        let router = Router(routes: routes, directory: directory)
 
         let listener: Listener
         if let fd = inherited.first {
@@ -110,7 +111,10 @@ public struct Daemon: Sendable {
         }
         var limits = ServerLimits()
         limits.maxBodyBytes = configuration.maxBodyBytes
-        limits.largeBodies = ["POST /v1/orders": max(configuration.maxOrderBytes, configuration.maxBodyBytes)]
+        limits.largeBodies = [
+            "POST /v1/orders": max(configuration.maxOrderBytes, configuration.maxBodyBytes),
+            "POST /v1/verifications": max(VerificationDesk.bodyLimit(maxOrderBytes: configuration.maxOrderBytes), configuration.maxBodyBytes),
+        ]
         limits.idleTimeout = .milliseconds(Int(configuration.idleTimeoutSeconds * 1000))
         limits.requestTimeout = .milliseconds(Int(configuration.requestTimeoutSeconds * 1000))
         let server = HTTPServer(listener: listener, router: router, limits: limits, logger: logger)

@@ -28,6 +28,8 @@ public enum AuditKind: String, Sendable, Hashable, Codable, CaseIterable {
     case deathNotified = "death-notified"
     case retirementDateSet = "retirement-date-set"
     case certificateIssued = "certificate-issued"
+    case signatureRegistered = "signature-registered"
+    case orderPresented = "order-presented"
 
     /// Kinds the registry writes itself, in the same transaction as the change they describe.
     /// Nobody appends them from outside: an `operator-added` entry without the operator would be
@@ -36,7 +38,7 @@ public enum AuditKind: String, Sendable, Hashable, Codable, CaseIterable {
         switch self {
         case .roleChanged, .operatorAdded, .operatorRemoved, .entityAdded, .tokenRegistered, .tokenHolderChanged,
             .headSigned, .orderCreated, .orderReviewed, .orderRejected, .pinChanged, .onSiteChanged, .tokenStateChanged,
-            .crlIssued, .crlImported, .holderCleared, .deathNotified, .retirementDateSet:
+            .crlIssued, .crlImported, .holderCleared, .deathNotified, .retirementDateSet, .signatureRegistered, .orderPresented:
             return true
         case .certificateIssued:
             // Appended by the daemon once the token has signed the certificate.
@@ -151,6 +153,8 @@ public enum AuditEvent: Sendable, Hashable {
     case deathNotified(DeathNotified)
     case retirementDateSet(RetirementDateSet)
     case certificateIssued(CertificateIssued)
+    case signatureRegistered(SignatureRegistered)
+    case orderPresented(OrderPresented)
 
     public var kind: AuditKind {
         switch self {
@@ -182,6 +186,8 @@ public enum AuditEvent: Sendable, Hashable {
         case .deathNotified: return .deathNotified
         case .retirementDateSet: return .retirementDateSet
         case .certificateIssued: return .certificateIssued
+        case .signatureRegistered: return .signatureRegistered
+        case .orderPresented: return .orderPresented
         }
     }
 
@@ -215,6 +221,8 @@ public enum AuditEvent: Sendable, Hashable {
         case .deathNotified(let d): return d
         case .retirementDateSet(let d): return d
         case .certificateIssued(let d): return d
+        case .signatureRegistered(let d): return d
+        case .orderPresented(let d): return d
         }
     }
 
@@ -248,6 +256,8 @@ public enum AuditEvent: Sendable, Hashable {
         case .deathNotified: return DeathNotified.self
         case .retirementDateSet: return RetirementDateSet.self
         case .certificateIssued: return CertificateIssued.self
+        case .signatureRegistered: return SignatureRegistered.self
+        case .orderPresented: return OrderPresented.self
         }
     }
 
@@ -312,6 +322,8 @@ public enum AuditEvent: Sendable, Hashable {
         case .deathNotified(let d): return text(d.unixUser, "unixUser", max: 32) ?? text(d.reference, "reference", max: 200)
         case .retirementDateSet(let d): return text(d.unixUser, "unixUser", max: 32)
         case .certificateIssued(let d): return text(d.unixUser, "unixUser", max: 32) ?? text(d.subject, "subject", max: 500)
+        case .signatureRegistered: return nil
+        case .orderPresented(let d): return text(d.entityCode, "entityCode", max: 64)
         }
     }
 }
@@ -797,6 +809,50 @@ extension AuditEvent {
             self.serialHex = serialHex
             self.certificateSHA256 = certificateSHA256
             self.role = role
+        }
+    }
+}
+
+// MARK: - The payment center
+
+extension AuditEvent {
+    /// `signature-registered`: the payment center's daemon saw these signatures (SHA-256 of each
+    /// SignerInfo's signature value) for the first time, over the document with this digest. The
+    /// entry's time is their trusted time of signing from then on (issue 6): the hash chain is
+    /// what makes it hard to back-date.
+    public struct SignatureRegistered: AuditDetail {
+        public static let kind = AuditKind.signatureRegistered
+        public var event: AuditEvent { .signatureRegistered(self) }
+        public var documentSHA256: SHA256Hex
+        public var signatures: [SHA256Hex]
+
+        public init(documentSHA256: SHA256Hex, signatures: [SHA256Hex]) {
+            self.documentSHA256 = documentSHA256
+            self.signatures = signatures.sorted()
+        }
+    }
+
+    /// `order-presented`: a valid signed order was presented to the payment center for payment and
+    /// recorded; the same document, file number or order is refused as a replay from then on.
+    /// The presenter is the entry's actor.
+    public struct OrderPresented: AuditDetail {
+        public static let kind = AuditKind.orderPresented
+        public var event: AuditEvent { .orderPresented(self) }
+        public var presentationID: Int64
+        public var orderID: Int64
+        public var entityCode: String
+        public var documentSHA256: SHA256Hex
+        public var fileNumber: SHA256Hex
+        /// The time validity and revocation were judged at (ISO 8601).
+        public var trustedTime: String
+
+        public init(presentationID: Int64, orderID: Int64, entityCode: String, documentSHA256: SHA256Hex, fileNumber: SHA256Hex, trustedTime: String) {
+            self.presentationID = presentationID
+            self.orderID = orderID
+            self.entityCode = entityCode
+            self.documentSHA256 = documentSHA256
+            self.fileNumber = fileNumber
+            self.trustedTime = trustedTime
         }
     }
 }

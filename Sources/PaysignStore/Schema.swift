@@ -261,6 +261,44 @@ enum Schema {
                     BEGIN SELECT RAISE(ABORT, 'revocation lists are kept as they were recorded'); END;
                     """)
         }
+
+        // The payment center (issue 6). `signature_sightings`: when this daemon first saw each
+        // signature (SHA-256 of a SignerInfo's signature value), the trusted time of signing its
+        // verifications use from then on. `order_presentations`: each valid order presented for
+        // payment; the same document, file number or entity and order id never twice (a replay).
+        // Both append-only: a first sighting moved later, or a presentation deleted, would let a
+        // revoked signature or a paid order through again.
+        migrator.registerMigration("v4-verifications") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE signature_sightings (
+                        signatureSHA256 TEXT PRIMARY KEY NOT NULL CHECK (length(signatureSHA256) = 64),
+                        documentSHA256 TEXT NOT NULL CHECK (length(documentSHA256) = 64),
+                        firstSeenAt TEXT NOT NULL
+                    ) WITHOUT ROWID;
+                    CREATE TRIGGER signature_sightings_no_update BEFORE UPDATE ON signature_sightings
+                    BEGIN SELECT RAISE(ABORT, 'a signature''s first sighting is kept as recorded'); END;
+                    CREATE TRIGGER signature_sightings_no_delete BEFORE DELETE ON signature_sightings
+                    BEGIN SELECT RAISE(ABORT, 'a signature''s first sighting is kept as recorded'); END;
+                    CREATE TABLE order_presentations (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        documentSHA256 TEXT NOT NULL UNIQUE CHECK (length(documentSHA256) = 64),
+                        fileNumber TEXT NOT NULL UNIQUE CHECK (length(fileNumber) = 64),
+                        orderID INTEGER NOT NULL,
+                        entityCode TEXT NOT NULL CHECK (entityCode <> ''),
+                        presenterUID INTEGER NOT NULL,
+                        presenter TEXT NOT NULL,
+                        presenterOperatorID INTEGER,
+                        presentedAt TEXT NOT NULL,
+                        trustedTime TEXT NOT NULL,
+                        UNIQUE (entityCode, orderID)
+                    );
+                    CREATE TRIGGER order_presentations_no_update BEFORE UPDATE ON order_presentations
+                    BEGIN SELECT RAISE(ABORT, 'order presentations are append-only'); END;
+                    CREATE TRIGGER order_presentations_no_delete BEFORE DELETE ON order_presentations
+                    BEGIN SELECT RAISE(ABORT, 'order presentations are append-only'); END;
+                    """)
+        }
         return migrator
     }()
 

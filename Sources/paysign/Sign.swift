@@ -78,11 +78,35 @@ struct SignResult: Encodable {
 }
 
 /// Writes to a temporary file beside `path`, then renames: a reader sees all or nothing.
+/// Writes `data` to `path` so that a crash leaves the old file or the new one, never half of it:
+/// a temporary file beside it, written and `fsync`ed, renamed over the path, and the folder synced.
 func writeAtomically(_ data: Data, to path: String) throws {
     let url = URL(fileURLWithPath: path)
-    do {
-        try data.write(to: url, options: .atomic)
-    } catch {
-        throw Failure.usage("cannot write \(path): \(error.localizedDescription)")
+    let folder = url.deletingLastPathComponent().path
+    let temporary = folder + "/." + url.lastPathComponent + ".\(getpid()).tmp"
+    func failed(_ what: String) -> Failure {
+        Failure.usage("cannot write \(path): \(what) (\(String(cString: strerror(errno))))")
+    }
+    let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+    guard fd >= 0 else { throw failed("cannot create a file in \(folder)") }
+    var written = 0
+    let ok = data.withUnsafeBytes { buffer -> Bool in
+        while written < buffer.count {
+            let n = write(fd, buffer.baseAddress! + written, buffer.count - written)
+            if n < 0 { if errno == EINTR { continue }; return false }
+            written += n
+        }
+        return fsync(fd) == 0
+    }
+    close(fd)
+    guard ok, rename(temporary, path) == 0 else {
+        let error = failed("the write did not complete")
+        unlink(temporary)
+        throw error
+    }
+    let dir = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+    if dir >= 0 {
+        _ = fsync(dir)
+        close(dir)
     }
 }

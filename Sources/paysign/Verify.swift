@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import PaysignClient
 import PaysignDomain
 import PaysignOpenSSL
 import PaysignVerification
@@ -28,8 +29,17 @@ struct Verify: ParsableCommand {
             own signing-time attribute is reported, never trusted. RFC 3161 time-stamp tokens are
             not read yet.
 
-            Exit status: 0 valid, 1 invalid (a check failed), 2 could not check (a missing or bad
-            trust anchor or CRL, a check that lacked evidence, unreadable input).
+            paysign verify --daemon ORDER.txt ORDER.p7s [--file PAYROLL.csv] [--present] sends the
+            order to paysignd (POST /v1/verifications) instead: the daemon's trust anchors and the
+            CRLs it holds, validity and revocation at the time the daemon first registered the
+            order's signatures, and the check not-presented-before (a second presentation of the
+            same order or file number is a replay). --present presents it for payment (the
+            payment-center role): a valid order is recorded, and from then on refused as a replay.
+            Without --present the order is only checked, and nothing is recorded.
+
+            Exit status: 0 valid, 1 invalid (a check failed; or the daemon refused the request), 2
+            could not check (a missing or bad trust anchor or CRL, a check that lacked evidence,
+            unreadable input, no daemon).
             """)
 
     @Argument(help: "The order document: the exact signed bytes.") var order: String?
@@ -48,6 +58,12 @@ struct Verify: ParsableCommand {
     @Option(help: ArgumentHelp("Verify every NAME.txt + NAME.p7s pair of this folder.", valueName: "folder")) var batch: String?
     @Option(help: ArgumentHelp("Where a batch writes its reports and summary.", valueName: "dir")) var out: String?
     @Option(help: "Threads for a batch (default: every core).") var jobs: Int?
+    @Flag(help: "Have paysignd verify it (its anchors and CRLs, trusted time of first registration, replays).") var daemon = false
+    @Flag(help: "With --daemon: present the order for payment (payment center); a valid order is recorded.") var present = false
+    @Option(help: ArgumentHelp("With --daemon: the daemon's socket (default: PAYSIGN_SOCKET, else /run/paysign/paysign.sock).", valueName: "path"))
+    var socket: String?
+    @Option(name: .customLong("idempotency-key"), help: ArgumentHelp("With --present: a retry with the same key gets the first answer back.", valueName: "key"))
+    var idempotencyKey: String?
 
     static let defaultAnchors = "/etc/paysign/trust"
 
@@ -62,9 +78,19 @@ struct Verify: ParsableCommand {
             guard out == nil, jobs == nil else { throw ValidationError("--out and --jobs go with --batch") }
         }
         if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1") }
+        if daemon {
+            guard batch == nil else { throw ValidationError("--daemon verifies one order: give ORDER and ORDER.p7s, not --batch") }
+            guard trustAnchors == nil, crls.isEmpty, at == nil else {
+                throw ValidationError("with --daemon the daemon's trust anchors, CRLs and trusted time are used: drop --trust-anchors, --crl and --at")
+            }
+        } else {
+            guard !present, socket == nil, idempotencyKey == nil else { throw ValidationError("--present, --socket and --idempotency-key go with --daemon") }
+        }
+        if idempotencyKey != nil && !present { throw ValidationError("--idempotency-key goes with --present") }
     }
 
     func run() throws {
+        if daemon, let order, let signature { return try runOnDaemon(order: order, signature: signature) }
         let verifier: OrderVerifier
         do {
             let anchors = try TrustMaterial.anchors(at: try anchorPath())
@@ -86,8 +112,13 @@ struct Verify: ParsableCommand {
             }
         }
         let report = verifier.verify(name: order, documentPath: order, signaturePath: signature, payrollFile: payrollFacts)
-        if json {
-            FileHandle.standardOutput.write(try ReportRendering.json(report))
+        try finish(report, order: order, json: json ? try ReportRendering.json(report) : nil)
+    }
+
+    /// Prints the report (the JSON given, or text), writes the HTML page, exits by the verdict.
+    private func finish(_ report: VerificationReport, order: String, json: Data?) throws {
+        if let json {
+            FileHandle.standardOutput.write(json)
             FileHandle.standardOutput.write(Data("\n".utf8))
         } else {
             FileHandle.standardOutput.write(Data(ReportRendering.text(report).utf8))
@@ -107,6 +138,47 @@ struct Verify: ParsableCommand {
             let reason = report.checks.first { $0.status == .indeterminate }.map { "\($0.name.rawValue): \($0.reason)" } ?? ""
             throw Failure.usage("\(order) could not be checked completely (\(reason))")
         }
+    }
+
+    /// `--daemon`: POST /v1/verifications with the files' bytes; the daemon's report printed as
+    /// the offline one is (its JSON byte for byte with --json).
+    private func runOnDaemon(order: String, signature: String) throws {
+        struct Body: Encodable {
+            var document: String
+            var signature: String
+            var file: String?
+            var present: Bool
+            var name: String
+        }
+        func read(_ path: String, _ what: String) throws -> Data {
+            guard let data = FileManager.default.contents(atPath: path) else { throw Failure.usage("the \(what) \(path) cannot be read") }
+            return data
+        }
+        let body = Body(
+            document: try read(order, "order document").base64EncodedString(),
+            signature: try read(signature, "signature file").base64EncodedString(),
+            file: try payroll.map { try read($0, "payroll file").base64EncodedString() }, present: present, name: order)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let client = DaemonClient(socketPath: DaemonClient.defaultSocketPath(socket))
+        let response: DaemonResponse
+        do {
+            response = try client.send(
+                "POST", "/v1/verifications", body: try encoder.encode(body), contentType: "application/json",
+                headers: idempotencyKey.map { [("Idempotency-Key", $0)] } ?? [])
+        } catch let error as ConnectionError {
+            throw Failure.usage(error.message)
+        }
+        if let problem = response.problem {
+            throw Failure(message: problem.detail + (problem.rule.map { " (rule \($0))" } ?? ""), status: problem.status >= 500 ? 2 : 1)
+        }
+        guard response.status == 200 else { throw Failure.refused("paysignd answered \(response.status)") }
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        guard let report = try? decoder.decode(VerificationReport.self, from: response.body) else {
+            throw Failure.usage("paysignd answered something this client does not understand; is it the same version?")
+        }
+        try finish(report, order: order, json: json ? response.body : nil)
     }
 
     private func runBatch(_ folder: String, verifier: OrderVerifier) throws {

@@ -156,6 +156,10 @@ enum Fixture {
             .certificateIssued(
                 .init(operatorID: 3, unixUser: "alice", subject: "CN=Alice A.,serialNumber=28001010100011", serialHex: "1A2B",
                     certificateSHA256: digest, role: .firstSigner)),
+            .signatureRegistered(.init(documentSHA256: digest, signatures: [otherDigest, digest])),
+            .orderPresented(
+                .init(presentationID: 1, orderID: 17, entityCode: entity, documentSHA256: digest, fileNumber: otherDigest,
+                    trustedTime: "2026-11-24T10:00:00.000Z")),
         ]
     }
 

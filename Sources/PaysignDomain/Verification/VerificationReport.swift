@@ -57,9 +57,22 @@ public enum CheckName: String, Sendable, Hashable, Codable, CaseIterable, Compar
     case distinctSigners = "distinct-signers"
     case roles = "roles"
     case fileNumber = "file-number"
+    /// Only in the daemon's reports (`POST /v1/verifications`): the order (its document, its file
+    /// number, or its entity and order id) was not presented for payment before (issue 6).
+    case notPresentedBefore = "not-presented-before"
+
+    /// The twelve checks every report holds, offline or through the daemon, in report order.
+    /// `notPresentedBefore` is left out: only the daemon's reports carry it, after these twelve.
+    public static let allCases: [CheckName] = [
+        .cmsStructure, .orderDocument, .firstSignature, .secondSignature, .certificateChain, .validityAtTrustedTime,
+        .revocationAtTrustedTime, .signerCountAndOrder, .binding, .distinctSigners, .roles, .fileNumber,
+    ]
+
+    /// Every check in report order: the twelve, then the daemon's own.
+    public static let reportOrder: [CheckName] = allCases + [.notPresentedBefore]
 
     public static func < (a: CheckName, b: CheckName) -> Bool {
-        allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
+        reportOrder.firstIndex(of: a)! < reportOrder.firstIndex(of: b)!
     }
 }
 
