@@ -18,7 +18,8 @@ public final class TrustContext: @unchecked Sendable {
     public let anchors: [Certificate]
     public let revocationLists: [RevocationList]
     private let lock = NSLock()
-    private var certificates: [[UInt8]: CachedCertificate] = [:]
+    /// Keyed by `quickKey` of the DER; each candidate is compared in full before it is used.
+    private var certificates: [UInt64: [CachedCertificate]] = [:]
     private var chains: [[UInt8]: ChainVerdict] = [:]
 
     /// Why a trust context cannot be built, in one sentence.
@@ -50,10 +51,13 @@ public final class TrustContext: @unchecked Sendable {
     deinit { X509_STORE_free(store) }
 
     /// The certificate with these DER bytes, parsed once per context; nil when OpenSSL cannot read it.
+    /// Found by a cheap key (the length and the last bytes, the certificate's own signature) and a
+    /// full byte comparison: every order carries the same few certificates, and hashing each one
+    /// per order cost more than the order's document digest.
     func certificate(der: ArraySlice<UInt8>) -> CachedCertificate? {
-        let key = SHA256.hash(der)
+        let key = Self.quickKey(der)
         lock.lock()
-        if let known = certificates[key] {
+        if let known = certificates[key]?.first(where: { DERWalker.same(der, $0.certificate.derEncoded) }) {
             lock.unlock()
             return known
         }
@@ -61,9 +65,18 @@ public final class TrustContext: @unchecked Sendable {
         guard let made = CachedCertificate(der: Array(der)) else { return nil }
         lock.lock()
         defer { lock.unlock() }
-        if let raced = certificates[key] { return raced }
-        certificates[key] = made
+        if let raced = certificates[key]?.first(where: { DERWalker.same(der, $0.certificate.derEncoded) }) { return raced }
+        certificates[key, default: []].append(made)
         return made
+    }
+
+    /// FNV-1a over the length and the last 32 bytes.
+    private static func quickKey(_ der: ArraySlice<UInt8>) -> UInt64 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        func mix(_ byte: UInt8) { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
+        withUnsafeBytes(of: UInt64(der.count).littleEndian) { for byte in $0 { mix(byte) } }
+        for byte in der.suffix(32) { mix(byte) }
+        return hash
     }
 
     /// The chain verdict and revocation of `certificate`, with `authorities` (the CA certificates

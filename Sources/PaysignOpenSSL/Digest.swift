@@ -5,14 +5,15 @@ internal import CLibCrypto
 public enum SHA256 {
     public static let byteCount = 32
 
-    /// The digest of `bytes` in one call.
+    /// The digest of `bytes` in one call (the calling thread's reused context, SHA-256 fetched
+    /// once: see `ThreadCrypto`).
     public static func hash<Bytes: ContiguousBytes>(_ bytes: Bytes) -> [UInt8] {
-        var digest = [UInt8](repeating: 0, count: byteCount)
-        var length: UInt32 = 0
-        let ok = bytes.withUnsafeBytes { buffer in
-            EVP_Digest(buffer.baseAddress, buffer.count, &digest, &length, EVP_sha256(), nil)
+        let crypto = ThreadCrypto.current
+        let digest = [UInt8](unsafeUninitializedCapacity: byteCount) { out, count in
+            let ok = bytes.withUnsafeBytes { crypto.sha256($0, into: out.baseAddress!) }
+            precondition(ok, "SHA-256 cannot fail on valid input")
+            count = byteCount
         }
-        precondition(ok == 1 && length == 32, "EVP_Digest(SHA-256) cannot fail on valid input")
         return digest
     }
 

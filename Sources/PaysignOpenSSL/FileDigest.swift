@@ -11,7 +11,7 @@ extension SHA256 {
         defer { try? handle.close() }
         guard let context = EVP_MD_CTX_new() else { throw OpenSSLError(.internalError, "EVP_MD_CTX_new failed") }
         defer { EVP_MD_CTX_free(context) }
-        guard EVP_DigestInit_ex(context, EVP_sha256(), nil) == 1 else { throw OpenSSLError(.internalError, "SHA-256 unavailable") }
+        guard EVP_DigestInit_ex(context, ThreadCrypto.sha256, nil) == 1 else { throw OpenSSLError(.internalError, "SHA-256 unavailable") }
         var total = 0
         while true {
             let chunk = try handle.read(upToCount: 1 << 20) ?? Data()

@@ -1,5 +1,8 @@
 public import Foundation
 import SwiftASN1
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// What a signed order's `.p7s` proves about a document, gathered for the payment center's
 /// verification (issue 6): every SignerInfo read, its signature checked over its signed
@@ -104,7 +107,7 @@ public struct SignerEvidence: Sendable {
                 signingCertificateMatches = expected == cached.certificate.sha256Fingerprint
             }
             if let scheme = info.scheme {
-                signatureVerifies = (try? cached.certificate.verify(signature: info.signature, over: info.signedAttributes, scheme: scheme)) ?? false
+                signatureVerifies = cached.certificate.verifyReusingContext(signature: info.signature, over: info.signedAttributes, scheme: scheme)
             } else {
                 signatureVerifies = false
             }
@@ -200,9 +203,11 @@ struct DERWalker {
     }
 
     /// The elements inside a constructed element of tag `tag`, which must fill it exactly.
-    func children(_ element: DERTLV, _ tag: UInt8, _ what: String) throws -> [DERTLV] {
-        guard element.tag == tag, element.isConstructed else { throw StructureError("the \(what) is not where a CMS SignedData has it") }
+    /// `what` names the element in the error, and is only worked out for one.
+    func children(_ element: DERTLV, _ tag: UInt8, _ what: @autoclosure () -> String) throws -> [DERTLV] {
+        guard element.tag == tag, element.isConstructed else { throw StructureError("the \(what()) is not where a CMS SignedData has it") }
         var out: [DERTLV] = []
+        out.reserveCapacity(8)
         var offset = element.contentStart
         while offset < element.end {
             let child = try self.element(at: offset, limit: element.end)
@@ -217,7 +222,33 @@ struct DERWalker {
 
     func isOID(_ element: DERTLV?, _ oid: [UInt8]) -> Bool {
         guard let element, element.tag == DERTLV.oid else { return false }
-        return content(of: element).elementsEqual(oid)
+        return Self.same(content(of: element), oid)
+    }
+
+    /// Byte-wise equality with `memcmp` (the generic `elementsEqual` walks an iterator per byte).
+    static func same(_ a: ArraySlice<UInt8>, _ b: [UInt8]) -> Bool {
+        guard a.count == b.count else { return false }
+        return a.withUnsafeBufferPointer { x in
+            b.withUnsafeBufferPointer { y in x.isEmpty || memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0 }
+        }
+    }
+
+    static func same(_ a: ArraySlice<UInt8>, _ b: ArraySlice<UInt8>) -> Bool {
+        guard a.count == b.count else { return false }
+        return a.withUnsafeBufferPointer { x in
+            b.withUnsafeBufferPointer { y in x.isEmpty || memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0 }
+        }
+    }
+
+    /// `a` sorts strictly before `b`, bytewise (shorter first on a common prefix), with `memcmp`.
+    static func precedes(_ a: ArraySlice<UInt8>, _ b: ArraySlice<UInt8>) -> Bool {
+        a.withUnsafeBufferPointer { x in
+            b.withUnsafeBufferPointer { y in
+                let common = min(x.count, y.count)
+                let order = common == 0 ? 0 : memcmp(x.baseAddress!, y.baseAddress!, common)
+                return order != 0 ? order < 0 : x.count < y.count
+            }
+        }
     }
 
     /// A small non-negative INTEGER (a version).
@@ -297,7 +328,8 @@ struct ParsedSignerInfo {
     var hasTimeStampToken = false
 
     init(_ node: DERTLV, number: Int, walk: DERWalker) throws {
-        let what = "SignerInfo \(number)"
+        // Named only in an error: a batch reads thousands of SignerInfos that have none.
+        var what: String { "SignerInfo \(number)" }
         let fields = try walk.children(node, DERTLV.sequence, what)
         guard fields.count >= 5, let version = walk.smallInteger(fields[0]), [1, 3].contains(version) else {
             throw StructureError("\(what) lacks fields, or its version is not 1 or 3")
@@ -356,17 +388,18 @@ struct ParsedSignerInfo {
                 if parameters == nil { scheme = .ecdsaSHA256 }
             }
         }
-        try readAttributes(attributes, what: what, walk: walk)
+        try readAttributes(attributes, named: what, walk: walk)
     }
 
     /// The signed attributes, each once, in DER order (OpenSSL re-sorts them before it verifies,
     /// so a file with another order would verify here and not there).
-    private mutating func readAttributes(_ node: DERTLV, what: String, walk: DERWalker) throws {
+    private mutating func readAttributes(_ node: DERTLV, named name: @autoclosure () -> String, walk: DERWalker) throws {
+        var what: String { name() }
         var previous: ArraySlice<UInt8>?
         var seen: [ArraySlice<UInt8>] = []
         for attribute in try walk.children(node, DERTLV.context(0), "\(what)'s signed attributes") {
             let encoded = walk.encoded(attribute)
-            if let previous, !previous.lexicographicallyPrecedes(encoded) {
+            if let previous, !DERWalker.precedes(previous, encoded) {
                 throw StructureError("\(what)'s signed attributes are not in DER order (or one is repeated)")
             }
             previous = encoded
@@ -375,24 +408,24 @@ struct ParsedSignerInfo {
                 throw StructureError("\(what) has a signed attribute that is not a type and its values")
             }
             let type = walk.content(of: parts[0])
-            guard !seen.contains(where: { $0.elementsEqual(type) }) else {
+            guard !seen.contains(where: { DERWalker.same($0, type) }) else {
                 throw StructureError("\(what) has the same signed attribute twice")
             }
             seen.append(type)
             let values = try walk.children(parts[1], DERTLV.set, "\(what)'s attribute values")
             guard values.count == 1 else { continue }  // only single-valued attributes are read
             let value = values[0]
-            if type.elementsEqual(CMSOID.contentType) {
+            if DERWalker.same(type, CMSOID.contentType) {
                 contentTypeIsData = walk.isOID(value, CMSOID.data)
-            } else if type.elementsEqual(CMSOID.messageDigest) {
+            } else if DERWalker.same(type, CMSOID.messageDigest) {
                 messageDigest = walk.octets(value)
-            } else if type.elementsEqual(CMSOID.signingTime) {
+            } else if DERWalker.same(type, CMSOID.signingTime) {
                 signingTime = Self.date(value, walk: walk)
-            } else if type.elementsEqual(CMSOID.signerAttributesV2) {
+            } else if DERWalker.same(type, CMSOID.signerAttributesV2) {
                 claimedRole = Self.claimedRole(value, walk: walk)
-            } else if type.elementsEqual(CMSOID.precedingSignature) {
+            } else if DERWalker.same(type, CMSOID.precedingSignature) {
                 precedingSignature = walk.octets(value)
-            } else if type.elementsEqual(CMSOID.signingCertificateV2) {
+            } else if DERWalker.same(type, CMSOID.signingCertificateV2) {
                 signingCertificateHash = Self.firstCertificateHash(value, walk: walk)
             }
         }
@@ -476,7 +509,7 @@ struct ParsedSignerInfo {
 
     /// The SignerIdentifier names `certificate`.
     func identifies(_ certificate: CachedCertificate) -> Bool {
-        if let issuer, let serial { return certificate.issuerDER == issuer && certificate.serialDER == serial }
+        if let issuer, let serial { return DERWalker.same(certificate.issuerDER, issuer) && DERWalker.same(certificate.serialDER, serial) }
         if let subjectKeyIdentifier, let key = certificate.certificate.subjectKeyIdentifier {
             return key.elementsEqual(subjectKeyIdentifier)
         }

@@ -43,3 +43,29 @@ extension Certificate {
         return result == 1
     }
 }
+
+extension Certificate {
+    /// `verify(signature:over:scheme:)` for a batch: the same check (SHA-256 of `message`, then the
+    /// public-key operation with the same padding and digest), on the calling thread's reusable
+    /// context for this certificate and scheme (`ThreadCrypto`) instead of a context made and
+    /// fetched anew per signature. False for a signature that does not verify, a key of another
+    /// algorithm than the scheme's, or anything OpenSSL refuses.
+    public func verifyReusingContext(signature: [UInt8], over message: [UInt8], scheme: SignatureScheme) -> Bool {
+        switch scheme {
+        case .rsaPKCS1SHA256, .rsaPSSSHA256: guard keyAlgorithm == .rsa else { return false }
+        case .ecdsaSHA256: guard keyAlgorithm == .ec else { return false }
+        }
+        let crypto = ThreadCrypto.current
+        guard let context = crypto.verifier(for: self, scheme: scheme) else {
+            return (try? verify(signature: signature, over: message, scheme: scheme)) ?? false
+        }
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 32) { digest in
+            guard message.withUnsafeBytes({ crypto.sha256($0, into: digest.baseAddress!) }) else { return false }
+            let result = signature.withUnsafeBufferPointer { sig in
+                EVP_PKEY_verify(context, sig.baseAddress, sig.count, digest.baseAddress, 32)
+            }
+            if result != 1 { OpenSSLError.clearQueue() }
+            return result == 1
+        }
+    }
+}

@@ -33,9 +33,12 @@ public enum OrderVerification {
         var checks: [Check] = []
         let time = facts.trustedTime.date
 
-        // The document (parsed here: the canonical form is a domain rule).
+        checks.reserveCapacity(CheckName.offlineChecks.count)
+        // The document (parsed here: the canonical form is a domain rule). Its check is reported
+        // after cms-structure.
         var document: OrderDocument?
         var grouped: String?
+        let documentCheck: Check
         if let bytes = facts.document {
             do {
                 if let quick = OrderDocument.quickParse(bytes) {
@@ -43,24 +46,26 @@ public enum OrderVerification {
                 } else {
                     document = try OrderDocument(parsing: bytes)
                 }
-                checks.append(Check(.orderDocument, .pass, "the order document is in canonical form (order \(document!.orderID), entity \(document!.metadata.entityCode))"))
+                documentCheck = Check(.orderDocument, .pass, "the order document is in canonical form (order \(document!.orderID), entity \(document!.metadata.entityCode))")
             } catch {
-                checks.append(Check(.orderDocument, .fail, "\(error)"))
+                documentCheck = Check(.orderDocument, .fail, "\(error)")
             }
         } else {
-            checks.append(Check(.orderDocument, .fail, facts.documentProblem ?? "the order document could not be read"))
+            documentCheck = Check(.orderDocument, .fail, facts.documentProblem ?? "the order document could not be read")
         }
 
         if let problem = facts.structureProblem {
             checks.append(Check(.cmsStructure, .fail, problem))
+            checks.append(documentCheck)
             let unread = "not checked: the signature file could not be read"
-            for name in CheckName.allCases where ![.cmsStructure, .orderDocument, .fileNumber].contains(name) {
+            for name in CheckName.offlineChecks where ![.cmsStructure, .orderDocument, .fileNumber].contains(name) {
                 checks.append(Check(name, .indeterminate, unread))
             }
             checks.append(fileNumber(facts, document, grouped: grouped))
             return finish(checks, facts: facts, document: document, grouped: grouped, name: name, order: nil)
         }
         checks.append(Check(.cmsStructure, .pass, "a detached CMS SignedData with \(count(facts.signers.count, "SignerInfo"))"))
+        checks.append(documentCheck)
 
         let signers = facts.signers
         let firsts = signers.filter { $0.claimedRole == firstRole }
@@ -383,7 +388,9 @@ public enum OrderVerification {
 
     private static func finish(_ unordered: [Check], facts: OrderFacts, document: OrderDocument?, grouped: String?,
                                name: String, order: [SignerFacts]?) -> VerificationReport {
-        let checks = unordered.sorted { $0.name < $1.name }
+        // The checks are made in report order; sorted only if they were not (a copy per check).
+        let inOrder = zip(unordered, unordered.dropFirst()).allSatisfy { !($1.name < $0.name) }
+        let checks = inOrder ? unordered : unordered.sorted { $0.name < $1.name }
         let verdict: VerificationReport.Verdict
         if checks.contains(where: { $0.status == .fail }) {
             verdict = .invalid
@@ -446,9 +453,34 @@ public enum OrderVerification {
         let day = doy - (153 * mp + 2) / 5 + 1
         let month = mp < 10 ? mp + 3 : mp - 9
         let year = yoe + era * 400 + (month <= 2 ? 1 : 0)
-        func two(_ n: Int) -> String { n < 10 ? "0" + String(n) : String(n) }
-        let yearText = String(year)
-        return String(repeating: "0", count: max(0, 4 - yearText.count)) + yearText + "-" + two(month) + "-" + two(day) + "T"
-            + two(rest / 3600) + ":" + two(rest % 3600 / 60) + ":" + two(rest % 60) + "Z"
+        guard (0...9999).contains(year) else {
+            func two(_ n: Int) -> String { n < 10 ? "0" + String(n) : String(n) }
+            let yearText = String(year)
+            return String(repeating: "0", count: max(0, 4 - yearText.count)) + yearText + "-" + two(month) + "-" + two(day) + "T"
+                + two(rest / 3600) + ":" + two(rest % 3600 / 60) + ":" + two(rest % 60) + "Z"
+        }
+        // Twenty ASCII bytes written in place: a batch formats several dates per order.
+        return String(unsafeUninitializedCapacity: 20) { out in
+            func put(_ value: Int, _ digits: Int, at offset: Int) {
+                var value = value
+                for position in stride(from: offset + digits - 1, through: offset, by: -1) {
+                    out[position] = UInt8(truncatingIfNeeded: 0x30 + value % 10)
+                    value /= 10
+                }
+            }
+            put(year, 4, at: 0)
+            out[4] = UInt8(ascii: "-")
+            put(month, 2, at: 5)
+            out[7] = UInt8(ascii: "-")
+            put(day, 2, at: 8)
+            out[10] = UInt8(ascii: "T")
+            put(rest / 3600, 2, at: 11)
+            out[13] = UInt8(ascii: ":")
+            put(rest % 3600 / 60, 2, at: 14)
+            out[16] = UInt8(ascii: ":")
+            put(rest % 60, 2, at: 17)
+            out[19] = UInt8(ascii: "Z")
+            return 20
+        }
     }
 }

@@ -63,13 +63,13 @@ public enum CheckName: String, Sendable, Hashable, Codable, CaseIterable, Compar
 
     /// The twelve checks every report holds, offline or through the daemon, in report order.
     /// `notPresentedBefore` is left out: only the daemon's reports carry it, after these twelve.
-    public static let allCases: [CheckName] = [
+    public static let offlineChecks: [CheckName] = [
         .cmsStructure, .orderDocument, .firstSignature, .secondSignature, .certificateChain, .validityAtTrustedTime,
         .revocationAtTrustedTime, .signerCountAndOrder, .binding, .distinctSigners, .roles, .fileNumber,
     ]
 
-    /// Every check in report order: the twelve, then the daemon's own.
-    public static let reportOrder: [CheckName] = allCases + [.notPresentedBefore]
+    /// Every check in report order: the twelve, then the daemon's own (`allCases`, the same list).
+    public static let reportOrder: [CheckName] = offlineChecks + [.notPresentedBefore]
 
     public static func < (a: CheckName, b: CheckName) -> Bool {
         reportOrder.firstIndex(of: a)! < reportOrder.firstIndex(of: b)!
