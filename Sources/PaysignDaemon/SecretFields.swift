@@ -50,6 +50,12 @@ enum SecretFields {
             if body[key].contains(UInt8(ascii: "\\")) {
                 throw Problem(.invalidJSON, "a field name is written with escapes; write field names as plain text")
             }
+            // Every field name of the API is ASCII. One with other characters could hide the PIN's
+            // name behind an invisible one (U+FEFF before "pin") from this scan but not from every
+            // JSON reader: refused.
+            if body[key].contains(where: { $0 >= 0x80 }) {
+                throw Problem(.invalidJSON, "a field name holds characters other than ASCII; the API's field names are ASCII")
+            }
             scanner.skipSpace()
             guard scanner.take(UInt8(ascii: ":")) else { throw malformed() }
             scanner.skipSpace()

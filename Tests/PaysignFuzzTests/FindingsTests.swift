@@ -33,6 +33,13 @@ struct FindingsTests {
         #expect(seen.refused, "the decoder saw pin=\(seen.decoderValue ?? "nothing") while takePIN found none")
     }
 
+    @Test("a PIN field name behind an invisible character (U+FEFF before pin) is refused: field names are ASCII")
+    func invisibleCharacterInFieldName() {
+        // Found by the short fuzz run of a clean clone: JSONSerialization reads "\u{FEFF}pin" as "pin".
+        let seen = Self.decoderSees("pin", in: "{\"token\":\"t\",\"\u{FEFF}pin\":\"123456\"}")
+        #expect(seen.refused, "the decoder saw pin=\(seen.decoderValue ?? "nothing") while takePIN found none")
+    }
+
     @Test("a body with a byte-order mark or in UTF-16 is refused, not passed to the decoder with its PIN")
     func otherEncodings() throws {
         var bom: [UInt8] = [0xEF, 0xBB, 0xBF] + Array(#"{"pin":"123456"}"#.utf8)
