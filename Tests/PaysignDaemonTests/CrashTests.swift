@@ -45,10 +45,11 @@ struct CrashTests {
         let killer = Killer(harness: harness)
         killer.start()
         let half = refs.count / 2
-        let firstAnswers = try Harness.parallel([
+        let firstSigners: [@Sendable () throws -> [Harness.Answer]] = [
             { try harness.run(as: UnixUsers.officer1, requests: refs[..<half].map { harness.signature($0, step: "first", token: "officer1") }) },
             { try harness.run(as: UnixUsers.officer2, requests: refs[half...].map { harness.signature($0, step: "first", token: "officer2") }) },
-        ]).flatMap { $0 }
+        ]
+        let firstAnswers = try Concurrently.run(firstSigners).flatMap { $0 }
         let secondAnswers = try harness.run(
             as: UnixUsers.ministry, requests: refs.map { harness.signature($0, step: "second", token: "ministry") })
         // Keep killing until the target is met (the long run), signing nothing more meanwhile.
@@ -160,10 +161,7 @@ private final class Harness: @unchecked Sendable {
     // MARK: Requests as root (the administrator), in process
 
     func answer(_ method: String, _ path: String, json fields: [String: Any]? = nil) throws -> HTTPAnswer {
-        let body = try fields.map { try JSONSerialization.data(withJSONObject: $0) }
-        let response = try DaemonClient(socketPath: socket).send(
-            method, path, body: body, contentType: body == nil ? nil : "application/json", headers: [])
-        return HTTPAnswer(status: response.status, headers: response.headers, body: response.body)
+        try FlowSetup.call(socket, method, path, json: fields)
     }
 
     func object(_ path: String) throws -> [String: Any] {
@@ -280,21 +278,6 @@ private final class Harness: @unchecked Sendable {
                 id: object["id"] as? String ?? "", status: object["status"] as? Int ?? 0, attempts: object["attempts"] as? Int ?? 0,
                 replayed: object["replayed"] as? Bool ?? false, body: object["body"] as? String ?? (object["error"] as? String ?? ""))
         }
-    }
-
-    static func parallel(_ jobs: [@Sendable () throws -> [Answer]]) throws -> [[Answer]] {
-        let results = Mutex<[Int: Result<[Answer], any Error>]>([:])
-        let group = DispatchGroup()
-        for (index, job) in jobs.enumerated() {
-            group.enter()
-            Thread {
-                let result = Result { try job() }
-                results.withLock { $0[index] = result }
-                group.leave()
-            }.start()
-        }
-        group.wait()
-        return try (0..<jobs.count).map { index in try results.withLock { $0[index]! }.get() }
     }
 
     /// OpenSSL's verdict on a detached SignedData over `document` (the PKI's root as the only

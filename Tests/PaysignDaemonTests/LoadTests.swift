@@ -41,11 +41,12 @@ struct LoadTests {
         sampler.start()
         let readers = Readers(socket: daemon.socket, orderIDs: (poolA + poolB + poolC).map(\.id))
         readers.start(threads: 40)
-        let results = try LoadBench.parallel([
+        let signers: [@Sendable () throws -> LoadResult] = [
             { try bench.sign(as: UnixUsers.officer1, token: "officer1", step: "first", orders: poolA, threads: 8, seconds: seconds) },
             { try bench.sign(as: UnixUsers.officer2, token: "officer2", step: "first", orders: poolB, threads: 8, seconds: seconds) },
             { try bench.sign(as: UnixUsers.ministry, token: "ministry", step: "second", orders: poolC, threads: 8, seconds: seconds) },
-        ])
+        ]
+        let results = try Concurrently.run(signers)
         // The readers go on until the run's time is up, whether or not the pools ran dry.
         let reads = readers.stop(after: seconds)
         let samples = sampler.stop()
@@ -174,21 +175,6 @@ private final class LoadBench: Sendable {
             }
         }
         return Run(result: LoadResult(latencies: latencies, failures: failures), bodies: bodies)
-    }
-
-    static func parallel(_ jobs: [@Sendable () throws -> LoadResult]) throws -> [LoadResult] {
-        let results = Mutex<[Int: Result<LoadResult, any Error>]>([:])
-        let group = DispatchGroup()
-        for (index, job) in jobs.enumerated() {
-            group.enter()
-            Thread {
-                let result = Result { try job() }
-                results.withLock { $0[index] = result }
-                group.leave()
-            }.start()
-        }
-        group.wait()
-        return try (0..<jobs.count).map { index in try results.withLock { $0[index]! }.get() }
     }
 
     /// argv: socket, threads, seconds; JSON lines in (id, method, path, ctype, body | bodyFile);
