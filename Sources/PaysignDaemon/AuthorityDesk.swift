@@ -317,14 +317,8 @@ extension AuthorityDesk {
     /// SubjectPublicKeyInfo of every public key on it (read without a login: public objects).
     private func holderToken(_ uri: PKCS11URI) async throws -> (serial: String, label: String, keys: [[UInt8]]) {
         do {
-            let slot = try await tokens.library.token(matching: uri)
-            let session = try await slot.openSession()
-            defer { Task { await session.close() } }
-            var keys: [[UInt8]] = []
-            for key in try await session.objects(.publicKey) {
-                if let spki = try? await session.subjectPublicKeyInfo(of: key) { keys.append(spki) }
-            }
-            return (session.token.serialNumber, session.token.label, keys)
+            let contents = try await tokens.contents(of: uri)
+            return (contents.serial, contents.label, contents.publicKeys)
         } catch {
             throw TokenProblems.problem(for: error) ?? Problem(.tokenFailed, "the holder's token could not be read: \(error)")
         }

@@ -122,11 +122,8 @@ extension OrderDesk {
     /// The serial, label and certificates (DER) of the token a URI names, read without a login.
     func readToken(_ uri: PKCS11URI) async throws -> (String, String, [[UInt8]]) {
         do {
-            let slot = try await tokens.library.token(matching: uri)
-            let session = try await slot.openSession()
-            defer { Task { await session.close() } }
-            let certificates = try await session.objects(.certificate).compactMap(\.value)
-            return (session.token.serialNumber, session.token.label, certificates)
+            let contents = try await tokens.contents(of: uri)
+            return (contents.serial, contents.label, contents.certificates)
         } catch {
             throw TokenProblems.problem(for: error) ?? Problem(.tokenFailed, "\(error)")
         }

@@ -146,6 +146,30 @@ public final class TokenService: Sendable {
         }
     }
 
+    // MARK: What a token holds, read without a login
+
+    /// A token's serial and label, its certificates (DER) and the SubjectPublicKeyInfo of each of
+    /// its public keys: the public objects, read without a login (registering a token, and
+    /// checking at issuance that a request's key is on the holder's token).
+    public struct Contents: Sendable {
+        public var serial: String
+        public var label: String
+        public var certificates: [[UInt8]]
+        public var publicKeys: [[UInt8]]
+    }
+
+    public func contents(of uri: PKCS11URI) async throws -> Contents {
+        let slot = try await library.token(matching: uri)
+        let session = try await slot.openSession()
+        defer { Task { await session.close() } }
+        let certificates = try await session.objects(.certificate).compactMap(\.value)
+        var keys: [[UInt8]] = []
+        for key in try await session.objects(.publicKey) {
+            if let spki = try? await session.subjectPublicKeyInfo(of: key) { keys.append(spki) }
+        }
+        return Contents(serial: session.token.serialNumber, label: session.token.label, certificates: certificates, publicKeys: keys)
+    }
+
     private static func refusePIN(in uri: PKCS11URI) throws {
         if uri.pinValue != nil || uri.pinSource != nil {
             throw TokenError(.pinInURI, "the URI carries a PIN (pin-value or pin-source); paysign takes PINs only from the prompt or a file descriptor (rule D5)")
