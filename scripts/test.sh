@@ -7,12 +7,19 @@ if [ "$(id -u)" -ne 0 ]; then
   echo "make test: the PC/SC tests start and stop pcscd and insert virtual cards; run as root (sudo make test)." >&2
   exit 2
 fi
+# Everything the tests make (SoftHSM tokens, test PKIs, registries, sockets) goes under one
+# folder of this run, removed at the end whatever happens: a killed test leaves nothing in /tmp.
+# Sticky and world-writable like /tmp, since the privilege tests run clients as other Unix users.
+run_tmp=$(mktemp -d "${TMPDIR:-/tmp}/paysign-test-run.XXXXXX")
+chmod 1777 "$run_tmp"
+trap 'rm -rf "$run_tmp"' EXIT
 Tests/testbed/pcsc.sh start
 echo "== build (debug, with tests)"
 swift build --build-tests 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]|prohibited flag' || true
 test "${PIPESTATUS[0]}" -eq 0
 export PAYSIGN_BIN_DIR
 PAYSIGN_BIN_DIR=$(swift build --show-bin-path)
+export TMPDIR=$run_tmp
 quiet() { grep -Ev '^(◇|􀟈) (Test|Suite) .* started\.$|^\[[0-9]+/[0-9]+\]' || true; }
 # The PC/SC suite stops and restarts pcscd: it runs alone, before everything else.
 echo "== PC/SC suite (pcscd and the virtual card)"
