@@ -430,7 +430,9 @@ extension AuthorityDesk {
         serial[0] &= 0x7F
         serial[0] |= 0x01
         let subject = DistinguishedName(
-            country: "EG", organization: entity.name, organizationalUnit: role == .firstSigner ? "first-signature" : "second-signature",
+            // The entity's code in organizationIdentifier: what the payment center matches (D3).
+            country: "EG", organization: entity.name, organizationIdentifier: entity.code,
+            organizationalUnit: role == .firstSigner ? "first-signature" : "second-signature",
             commonName: op.name, serialNumber: op.nationalID)
         let certificate: Certificate
         do {

@@ -29,12 +29,13 @@ public struct DistinguishedName: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// The usual subject of paysign's certificates, in the order the test PKI writes it:
-    /// C, O, OU, CN, serialNumber (each left out when nil).
-    public init(country: String? = nil, organization: String? = nil, organizationalUnit: String? = nil,
-                commonName: String? = nil, serialNumber: String? = nil) {
+    /// C, O, organizationIdentifier, OU, CN, serialNumber (each left out when nil).
+    public init(country: String? = nil, organization: String? = nil, organizationIdentifier: String? = nil,
+                organizationalUnit: String? = nil, commonName: String? = nil, serialNumber: String? = nil) {
         var attributes: [(oid: String, value: String)] = []
         if let country { attributes.append(Self.country(country)) }
         if let organization { attributes.append(Self.organization(organization)) }
+        if let organizationIdentifier { attributes.append(Self.organizationIdentifier(organizationIdentifier)) }
         if let organizationalUnit { attributes.append(Self.organizationalUnit(organizationalUnit)) }
         if let commonName { attributes.append(Self.commonName(commonName)) }
         if let serialNumber { attributes.append(Self.serialNumber(serialNumber)) }
@@ -48,6 +49,10 @@ public struct DistinguishedName: Sendable, Hashable, CustomStringConvertible {
     public static func country(_ value: String) -> (oid: String, value: String) { ("2.5.4.6", value) }
     /// organizationName (2.5.4.10).
     public static func organization(_ value: String) -> (oid: String, value: String) { ("2.5.4.10", value) }
+    /// organizationIdentifier (2.5.4.97, X.520): in paysign's PKI the entity's code (`EG-0101`), so
+    /// the payment center matches a signer to the order's entity by code, not by the entity's name
+    /// in O (rule D3).
+    public static func organizationIdentifier(_ value: String) -> (oid: String, value: String) { ("2.5.4.97", value) }
     /// organizationalUnitName (2.5.4.11).
     public static func organizationalUnit(_ value: String) -> (oid: String, value: String) { ("2.5.4.11", value) }
     /// commonName (2.5.4.3).
@@ -98,12 +103,12 @@ public struct DistinguishedName: Sendable, Hashable, CustomStringConvertible {
     private static let shortNames = [
         "2.5.4.6": "C", "2.5.4.10": "O", "2.5.4.11": "OU", "2.5.4.3": "CN", "2.5.4.5": "serialNumber",
         "2.5.4.7": "L", "2.5.4.8": "ST", "2.5.4.46": "dnQualifier", "1.2.840.113549.1.9.1": "emailAddress",
-        "0.9.2342.19200300.100.1.25": "DC",
+        "0.9.2342.19200300.100.1.25": "DC", "2.5.4.97": "organizationIdentifier",
     ]
 
     /// Upper bounds of RFC 5280 Appendix A (characters).
     private static let upperBounds = [
-        "2.5.4.3": 64, "2.5.4.10": 64, "2.5.4.11": 64, "2.5.4.5": 64, "2.5.4.7": 128, "2.5.4.8": 128,
+        "2.5.4.3": 64, "2.5.4.10": 64, "2.5.4.11": 64, "2.5.4.97": 64, "2.5.4.5": 64, "2.5.4.7": 128, "2.5.4.8": 128,
         "1.2.840.113549.1.9.1": 255,
     ]
 

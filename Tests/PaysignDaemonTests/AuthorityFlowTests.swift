@@ -329,7 +329,8 @@ struct AuthorityFlowTests {
         try #require(issued.status == 0, "\(issued.stderr)")
         #expect(issued.stdout.contains("registered to \(Self.officer3) as issued"), "\(issued.stdout)")
         let subject = try ForgedCRL.subject(of: URL(fileURLWithPath: certificate))
-        for part in ["serialNumber=29004040100044", "O=Test Entity EG-0101", "OU=first-signature", "CN=Officer Three"] {
+        // The entity's code in organizationIdentifier, what the payment center matches (D3).
+        for part in ["serialNumber=29004040100044", "O=Test Entity EG-0101", "organizationIdentifier=EG-0101", "OU=first-signature", "CN=Officer Three"] {
             #expect(subject.contains(part), "\(subject)")
         }
         let verified = try Shell.run("openssl", ["verify", "-CAfile", pki.caPEM.path, certificate])

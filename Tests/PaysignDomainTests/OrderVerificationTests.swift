@@ -171,6 +171,23 @@ struct OrderVerificationTests {
         #expect(Self.judge(facts).verdict == .valid)
     }
 
+    @Test("D3: the entity is matched by code: organizationIdentifier (what paysign issues) wins over the name in O")
+    func entityByOrganizationIdentifier() {
+        // The name alone in O says nothing about the code: refused.
+        var facts = Self.valid()
+        facts.signers[1].certificate?.organization = "Ministry of Health"
+        Self.expectOnly(Self.judge(facts), fails: [.roles])
+
+        // The code in organizationIdentifier, as AuthorityDesk writes it: accepted.
+        facts.signers[1].certificate?.organizationIdentifier = "EG-0101"
+        #expect(Self.judge(facts).verdict == .valid)
+
+        // Another entity's code there is refused, whatever O says.
+        facts.signers[1].certificate?.organization = "Test Entity EG-0101"
+        facts.signers[1].certificate?.organizationIdentifier = "EG-0202"
+        Self.expectOnly(Self.judge(facts), fails: [.roles])
+    }
+
     @Test("D6: validity and revocation are judged at the trusted time, never at the claimed signing time")
     func time() {
         var facts = Self.valid()

@@ -352,10 +352,11 @@ public enum OrderVerification {
         return Check(.roles, .fail, sentence(problems), rule: rule, notes: notes)
     }
 
-    /// The certificate is for `entity`: its organizationIdentifier or O is the code, or O ends with
-    /// it (`Test Entity EG-0101`) or names it in parentheses (`Ministry of Health (EG-0101)`).
+    /// The certificate is for `entity` (D3). When it has an organizationIdentifier (paysign's
+    /// authority writes the entity's code there), that alone decides; otherwise O is the code, or
+    /// ends with it (`Test Entity EG-0101`), or names it in parentheses (`Ministry of Health (EG-0101)`).
     public static func matches(_ certificate: CertificateFacts, entity: String) -> Bool {
-        if certificate.organizationIdentifier == entity { return true }
+        if let code = certificate.organizationIdentifier { return code == entity }
         guard let organization = certificate.organization else { return false }
         return organization == entity || organization.hasSuffix(" " + entity) || organization.contains("(" + entity + ")")
     }
