@@ -10,12 +10,19 @@ import SwiftASN1
 /// store and keys are only read once built).
 ///
 /// Chains are built with OpenSSL (`X509_verify_cert`, purpose any, no time check: validity at the
-/// trusted time is a rule of its own in `PaysignDomain.OrderVerification`). A revocation list is
-/// accepted only when a trust anchor's key verifies it; `init` refuses any other.
+/// trusted time is a rule of its own in `PaysignDomain.OrderVerification`). Intermediate CA
+/// certificates come from the signature file and from `intermediates` (the authority's issuing
+/// CAs, given by the payment center; each must chain to an anchor). A revocation list is accepted
+/// only when its issuer is a trust anchor or a given intermediate and that certificate's key
+/// verifies it; `init` refuses any other. Revocation is looked up for every certificate of a
+/// built path but the anchor: the signer's, and each intermediate CA's in its issuer's list
+/// (RFC 5280 6.3), each list checked against the certificate above it on the path.
 public final class TrustContext: @unchecked Sendable {
     // @unchecked Sendable: `store` is built in init and only read after; the caches are under `lock`.
     private let store: OpaquePointer
     public let anchors: [Certificate]
+    /// Intermediate CA certificates given with the anchors (untrusted: each chains to an anchor).
+    public let intermediates: [Certificate]
     public let revocationLists: [RevocationList]
     private let lock = NSLock()
     /// Keyed by `quickKey` of the DER; each candidate is compared in full before it is used.
@@ -28,12 +35,10 @@ public final class TrustContext: @unchecked Sendable {
         public var description: String { message }
     }
 
-    /// - Throws: `SetupError` when there is no anchor, or a revocation list is signed by none of them.
-    public init(anchors: [Certificate], revocationLists: [RevocationList]) throws {
+    /// - Throws: `SetupError` when there is no anchor, an intermediate does not chain to an anchor
+    ///   or is no CA, or a revocation list is signed by neither an anchor nor a given intermediate.
+    public init(anchors: [Certificate], intermediates: [Certificate] = [], revocationLists: [RevocationList]) throws {
         guard !anchors.isEmpty else { throw SetupError(message: "no trust anchor was given") }
-        for list in revocationLists where !anchors.contains(where: { $0.subject == list.issuer && list.isSigned(by: $0) }) {
-            throw SetupError(message: "the revocation list of \(list.issuer) (\(list.crlNumber.map { "number " + X509Text.hex($0) } ?? "no number")) is not signed by any trust anchor; it cannot be relied on")
-        }
         OpenSSLError.clearQueue()
         guard let store = X509_STORE_new() else { throw SetupError(message: "OpenSSL could not make a certificate store") }
         for anchor in anchors where X509_STORE_add_cert(store, anchor.x509) != 1 {
@@ -45,7 +50,36 @@ public final class TrustContext: @unchecked Sendable {
         OpenSSLError.clearQueue()
         self.store = store
         self.anchors = anchors
+        self.intermediates = intermediates
         self.revocationLists = revocationLists
+        for intermediate in intermediates {
+            guard X509_check_ca(intermediate.x509) != 0 else {
+                throw SetupError(message: "the intermediate certificate \(intermediate.subject) is not a CA certificate")
+            }
+            let others = intermediates.filter { $0 !== intermediate }
+            if let problem = Self.verify(intermediate, store: store, untrusted: others) {
+                throw SetupError(message: "the intermediate certificate \(intermediate.subject) does not chain to any trust anchor (\(problem))")
+            }
+        }
+        let issuers = anchors + intermediates
+        for list in revocationLists where !issuers.contains(where: { $0.subject == list.issuer && list.isSigned(by: $0) }) {
+            throw SetupError(message: "the revocation list of \(list.issuer) (\(list.crlNumber.map { "number " + X509Text.hex($0) } ?? "no number")) is not signed by any trust anchor or intermediate given; it cannot be relied on")
+        }
+    }
+
+    /// Nil when `certificate` chains to the store's anchors through `untrusted`; else OpenSSL's reason.
+    private static func verify(_ certificate: Certificate, store: OpaquePointer, untrusted certificates: [Certificate]) -> String? {
+        OpenSSLError.clearQueue()
+        defer { OpenSSLError.clearQueue() }
+        let untrusted = OPENSSL_sk_new_null()
+        defer { OPENSSL_sk_free(untrusted) }
+        for other in certificates { _ = OPENSSL_sk_push(untrusted, UnsafeRawPointer(other.x509)) }
+        guard let context = X509_STORE_CTX_new() else { return "OpenSSL could not start building the chain" }
+        defer { X509_STORE_CTX_free(context) }
+        guard X509_STORE_CTX_init(context, store, certificate.x509, untrusted) == 1 else { return "OpenSSL could not start building the chain" }
+        if X509_verify_cert(context) == 1 { return nil }
+        let error = X509_STORE_CTX_get_error(context)
+        return X509_verify_cert_error_string(Int(error)).map { String(cString: $0) } ?? "error \(error)"
     }
 
     deinit { X509_STORE_free(store) }
@@ -103,9 +137,11 @@ public final class TrustContext: @unchecked Sendable {
         let untrusted = OPENSSL_sk_new_null()
         defer { OPENSSL_sk_free(untrusted) }
         for authority in authorities { _ = OPENSSL_sk_push(untrusted, UnsafeRawPointer(authority.certificate.x509)) }
+        for intermediate in intermediates { _ = OPENSSL_sk_push(untrusted, UnsafeRawPointer(intermediate.x509)) }
         var trusted = false
         var problem: String?
         var path: [CertificateProfile] = [certificate.profile]
+        var pathCertificates: [Certificate] = [certificate.certificate]
         if let context = X509_STORE_CTX_new() {
             defer { X509_STORE_CTX_free(context) }
             if X509_STORE_CTX_init(context, store, certificate.certificate.x509, untrusted) == 1 {
@@ -114,10 +150,10 @@ public final class TrustContext: @unchecked Sendable {
                     let error = X509_STORE_CTX_get_error(context)
                     problem = X509_verify_cert_error_string(Int(error)).map { String(cString: $0) } ?? "error \(error)"
                 } else if let chain = X509_STORE_CTX_get0_chain(context) {
-                    path = (0..<max(0, OPENSSL_sk_num(chain))).compactMap { index in
+                    pathCertificates = (0..<max(0, OPENSSL_sk_num(chain))).compactMap { index in
                         OPENSSL_sk_value(chain, index).flatMap { try? CMSHandle.certificate(OpaquePointer($0)) }
-                            .map { CachedCertificate.profile(of: $0) }
                     }
+                    path = pathCertificates.map { CachedCertificate.profile(of: $0) }
                 }
             } else {
                 problem = "OpenSSL could not start building the chain"
@@ -125,12 +161,19 @@ public final class TrustContext: @unchecked Sendable {
         } else {
             problem = "OpenSSL could not start building the chain"
         }
-        let issuerSHA = trusted && path.count > 1 ? path[1].sha256 : nil
-        let issuer = issuerSHA.flatMap { sha in
-            (anchors + authorities.map(\.certificate)).first { Hex.string($0.sha256Fingerprint) == sha }
+        let issuer = trusted && pathCertificates.count > 1 ? pathCertificates[1] : nil
+        // Each intermediate CA between the signer and the anchor, in its own issuer's list.
+        var authorityRevocations: [AuthorityRevocation] = []
+        if trusted && pathCertificates.count > 2 {
+            for position in 1..<(pathCertificates.count - 1) {
+                authorityRevocations.append(AuthorityRevocation(
+                    certificate: path[position],
+                    revocation: revocation(of: pathCertificates[position], issuer: pathCertificates[position + 1])))
+            }
         }
         return ChainVerdict(trusted: trusted, problem: problem, path: path,
-                            revocation: revocation(of: certificate.certificate, issuer: issuer))
+                            revocation: revocation(of: certificate.certificate, issuer: issuer),
+                            authorityRevocations: authorityRevocations)
     }
 
     /// The newest list of the certificate's issuer, signed by that issuer when it is known.
@@ -227,6 +270,15 @@ public struct ChainVerdict: Sendable, Hashable {
     public var problem: String?
     /// The signer's certificate first, the anchor last (only the signer's when not trusted).
     public var path: [CertificateProfile]
+    public var revocation: RevocationVerdict
+    /// What the revocation lists say about each intermediate CA of `path` (between the signer and
+    /// the anchor), nearest the signer first; empty when the signer's issuer is the anchor.
+    public var authorityRevocations: [AuthorityRevocation] = []
+}
+
+/// An intermediate CA certificate of a chain, and what its issuer's revocation list says of it.
+public struct AuthorityRevocation: Sendable, Hashable {
+    public var certificate: CertificateProfile
     public var revocation: RevocationVerdict
 }
 

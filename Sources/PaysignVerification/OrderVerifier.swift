@@ -15,9 +15,18 @@ public enum TrustMaterial {
     /// Every certificate in a PEM or DER file, or in the `.pem`, `.crt`, `.cer` and `.der` files
     /// of a folder (not its subfolders). Throws when there is none, or a file cannot be read.
     public static func anchors(at path: String) throws -> [Certificate] {
+        try certificates(at: path, what: "trust anchor")
+    }
+
+    /// Intermediate CA certificates (`--intermediates`), read like the anchors.
+    public static func intermediates(at path: String) throws -> [Certificate] {
+        try certificates(at: path, what: "intermediate CA")
+    }
+
+    private static func certificates(at path: String, what: String) throws -> [Certificate] {
         var isFolder: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else {
-            throw VerificationSetupError("the trust anchors \(path) do not exist")
+            throw VerificationSetupError("the \(what) certificates \(path) do not exist")
         }
         var files = [path]
         if isFolder.boolValue {
@@ -25,21 +34,21 @@ public enum TrustMaterial {
             files = names.filter { name in [".pem", ".crt", ".cer", ".der"].contains { name.lowercased().hasSuffix($0) } }
                 .sorted().map { path + "/" + $0 }
         }
-        var anchors: [Certificate] = []
+        var found: [Certificate] = []
         for file in files {
             guard let data = FileManager.default.contents(atPath: file), data.count <= 16 << 20 else {
-                throw VerificationSetupError("the trust anchor file \(file) cannot be read")
+                throw VerificationSetupError("the \(what) file \(file) cannot be read")
             }
             do {
-                anchors += try certificates(in: [UInt8](data))
+                found += try certificates(in: [UInt8](data))
             } catch {
-                throw VerificationSetupError("the trust anchor file \(file) holds no readable certificate: \(error)")
+                throw VerificationSetupError("the \(what) file \(file) holds no readable certificate: \(error)")
             }
         }
-        guard !anchors.isEmpty else {
-            throw VerificationSetupError("\(path) holds no trust anchor certificate (PEM or DER, .pem .crt .cer .der)")
+        guard !found.isEmpty else {
+            throw VerificationSetupError("\(path) holds no \(what) certificate (PEM or DER, .pem .crt .cer .der)")
         }
-        return anchors
+        return found
     }
 
     /// The certificates of a PEM file (every `CERTIFICATE` block) or a DER one.
@@ -91,9 +100,12 @@ public final class OrderVerifier: Sendable {
     ///   - at: the trusted time (`--at`); nil: now, said so in every report (RFC 3161 time-stamp
     ///     tokens are not read yet).
     /// - Throws: `VerificationSetupError` when there is no anchor or a CRL is signed by no anchor.
-    public init(anchors: [Certificate], revocationLists: [RevocationList], at: Date? = nil, now: Date = Date()) throws {
+    ///   - intermediates: issuing CA certificates between the anchors and the signers (each must
+    ///     chain to an anchor); their lists may then be given too, and they are checked themselves.
+    public init(anchors: [Certificate], intermediates: [Certificate] = [], revocationLists: [RevocationList], at: Date? = nil,
+                now: Date = Date()) throws {
         do {
-            trust = try TrustContext(anchors: anchors, revocationLists: revocationLists)
+            trust = try TrustContext(anchors: anchors, intermediates: intermediates, revocationLists: revocationLists)
         } catch let error as TrustContext.SetupError {
             throw VerificationSetupError(error.message)
         }
@@ -181,7 +193,13 @@ public final class OrderVerifier: Sendable {
             contentTypeIsData: signer.contentTypeIsData, signingCertificateMatches: signer.signingCertificateMatches,
             hasPrecedingSignature: signer.precedingSignatureDigest != nil, precededBy: signer.precededBy,
             hasTimeStampToken: signer.hasTimeStampToken, certificate: signer.certificate.map(facts),
-            chain: signer.chain.map { ChainFacts(trusted: $0.trusted, problem: $0.problem, path: $0.path.map(facts)) },
+            chain: signer.chain.map { chain in
+                ChainFacts(
+                    trusted: chain.trusted, problem: chain.problem, path: chain.path.map(facts),
+                    authorityRevocations: chain.authorityRevocations.map {
+                        AuthorityRevocationFacts(certificate: facts($0.certificate), revocation: facts($0.revocation))
+                    })
+            },
             revocation: signer.chain.map { facts($0.revocation) })
     }
 

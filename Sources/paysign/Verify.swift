@@ -24,8 +24,11 @@ struct Verify: ParsableCommand {
             order, summary.json and summary.txt into DIR.
 
             Trust anchors: --trust-anchors, else PAYSIGN_TRUST_ANCHORS, else /etc/paysign/trust.
-            Revocation: every --crl must be a CRL signed by a trust anchor; a signer whose issuer has
-            no list given cannot be checked (exit 2). The trusted time is --at, else now; a signer's
+            Issuing CAs between a root and the signers: --intermediates (each must chain to an
+            anchor), or carried in the .p7s. Revocation: every --crl must be a CRL signed by a trust
+            anchor or a given intermediate; the signer's certificate and every intermediate CA on
+            its path are looked up in their issuer's list; one whose issuer has no list given
+            cannot be checked (exit 2). The trusted time is --at, else now; a signer's
             own signing-time attribute is reported, never trusted. RFC 3161 time-stamp tokens are
             not read yet.
 
@@ -48,6 +51,8 @@ struct Verify: ParsableCommand {
     var payroll: String?
     @Option(name: .customLong("trust-anchors"), help: ArgumentHelp("Root certificates: a PEM/DER file or a folder of them.", valueName: "dir-or-pem"))
     var trustAnchors: String?
+    @Option(help: ArgumentHelp("Intermediate CA certificates: a PEM/DER file or a folder of them.", valueName: "dir-or-pem"))
+    var intermediates: String?
     @Option(name: .customLong("crl"), help: ArgumentHelp("A revocation list (DER or PEM), signed by a trust anchor (repeatable).", valueName: "file"))
     var crls: [String] = []
     @Option(help: ArgumentHelp("The trusted time, ISO 8601 (2026-11-24T10:00:00Z or 2026-11-24); default: now.", valueName: "time"))
@@ -80,8 +85,8 @@ struct Verify: ParsableCommand {
         if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1") }
         if daemon {
             guard batch == nil else { throw ValidationError("--daemon verifies one order: give ORDER and ORDER.p7s, not --batch") }
-            guard trustAnchors == nil, crls.isEmpty, at == nil else {
-                throw ValidationError("with --daemon the daemon's trust anchors, CRLs and trusted time are used: drop --trust-anchors, --crl and --at")
+            guard trustAnchors == nil, intermediates == nil, crls.isEmpty, at == nil else {
+                throw ValidationError("with --daemon the daemon's trust anchors, CRLs and trusted time are used: drop --trust-anchors, --intermediates, --crl and --at")
             }
         } else {
             guard !present, socket == nil, idempotencyKey == nil else { throw ValidationError("--present, --socket and --idempotency-key go with --daemon") }
@@ -94,8 +99,9 @@ struct Verify: ParsableCommand {
         let verifier: OrderVerifier
         do {
             let anchors = try TrustMaterial.anchors(at: try anchorPath())
+            let between = try intermediates.map(TrustMaterial.intermediates(at:)) ?? []
             let lists = try crls.map(TrustMaterial.revocationList(at:))
-            verifier = try OrderVerifier(anchors: anchors, revocationLists: lists, at: try trustedTime())
+            verifier = try OrderVerifier(anchors: anchors, intermediates: between, revocationLists: lists, at: try trustedTime())
         } catch let error as VerificationSetupError {
             throw Failure.usage(error.message)
         }

@@ -192,17 +192,14 @@ public enum OrderVerification {
         var unknown: [String] = []
         var notes: [String] = []
         var lists: Set<String> = []
-        for signer in signers {
-            let who = describe(signer)
-            guard signer.certificate != nil, let revocation = signer.revocation else {
-                unknown.append("\(who): no certificate to look up")
-                continue
-            }
+        /// One certificate's revocation: `whose` names it in the sentences ("the certificate", "the
+        /// CA certificate X on its path").
+        func judge(_ revocation: RevocationFacts, who: String, whose: String) {
             let list: RevocationListFacts
             switch revocation {
             case .noList(let issuer):
-                unknown.append("\(who): no revocation list signed by its issuer (\(issuer)) was given")
-                continue
+                unknown.append("\(who): no revocation list signed by the issuer of \(whose) (\(issuer)) was given")
+                return
             case .notListed(let held):
                 list = held
             case .listed(let entry, let held):
@@ -211,20 +208,32 @@ public enum OrderVerification {
                 let when = entry.invalidityDate.map { "invalid from \(iso($0)), revoked \(iso(entry.revocationDate))" }
                     ?? "revoked \(iso(entry.revocationDate))"
                 if entry.effectiveDate <= time {
-                    failures.append("\(who): the certificate was \(when)\(reason), before the trusted time \(iso(time))")
-                    continue
+                    failures.append("\(who): \(whose) was \(when)\(reason), before the trusted time \(iso(time))")
+                    return
                 }
-                notes.append("\(who): the certificate was \(when)\(reason), after the trusted time \(iso(time)); the signature was made while it was in force")
+                notes.append("\(who): \(whose) was \(when)\(reason), after the trusted time \(iso(time)); the signature was made while it was in force")
             }
             // A list issued before the trusted time proves nothing about it once it has expired.
             if list.thisUpdate < time, let next = list.nextUpdate, next < time {
                 unknown.append("\(who): the newest revocation list of \(list.issuer) expired on \(iso(next)), before the trusted time \(iso(time))")
-                continue
+                return
             }
             if list.thisUpdate < time, list.nextUpdate == nil {
                 notes.append("the revocation list of \(list.issuer) has no next update; it is taken as current")
             }
             lists.insert("CRL \(list.number ?? "without number") of \(iso(list.thisUpdate))")
+        }
+        for signer in signers {
+            let who = describe(signer)
+            guard signer.certificate != nil, let revocation = signer.revocation else {
+                unknown.append("\(who): no certificate to look up")
+                continue
+            }
+            judge(revocation, who: who, whose: "the certificate")
+            // Every intermediate CA on the path too: a revoked CA revokes what it issued (RFC 5280 6.3).
+            for authority in signer.chain?.authorityRevocations ?? [] {
+                judge(authority.revocation, who: who, whose: "the CA certificate \(authority.certificate.displayName) on its path")
+            }
         }
         if !failures.isEmpty {
             return Check(.revocationAtTrustedTime, .fail, sentence(failures), rule: "D6", notes: notes)
@@ -232,8 +241,9 @@ public enum OrderVerification {
         if !unknown.isEmpty {
             return Check(.revocationAtTrustedTime, .indeterminate, sentence(unknown), rule: "D6", notes: notes)
         }
+        let authorities = signers.contains { !($0.chain?.authorityRevocations.isEmpty ?? true) }
         return Check(.revocationAtTrustedTime, .pass,
-                     "no signer's certificate was revoked by the trusted time (\(lists.sorted().joined(separator: ", ")))",
+                     "no signer's certificate\(authorities ? " nor intermediate CA on their paths" : "") was revoked by the trusted time (\(lists.sorted().joined(separator: ", ")))",
                      rule: "D6", notes: notes)
     }
 

@@ -75,11 +75,27 @@ public struct ChainFacts: Sendable, Hashable {
     /// The path from the signer's certificate to the anchor, the signer's first. Only the signer's
     /// own certificate when the chain was not built.
     public var path: [CertificateFacts]
+    /// What the revocation lists say about each intermediate CA on `path` (between the signer's
+    /// certificate and the anchor), nearest the signer first; empty when the anchor issued it.
+    public var authorityRevocations: [AuthorityRevocationFacts]
 
-    public init(trusted: Bool, problem: String?, path: [CertificateFacts]) {
+    public init(trusted: Bool, problem: String?, path: [CertificateFacts], authorityRevocations: [AuthorityRevocationFacts] = []) {
         self.trusted = trusted
         self.problem = problem
         self.path = path
+        self.authorityRevocations = authorityRevocations
+    }
+}
+
+/// An intermediate CA certificate on a signer's path and its entry (or none) in its issuer's
+/// revocation list: a revoked CA revokes everything it issued (RFC 5280 6.3).
+public struct AuthorityRevocationFacts: Sendable, Hashable {
+    public var certificate: CertificateFacts
+    public var revocation: RevocationFacts
+
+    public init(certificate: CertificateFacts, revocation: RevocationFacts) {
+        self.certificate = certificate
+        self.revocation = revocation
     }
 }
 
