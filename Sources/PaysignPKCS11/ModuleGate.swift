@@ -29,6 +29,13 @@ final class ModuleGate: @unchecked Sendable {
         return try body()
     }
 
+    /// True while a re-initialization waits for shared holders to leave (for tests).
+    var exclusiveIsWaiting: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return exclusiveWaiting > 0
+    }
+
     /// Runs `body` once no shared holder is inside it, and keeps new ones out until it returns.
     func exclusive<T>(_ body: () throws -> T) rethrows -> T {
         condition.lock()
