@@ -113,6 +113,7 @@ public final class PKCS11Library: @unchecked Sendable {
             if again { search = try await self.search(uri) }
         }
         let found = search.found
+        if found.isEmpty, let failure = search.listingFailure { throw failure }
         if found.isEmpty {
             if lost {
                 throw PKCS11Error(
@@ -132,6 +133,9 @@ public final class PKCS11Library: @unchecked Sendable {
         var found: [(PKCS11Slot, TokenInfo)] = []
         /// Per module the URI may name: the tokens it lists, and whether one could not be read.
         var modules: [(module: PKCS11Module, present: [TokenInfo], unreadable: Bool)] = []
+        /// A module that could not list its slots (one whose re-initialization failed answers
+        /// `CKR_CRYPTOKI_NOT_INITIALIZED`): thrown when no other module has the token.
+        var listingFailure: (any Error)?
     }
 
     private func search(_ uri: PKCS11URI) async throws -> Search {
@@ -139,7 +143,15 @@ public final class PKCS11Library: @unchecked Sendable {
         for module in modules where uri.matches(module: module.info) {
             var present: [TokenInfo] = []
             var unreadable = false
-            for slot in try await module.slots(tokenPresent: true) {
+            let slots: [PKCS11Slot]
+            do {
+                slots = try await module.slots(tokenPresent: true)
+            } catch {
+                search.listingFailure = search.listingFailure ?? error
+                search.modules.append((module, [], true))
+                continue
+            }
+            for slot in slots {
                 // A slot that says it holds a token whose CK_TOKEN_INFO cannot be read: SoftHSM's
                 // slot for a token whose folder vanished.
                 guard let info = try? await slot.tokenInfo() else {

@@ -109,7 +109,7 @@ public final class PKCS11Session: @unchecked Sendable {
     private func vanishedError(function: String, answered rv: ReturnValue?, probe: ReturnValue) -> PKCS11Error {
         let what = rv.map { "\(function) answered \($0.name), and " } ?? ""
         let reason = "\(what)C_GetTokenInfo answered \(probe.name)"
-        slot.tokenVanished(reason: "\(context) could no longer be read: \(reason)")
+        slot.tokenVanished(reason: "it could no longer be read: \(reason)")
         return PKCS11Error(
             .tokenRemoved,
             "\(context) can no longer be read (\(reason)): it was removed, or the storage it lives in became unreadable; once it is back, retry",

@@ -16,7 +16,26 @@ extension TokenTests {
             service.close()
         }
         let officer1 = try PKCS11URI("pkcs11:token=officer1")
+        let message = Array("order".utf8)
+
+        // Logged in, its key handle found: SoftHSM answers the next C_SignInit with
+        // CKR_OBJECT_HANDLE_INVALID, and C_GetTokenInfo with CKR_GENERAL_ERROR.
+        let signing = try await service.keptSigner(for: officer1)
+        try await signing.login(pin: PIN(pki.token("officer1").pin))
+        _ = try await signing.sign(message)
+        FaultSeam.install(FaultSeam.parse("C_SignInit=CKR_OBJECT_HANDLE_INVALID,C_GetTokenInfo=CKR_GENERAL_ERROR"))
+        do {
+            _ = try await signing.sign(message)
+            Issue.record("signed on a token that cannot be read")
+        } catch let error as PKCS11Error {
+            #expect(error.code == .tokenRemoved)
+            #expect(error.message.contains("C_SignInit answered CKR_OBJECT_HANDLE_INVALID, and C_GetTokenInfo answered CKR_GENERAL_ERROR"), "\(error.message)")
+        }
+        #expect(!signing.isUsable)
+        FaultSeam.reset()
+
         let kept = try await service.keptSigner(for: officer1)
+        #expect(kept !== signing)
         let other = try await service.keptSigner(for: PKCS11URI("pkcs11:token=officer2"))
         try await other.login(pin: PIN(pki.token("officer2").pin))
 
@@ -62,7 +81,6 @@ extension TokenTests {
         let again = try await service.keptSigner(for: officer1)
         #expect(again !== kept)
         try await again.login(pin: PIN(pki.token("officer1").pin))
-        let message = Array("order".utf8)
         let signature = try await again.sign(message)
         #expect(try Shell.opensslVerifies(signature: signature.bytes, message: message, certificate: pki.certificatePEM("officer1")))
     }
