@@ -268,6 +268,11 @@ public final class PKCS11Module: @unchecked Sendable {
     /// PIN again: `C_Finalize` ends every login on every token of the module, and the code never
     /// logs in again by itself, rule D5). At most once per `minimumInterval`, so a token that is
     /// really gone does not cost a re-initialization per request. Returns true when it ran.
+    ///
+    /// p11-kit shares one initialization of a module between its callers in a process: the
+    /// module itself is finalized only when paysign is its only caller there (as in paysignd).
+    /// Slots keep their objects when the module lists the same slot id with the same description
+    /// again (SoftHSM's ids come from the token's serial), so a presence watcher's map stays valid.
     @discardableResult
     func reinitialize(minimumInterval: Duration, because reason: String) async -> Bool {
         let due = lock.withLock { () -> Bool in
