@@ -101,11 +101,12 @@ public final class PKCS11Library: @unchecked Sendable {
                 "slot-id changes whenever a token is initialized or replugged; name the token by token=, serial= or model= instead")
         }
         var search = try await self.search(uri)
-        var lost = false
+        var losses: [PKCS11Module.Loss] = []
         if search.found.isEmpty {
             var again = false
-            for seen in search.modules where seen.module.mayHaveLost(uri, present: seen.present, unreadable: seen.unreadable) {
-                lost = true
+            for seen in search.modules {
+                guard let loss = seen.module.loss(for: uri, present: seen.present, unreadable: seen.unreadable) else { continue }
+                losses.append(loss)
                 if await seen.module.reinitialize(minimumInterval: reinitializationInterval, because: "no token matches \(uri)") {
                     again = true
                 }
@@ -115,10 +116,15 @@ public final class PKCS11Library: @unchecked Sendable {
         let found = search.found
         if found.isEmpty, let failure = search.listingFailure { throw failure }
         if found.isEmpty {
-            if lost {
+            if losses.contains(.namedToken) {
                 throw PKCS11Error(
                     .tokenNotFound,
                     "no token matches \(uri): it was there before and is gone, or can no longer be read (removed, or the storage it lives in became unreadable); once it is back, retry")
+            }
+            if !losses.isEmpty {
+                throw PKCS11Error(
+                    .tokenNotFound,
+                    "no token matches \(uri), and a token that is listed can no longer be read (removed, or the storage it lives in became unreadable); if it is that one, once it is back, retry; run 'paysign tokens' to see the tokens present")
             }
             throw PKCS11Error(.tokenNotFound, "no token matches \(uri); run 'paysign tokens' to see the tokens present")
         }
@@ -249,13 +255,21 @@ public final class PKCS11Module: @unchecked Sendable {
         }
     }
 
-    /// True when the module has lost a token that `uri` names, or one it can no longer read
-    /// (`unreadable`, a slot whose `C_GetTokenInfo` fails, or a session that found its token
-    /// unreadable): a re-initialization may bring it back.
-    func mayHaveLost(_ uri: PKCS11URI, present: [TokenInfo], unreadable: Bool) -> Bool {
+    /// What a module may have lost that a re-initialization could bring back.
+    enum Loss {
+        /// A token `uri` names was listed before and is no longer.
+        case namedToken
+        /// A slot lists a token that cannot be read, the module could not list its slots, or a
+        /// session found its token unreadable: perhaps the one `uri` names.
+        case unreadableToken
+    }
+
+    /// Whether the module has lost a token that `uri` names, or one it can no longer read
+    /// (`unreadable`: a slot whose `C_GetTokenInfo` fails, or slots it could not list).
+    func loss(for uri: PKCS11URI, present: [TokenInfo], unreadable: Bool) -> Loss? {
         lock.withLock {
-            unreadable || vanishedSinceReinitialization
-                || seen.contains { uri.matches(token: $0) && !present.contains($0) }
+            if seen.contains(where: { uri.matches(token: $0) && !present.contains($0) }) { return .namedToken }
+            return unreadable || vanishedSinceReinitialization ? .unreadableToken : nil
         }
     }
 
