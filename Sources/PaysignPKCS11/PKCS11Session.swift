@@ -102,7 +102,7 @@ public final class PKCS11Session: @unchecked Sendable {
         let slotID = slot.id
         let functions = self.functions
         let probe = ReturnValue(FaultSeam.call("C_GetTokenInfo") { functions.table.C_GetTokenInfo(slotID, &raw) })
-        guard probe != .ok else { return nil }
+        guard Self.meansTokenGone(probe) else { return nil }
         return vanishedError(function: function, answered: rv, probe: probe)
     }
 
