@@ -45,7 +45,9 @@ struct VanishingTokenTests {
         // 1. The kept signer's session finds the token unreadable. 2. The daemon looks for it,
         // re-initializes SoftHSM once, and still finds none. 3. Within the interval: no new
         // re-initialization for a token that is really gone.
+        var searchesStarted = ContinuousClock.now
         for attempt in 1...3 {
+            if attempt == 2 { searchesStarted = .now }
             let failed = try sign(daemon, UnixUsers.officer1, target.id, token: "officer1")
             #expect(failed.status == 409, "attempt \(attempt): \(failed.status) \(failed.text)")
             #expect(failed.headers["content-type"]?.hasPrefix("application/problem+json") == true)
@@ -54,7 +56,12 @@ struct VanishingTokenTests {
             #expect(detail.contains("officer1") && detail.contains("once it is back, retry"), "attempt \(attempt): \(detail)")
         }
         let lastFailure = ContinuousClock.now
-        #expect(reinitializations(daemon) == 1, "\(daemon.log(tail: 30))")
+        if lastFailure - searchesStarted < PKCS11Library.defaultReinitializationInterval {
+            #expect(reinitializations(daemon) == 1, "\(daemon.log(tail: 30))")
+        } else {
+            // A machine so loaded that the two searches took longer than the interval.
+            #expect((1...2).contains(reinitializations(daemon)), "\(daemon.log(tail: 30))")
+        }
 
         // Nothing of the order changed, and the daemon still serves.
         #expect(try FlowSetup.call(daemon.socket, "GET", "/v1/orders/\(target.id)").body == before, "the order is unchanged")
@@ -79,9 +86,10 @@ struct VanishingTokenTests {
         try FileManager.default.moveItem(at: away, to: folder)
         let wait = PKCS11Library.defaultReinitializationInterval - (ContinuousClock.now - lastFailure)
         if wait > .zero { Thread.sleep(forTimeInterval: Double(wait.components.seconds) + Double(wait.components.attoseconds) / 1e18 + 0.1) }
+        let reinitializedBefore = reinitializations(daemon)
         let signed = try sign(daemon, UnixUsers.officer1, target.id, token: "officer1")
         #expect(signed.status == 201, "\(signed.text)\n\(daemon.log(tail: 20))")
-        #expect(reinitializations(daemon) == 2)
+        #expect(reinitializations(daemon) == reinitializedBefore + 1, "the token came back through one re-initialization")
 
         // The payment center's judge: OpenSSL verifies the signature over the order's document.
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("paysign-vanish-\(UUID().uuidString.prefix(8))")
