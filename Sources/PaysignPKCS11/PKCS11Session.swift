@@ -19,17 +19,29 @@ public final class PKCS11Session: @unchecked Sendable {
     /// `CK_TOKEN_INFO` when the session was opened.
     public let token: TokenInfo
     private let lock = NSLock()
-    private var invalidReason: String?  // guarded by lock
+    private var invalidation: Invalidation?  // guarded by lock
     private var released = false  // guarded by lock: the handle was closed or handed to C_CloseAllSessions
+
+    /// Why a session stopped being usable.
+    enum Invalidation: Sendable {
+        /// The card left its reader, or the token could no longer be read.
+        case removed(String)
+        /// The module was re-initialized (`C_Finalize` + `C_Initialize`, module named): the
+        /// session and any login on it ended although the token may still be there.
+        case moduleReinitialized(String)
+    }
 
     /// The slot's `C_CloseAllSessions` count when this session was opened.
     let epoch: UInt64
+    /// The module's re-initialization count when this session was opened.
+    let generation: UInt64
 
-    init(slot: PKCS11Slot, handle: UInt, token: TokenInfo, epoch: UInt64) {
+    init(slot: PKCS11Slot, handle: UInt, token: TokenInfo, epoch: UInt64, generation: UInt64) {
         self.slot = slot
         self.handle = handle
         self.token = token
         self.epoch = epoch
+        self.generation = generation
     }
 
     private var context: String { "token '\(token.label)'" }
@@ -37,32 +49,88 @@ public final class PKCS11Session: @unchecked Sendable {
 
     /// Why the session is no longer usable, or nil while it is.
     public var invalidated: String? {
-        lock.lock()
-        defer { lock.unlock() }
-        return invalidReason
+        switch lock.withLock({ invalidation }) {
+        case nil: return nil
+        case .removed(let reason): return reason
+        case .moduleReinitialized(let module): return "the PKCS#11 module \(module) was re-initialized"
+        }
     }
 
-    func invalidate(reason: String) {
+    func invalidate(reason: String) { invalidate(reason: .removed(reason)) }
+
+    func invalidate(reason: Invalidation) {
         lock.lock()
-        if invalidReason == nil { invalidReason = reason }
+        if invalidation == nil { invalidation = reason }
         released = true
         lock.unlock()
     }
 
     private func checkValid(function: String) throws {
-        if let reason = invalidated {
+        switch lock.withLock({ invalidation }) {
+        case nil: return
+        case .removed(let reason):
             throw PKCS11Error(.tokenRemoved, "\(context) is no longer available (\(reason)); insert it again and retry", function: function)
+        case .moduleReinitialized(let module):
+            // The code never logs in again by itself (rule D5): the holder gives the PIN again.
+            throw PKCS11Error(
+                .sessionInvalid,
+                "the session with \(context) and any login on it ended when the PKCS#11 module \(module) was re-initialized to find a token that had gone away; give the PIN again",
+                function: function)
         }
     }
 
-    /// Marks the session dead when the token says it is gone.
+    /// Marks the session dead when the token says it is gone. A token that answers an error
+    /// that names no removal (SoftHSM answers `CKR_OBJECT_HANDLE_INVALID`, or finds no object,
+    /// once its token's folder has vanished) is asked for its `CK_TOKEN_INFO`: when it cannot
+    /// give that either, the token is gone, and the error says so (`.tokenRemoved`).
+    /// Runs on the token's thread.
     private func failure(_ rv: ReturnValue, _ function: String, pinState: PINState? = nil) -> PKCS11Error {
         var error = PKCS11Error.from(rv, function: function, context: context)
         error.pinState = pinState
         if error.code == .tokenRemoved || error.code == .sessionInvalid {
             invalidate(reason: "\(function) answered \(rv.name)")
+        } else if error.code == .tokenMalfunction || error.code == .keyUnusable, let gone = vanished(after: function, answered: rv) {
+            return gone
         }
         return error
+    }
+
+    /// Nil while the token still answers `C_GetTokenInfo`; else the error to throw instead, with
+    /// every session on the token cut off. Runs on the token's thread.
+    private func vanished(after function: String, answered rv: ReturnValue? = nil) -> PKCS11Error? {
+        var raw = CK_TOKEN_INFO()
+        let slotID = slot.id
+        let functions = self.functions
+        let probe = ReturnValue(FaultSeam.call("C_GetTokenInfo") { functions.table.C_GetTokenInfo(slotID, &raw) })
+        guard Self.meansTokenGone(probe) else { return nil }
+        return vanishedError(function: function, answered: rv, probe: probe)
+    }
+
+    private func vanishedError(function: String, answered rv: ReturnValue?, probe: ReturnValue) -> PKCS11Error {
+        let what = rv.map { "\(function) answered \($0.name), and " } ?? ""
+        let reason = "\(what)C_GetTokenInfo answered \(probe.name)"
+        slot.tokenVanished(reason: "it could no longer be read: \(reason)")
+        return PKCS11Error(
+            .tokenRemoved,
+            "\(context) can no longer be read (\(reason)): it was removed, or the storage it lives in became unreadable; once it is back, retry",
+            function: function, returnValue: rv ?? probe)
+    }
+
+    /// `C_GetTokenInfo` for a session call; a token that no longer answers it is gone.
+    private func readTokenInfo(function: String) throws -> TokenInfo {
+        do {
+            return try PKCS11Slot.readTokenInfo(functions, slot.id, context: context)
+        } catch let error as PKCS11Error {
+            guard let probe = error.returnValue, Self.meansTokenGone(probe) else { throw error }
+            throw vanishedError(function: function, answered: nil, probe: probe)
+        }
+    }
+
+    /// What `C_GetTokenInfo` answers about a slot whose token the module lost (SoftHSM 2.6 answers
+    /// `CKR_GENERAL_ERROR` once the token's folder vanished).
+    static func meansTokenGone(_ rv: ReturnValue) -> Bool {
+        [.generalError, .deviceError, .functionFailed, .deviceRemoved, .tokenNotPresent, .tokenNotRecognized, .slotIDInvalid]
+            .contains(rv)
     }
 
     // MARK: Login
@@ -79,7 +147,7 @@ public final class PKCS11Session: @unchecked Sendable {
         let transfer = UnsafeTransfer(pin)
         return try await slot.worker.run { [self] in
             try checkValid(function: "C_Login")
-            let before = try PKCS11Slot.readTokenInfo(functions, slotID, context: context)
+            let before = try readTokenInfo(function: "C_Login")
             if before.pinState.contains(.locked) {
                 throw PKCS11Error(
                     .pinLocked, "the PIN of \(context) is locked; the certification authority must unblock or replace the token",
@@ -174,6 +242,8 @@ public final class PKCS11Session: @unchecked Sendable {
                     if uri?.matches(object: info) ?? true { result.append(info) }
                 }
             }
+            // SoftHSM shows an empty token, without an error, once the token's folder vanished.
+            if result.isEmpty, let gone = vanished(after: "C_FindObjects") { throw gone }
             return result
         }
     }
@@ -341,9 +411,11 @@ public final class PKCS11Session: @unchecked Sendable {
         let functions = self.functions
         let handle = self.handle
         let epoch = self.epoch
+        let generation = self.generation
         let slot = self.slot
         return {
-            guard slot.currentEpochOnWorker() == epoch else { return }
+            // On the worker, under the module's gate: the generation cannot move meanwhile.
+            guard slot.currentEpochOnWorker() == epoch, slot.module.generation == generation else { return }
             _ = FaultSeam.call("C_CloseSession") { functions.table.C_CloseSession(handle) }
         }
     }

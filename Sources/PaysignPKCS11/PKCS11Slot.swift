@@ -25,7 +25,7 @@ public final class PKCS11Slot: @unchecked Sendable {
         self.module = module
         self.id = id
         self._info = info
-        self.worker = WorkerThread(name: "pkcs11-slot-\(id)")
+        self.worker = WorkerThread(name: "pkcs11-slot-\(id)", gate: module.gate)
     }
 
     /// `CK_SLOT_INFO` as last read.
@@ -96,7 +96,9 @@ public final class PKCS11Slot: @unchecked Sendable {
             guard rv == .ok else {
                 throw PKCS11Error.from(rv, function: "C_OpenSession", context: "token '\(token.label)'")
             }
-            let session = PKCS11Session(slot: self, handle: handle, token: token, epoch: workerEpoch)
+            // Read under the module's gate: no re-initialization runs while this job does.
+            let session = PKCS11Session(
+                slot: self, handle: handle, token: token, epoch: workerEpoch, generation: module.generation)
             lock.withLock { sessions[ObjectIdentifier(session)] = WeakSession(session: session) }
             return UnsafeTransfer(session)
         }
@@ -118,6 +120,36 @@ public final class PKCS11Slot: @unchecked Sendable {
         lock.unlock()
         for session in open { session.invalidate(reason: reason) }
         guard !open.isEmpty else { return }
+        closeAllOnWorker()
+    }
+
+    /// Marks every open session ended by the module's re-initialization (`C_Finalize` closes
+    /// them on the token's side, and ends every login). No PKCS#11 call: the caller holds the
+    /// module's gate exclusively.
+    func endSessionsForReinitialization(module name: String) {
+        lock.lock()
+        let open = sessions.values.compactMap(\.session)
+        sessions.removeAll()
+        lock.unlock()
+        for session in open { session.invalidate(reason: .moduleReinitialized(name)) }
+    }
+
+    /// The token in this slot could no longer be read (`C_GetTokenInfo` failed on a session's
+    /// behalf): every session on it is cut off as if the card had left, and the module is told, so
+    /// that the next search for a token may re-initialize it (SoftHSM sees a token whose folder
+    /// vanished again only after that).
+    func tokenVanished(reason: String) {
+        module.noteTokenVanished()
+        lock.lock()
+        let open = sessions.values.compactMap(\.session)
+        lock.unlock()
+        for session in open { session.invalidate(reason: reason) }
+        if !open.isEmpty { closeAllOnWorker() }
+    }
+
+    /// `C_CloseAllSessions` on the token's thread; sessions opened before it never close their
+    /// handle again (the token may hand the same number to a newer session).
+    private func closeAllOnWorker() {
         let functions = module.functions
         let id = self.id
         worker.post { [self] in

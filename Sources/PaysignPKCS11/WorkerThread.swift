@@ -4,7 +4,9 @@ import Foundation
 ///
 /// PKCS#11 calls (`C_Login`, `C_Sign`, …) can block for seconds on a real token or a PIN pad.
 /// They never run on Swift's cooperative thread pool: each token gets one of these threads, which
-/// also serializes that token's operations. Jobs run in submission order.
+/// also serializes that token's operations. Jobs run in submission order. A token's thread runs
+/// each job as a shared holder of its module's gate, so that the module is never re-initialized
+/// while one of them is inside a C call (`PKCS11Module.reinitialize`).
 final class WorkerThread: @unchecked Sendable {
     // `jobs` and `stopped` are guarded by `condition`.
     private let condition = NSCondition()
@@ -13,8 +15,10 @@ final class WorkerThread: @unchecked Sendable {
     private var stopped = false
     private let finished = DispatchSemaphore(value: 0)
     private var thread: Thread?
+    private let gate: ModuleGate?
 
-    init(name: String) {
+    init(name: String, gate: ModuleGate? = nil) {
+        self.gate = gate
         let thread = Thread { [self] in
             self.loop()
             self.finished.signal()
@@ -75,7 +79,11 @@ final class WorkerThread: @unchecked Sendable {
         condition.lock()
         defer { condition.unlock() }
         guard !stopped else { return false }
-        jobs.append(job)
+        if let gate {
+            jobs.append { gate.shared(job) }
+        } else {
+            jobs.append(job)
+        }
         condition.signal()
         return true
     }

@@ -55,7 +55,9 @@ public final class TokenService: Sendable {
     /// The session belongs to this service: callers never close it, and they log in, sign and log
     /// out only while they hold the token (PKCS#11 login state is the whole process's, per token).
     /// After a failure with the signer, `discard(_:)` it. A kept signer is also opened again once
-    /// its session is invalid (the token was removed), and after `keptSignerLifetime`. A signer
+    /// its session is invalid (the token was removed or could no longer be read, or its module
+    /// was re-initialized to find a lost token: `PKCS11Library.token(matching:)`), and after
+    /// `keptSignerLifetime`. A signer
     /// that is no longer kept closes its session when its last user lets it go.
     ///
     /// - Parameter fresh: read the token again even when a kept signer is usable, and keep the

@@ -47,6 +47,27 @@ public struct TestPKI: Sendable {
 
     public static func get() throws -> TestPKI { try shared.get() }
 
+    /// A fourth PKI, for the test that makes a token's folder vanish and come back: no other
+    /// suite may meet that token while it is gone.
+    static let forVanishingTokenTests: Result<TestPKI, any Error> = Result { try make() }
+
+    public static func forVanishingToken() throws -> TestPKI { try forVanishingTokenTests.get() }
+
+    /// The folder SoftHSM keeps a token in (`tokens/<uuid>`): the one whose `token.object` holds
+    /// the label, blank-padded to 32 bytes as `CK_TOKEN_INFO` carries it.
+    public func tokenFolder(_ label: String) throws -> URL {
+        let tokens = directory.appendingPathComponent("tokens")
+        let padded = Data((label + String(repeating: " ", count: max(0, 32 - label.utf8.count))).utf8)
+        for name in try FileManager.default.contentsOfDirectory(atPath: tokens.path) {
+            let folder = tokens.appendingPathComponent(name)
+            guard let object = FileManager.default.contents(atPath: folder.appendingPathComponent("token.object").path) else {
+                continue
+            }
+            if object.range(of: padded) != nil { return folder }
+        }
+        throw Shell.Failure(message: "no SoftHSM token folder in \(tokens.path) holds the label \(label)")
+    }
+
     /// The built `paysign` client (`PAYSIGN_BIN_DIR`, set by scripts/test.sh, or .build/debug).
     public static var paysignBinary: String {
         let dir = ProcessInfo.processInfo.environment["PAYSIGN_BIN_DIR"]
