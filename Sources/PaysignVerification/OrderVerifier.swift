@@ -88,8 +88,8 @@ public final class OrderVerifier: Sendable {
     public static let maximumDocumentBytes = 64 << 10
 
     /// - Parameters:
-    ///   - at: the trusted time (`--at`); nil: now, said so in every report (RFC 3161 time-stamp
-    ///     tokens are not read yet).
+    ///   - at: the trusted time (`--at`); nil: now, said so in every report. A signature whose
+    ///     RFC 3161 time-stamp token verifies is judged at the token's time instead.
     /// - Throws: `VerificationSetupError` when there is no anchor or a CRL is signed by no anchor.
     public init(anchors: [Certificate], revocationLists: [RevocationList], at: Date? = nil, now: Date = Date()) throws {
         do {
@@ -182,7 +182,17 @@ public final class OrderVerifier: Sendable {
             hasPrecedingSignature: signer.precedingSignatureDigest != nil, precededBy: signer.precededBy,
             hasTimeStampToken: signer.hasTimeStampToken, certificate: signer.certificate.map(facts),
             chain: signer.chain.map { ChainFacts(trusted: $0.trusted, problem: $0.problem, path: $0.path.map(facts)) },
-            revocation: signer.chain.map { facts($0.revocation) })
+            revocation: signer.chain.map { facts($0.revocation) }, timeStamp: signer.timeStamp.map(facts))
+    }
+
+    static func facts(_ stamp: TimeStampEvidence) -> TimeStampFacts {
+        TimeStampFacts(
+            problem: stamp.problem, genTime: stamp.genTime, accuracy: stamp.accuracy, hashAlgorithm: stamp.hashAlgorithm,
+            imprintMatches: stamp.imprintMatches, signatureVerifies: stamp.signatureVerifies,
+            timeStampingUsage: stamp.timeStampingUsage, signingCertificateMatches: stamp.signingCertificateMatches,
+            certificate: stamp.certificate.map(facts),
+            chain: stamp.chain.map { ChainFacts(trusted: $0.trusted, problem: $0.problem, path: $0.path.map(facts)) },
+            revocation: stamp.chain.map { facts($0.revocation) })
     }
 
     static func facts(_ profile: CertificateProfile) -> CertificateFacts {
