@@ -112,6 +112,41 @@ struct TimeStampTests {
         #expect(verifier.verify(name: "plain", documentPath: bench.path("order.txt"), signaturePath: bench.path("good.p7s")).verdict == .valid)
     }
 
+    @Test("through paysignd: a verified time-stamp wins over the daemon's first registration for its signer (D6)")
+    func daemon() async throws {
+        // officer1 revoked two seconds after the token's latest time, before the daemon first sees
+        // the order: judged at the first registration, revoked; at its time-stamp, not yet.
+        let revokedAt = stamps.madeUntil.addingTimeInterval(2)
+        let crl = stamps.path("crl-daemon.der")
+        let made = try Shell.run(BuiltProducts.path("paysign-make-orders"), [
+            "crl", "--number", "20", "--out", crl, "--pki", bench.pki.directory.path,
+            "--revoke", "\(bench.pki.token("officer1").certificateSerial)@\(revokedAt.formatted(Date.ISO8601FormatStyle()))",
+        ])
+        try #require(made.status == 0, "\(made.stderr)")
+        while Date() < revokedAt.addingTimeInterval(1.5) { try await Task.sleep(for: .milliseconds(200)) }
+
+        let daemon = try DaemonProcess(pki: bench.pki, arguments: ["--trust-anchors", bench.pki.caPEM.path])
+        defer { _ = daemon.stop() }
+        let imported = try await bench.paysign(["crl", "import", crl, "--socket", daemon.socket])
+        try #require(imported.status == 0, "\(imported.stdout) \(imported.stderr)")
+
+        let plain = try await bench.paysign(["verify", "--daemon", bench.path("order.txt"), bench.path("good.p7s"), "--socket", daemon.socket, "--json"])
+        #expect(plain.status == 1, "\(plain.stdout) \(plain.stderr)")
+        let refused = try JSONDecoder.iso.decode(VerificationReport.self, from: Data(plain.stdout.utf8))
+        #expect(refused.failedChecks == [.revocationAtTrustedTime])
+        #expect(refused.trustedTime.source == .given && refused.trustedTime.note?.contains("first registered") == true)
+
+        let result = try await bench.paysign(["verify", "--daemon", bench.path("order.txt"), stamps.path("stamped.p7s"), "--socket", daemon.socket, "--json"])
+        #expect(result.status == 0, "\(result.stdout) \(result.stderr)")
+        let report = try JSONDecoder.iso.decode(VerificationReport.self, from: Data(result.stdout.utf8))
+        #expect(report.verdict == .valid, "\(report.checks.filter { $0.status != .pass })")
+        #expect(report.trustedTime.source == .given && report.trustedTime.date > revokedAt)
+        let first = try #require(report.signers.first { $0.claimedRole == "first" })
+        #expect(first.trustedTime?.source == .timeStamp && first.timeStamp?.verified == true)
+        #expect(try #require(first.trustedTime?.date) < revokedAt)
+        #expect(report.checks.last?.name == .notPresentedBefore)
+    }
+
     @Test("attach refuses a second token, a signer that is not there, and a token that is not one DER value")
     func attachRefusals() throws {
         let good = try bench.read("good.p7s")
