@@ -22,7 +22,7 @@ internal import CPaysignShims
 public struct TimeStampEvidence: Sendable, Hashable {
     /// Why the token cannot be read (or why there is not exactly one); nil when it was read.
     public var problem: String?
-    /// TSTInfo.genTime (whole seconds: fractions are dropped).
+    /// TSTInfo.genTime, to the whole second; a fraction rounds it up (the latest it can mean).
     public var genTime: Date?
     /// TSTInfo.accuracy in seconds; nil when the token states none.
     public var accuracy: TimeInterval?
@@ -96,17 +96,24 @@ public enum TimeStampToken {
         // genTime and accuracy.
         if let time = TS_TST_INFO_get_time(tst) {
             var parts = tm()
-            if ASN1_TIME_to_tm(time, &parts) == 1 { evidence.genTime = Date(timeIntervalSince1970: TimeInterval(timegm(&parts))) }
+            if ASN1_TIME_to_tm(time, &parts) == 1 {
+                let fraction = CMSHandle.bytes(time)?.contains(UInt8(ascii: ".")) == true
+                evidence.genTime = Date(timeIntervalSince1970: TimeInterval(timegm(&parts) + (fraction ? 1 : 0)))
+            }
         }
         guard evidence.genTime != nil else { return TimeStampEvidence(problem: "the time-stamp token's genTime cannot be read") }
         if let accuracy = TS_TST_INFO_get_accuracy(tst) {
-            func value(_ integer: UnsafePointer<ASN1_INTEGER>?) -> Double {
+            // RFC 3161 2.4.2: seconds, millis 1...999, micros 1...999, each optional.
+            func value(_ integer: UnsafePointer<ASN1_INTEGER>?, limit: Int) -> Double? {
                 guard let integer else { return 0 }
                 let number = ASN1_INTEGER_get(integer)
-                return number < 0 ? .infinity : Double(number)
+                return number >= 0 && number <= limit ? Double(number) : nil
             }
-            evidence.accuracy = value(TS_ACCURACY_get_seconds(accuracy)) + value(TS_ACCURACY_get_millis(accuracy)) / 1e3
-                + value(TS_ACCURACY_get_micros(accuracy)) / 1e6
+            guard let seconds = value(TS_ACCURACY_get_seconds(accuracy), limit: 1 << 30),
+                let millis = value(TS_ACCURACY_get_millis(accuracy), limit: 999),
+                let micros = value(TS_ACCURACY_get_micros(accuracy), limit: 999)
+            else { return TimeStampEvidence(problem: "the time-stamp token's accuracy is out of range") }
+            evidence.accuracy = seconds + millis / 1e3 + micros / 1e6
         }
         // The messageImprint: the hash of the signature value.
         if let imprint = TS_TST_INFO_get_msg_imprint(tst), let algorithm = TS_MSG_IMPRINT_get_algo(imprint) {

@@ -205,7 +205,7 @@ public enum ReportRendering {
             }
             if let time = signer.claimedSigningTime { who += "<br>signing time claimed \(e(iso(time))) (not proof of time)" }
             let judged = signerTime(signer)
-            if !judged.isEmpty { who += "<br>" + e(judged.trimmingCharacters(in: .whitespacesAndNewlines)) }
+            for line in judged.split(separator: "\n") { who += "<br>" + e(line.trimmingCharacters(in: .whitespaces)) }
             out += "<tr><td>\(signer.position.map(String.init) ?? "?")</td><td>\(e(signer.claimedRole ?? "none"))</td><td>\(who)</td><td>\(certificate)</td><td>\(e(signer.revocation ?? ""))</td></tr>"
         }
         out += "</table>\n<p><small>\(e(report.schema))</small></p></body></html>\n"

@@ -26,8 +26,10 @@ struct Verify: ParsableCommand {
             Trust anchors: --trust-anchors, else PAYSIGN_TRUST_ANCHORS, else /etc/paysign/trust.
             Revocation: every --crl must be a CRL signed by a trust anchor; a signer whose issuer has
             no list given cannot be checked (exit 2). The trusted time is --at, else now; a signer's
-            own signing-time attribute is reported, never trusted. RFC 3161 time-stamp tokens are
-            not read yet.
+            own signing-time attribute is reported, never trusted. A signature with an RFC 3161
+            time-stamp token that verifies (TSA under the trust anchors, EKU timeStamping) is
+            judged at the token's time instead; one that does not verify fails
+            validity-at-trusted-time.
 
             paysign verify --daemon ORDER.txt ORDER.p7s [--file PAYROLL.csv] [--present] sends the
             order to paysignd (POST /v1/verifications) instead: the daemon's trust anchors and the

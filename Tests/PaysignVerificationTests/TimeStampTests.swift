@@ -50,7 +50,7 @@ struct TimeStampTests {
 
         // The renderers say it; the JSON reads back.
         #expect(ReportRendering.text(report).contains("time-stamp    verified"))
-        #expect(ReportRendering.html(report).contains("time-stamp    verified"))
+        #expect(ReportRendering.html(report).contains("<br>time-stamp    verified, genTime"))
         let decoded = try JSONDecoder.iso.decode(VerificationReport.self, from: try ReportRendering.json(report))
         #expect(decoded.signers.first { $0.claimedRole == "first" }?.trustedTime?.source == .timeStamp)
         #expect(decoded.signers.first { $0.claimedRole == "first" }?.timeStamp?.verified == true)
