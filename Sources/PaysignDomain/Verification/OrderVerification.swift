@@ -22,7 +22,10 @@ public import Foundation
 ///   file-bytes (file-number: D9).
 ///
 /// The signers' own signing-time attributes are reported, never trusted: the trusted time is a
-/// given time, a time-stamp, or the moment of verification.
+/// given time, a time-stamp, or the moment of verification. Each signer is judged at its own:
+/// the latest time its RFC 3161 signature time-stamp token proves (genTime plus accuracy) when the
+/// token verifies (`timeStampProblems`), else the order's; a token present that does not verify
+/// fails validity-at-trusted-time, naming why.
 public enum OrderVerification {
     /// The role values paysign writes into signer-attributes-v2.
     public static let firstRole = "first", secondRole = "second"
