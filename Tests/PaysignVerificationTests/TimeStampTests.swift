@@ -112,6 +112,31 @@ struct TimeStampTests {
         #expect(verifier.verify(name: "plain", documentPath: bench.path("order.txt"), signaturePath: bench.path("good.p7s")).verdict == .valid)
     }
 
+    @Test("a changed byte anywhere in the token: never a crash, and paysign accepts only what openssl ts -verify accepts")
+    func mutatedTokens() async throws {
+        let verifier = try bench.verifier(crls: ["crl-empty.der"])
+        let document = try bench.read("order.txt")
+        let good = try bench.read("good.p7s")
+        let token = try stamps.read("valid.tst")
+        var accepted = 0
+        for position in stride(from: 0, to: token.count, by: 5) {
+            var changed = token
+            changed[position] ^= 0x21
+            let signature = try Stamps.addingTokenAttribute(changed, toSigner: stamps.firstIndex, in: good)
+            let report = verifier.verify(name: "flip", document: document, signature: signature)
+            let first = report.signers.first { $0.claimedRole == "first" }
+            if first?.timeStamp?.verified == true {
+                accepted += 1
+                let file = "flip-\(position).tst"
+                try Data(changed).write(to: URL(fileURLWithPath: stamps.path(file)))
+                #expect(try await stamps.openSSLAcceptsToken(file, digest: stamps.firstDigest), "byte \(position): paysign accepted a token OpenSSL refuses")
+            } else {
+                #expect(report.verdict == .invalid && report.failedChecks == [.validityAtTrustedTime], "byte \(position): \(report.checks.filter { $0.status != .pass })")
+            }
+        }
+        #expect(accepted < token.count / 5 / 4, "most changes must be refused (\(accepted) accepted)")
+    }
+
     @Test("through paysignd: a verified time-stamp wins over the daemon's first registration for its signer (D6)")
     func daemon() async throws {
         // officer1 revoked two seconds after the token's latest time, before the daemon first sees
