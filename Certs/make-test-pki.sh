@@ -21,6 +21,9 @@
 # DIR/certs/LABEL.pem   each officer's certificate (also on the token, CKA_ID 01)
 # DIR/tokens.tsv        label, key type, user PIN, SO PIN, role, certificate serial, token URI
 # DIR/env               `. DIR/env` sets SOFTHSM2_CONF
+# DIR/tsa/              a test time-stamping authority (RFC 3161) under the root: tsa.pem (critical
+#                       extended key usage timeStamping), tsa-no-eku.pem (the same key, no EKU),
+#                       tsa.key (a file: `openssl ts -reply` signs with it), tsa.cnf (its `ts` config)
 #
 # Tokens: officer1 (RSA-2048, first signer), officer2 (P-256, first signer),
 # ministry (RSA-2048, second signer: the Ministry of Finance representative),
@@ -77,6 +80,17 @@ basicConstraints = critical,CA:TRUE
 keyUsage = critical,keyCertSign,cRLSign
 subjectKeyIdentifier = hash
 [officer]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature,nonRepudiation
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+[tsa]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature,nonRepudiation
+extendedKeyUsage = critical,timeStamping
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+[tsa_no_eku]
 basicConstraints = critical,CA:FALSE
 keyUsage = critical,digitalSignature,nonRepudiation
 subjectKeyIdentifier = hash
@@ -156,6 +170,36 @@ make_key spare    rsa:2048      777777
 certify_with_openssl expired rsa:2048      444444 first-signature "Test Entity EG-0101" "Officer Expired" 29004040100044 expired
 certify_with_openssl clerk   EC:prime256v1 555555 data-entry      "Test Entity EG-0101" "Data Entry Clerk" 29505050100055
 add_row spare rsa:2048 777777 none -
+
+# The test time-stamping authority, issued while the root key is still a file (RFC 3161 2.3: the
+# EKU timeStamping, critical); its own key stays a file, as `openssl ts -reply` needs.
+make_tsa() {
+  local work="$dir/tsa"
+  mkdir -p "$work"
+  quiet openssl req -new -newkey rsa:2048 -nodes -keyout "$work/tsa.key" -config "$dir/ca/openssl.cnf" \
+    -subj "/C=EG/O=Ministry of Finance (TEST)/OU=Time-Stamping (TEST)/CN=paysign Test TSA" -out "$work/tsa.csr"
+  quiet openssl x509 -req -in "$work/tsa.csr" -CA "$dir/ca/ca.pem" -CAkey "$dir/ca/ca.key" \
+    -set_serial "0x$(openssl rand -hex 8)" -sha256 -days 730 -extfile "$dir/ca/openssl.cnf" -extensions tsa -out "$work/tsa.pem"
+  quiet openssl x509 -req -in "$work/tsa.csr" -CA "$dir/ca/ca.pem" -CAkey "$dir/ca/ca.key" \
+    -set_serial "0x$(openssl rand -hex 8)" -sha256 -days 730 -extfile "$dir/ca/openssl.cnf" -extensions tsa_no_eku \
+    -out "$work/tsa-no-eku.pem"
+  rm -f "$work/tsa.csr"
+  echo 01 > "$work/serial"
+  cat > "$work/tsa.cnf" <<TSACNF
+[tsa]
+default_tsa = paysign_test_tsa
+[paysign_test_tsa]
+serial = $work/serial
+crypto_device = builtin
+signer_digest = sha256
+default_policy = 1.3.6.1.4.1.99999.1
+digests = sha256, sha384, sha512
+accuracy = secs:1
+ess_cert_id_alg = sha256
+TSACNF
+  chmod 644 "$work/tsa.pem" "$work/tsa-no-eku.pem" "$work/tsa.cnf"
+}
+make_tsa
 
 # The certification authority's own token (D6: revocation lists are signed on it). The root key is
 # moved onto the token with its certificate and public key (same CKA_ID), then the key file is

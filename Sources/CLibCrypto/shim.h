@@ -1,4 +1,4 @@
-// OpenSSL 3 libcrypto: X.509, CMS, EVP and the error queue.
+// OpenSSL 3 libcrypto: X.509, CMS, EVP, RFC 3161 time-stamps (TS) and the error queue.
 #ifndef CLIBCRYPTO_SHIM_H
 #define CLIBCRYPTO_SHIM_H
 #define OPENSSL_SUPPRESS_DEPRECATED 1
@@ -11,6 +11,7 @@
 #include <openssl/evp.h>
 #include <openssl/objects.h>
 #include <openssl/pem.h>
+#include <openssl/ts.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 #endif

@@ -18,7 +18,10 @@ import Synchronization
 ///   registry's `signature_sightings`, journaled as `signature-registered`); validity and
 ///   revocation are judged at the latest first sighting of the order's signatures, the moment this
 ///   daemon first held the order as it is (D6). A certificate revoked after that moment does not
-///   undo the order; one revoked before it does. RFC 3161 time-stamp tokens are not read yet.
+///   undo the order; one revoked before it does. A signature whose RFC 3161 time-stamp token
+///   verifies is judged at the token's time instead (`OrderVerification`: the time-stamp wins
+///   over this order-level time for its signer, as offline over `--at`); one that does not verify
+///   fails validity-at-trusted-time.
 /// - **Replays.** An order presented for payment (`"present": true`) and found valid is recorded
 ///   (`order_presentations`, journaled as `order-presented`); the same document, the same file
 ///   number (D9), or the same entity and order id presented again fails the check
@@ -192,7 +195,8 @@ final class VerificationDesk: Sendable {
             throw Problem(.unavailable, error.message)
         }
         var report = verifier.verify(name: input.name, document: input.document, signature: input.signature, payrollFile: payroll)
-        // The judge's own remark (a time-stamp token it does not read) stays after ours.
+        // The judge's own remark (signatures judged at their time-stamp instead) stays after ours;
+        // each such signer's own time is in its `trustedTime`, untouched here.
         var time = trustedTime
         if let remark = report.trustedTime.note { time.note = (time.note.map { $0 + "; " } ?? "") + remark }
         report.trustedTime = time

@@ -83,6 +83,9 @@ public struct SignerEvidence: Sendable {
     public var precededBy: Int?
     public var signatureDigest: [UInt8]
     public var hasTimeStampToken: Bool
+    /// The RFC 3161 signature time-stamp token, read and checked (`TimeStampToken`); nil without
+    /// one. More than one, or one that cannot be read, is a `problem` in it.
+    public var timeStamp: TimeStampEvidence?
     /// The signer's certificate with its chain and revocation, nil when the file does not carry it.
     public var certificate: CertificateProfile?
     public var chain: ChainVerdict?
@@ -98,6 +101,11 @@ public struct SignerEvidence: Sendable {
         precedingSignatureDigest = info.precedingSignature
         signatureDigest = SHA256.hash(info.signature)
         hasTimeStampToken = info.hasTimeStampToken
+        if let token = info.timeStampToken {  // only then: a batch without tokens pays nothing here
+            timeStamp = info.timeStampTokenCount == 1
+                ? TimeStampToken.check(token: token, signature: info.signature, trust: trust, authorities: authorities)
+                : TimeStampEvidence(problem: "the SignerInfo carries \(info.timeStampTokenCount) time-stamp tokens; paysign reads one per signature")
+        }
         let cached = certificates.first { info.identifies($0) }
         if let cached {
             let verdict = trust.chain(for: cached, authorities: authorities)
@@ -326,6 +334,10 @@ struct ParsedSignerInfo {
     var signingCertificateHash: [UInt8]?
     var precedingSignature: [UInt8]?
     var hasTimeStampToken = false
+    /// The first id-aa-signatureTimeStampToken value (its DER; the raw bytes of the value SET when
+    /// they are not DER), and how many values all such attributes hold.
+    var timeStampToken: ArraySlice<UInt8>?
+    var timeStampTokenCount = 0
 
     init(_ node: DERTLV, number: Int, walk: DERWalker) throws {
         // Named only in an error: a batch reads thousands of SignerInfos that have none.
@@ -375,7 +387,19 @@ struct ParsedSignerInfo {
             }
             for attribute in try walk.children(fields[6], DERTLV.context(1), "\(what)'s unsigned attributes") {
                 let parts = try walk.children(attribute, DERTLV.sequence, "\(what)'s unsigned attribute")
-                if walk.isOID(parts.first, CMSOID.timeStampToken) { hasTimeStampToken = true }
+                if walk.isOID(parts.first, CMSOID.timeStampToken) {
+                    hasTimeStampToken = true
+                    // A value that is not DER is the token's failure, not the file's (RFC 3161 Appendix A).
+                    guard parts.count == 2, parts[1].tag == DERTLV.set,
+                        let values = try? walk.children(parts[1], DERTLV.set, "time-stamp token values")
+                    else {
+                        timeStampTokenCount += 1
+                        timeStampToken = timeStampToken ?? (parts.count > 1 ? walk.content(of: parts[1]) : [])
+                        continue
+                    }
+                    timeStampTokenCount += max(values.count, 1)
+                    timeStampToken = timeStampToken ?? (values.first.map { walk.encoded($0) } ?? [])
+                }
             }
         }
 

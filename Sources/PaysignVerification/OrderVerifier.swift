@@ -97,8 +97,8 @@ public final class OrderVerifier: Sendable {
     public static let maximumDocumentBytes = 64 << 10
 
     /// - Parameters:
-    ///   - at: the trusted time (`--at`); nil: now, said so in every report (RFC 3161 time-stamp
-    ///     tokens are not read yet).
+    ///   - at: the trusted time (`--at`); nil: now, said so in every report. A signature whose
+    ///     RFC 3161 time-stamp token verifies is judged at the token's time instead.
     /// - Throws: `VerificationSetupError` when there is no anchor or a CRL is signed by no anchor.
     ///   - intermediates: issuing CA certificates between the anchors and the signers (each must
     ///     chain to an anchor); their lists may then be given too, and they are checked themselves.
@@ -193,14 +193,25 @@ public final class OrderVerifier: Sendable {
             contentTypeIsData: signer.contentTypeIsData, signingCertificateMatches: signer.signingCertificateMatches,
             hasPrecedingSignature: signer.precedingSignatureDigest != nil, precededBy: signer.precededBy,
             hasTimeStampToken: signer.hasTimeStampToken, certificate: signer.certificate.map(facts),
-            chain: signer.chain.map { chain in
-                ChainFacts(
-                    trusted: chain.trusted, problem: chain.problem, path: chain.path.map(facts),
-                    authorityRevocations: chain.authorityRevocations.map {
-                        AuthorityRevocationFacts(certificate: facts($0.certificate), revocation: facts($0.revocation))
-                    })
-            },
-            revocation: signer.chain.map { facts($0.revocation) })
+            chain: signer.chain.map(facts),
+            revocation: signer.chain.map { facts($0.revocation) }, timeStamp: signer.timeStamp.map(facts))
+    }
+
+    static func facts(_ chain: ChainVerdict) -> ChainFacts {
+        ChainFacts(
+            trusted: chain.trusted, problem: chain.problem, path: chain.path.map(facts),
+            authorityRevocations: chain.authorityRevocations.map {
+                AuthorityRevocationFacts(certificate: facts($0.certificate), revocation: facts($0.revocation))
+            })
+    }
+
+    static func facts(_ stamp: TimeStampEvidence) -> TimeStampFacts {
+        TimeStampFacts(
+            problem: stamp.problem, genTime: stamp.genTime, accuracy: stamp.accuracy, hashAlgorithm: stamp.hashAlgorithm,
+            imprintMatches: stamp.imprintMatches, signatureVerifies: stamp.signatureVerifies,
+            timeStampingUsage: stamp.timeStampingUsage, signingCertificateMatches: stamp.signingCertificateMatches,
+            certificate: stamp.certificate.map(facts), chain: stamp.chain.map(facts),
+            revocation: stamp.chain.map { facts($0.revocation) })
     }
 
     static func facts(_ profile: CertificateProfile) -> CertificateFacts {

@@ -73,7 +73,26 @@ public enum ReportRendering {
                         o.key("revocation") { $0.string(signer.revocation) }
                         o.key("scheme") { $0.string(signer.scheme) }
                         o.key("signerInfo") { $0.number(signer.signerInfo) }
+                        o.key("timeStamp") { o in
+                            guard let t = signer.timeStamp else { return o.null() }
+                            o.object { o in
+                                o.key("accuracySeconds") { o in t.accuracySeconds.map { o.double($0) } ?? o.null() }
+                                o.key("genTime") { $0.date(t.genTime) }
+                                o.key("hashAlgorithm") { $0.string(t.hashAlgorithm) }
+                                o.key("problem") { $0.string(t.problem) }
+                                o.key("tsa") { $0.string(t.tsa) }
+                                o.key("verified") { $0.bool(t.verified) }
+                            }
+                        }
                         o.key("trustAnchor") { $0.string(signer.trustAnchor) }
+                        o.key("trustedTime") { o in
+                            guard let t = signer.trustedTime else { return o.null() }
+                            o.object { o in
+                                o.key("date") { $0.date(t.date) }
+                                o.key("note") { $0.string(t.note) }
+                                o.key("source") { $0.string(t.source.rawValue) }
+                            }
+                        }
                     }
                 }
             }
@@ -122,6 +141,7 @@ public enum ReportRendering {
             }
             if let time = signer.claimedSigningTime { out += "       signing time claimed \(iso(time)) (not proof of time)\n" }
             if let revocation = signer.revocation { out += "       revocation: \(revocation)\n" }
+            out += signerTime(signer)
         }
         return out
     }
@@ -184,6 +204,8 @@ public enum ReportRendering {
                 certificate = "serial <code>\(e(c.serialNumber))</code><br>issuer \(e(c.issuer))<br>valid \(e(iso(c.notBefore))) to \(e(iso(c.notAfter)))<br>SHA-256 <code>\(e(c.sha256))</code>"
             }
             if let time = signer.claimedSigningTime { who += "<br>signing time claimed \(e(iso(time))) (not proof of time)" }
+            let judged = signerTime(signer)
+            for line in judged.split(separator: "\n") { who += "<br>" + e(line.trimmingCharacters(in: .whitespaces)) }
             out += "<tr><td>\(signer.position.map(String.init) ?? "?")</td><td>\(e(signer.claimedRole ?? "none"))</td><td>\(who)</td><td>\(certificate)</td><td>\(e(signer.revocation ?? ""))</td></tr>"
         }
         out += "</table>\n<p><small>\(e(report.schema))</small></p></body></html>\n"
@@ -191,6 +213,22 @@ public enum ReportRendering {
     }
 
     static func iso(_ date: Date) -> String { OrderVerification.iso(date) }
+
+    /// The lines on a signer's own trusted time and time-stamp token (none without a token: the
+    /// signer is judged at the report's trusted time).
+    static func signerTime(_ signer: SignerReport) -> String {
+        guard let stamp = signer.timeStamp else { return "" }
+        var out = ""
+        if stamp.verified {
+            out += "       time-stamp    verified, genTime \(stamp.genTime.map(iso) ?? "unknown") by \(stamp.tsa ?? "an unnamed TSA")\n"
+        } else {
+            out += "       time-stamp    NOT VERIFIED: \(stamp.problem ?? "unknown reason")\n"
+        }
+        if let time = signer.trustedTime {
+            out += "       trusted time  \(iso(time.date)) (\(time.source.rawValue))\(time.note.map { ": " + $0 } ?? "")\n"
+        }
+        return out
+    }
 
     static func pounds(_ piasters: Int64) -> String {
         let sign = piasters < 0 ? "-" : ""

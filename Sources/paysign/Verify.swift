@@ -28,9 +28,11 @@ struct Verify: ParsableCommand {
             anchor), or carried in the .p7s. Revocation: every --crl must be a CRL signed by a trust
             anchor or a given intermediate; the signer's certificate and every intermediate CA on
             its path are looked up in their issuer's list; one whose issuer has no list given
-            cannot be checked (exit 2). The trusted time is --at, else now; a signer's
-            own signing-time attribute is reported, never trusted. RFC 3161 time-stamp tokens are
-            not read yet.
+            cannot be checked (exit 2). The trusted time is --at, else now; a signer's own
+            signing-time attribute is reported, never trusted. A signature with an RFC 3161
+            time-stamp token that verifies (TSA under the trust anchors, EKU timeStamping) is
+            judged at the token's time instead; one that does not verify fails
+            validity-at-trusted-time.
 
             paysign verify --daemon ORDER.txt ORDER.p7s [--file PAYROLL.csv] [--present] sends the
             order to paysignd (POST /v1/verifications) instead: the daemon's trust anchors and the

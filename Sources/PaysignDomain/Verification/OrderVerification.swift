@@ -22,7 +22,10 @@ public import Foundation
 ///   file-bytes (file-number: D9).
 ///
 /// The signers' own signing-time attributes are reported, never trusted: the trusted time is a
-/// given time, a time-stamp, or the moment of verification.
+/// given time, a time-stamp, or the moment of verification. Each signer is judged at its own:
+/// the latest time its RFC 3161 signature time-stamp token proves (genTime plus accuracy) when the
+/// token verifies (`timeStampProblems`), else the order's; a token present that does not verify
+/// fails validity-at-trusted-time, naming why.
 public enum OrderVerification {
     /// The role values paysign writes into signer-attributes-v2.
     public static let firstRole = "first", secondRole = "second"
@@ -163,17 +166,31 @@ public enum OrderVerification {
         var problems: [String] = []
         var notes: [String] = []
         var checked = 0
+        var stamped: [String] = []
         for signer in signers {
             let who = describe(signer)
+            // A signer's own trusted time: its verified time-stamp's (D6); a token that does not
+            // verify fails here, never falls back to the order's time in silence.
+            var time = time, moment = "the trusted time"
+            if let stamp = signer.timeStamp {
+                if let own = stampedTime(stamp) {
+                    // The earlier of two proofs that the signature existed: a later token never
+                    // makes a signature the order's trusted time already covers worse.
+                    if own < time { (time, moment) = (own, "the time of its time-stamp") }
+                    stamped.append("\(who) at the time of its RFC 3161 time-stamp \(iso(own))")
+                } else {
+                    problems.append("\(who): its RFC 3161 time-stamp token does not verify (\(timeStampProblems(stamp).joined(separator: ", and "))), so it proves no time of signing")
+                }
+            }
             guard let certificate = signer.certificate else { continue }
             checked += 1
             let path = signer.chain.map { $0.path.isEmpty ? [certificate] : $0.path } ?? [certificate]
             for (position, link) in path.enumerated() {
                 let whose = position == 0 ? "the certificate" : "the CA certificate \(link.commonName ?? link.subject)"
                 if time < link.notBefore {
-                    problems.append("\(who): \(whose) is not valid before \(iso(link.notBefore)), after the trusted time \(iso(time))")
+                    problems.append("\(who): \(whose) is not valid before \(iso(link.notBefore)), after \(moment) \(iso(time))")
                 } else if time > link.notAfter {
-                    problems.append("\(who): \(whose) expired on \(iso(link.notAfter)), before the trusted time \(iso(time))")
+                    problems.append("\(who): \(whose) expired on \(iso(link.notAfter)), before \(moment) \(iso(time))")
                     if position == 0, let claimed = signer.signingTime, claimed >= link.notBefore, claimed <= link.notAfter {
                         notes.append("\(who) claims to have signed at \(iso(claimed)), within the validity, but a signing-time attribute is not proof of time")
                     }
@@ -182,7 +199,8 @@ public enum OrderVerification {
         }
         guard checked > 0 else { return Check(.validityAtTrustedTime, .fail, "no signer's certificate is in the file") }
         if problems.isEmpty {
-            return Check(.validityAtTrustedTime, .pass, "every certificate on the signers' paths is valid at the trusted time \(iso(time))", rule: "D6")
+            let own = stamped.isEmpty ? "" : " (\(stamped.joined(separator: ", ")))"
+            return Check(.validityAtTrustedTime, .pass, "every certificate on the signers' paths is valid at the trusted time \(iso(time))\(own)", rule: "D6")
         }
         return Check(.validityAtTrustedTime, .fail, sentence(problems), rule: "D6", notes: notes)
     }
@@ -192,9 +210,11 @@ public enum OrderVerification {
         var unknown: [String] = []
         var notes: [String] = []
         var lists: Set<String> = []
-        /// One certificate's revocation: `whose` names it in the sentences ("the certificate", "the
-        /// CA certificate X on its path").
-        func judge(_ revocation: RevocationFacts, who: String, whose: String) {
+        var stamped: [String] = []
+        /// One certificate's revocation at `time`: `whose` names it ("the certificate", "the CA
+        /// certificate X on its path"), `moment` the time ("the trusted time", "the time of its
+        /// time-stamp").
+        func judge(_ revocation: RevocationFacts, who: String, whose: String, at time: Date, moment: String) {
             let list: RevocationListFacts
             switch revocation {
             case .noList(let issuer):
@@ -208,14 +228,14 @@ public enum OrderVerification {
                 let when = entry.invalidityDate.map { "invalid from \(iso($0)), revoked \(iso(entry.revocationDate))" }
                     ?? "revoked \(iso(entry.revocationDate))"
                 if entry.effectiveDate <= time {
-                    failures.append("\(who): \(whose) was \(when)\(reason), before the trusted time \(iso(time))")
+                    failures.append("\(who): \(whose) was \(when)\(reason), before \(moment) \(iso(time))")
                     return
                 }
-                notes.append("\(who): \(whose) was \(when)\(reason), after the trusted time \(iso(time)); the signature was made while it was in force")
+                notes.append("\(who): \(whose) was \(when)\(reason), after \(moment) \(iso(time)); the signature was made while it was in force")
             }
             // A list issued before the trusted time proves nothing about it once it has expired.
             if list.thisUpdate < time, let next = list.nextUpdate, next < time {
-                unknown.append("\(who): the newest revocation list of \(list.issuer) expired on \(iso(next)), before the trusted time \(iso(time))")
+                unknown.append("\(who): the newest revocation list of \(list.issuer) expired on \(iso(next)), before \(moment) \(iso(time))")
                 return
             }
             if list.thisUpdate < time, list.nextUpdate == nil {
@@ -225,14 +245,21 @@ public enum OrderVerification {
         }
         for signer in signers {
             let who = describe(signer)
+            // The signer's own trusted time when a verified time-stamp gives it one (D6).
+            var time = time, moment = "the trusted time"
+            if let stamp = signer.timeStamp, let own = stampedTime(stamp), own < time {
+                (time, moment) = (own, "the time of its time-stamp")
+                stamped.append("\(who) at the time of its RFC 3161 time-stamp \(iso(own))")
+            }
             guard signer.certificate != nil, let revocation = signer.revocation else {
                 unknown.append("\(who): no certificate to look up")
                 continue
             }
-            judge(revocation, who: who, whose: "the certificate")
+            judge(revocation, who: who, whose: "the certificate", at: time, moment: moment)
             // Every intermediate CA on the path too: a revoked CA revokes what it issued (RFC 5280 6.3).
             for authority in signer.chain?.authorityRevocations ?? [] {
-                judge(authority.revocation, who: who, whose: "the CA certificate \(authority.certificate.displayName) on its path")
+                judge(authority.revocation, who: who, whose: "the CA certificate \(authority.certificate.displayName) on its path",
+                      at: time, moment: moment)
             }
         }
         if !failures.isEmpty {
@@ -242,9 +269,63 @@ public enum OrderVerification {
             return Check(.revocationAtTrustedTime, .indeterminate, sentence(unknown), rule: "D6", notes: notes)
         }
         let authorities = signers.contains { !($0.chain?.authorityRevocations.isEmpty ?? true) }
+        let own = stamped.isEmpty ? "" : "; \(stamped.joined(separator: ", "))"
         return Check(.revocationAtTrustedTime, .pass,
-                     "no signer's certificate\(authorities ? " nor intermediate CA on their paths" : "") was revoked by the trusted time (\(lists.sorted().joined(separator: ", ")))",
+                     "no signer's certificate\(authorities ? " nor intermediate CA on their paths" : "") was revoked by the trusted time (\(lists.sorted().joined(separator: ", "))\(own))",
                      rule: "D6", notes: notes)
+    }
+
+    // MARK: Time-stamps
+
+    /// The time a verified signature time-stamp gives its signer: genTime plus the token's
+    /// accuracy, the latest moment it proves the signature existed by; nil when it does not verify.
+    public static func stampedTime(_ stamp: TimeStampFacts) -> Date? {
+        guard let latest = stamp.latestTime, timeStampProblems(stamp).isEmpty else { return nil }
+        return latest
+    }
+
+    /// Why a signature time-stamp token proves nothing, one phrase each; empty when it verifies:
+    /// readable, the TSA's signature good, the imprint the hash of this signature, the TSA's
+    /// certificate named by the token, for time-stamping alone (critical EKU, RFC 3161 2.3),
+    /// chaining to a trust anchor, valid at genTime and not revoked by then.
+    public static func timeStampProblems(_ stamp: TimeStampFacts) -> [String] {
+        if let problem = stamp.problem { return [problem] }
+        var problems: [String] = []
+        if !stamp.signatureVerifies { problems.append("the TSA's signature over the token does not verify") }
+        if !stamp.imprintMatches {
+            if let algorithm = stamp.hashAlgorithm, !["sha256", "sha384", "sha512"].contains(algorithm) {
+                problems.append("its message imprint uses \(algorithm), not SHA-256, SHA-384 or SHA-512")
+            } else {
+                problems.append("its message imprint is not the hash of this signature: it time-stamps something else")
+            }
+        }
+        guard let certificate = stamp.certificate else {
+            problems.append("it does not carry the TSA's certificate")
+            return problems
+        }
+        let tsa = certificate.commonName ?? certificate.subject
+        if !stamp.timeStampingUsage {
+            problems.append("the TSA certificate (\(tsa)) lacks the critical extended key usage timeStamping, alone, that RFC 3161 2.3 requires")
+        }
+        if !stamp.signingCertificateMatches {
+            problems.append("its signing-certificate attribute does not name the TSA certificate (\(tsa)) (RFC 3161 2.4.1)")
+        }
+        if stamp.chain?.trusted != true {
+            problems.append("the TSA certificate (\(tsa)) does not chain to a trust anchor (\(stamp.chain?.problem ?? "no chain built"); issuer \(certificate.issuer))")
+        }
+        guard let genTime = stamp.genTime else {
+            problems.append("its genTime cannot be read")
+            return problems
+        }
+        let path = stamp.chain.map { $0.path.isEmpty ? [certificate] : $0.path } ?? [certificate]
+        for link in path where genTime < link.notBefore || genTime > link.notAfter {
+            let whose = link == certificate ? "the TSA certificate (\(tsa))" : "the CA certificate \(link.commonName ?? link.subject)"
+            problems.append("\(whose) was not valid at the token's genTime \(iso(genTime)) (valid \(iso(link.notBefore)) to \(iso(link.notAfter)))")
+        }
+        if case .listed(let entry, _)? = stamp.revocation, entry.effectiveDate <= genTime {
+            problems.append("the TSA certificate (\(tsa)) was revoked \(iso(entry.effectiveDate)), before the token's genTime \(iso(genTime))")
+        }
+        return problems
     }
 
     /// The signers from first to last as the bindings prove it: one without a preceding-signature
@@ -416,16 +497,52 @@ public enum OrderVerification {
                 position: order == nil ? nil : position + 1, signerInfo: signer.index + 1, claimedRole: signer.claimedRole,
                 claimedSigningTime: signer.signingTime, scheme: signer.scheme, certificate: signer.certificate,
                 trustAnchor: signer.chain.flatMap { $0.trusted ? $0.path.last?.subject : nil },
-                revocation: signer.revocation.map(describe))
+                revocation: signer.revocation.map(describe),
+                timeStamp: signer.timeStamp.map(timeStampReport),
+                trustedTime: signer.timeStamp.map { ownTime($0, order: facts.trustedTime) })
         }
         var trusted = facts.trustedTime
-        if trusted.source != .timeStamp, facts.signers.contains(where: \.hasTimeStampToken) {
-            let remark = "a signature carries an RFC 3161 time-stamp token, which paysign does not read yet"
+        if facts.signers.contains(where: { $0.timeStamp != nil }) {
+            let verified = facts.signers.contains { $0.timeStamp.flatMap(stampedTime) != nil }
+            let remark = verified
+                ? "a signature with a verified RFC 3161 time-stamp token earlier than this time is judged at the token's time instead (its signer's trustedTime)"
+                : "a signature's RFC 3161 time-stamp token does not verify (validity-at-trusted-time)"
             trusted.note = trusted.note.map { $0 + "; " + remark } ?? remark
         }
         return VerificationReport(
             order: name, verdict: verdict, trustedTime: trusted, document: document.map { DocumentSummary($0, fileNumber: grouped) }, checks: checks,
             signers: signers)
+    }
+
+    static func timeStampReport(_ stamp: TimeStampFacts) -> TimeStampReport {
+        let problems = timeStampProblems(stamp)
+        return TimeStampReport(
+            verified: problems.isEmpty, problem: problems.isEmpty ? nil : sentence(problems), genTime: stamp.genTime,
+            accuracySeconds: stamp.accuracy, tsa: stamp.certificate?.subject, hashAlgorithm: stamp.hashAlgorithm)
+    }
+
+    /// A time-stamped signer's trusted time and why: the token's when it verifies, else the
+    /// order's, saying the token was refused.
+    static func ownTime(_ stamp: TimeStampFacts, order: TrustedTime) -> TrustedTime {
+        guard let own = stampedTime(stamp), let genTime = stamp.genTime else {
+            return TrustedTime(
+                date: order.date, source: order.source,
+                note: "its RFC 3161 time-stamp token does not verify, so it gives this signature no time of its own and the order fails validity-at-trusted-time")
+        }
+        let tsa = stamp.certificate.map { $0.commonName ?? $0.subject } ?? "the TSA"
+        let accuracy = stamp.accuracy.map { " ± \(seconds($0)) s" } ?? " (no accuracy stated)"
+        guard own < order.date else {
+            return TrustedTime(
+                date: order.date, source: order.source,
+                note: "its RFC 3161 time-stamp of \(tsa) (genTime \(iso(genTime))\(accuracy)) verifies but is not earlier than the order's trusted time, which is kept: the earlier proof that the signature existed")
+        }
+        return TrustedTime(
+            date: own, source: .timeStamp,
+            note: "the RFC 3161 time-stamp of \(tsa): genTime \(iso(genTime))\(accuracy); validity and revocation are judged at its latest time \(iso(own)), not the order's trusted time")
+    }
+
+    static func seconds(_ value: Double) -> String {
+        value == value.rounded() && value.magnitude < 1e15 ? String(Int64(value)) : String(value)
     }
 
     static func describe(_ revocation: RevocationFacts) -> String {

@@ -172,12 +172,15 @@ public struct SignerFacts: Sendable, Hashable {
     public var certificate: CertificateFacts?
     public var chain: ChainFacts?
     public var revocation: RevocationFacts?
+    /// The RFC 3161 signature time-stamp token, read and checked; nil without one. When it
+    /// verifies, this signer's validity and revocation are judged at its time, not the order's.
+    public var timeStamp: TimeStampFacts?
 
     public init(
         index: Int, claimedRole: String?, signingTime: Date?, scheme: String?, signatureVerifies: Bool,
         messageDigestMatches: Bool, contentTypeIsData: Bool, signingCertificateMatches: Bool?,
         hasPrecedingSignature: Bool, precededBy: Int?, hasTimeStampToken: Bool, certificate: CertificateFacts?,
-        chain: ChainFacts?, revocation: RevocationFacts?
+        chain: ChainFacts?, revocation: RevocationFacts?, timeStamp: TimeStampFacts? = nil
     ) {
         self.index = index
         self.claimedRole = claimedRole
@@ -193,7 +196,54 @@ public struct SignerFacts: Sendable, Hashable {
         self.certificate = certificate
         self.chain = chain
         self.revocation = revocation
+        self.timeStamp = timeStamp
     }
+}
+
+/// An RFC 3161 signature time-stamp token (unsigned attribute id-aa-signatureTimeStampToken) as
+/// read and checked cryptographically; `OrderVerification.timeStampProblems` judges it.
+public struct TimeStampFacts: Sendable, Hashable {
+    /// Why the token cannot be read (not DER, not a TSTInfo, more than one token, no TSA
+    /// certificate); nil when it was read.
+    public var problem: String?
+    /// TSTInfo.genTime, and its accuracy in seconds (nil when the token states none).
+    public var genTime: Date?
+    public var accuracy: Double?
+    /// The messageImprint's hash algorithm (`sha256`).
+    public var hashAlgorithm: String?
+    /// The messageImprint is the hash of this SignerInfo's signature value.
+    public var imprintMatches: Bool
+    /// The TSA's signature over the TSTInfo verifies with the certificate the token carries.
+    public var signatureVerifies: Bool
+    /// That certificate's extended key usage is timeStamping alone, and critical (RFC 3161 2.3).
+    public var timeStampingUsage: Bool
+    /// The token's ESS signing-certificate(-v2) attribute names that certificate (RFC 3161 2.4.1).
+    public var signingCertificateMatches: Bool
+    /// The TSA's certificate, its path to a trust anchor and its revocation.
+    public var certificate: CertificateFacts?
+    public var chain: ChainFacts?
+    public var revocation: RevocationFacts?
+
+    public init(
+        problem: String?, genTime: Date?, accuracy: Double?, hashAlgorithm: String?, imprintMatches: Bool,
+        signatureVerifies: Bool, timeStampingUsage: Bool, signingCertificateMatches: Bool, certificate: CertificateFacts?,
+        chain: ChainFacts?, revocation: RevocationFacts?
+    ) {
+        self.problem = problem
+        self.genTime = genTime
+        self.accuracy = accuracy
+        self.hashAlgorithm = hashAlgorithm
+        self.imprintMatches = imprintMatches
+        self.signatureVerifies = signatureVerifies
+        self.timeStampingUsage = timeStampingUsage
+        self.signingCertificateMatches = signingCertificateMatches
+        self.certificate = certificate
+        self.chain = chain
+        self.revocation = revocation
+    }
+
+    /// The latest moment the token proves the signature existed by: genTime plus its accuracy.
+    public var latestTime: Date? { genTime.map { $0.addingTimeInterval(accuracy ?? 0) } }
 }
 
 /// The time at which validity and revocation are judged.
@@ -201,7 +251,8 @@ public struct TrustedTime: Sendable, Hashable, Codable {
     public enum Source: String, Sendable, Hashable, Codable {
         /// `--at`: a time the caller vouches for (a time-stamp checked elsewhere, a receipt).
         case given
-        /// An RFC 3161 time-stamp token in the file (not read yet: see `note`).
+        /// An RFC 3161 time-stamp token of the signature, verified (a signer's own time,
+        /// `SignerReport.trustedTime`).
         case timeStamp = "time-stamp"
         /// The moment of verification.
         case now

@@ -145,9 +145,17 @@ public struct SignerReport: Sendable, Hashable, Codable {
     public var trustAnchor: String?
     /// `not-listed`, `revoked …`, `no list` in one phrase.
     public var revocation: String?
+    /// The RFC 3161 signature time-stamp token; nil (JSON null) when the signature has none.
+    public var timeStamp: TimeStampReport?
+    /// The time this signer's validity and revocation were judged at, and why, when it is not
+    /// simply the report's `trustedTime`: set only for a signature with a time-stamp token (source
+    /// `time-stamp` when it verifies; the order's time, with the reason, when it does not). nil
+    /// (JSON null): the report's `trustedTime`.
+    public var trustedTime: TrustedTime?
 
     public init(position: Int?, signerInfo: Int, claimedRole: String?, claimedSigningTime: Date?, scheme: String?,
-                certificate: CertificateFacts?, trustAnchor: String?, revocation: String?) {
+                certificate: CertificateFacts?, trustAnchor: String?, revocation: String?,
+                timeStamp: TimeStampReport? = nil, trustedTime: TrustedTime? = nil) {
         self.position = position
         self.signerInfo = signerInfo
         self.claimedRole = claimedRole
@@ -156,5 +164,31 @@ public struct SignerReport: Sendable, Hashable, Codable {
         self.certificate = certificate
         self.trustAnchor = trustAnchor
         self.revocation = revocation
+        self.timeStamp = timeStamp
+        self.trustedTime = trustedTime
+    }
+}
+
+/// A signature's RFC 3161 time-stamp token as the report shows it.
+public struct TimeStampReport: Sendable, Hashable, Codable {
+    /// The token verifies, and its time is the signer's trusted time.
+    public var verified: Bool
+    /// Why it does not, in one sentence (nil when it does).
+    public var problem: String?
+    /// TSTInfo.genTime and its accuracy in seconds (nil: none stated).
+    public var genTime: Date?
+    public var accuracySeconds: Double?
+    /// The TSA certificate's subject (RFC 2253).
+    public var tsa: String?
+    /// The messageImprint's hash algorithm (`sha256`).
+    public var hashAlgorithm: String?
+
+    public init(verified: Bool, problem: String?, genTime: Date?, accuracySeconds: Double?, tsa: String?, hashAlgorithm: String?) {
+        self.verified = verified
+        self.problem = problem
+        self.genTime = genTime
+        self.accuracySeconds = accuracySeconds
+        self.tsa = tsa
+        self.hashAlgorithm = hashAlgorithm
     }
 }
