@@ -53,7 +53,9 @@ public final class TrustContext: @unchecked Sendable {
         self.intermediates = intermediates
         self.revocationLists = revocationLists
         for intermediate in intermediates {
-            guard X509_check_ca(intermediate.x509) != 0 else {
+            // 1: basicConstraints CA:TRUE (and keyCertSign when key usage is there); the other
+            // non-zero answers (v1 self-signed, Netscape types) are no intermediate CA.
+            guard X509_check_ca(intermediate.x509) == 1 else {
                 throw SetupError(message: "the intermediate certificate \(intermediate.subject) is not a CA certificate")
             }
             let others = intermediates.filter { $0 !== intermediate }

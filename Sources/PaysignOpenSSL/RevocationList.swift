@@ -99,6 +99,7 @@ public final class RevocationList: @unchecked Sendable, CustomStringConvertible 
         } else {
             nextUpdate = nil
         }
+        try Self.requireComplete(crl)
         self.thisUpdate = thisUpdate
         self.nextUpdate = nextUpdate
         entries = try Self.readEntries(crl)
@@ -141,11 +142,16 @@ public final class RevocationList: @unchecked Sendable, CustomStringConvertible 
         return crlNumber.reduce(0) { $0 << 8 | UInt64($1) }
     }
 
-    /// True when `issuer`'s public key verifies the CRL's signature (`X509_CRL_verify`). Only the
-    /// key is checked, not the issuer's name or validity.
+    /// True when `issuer`'s public key verifies the CRL's signature (`X509_CRL_verify`) and the
+    /// issuer may sign CRLs (key usage cRLSign, when it has a key usage: RFC 5280 4.2.1.3). The
+    /// issuer's name and validity are not checked here.
     public func isSigned(by issuer: Certificate) -> Bool {
         OpenSSLError.clearQueue()
         defer { OpenSSLError.clearQueue() }
+        if X509_get_extension_flags(issuer.x509) & UInt32(EXFLAG_KUSAGE) != 0,
+            X509_get_key_usage(issuer.x509) & UInt32(KU_CRL_SIGN) == 0 {
+            return false
+        }
         guard let key = X509_get0_pubkey(issuer.x509) else { return false }
         return X509_CRL_verify(crl, key) == 1
     }
@@ -290,6 +296,35 @@ public final class RevocationList: @unchecked Sendable, CustomStringConvertible 
     }
 
     /// A CRL extension decoded by OpenSSL, passed to `read` (which frees it); nil when absent.
+    /// paysign relies on a list as the complete list of its issuer: a delta CRL (RFC 5280 5.2.4),
+    /// a list of part of the issuer's scope (issuingDistributionPoint, 5.2.5: only CA or only user
+    /// certificates, some reasons, an indirect CRL) or a critical extension it does not know
+    /// (5.2) would have a revoked certificate read as not listed, so each is refused.
+    private static func requireComplete(_ crl: OpaquePointer) throws {
+        let understood: Set<Int32> = [NID_crl_number, NID_authority_key_identifier, NID_issuer_alt_name]
+        for index in 0..<max(0, X509_CRL_get_ext_count(crl)) {
+            guard let ext = X509_CRL_get_ext(crl, index) else { continue }
+            let nid = OBJ_obj2nid(X509_EXTENSION_get_object(ext))
+            switch nid {
+            case NID_delta_crl:
+                throw OpenSSLError(.malformedRevocationList, "the revocation list is a delta CRL (deltaCRLIndicator); paysign needs its issuer's complete list")
+            case NID_issuing_distribution_point:
+                throw OpenSSLError(.malformedRevocationList, "the revocation list covers only part of its issuer's certificates (issuingDistributionPoint); paysign needs its issuer's complete list")
+            default:
+                if X509_EXTENSION_get_critical(ext) != 0 && !understood.contains(nid) {
+                    throw OpenSSLError(.malformedRevocationList, "the revocation list has a critical extension paysign does not understand (\(dotted(X509_EXTENSION_get_object(ext)))), so it cannot be relied on (RFC 5280 5.2)")
+                }
+            }
+        }
+    }
+
+    /// An object identifier in dotted form (`1.2.3.4`).
+    private static func dotted(_ object: OpaquePointer?) -> String {
+        var buffer = [CChar](repeating: 0, count: 128)
+        let length = OBJ_obj2txt(&buffer, Int32(buffer.count), object, 1)
+        return length > 0 ? String(cString: buffer) : "an unreadable OID"
+    }
+
     private static func extensionValue<Value, Result>(_ crl: OpaquePointer, nid: Int32, name: String,
                                                       _ read: (UnsafeMutablePointer<Value>) -> Result) throws -> Result? {
         var critical: Int32 = 0

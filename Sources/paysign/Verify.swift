@@ -55,7 +55,7 @@ struct Verify: ParsableCommand {
     var trustAnchors: String?
     @Option(help: ArgumentHelp("Intermediate CA certificates: a PEM/DER file or a folder of them.", valueName: "dir-or-pem"))
     var intermediates: String?
-    @Option(name: .customLong("crl"), help: ArgumentHelp("A revocation list (DER or PEM), signed by a trust anchor (repeatable).", valueName: "file"))
+    @Option(name: .customLong("crl"), help: ArgumentHelp("A complete revocation list (DER or PEM), signed by a trust anchor or an intermediate given (repeatable).", valueName: "file"))
     var crls: [String] = []
     @Option(help: ArgumentHelp("The trusted time, ISO 8601 (2026-11-24T10:00:00Z or 2026-11-24); default: now.", valueName: "time"))
     var at: String?

@@ -186,6 +186,12 @@ struct OrderVerificationTests {
         facts.signers[1].certificate?.organization = "Test Entity EG-0101"
         facts.signers[1].certificate?.organizationIdentifier = "EG-0202"
         Self.expectOnly(Self.judge(facts), fails: [.roles])
+
+        // A second signer registered to another entity does not pass as "the Ministry" by its O.
+        facts = Self.valid()
+        facts.signers[0].certificate?.organization = "Ministry of Finance"
+        facts.signers[0].certificate?.organizationIdentifier = "EG-0202"
+        Self.expectOnly(Self.judge(facts), fails: [.roles])
     }
 
     @Test("D6: validity and revocation are judged at the trusted time, never at the claimed signing time")

@@ -61,6 +61,58 @@ struct TimeStampVerdictTests {
         #expect(plain.trustedTime.note == nil)
     }
 
+    @Test("the TSA and every CA on its path must be looked up, and a key compromise refuses the token whatever its genTime (D6)")
+    func tsaRevocation() {
+        let genTime = Self.now - 10 * Self.day
+        func judged(_ change: (inout TimeStampFacts) -> Void) -> VerificationReport {
+            var stamp = Self.stamp(at: genTime)
+            change(&stamp)
+            // Revoked after genTime and before now: only a verified token saves the signer.
+            return Base.judge(Self.facts(stamp: stamp, revoked: genTime + 2, time: Self.now))
+        }
+        func entry(_ at: Date, _ reason: String?) -> RevocationFacts {
+            .listed(RevocationEntryFacts(revocationDate: at, invalidityDate: nil, reason: reason), Base.list)
+        }
+        #expect(judged { _ in }.verdict == .valid)
+        // No list of the TSA's issuer: the token proves nothing.
+        var report = judged { $0.revocation = .noList(issuer: "CN=Root") }
+        #expect(report.failedChecks.contains(.validityAtTrustedTime))
+        #expect(report.check(.validityAtTrustedTime)?.reason.contains("no revocation list of the issuer of the TSA certificate") == true)
+        // The TSA's key compromised after genTime (or with no reason given): refused anyway.
+        for reason in ["keyCompromise", nil] {
+            report = judged { $0.revocation = entry(Self.now - Self.day, reason) }
+            #expect(report.failedChecks.contains(.validityAtTrustedTime), "\(String(describing: reason))")
+            #expect(report.check(.validityAtTrustedTime)?.reason.contains("a compromised key can write any genTime") == true)
+        }
+        // Ceased operation after genTime: its earlier tokens stand.
+        #expect(judged { $0.revocation = entry(Self.now - Self.day, "cessationOfOperation") }.verdict == .valid)
+        // An issuing CA on the TSA's path, revoked for a compromise, or never looked up.
+        let issuing = Base.certificate("Issuing CA", unit: "ca", id: nil, sha: "e")
+        report = judged {
+            $0.chain?.authorityRevocations = [AuthorityRevocationFacts(certificate: issuing, revocation: entry(Self.now - Self.day, "cACompromise"))]
+        }
+        #expect(report.check(.validityAtTrustedTime)?.reason.contains("the CA certificate Issuing CA on the TSA's path was revoked") == true)
+        report = judged { $0.chain?.authorityRevocations = [AuthorityRevocationFacts(certificate: issuing, revocation: .noList(issuer: "CN=Root"))] }
+        #expect(report.failedChecks.contains(.validityAtTrustedTime))
+    }
+
+    @Test("a signer's intermediate CA revoked for a compromise fails whatever the trusted time; for another reason, only when before it")
+    func signerAuthorityCompromise() {
+        let issuing = Base.certificate("Issuing CA", unit: "ca", id: nil, sha: "e")
+        func judged(_ reason: String?, at: Date) -> VerificationReport {
+            var facts = Base.valid()
+            facts.signers[1].chain?.authorityRevocations = [AuthorityRevocationFacts(
+                certificate: issuing,
+                revocation: .listed(RevocationEntryFacts(revocationDate: at, invalidityDate: nil, reason: reason), Base.list))]
+            return Base.judge(facts)
+        }
+        let after = Self.now + Self.day
+        #expect(judged("keyCompromise", at: after).failedChecks == [.revocationAtTrustedTime])
+        #expect(judged(nil, at: after).failedChecks == [.revocationAtTrustedTime])
+        #expect(judged("superseded", at: after).verdict == .valid)
+        #expect(judged("superseded", at: Self.now - Self.day).failedChecks == [.revocationAtTrustedTime])
+    }
+
     @Test("a token later than the order's trusted time changes nothing: the earlier proof is kept (D6)")
     func laterToken() throws {
         // The daemon first saw the order ten days ago; a token obtained today; revoked in between.

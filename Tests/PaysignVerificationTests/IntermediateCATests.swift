@@ -61,7 +61,7 @@ struct IntermediateCATests {
         #expect(result.stdout.contains("certificate-chain"), "\(result.stdout)")
     }
 
-    @Test("an issuing CA's list signed by another key, or an intermediate from nowhere, is refused before any order: exit 2")
+    @Test("an issuing CA's list signed by another key, a partial, delta or not understood list, or an intermediate from nowhere, is refused before any order: exit 2")
     func forgeries() async throws {
         var result = try await verify(["--intermediates", hierarchy.path("issuing.pem"), "--crl", hierarchy.path("root-empty.crl"),
                                        "--crl", hierarchy.path("forged-issuing.crl")])
@@ -71,6 +71,15 @@ struct IntermediateCATests {
         result = try await verify(["--intermediates", hierarchy.path("forged-issuing.pem"), "--crl", hierarchy.path("root-empty.crl")])
         #expect(result.status == 2, "\(result.stdout) \(result.stderr)")
         #expect(result.stderr.contains("does not chain to any trust anchor"), "\(result.stderr)")
+
+        // A list that is not its issuer's complete one would let a revoked certificate read as not listed.
+        for (section, sentence) in [("only_user_certificates", "covers only part of its issuer's certificates"),
+                                    ("delta", "is a delta CRL"), ("unknown_critical", "critical extension paysign does not understand (1.3.6.1.4.1.99999.1)")] {
+            result = try await verify(["--intermediates", hierarchy.path("issuing.pem"), "--crl", hierarchy.path("root-\(section).crl"),
+                                       "--crl", hierarchy.path("issuing-empty.crl")])
+            #expect(result.status == 2, "\(section): \(result.stdout) \(result.stderr)")
+            #expect(result.stderr.contains(sentence), "\(section): \(result.stderr)")
+        }
 
         result = try await verify(["--intermediates", hierarchy.path("missing.pem")])
         #expect(result.status == 2)
@@ -115,6 +124,14 @@ struct Hierarchy: Sendable {
             database = \(dir)/issuing-index.txt
             default_md = sha256
             default_crl_days = 7
+            [only_user_certificates]
+            issuingDistributionPoint = critical, @idp
+            [idp]
+            onlyuser = TRUE
+            [delta]
+            2.5.29.27 = critical, DER:02:01:01
+            [unknown_critical]
+            1.3.6.1.4.1.99999.1 = critical, DER:05:00
 
             """
         let cnf = dir + "/openssl.cnf"
@@ -155,9 +172,9 @@ struct Hierarchy: Sendable {
                        "--cert", dir + "/ministry.pem", "--bind-to", dir + "/hierarchy-first.p7s", "--out", dir + "/hierarchy.p7s"])
 
         // The lists: both empty; then the root's revoking the issuing CA; and a forged one.
-        func crl(_ section: String, key: String, cert: String, out: String) throws {
+        func crl(_ section: String, key: String, cert: String, out: String, extensions: String? = nil) throws {
             try run("openssl", ["ca", "-gencrl", "-config", cnf, "-name", section, "-keyfile", dir + "/" + key, "-cert", dir + "/" + cert,
-                                "-out", dir + "/" + out])
+                                "-out", dir + "/" + out] + (extensions.map { ["-crlexts", $0] } ?? []))
         }
         try crl("root_ca", key: "root.key", cert: "root.pem", out: "root-empty.crl")
         try crl("issuing_ca", key: "issuing.key", cert: "issuing.pem", out: "issuing-empty.crl")
@@ -165,5 +182,9 @@ struct Hierarchy: Sendable {
                             "-revoke", dir + "/issuing.pem", "-crl_reason", "keyCompromise"])
         try crl("root_ca", key: "root.key", cert: "root.pem", out: "root-revoked.crl")
         try crl("issuing_ca", key: "forged-issuing.key", cert: "forged-issuing.pem", out: "forged-issuing.crl")
+        // Lists that are not their issuer's complete list (RFC 5280 5.2.4, 5.2.5, 5.2).
+        for section in ["only_user_certificates", "delta", "unknown_critical"] {
+            try crl("root_ca", key: "root.key", cert: "root.pem", out: "root-\(section).crl", extensions: section)
+        }
     }
 }

@@ -214,7 +214,7 @@ public enum OrderVerification {
         /// One certificate's revocation at `time`: `whose` names it ("the certificate", "the CA
         /// certificate X on its path"), `moment` the time ("the trusted time", "the time of its
         /// time-stamp").
-        func judge(_ revocation: RevocationFacts, who: String, whose: String, at time: Date, moment: String) {
+        func judge(_ revocation: RevocationFacts, who: String, whose: String, authority: Bool = false, at time: Date, moment: String) {
             let list: RevocationListFacts
             switch revocation {
             case .noList(let issuer):
@@ -227,6 +227,11 @@ public enum OrderVerification {
                 let reason = entry.reason.map { " (\($0))" } ?? ""
                 let when = entry.invalidityDate.map { "invalid from \(iso($0)), revoked \(iso(entry.revocationDate))" }
                     ?? "revoked \(iso(entry.revocationDate))"
+                // A CA whose key was compromised could have issued, and backdated, anything.
+                if authority && isCompromise(entry.reason) {
+                    failures.append("\(who): \(whose) was \(when)\(entry.reason == nil ? " (no reason given)" : reason): a compromised CA key makes every certificate under it suspect, whatever the trusted time")
+                    return
+                }
                 if entry.effectiveDate <= time {
                     failures.append("\(who): \(whose) was \(when)\(reason), before \(moment) \(iso(time))")
                     return
@@ -259,7 +264,7 @@ public enum OrderVerification {
             // Every intermediate CA on the path too: a revoked CA revokes what it issued (RFC 5280 6.3).
             for authority in signer.chain?.authorityRevocations ?? [] {
                 judge(authority.revocation, who: who, whose: "the CA certificate \(authority.certificate.displayName) on its path",
-                      at: time, moment: moment)
+                      authority: true, at: time, moment: moment)
             }
         }
         if !failures.isEmpty {
@@ -322,10 +327,36 @@ public enum OrderVerification {
             let whose = link == certificate ? "the TSA certificate (\(tsa))" : "the CA certificate \(link.commonName ?? link.subject)"
             problems.append("\(whose) was not valid at the token's genTime \(iso(genTime)) (valid \(iso(link.notBefore)) to \(iso(link.notAfter)))")
         }
-        if case .listed(let entry, _)? = stamp.revocation, entry.effectiveDate <= genTime {
-            problems.append("the TSA certificate (\(tsa)) was revoked \(iso(entry.effectiveDate)), before the token's genTime \(iso(genTime))")
+        // The TSA's certificate and every CA on its path, in their issuers' lists: a token whose
+        // signer cannot be looked up proves nothing, and a key compromise makes every token under
+        // it suspect whatever its genTime (a stolen key can write any genTime; RFC 3161 4).
+        func revocation(_ revocation: RevocationFacts?, whose: String) {
+            switch revocation {
+            case nil, .noList?:
+                problems.append("no revocation list of the issuer of \(whose) was given, so the token cannot be relied on")
+            case .notListed?:
+                break
+            case .listed(let entry, _)?:
+                let reason = entry.reason ?? "no reason given"
+                if isCompromise(entry.reason) {
+                    problems.append("\(whose) was revoked \(iso(entry.effectiveDate)) for \(reason): a compromised key can write any genTime")
+                } else if entry.effectiveDate <= genTime {
+                    problems.append("\(whose) was revoked \(iso(entry.effectiveDate)) (\(reason)), before the token's genTime \(iso(genTime))")
+                }
+            }
+        }
+        revocation(stamp.revocation, whose: "the TSA certificate (\(tsa))")
+        for authority in stamp.chain?.authorityRevocations ?? [] {
+            revocation(authority.revocation, whose: "the CA certificate \(authority.certificate.displayName) on the TSA's path")
         }
         return problems
+    }
+
+    /// A revocation that says the key may have been in other hands (RFC 5280 5.3.1): no reason
+    /// code (unspecified), unspecified, keyCompromise, cACompromise, aACompromise.
+    static func isCompromise(_ reason: String?) -> Bool {
+        guard let reason else { return true }
+        return ["unspecified", "keyCompromise", "cACompromise", "aACompromise"].contains(reason)
     }
 
     /// The signers from first to last as the bindings prove it: one without a preceding-signature
@@ -453,8 +484,12 @@ public enum OrderVerification {
     }
 
     /// The second signer may also hold a certificate of the Ministry itself.
+    /// Only for a certificate without an organizationIdentifier: paysign's authority registers the
+    /// Ministry's representative to each entity (D3) and writes that entity's code, so a
+    /// certificate it issued never passes for another entity by the name in O.
     static func isMinistry(_ certificate: CertificateFacts) -> Bool {
-        certificate.organization?.hasPrefix("Ministry of Finance") ?? false
+        guard certificate.organizationIdentifier == nil else { return false }
+        return certificate.organization?.hasPrefix("Ministry of Finance") ?? false
     }
 
     private static func fileNumber(_ facts: OrderFacts, _ document: OrderDocument?, grouped: String?) -> Check {
