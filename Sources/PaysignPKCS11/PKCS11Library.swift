@@ -161,7 +161,9 @@ public final class PKCS11Library: @unchecked Sendable {
                 // A slot that says it holds a token whose CK_TOKEN_INFO cannot be read: SoftHSM's
                 // slot for a token whose folder vanished.
                 guard let info = try? await slot.tokenInfo() else {
-                    unreadable = true
+                    // Only a fixed slot: a reader with a card it does not recognize (a blank
+                    // card, CKR_TOKEN_NOT_RECOGNIZED) is no reason to end every other session.
+                    if !slot.info.removableDevice { unreadable = true }
                     continue
                 }
                 present.append(info)
@@ -208,6 +210,8 @@ public final class PKCS11Module: @unchecked Sendable {
     private var _generation: UInt64 = 0
     private var lastReinitialization: ContinuousClock.Instant?
     private var vanishedSinceReinitialization = false
+    /// The last `C_Initialize` of a re-initialization failed: the next search tries again.
+    private var lastInitializationFailed = false
     private var closing = false
     /// Tokens seen in this module's non-removable slots (SoftHSM's): one that is no longer listed
     /// may come back only through a re-initialization. Removable slots' modules see their tokens
@@ -251,8 +255,13 @@ public final class PKCS11Module: @unchecked Sendable {
     func noteSeen(_ token: TokenInfo, in slot: SlotInfo) {
         guard !slot.removableDevice else { return }
         lock.withLock {
-            if !seen.contains(token) { seen.append(token) }
+            if !seen.contains(where: { Self.same($0, token) }) { seen.append(token) }
         }
+    }
+
+    /// The same token (its PIN state and flags change from call to call; these do not).
+    static func same(_ a: TokenInfo, _ b: TokenInfo) -> Bool {
+        a.serialNumber == b.serialNumber && a.manufacturer == b.manufacturer && a.model == b.model && a.label == b.label
     }
 
     /// What a module may have lost that a re-initialization could bring back.
@@ -268,7 +277,11 @@ public final class PKCS11Module: @unchecked Sendable {
     /// (`unreadable`: a slot whose `C_GetTokenInfo` fails, or slots it could not list).
     func loss(for uri: PKCS11URI, present: [TokenInfo], unreadable: Bool) -> Loss? {
         lock.withLock {
-            if seen.contains(where: { uri.matches(token: $0) && !present.contains($0) }) { return .namedToken }
+            if seen.contains(where: { token in uri.matches(token: token) && !present.contains { Self.same($0, token) } }) { return .namedToken }
+            // Only a module with fixed slots (a software token such as SoftHSM) loses a token this
+            // way; one whose tokens are all in readers sees them come back by itself, and its
+            // re-initialization would end every other officer's session for nothing.
+            guard !seen.isEmpty || lastInitializationFailed else { return nil }
             return unreadable || vanishedSinceReinitialization ? .unreadableToken : nil
         }
     }
@@ -318,6 +331,7 @@ public final class PKCS11Module: @unchecked Sendable {
             }
         }
         guard let outcome, outcome.ran else { return false }
+        lock.withLock { lastInitializationFailed = outcome.initialize != ReturnValue.ok }
         if outcome.initialize == ReturnValue.ok {
             logger.notice(
                 "re-initialized the PKCS#11 module to find a token again; its sessions and logins ended",

@@ -139,7 +139,8 @@ public final class PKCS11Slot: @unchecked Sendable {
     /// that the next search for a token may re-initialize it (SoftHSM sees a token whose folder
     /// vanished again only after that).
     func tokenVanished(reason: String) {
-        module.noteTokenVanished()
+        // A removable slot's module sees its card come back by itself: no re-initialization.
+        if !info.removableDevice { module.noteTokenVanished() }
         lock.lock()
         let open = sessions.values.compactMap(\.session)
         lock.unlock()

@@ -52,6 +52,7 @@ extension TokenTests {
         #expect(!kept.isUsable, "the kept signer is no longer handed out")
 
         // The search finds no token: the module is re-initialized once, then searched again.
+        let searching = ContinuousClock.now
         for _ in 1...3 {
             do {
                 _ = try await service.keptSigner(for: officer1)
@@ -61,8 +62,11 @@ extension TokenTests {
                 #expect(error.message.contains("once it is back, retry"), "\(error.message)")
             }
         }
-        #expect(FaultSeam.calls(to: "C_Finalize") == 1, "once per \(service.library.reinitializationInterval), not per request")
-        #expect(FaultSeam.calls(to: "C_Initialize") == 1)
+        // Once, unless a loaded machine took longer than the interval over the three searches.
+        let intervals = Int((ContinuousClock.now - searching) / service.library.reinitializationInterval) + 1
+        #expect((1...intervals).contains(FaultSeam.calls(to: "C_Finalize")),
+                "once per \(service.library.reinitializationInterval), not per request (\(intervals) interval(s) passed)")
+        #expect(FaultSeam.calls(to: "C_Initialize") == FaultSeam.calls(to: "C_Finalize"))
 
         // The re-initialization ended officer2's session and login: a sentence asks for the PIN
         // again, and nothing logs in by itself (D5).
