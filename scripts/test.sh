@@ -8,9 +8,10 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 2
 fi
 # Everything the tests make (SoftHSM tokens, test PKIs, registries, sockets) goes under one
-# folder of this run, removed at the end whatever happens: a killed test leaves nothing in /tmp.
-# Sticky and world-writable like /tmp, since the privilege tests run clients as other Unix users.
-run_tmp=$(mktemp -d "${TMPDIR:-/tmp}/paysign-test-run.XXXXXX")
+# folder of this run, removed when the run ends, also on failure or Ctrl-C (not on SIGKILL).
+# In /tmp itself, sticky and world-writable like it: the privilege tests run clients as other
+# Unix users, who must reach it (a caller's own TMPDIR may be private).
+run_tmp=$(mktemp -d /tmp/paysign-test-run.XXXXXX)
 chmod 1777 "$run_tmp"
 trap 'rm -rf "$run_tmp"' EXIT
 Tests/testbed/pcsc.sh start
