@@ -111,6 +111,11 @@ public final class TokenService: Sendable {
         let slot = try await library.token(matching: uri)
         let session = try await slot.openSession()
         do {
+            // A module re-initialized between the search and the session may number its slots
+            // anew: a PIN must never reach a token the URI does not name.
+            guard uri.matches(token: session.token) else {
+                throw PKCS11Error(.tokenNotFound, "the token \(uri) names was replaced in its slot while it was being opened; retry")
+            }
             var objectFilter = uri
             objectFilter.type = nil
             let certificates = try await session.objects(.certificate, matching: objectFilter)
