@@ -101,6 +101,11 @@ public final class BatchVerifier: Sendable {
             throw VerificationSetupError("the output folder \(output) cannot be opened: \(String(cString: strerror(errno)))")
         }
         defer { close(directory) }
+        // The orders' files are opened relative to their folder's descriptor likewise, when
+        // their paths are FOLDER/NAME (as `items(in:)` makes them).
+        let source = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        defer { if source >= 0 { close(source) } }
+        let prefix = folder + "/"
         let start = ContinuousClock.now
         let results = UnsafeMutableBufferPointer<BatchSummary.Entry?>.allocate(capacity: items.count)
         results.initialize(repeating: nil)
@@ -120,8 +125,12 @@ public final class BatchVerifier: Sendable {
                 let item = items[index]
                 let payroll = item.payroll.flatMap { try? SHA256.hashFile(atPath: $0) }
                     .map { PayrollFileFacts(sha256: $0.digest, byteCount: $0.byteCount) }
+                let inFolder = source >= 0 && [item.document, item.signature].allSatisfy { path in
+                    path.map { $0.hasPrefix(prefix) && !$0.utf8.dropFirst(prefix.utf8.count).contains(UInt8(ascii: "/")) } ?? true
+                }
                 let report = verifier.verify(name: item.name, documentPath: item.document, signaturePath: item.signature,
-                                             payrollFile: payroll, memo: memo)
+                                             payrollFile: payroll, memo: memo,
+                                             folder: inFolder ? (source, prefix.utf8.count) : nil)
                 writer.submit(name: item.name + ".json", bytes: ReportRendering.jsonBytes(report, memo: memo.rendering))
                 if html { writer.submit(name: item.name + ".html", bytes: Array(ReportRendering.html(report).utf8)) }
                 var failed: [String] = []

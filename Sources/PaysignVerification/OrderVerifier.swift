@@ -127,9 +127,18 @@ public final class OrderVerifier: Sendable {
     /// check (order-document, cms-structure), never a crash.
     public func verify(name: String, documentPath: String?, signaturePath: String?, payrollFile: PayrollFileFacts? = nil,
                        memo: VerificationMemo? = nil) -> VerificationReport {
-        let document = documentPath.map { Self.read($0, limit: Self.maximumDocumentBytes, what: "order document") }
+        verify(name: name, documentPath: documentPath, signaturePath: signaturePath, payrollFile: payrollFile, memo: memo,
+               folder: nil)
+    }
+
+    /// `folder`: a descriptor of the folder the paths are in, and the length of their prefix
+    /// naming it (`FOLDER/`): the files are opened relative to it, without walking the path again
+    /// for each (a batch); messages still name the whole path.
+    func verify(name: String, documentPath: String?, signaturePath: String?, payrollFile: PayrollFileFacts?,
+                memo: VerificationMemo?, folder: (descriptor: Int32, prefix: Int)?) -> VerificationReport {
+        let document = documentPath.map { Self.read($0, limit: Self.maximumDocumentBytes, what: "order document", folder: folder) }
             ?? .failure(VerificationSetupError("there is no order document (NAME.txt) beside the signature"))
-        let signature = signaturePath.map { Self.read($0, limit: OrderEvidence.maximumSignatureBytes, what: "signature file") }
+        let signature = signaturePath.map { Self.read($0, limit: OrderEvidence.maximumSignatureBytes, what: "signature file", folder: folder) }
             ?? .failure(VerificationSetupError("there is no signature file (NAME.p7s) beside the order document"))
         switch (document, signature) {
         case (.success(let document), .success(let signature)):
@@ -155,8 +164,14 @@ public final class OrderVerifier: Sendable {
     }
 
     /// A whole small file, refusing one larger than `limit` before reading it.
-    static func read(_ path: String, limit: Int, what: String) -> Result<[UInt8], VerificationSetupError> {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+    static func read(_ path: String, limit: Int, what: String, folder: (descriptor: Int32, prefix: Int)? = nil)
+        -> Result<[UInt8], VerificationSetupError> {
+        let fd: Int32
+        if let folder, folder.prefix < path.utf8.count {
+            fd = String(path.utf8.dropFirst(folder.prefix))!.withCString { openat(folder.descriptor, $0, O_RDONLY | O_CLOEXEC) }
+        } else {
+            fd = open(path, O_RDONLY | O_CLOEXEC)
+        }
         guard fd >= 0 else {
             return .failure(VerificationSetupError("the \(what) \(path) cannot be read: \(String(cString: strerror(errno)))"))
         }
@@ -169,15 +184,18 @@ public final class OrderVerifier: Sendable {
         guard size <= limit else {
             return .failure(VerificationSetupError("the \(what) \(path) is \(size) bytes, more than the \(limit) one can be"))
         }
-        var bytes = [UInt8](repeating: 0, count: size)
-        var done = 0
-        while done < size {
-            let n = bytes.withUnsafeMutableBytes { Foundation.read(fd, $0.baseAddress! + done, size - done) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { break }
-            done += n
+        // Read straight into the array's storage (no zero-filling first); a file that shrank
+        // meanwhile gives what it had.
+        let bytes = [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+            var done = 0
+            while done < size {
+                let n = Foundation.read(fd, buffer.baseAddress! + done, size - done)
+                if n < 0 && errno == EINTR { continue }
+                guard n > 0 else { break }
+                done += n
+            }
+            count = done
         }
-        if done < size { bytes.removeLast(size - done) }
         return .success(bytes)
     }
 

@@ -22,6 +22,10 @@ public enum ReportRendering {
         /// By check name (its place in `CheckName.allCases`), a few values each: the order-document
         /// and file-number checks differ per order and pass through.
         var checks: [[Rendered<Check>]] = Array(repeating: [], count: CheckName.allCases.count)
+        /// For each check name, how many of its values in a row were not met before; past
+        /// `missesBeforeGivingUp` its values are no longer kept (they name the order).
+        var checkMisses: [Int] = Array(repeating: 0, count: CheckName.allCases.count)
+        static let missesBeforeGivingUp = 8
         var certificates: [Rendered<CertificateFacts>] = []
         var trustedTimes: [Rendered<TrustedTime>] = []
         static let perCheck = 2, certificateCount = 16, trustedTimeCount = 2
@@ -32,17 +36,23 @@ public enum ReportRendering {
 
         /// Appends to `o` the bytes written before for an equal value at this depth, or writes it
         /// with `write` and keeps the bytes (at most `limit` values; the oldest goes first).
+        /// Whether the value was met before.
+        @discardableResult
         static func render<Value>(_ value: Value, in table: inout [Rendered<Value>], limit: Int, into o: inout JSONText,
-                                  _ write: (inout JSONText) -> Void) {
+                                  _ write: (inout JSONText) -> Void) -> Bool {
             let depth = o.depth
             let known = table.withUnsafeBufferPointer { entries in
                 entries.indices.first { entries[$0].depth == depth && entries[$0].value == value }
             }
-            if let known { return table.withUnsafeBufferPointer { o.append(entries: $0, at: known) } }
+            if let known {
+                table.withUnsafeBufferPointer { o.append(entries: $0, at: known) }
+                return true
+            }
             let start = o.count
             write(&o)
             if table.count >= limit { table.removeFirst() }
             table.append(Rendered(value: value, depth: depth, bytes: o.bytes(from: start)))
+            return false
         }
     }
 
@@ -62,7 +72,10 @@ public enum ReportRendering {
                 }
             }
             guard let memo else { return write(&o) }
-            RenderMemo.render(check, in: &memo.checks[RenderMemo.slot(check.name)], limit: RenderMemo.perCheck, into: &o, write)
+            let slot = RenderMemo.slot(check.name)
+            guard memo.checkMisses[slot] < RenderMemo.missesBeforeGivingUp else { return write(&o) }
+            let met = RenderMemo.render(check, in: &memo.checks[slot], limit: RenderMemo.perCheck, into: &o, write)
+            memo.checkMisses[slot] = met ? 0 : memo.checkMisses[slot] + 1
         }
         func certificate(_ o: inout JSONText, _ c: CertificateFacts) {
             func write(_ o: inout JSONText) {

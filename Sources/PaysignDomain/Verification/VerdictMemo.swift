@@ -22,7 +22,8 @@ public import Foundation
 /// reference counts of its strings on that thread).
 public final class VerdictMemo {
     struct Entry {
-        /// The signers of the first order of this shape, signing-times cleared.
+        /// The signers of the first order of this shape; their signing times are not part of the
+        /// shape (`find` sets them to those of the order compared).
         var signers: [SignerFacts]
         var documentRead: Bool
         var entity: String?
@@ -56,9 +57,10 @@ public final class VerdictMemo {
             }
             var same = true
             for index in signers.indices {
-                var signer = signers[index]
-                signer.signingTime = nil
-                if signer != entries[position].signers[index] {
+                // The kept signer takes this one's signing time, so that the rest is compared
+                // whole without a copy of either.
+                entries[position].signers[index].signingTime = signers[index].signingTime
+                if entries[position].signers[index] != signers[index] {
                     same = false
                     break
                 }
@@ -124,13 +126,8 @@ extension OrderVerification {
             guard let place = facts.signers.firstIndex(where: { $0.index + 1 == signer.signerInfo }) else { return }
             reportedSigner.append(place)
         }
-        let signers = facts.signers.map { signer in
-            var shape = signer
-            shape.signingTime = nil
-            return shape
-        }
         memo.add(VerdictMemo.Entry(
-            signers: signers, documentRead: documentRead, entity: entity, trustedTime: facts.trustedTime, checks: checks,
+            signers: facts.signers, documentRead: documentRead, entity: entity, trustedTime: facts.trustedTime, checks: checks,
             reports: report.signers, reportedTime: report.trustedTime, reportedSigner: reportedSigner,
             orderDocument: orderDocument, fileNumber: fileNumber))
     }
