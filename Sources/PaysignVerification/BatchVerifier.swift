@@ -126,7 +126,7 @@ public final class BatchVerifier: Sendable {
                 let payroll = item.payroll.flatMap { try? SHA256.hashFile(atPath: $0) }
                     .map { PayrollFileFacts(sha256: $0.digest, byteCount: $0.byteCount) }
                 let inFolder = source >= 0 && [item.document, item.signature].allSatisfy { path in
-                    path.map { $0.hasPrefix(prefix) && !$0.utf8.dropFirst(prefix.utf8.count).contains(UInt8(ascii: "/")) } ?? true
+                    path.map { $0.utf8.starts(with: prefix.utf8) && !$0.utf8.dropFirst(prefix.utf8.count).contains(UInt8(ascii: "/")) } ?? true
                 }
                 let report = verifier.verify(name: item.name, documentPath: item.document, signaturePath: item.signature,
                                              payrollFile: payroll, memo: memo,
@@ -283,8 +283,8 @@ final class ReportWriter: @unchecked Sendable {
         while queue.count >= limit && !stopped { condition.wait() }
         if !stopped {
             queue.append((name, bytes))
-            // The writer is woken once a few reports wait, not for each one: a wake-up per report
-            // cost the workers more than the writing itself.
+            // The writer is woken once a few reports wait, not for each one (fewer wake-ups and
+            // context switches on a machine whose cores the workers keep busy).
             if queue.count == Self.wakeAt { condition.broadcast() }
         }
         condition.unlock()
