@@ -22,7 +22,9 @@
 # Every order must verify valid, or the script fails. A missing openssl is a line on stderr and
 # the lines that need it are left out. Uses the release build in PAYSIGN_BIN_DIR when set, else
 # builds it (swift build -c release, SCRATCH=DIR for --scratch-path). VERIFY_WORK=DIR keeps the
-# PKI and the orders there and reuses them on the next run with the same N (for profiling).
+# PKI and the orders there and reuses them on the next run with the same N (for profiling); the
+# reports are left there too (reports-PID-RUN), since deleting thousands of files slows the
+# creation of the next run's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -n "${QUICK:-}" ] && [ "${QUICK:-0}" != 0 ]; then quick=1; else quick=0; fi
@@ -56,7 +58,9 @@ done
 if [ -n "${VERIFY_WORK:-}" ]; then
   work=$VERIFY_WORK
   mkdir -p "$work"
-  trap 'rm -rf "$work"/reports-*' EXIT
+  # The report folders are left there: deleting them at the end slowed the next run's file
+  # creation (the ext4 trap below) when it came within minutes, as it does when profiling.
+  trap 'echo "bench-verify: the reports are left in $work/reports-* (delete them when done measuring)" >&2' EXIT
 else
   work=$(mktemp -d /tmp/paysign-bench-verify.XXXXXX)
   trap 'rm -rf "$work"' EXIT

@@ -175,6 +175,33 @@ struct DERTLV {
     static func context(_ number: UInt8, constructed: Bool = true) -> UInt8 { 0x80 | (constructed ? 0x20 : 0) | number }
 }
 
+/// The elements inside one constructed element: the first eight held inline, without an
+/// allocation (a signature file's walk lists some sixty of them per order, nearly all shorter).
+struct DERChildren: RandomAccessCollection {
+    static let inlineCount = 8
+    private var inline = InlineArray<8, DERTLV>(repeating: DERTLV(tag: 0, start: 0, contentStart: 0, end: 0))
+    private var overflow: [DERTLV]? = nil
+    private(set) var count = 0
+
+    var startIndex: Int { 0 }
+    var endIndex: Int { count }
+
+    subscript(position: Int) -> DERTLV {
+        precondition(position >= 0 && position < count, "DER child index out of range")
+        return position < Self.inlineCount ? inline[position] : overflow![position - Self.inlineCount]
+    }
+
+    mutating func append(_ element: DERTLV) {
+        if count < Self.inlineCount {
+            inline[count] = element
+        } else {
+            if overflow == nil { overflow = [] }
+            overflow!.append(element)
+        }
+        count += 1
+    }
+}
+
 struct DERWalker {
     let bytes: [UInt8]
 
@@ -212,10 +239,9 @@ struct DERWalker {
 
     /// The elements inside a constructed element of tag `tag`, which must fill it exactly.
     /// `what` names the element in the error, and is only worked out for one.
-    func children(_ element: DERTLV, _ tag: UInt8, _ what: @autoclosure () -> String) throws -> [DERTLV] {
+    func children(_ element: DERTLV, _ tag: UInt8, _ what: @autoclosure () -> String) throws -> DERChildren {
         guard element.tag == tag, element.isConstructed else { throw StructureError("the \(what()) is not where a CMS SignedData has it") }
-        var out: [DERTLV] = []
-        out.reserveCapacity(8)
+        var out = DERChildren()
         var offset = element.contentStart
         while offset < element.end {
             let child = try self.element(at: offset, limit: element.end)

@@ -205,7 +205,7 @@ public enum TimeStampToken {
         }
         let parts = try walk.children(infos[signer], DERTLV.sequence, "SignerInfo")
         var unsigned: [[UInt8]] = []
-        var kept = parts
+        var kept = Array(parts)
         if let last = parts.last, last.tag == DERTLV.context(1) {
             kept.removeLast()
             for attribute in try walk.children(last, DERTLV.context(1), "unsigned attributes") {

@@ -95,6 +95,17 @@ public final class BatchVerifier: Sendable {
         } catch {
             throw VerificationSetupError("the output folder \(output) cannot be made: \(error.localizedDescription)")
         }
+        // The reports are created relative to the folder's descriptor: no path walk per report.
+        let directory = open(output, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard directory >= 0 else {
+            throw VerificationSetupError("the output folder \(output) cannot be opened: \(String(cString: strerror(errno)))")
+        }
+        defer { close(directory) }
+        // The orders' files are opened relative to their folder's descriptor likewise, when
+        // their paths are FOLDER/NAME (as `items(in:)` makes them).
+        let source = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        defer { if source >= 0 { close(source) } }
+        let prefix = folder + "/"
         let start = ContinuousClock.now
         let results = UnsafeMutableBufferPointer<BatchSummary.Entry?>.allocate(capacity: items.count)
         results.initialize(repeating: nil)
@@ -103,19 +114,25 @@ public final class BatchVerifier: Sendable {
         let done = Atomic<Int>(0)
         let verifier = self.verifier
         let count = items.count
-        let writer = ReportWriter()
+        let writer = ReportWriter(directory: directory)
         nonisolated(unsafe) let slots = results
         DispatchQueue.concurrentPerform(iterations: max(1, min(workers, count))) { _ in
+            // This worker's own: what its orders share (the same signers) is worked out once.
+            let memo = VerificationMemo()
             while true {
                 let index = next.add(1, ordering: .relaxed).oldValue
                 guard index < count else { return }
                 let item = items[index]
                 let payroll = item.payroll.flatMap { try? SHA256.hashFile(atPath: $0) }
                     .map { PayrollFileFacts(sha256: $0.digest, byteCount: $0.byteCount) }
+                let inFolder = source >= 0 && [item.document, item.signature].allSatisfy { path in
+                    path.map { $0.utf8.starts(with: prefix.utf8) && !$0.utf8.dropFirst(prefix.utf8.count).contains(UInt8(ascii: "/")) } ?? true
+                }
                 let report = verifier.verify(name: item.name, documentPath: item.document, signaturePath: item.signature,
-                                             payrollFile: payroll)
-                writer.submit(path: output + "/" + item.name + ".json", bytes: ReportRendering.jsonBytes(report))
-                if html { writer.submit(path: output + "/" + item.name + ".html", bytes: Array(ReportRendering.html(report).utf8)) }
+                                             payrollFile: payroll, memo: memo,
+                                             folder: inFolder ? (source, prefix.utf8.count) : nil)
+                writer.submit(name: item.name + ".json", bytes: ReportRendering.jsonBytes(report, memo: memo.rendering))
+                if html { writer.submit(name: item.name + ".html", bytes: Array(ReportRendering.html(report).utf8)) }
                 var failed: [String] = []
                 var indeterminate: [String] = []
                 for check in report.checks {
@@ -214,7 +231,12 @@ public final class BatchVerifier: Sendable {
     }
 
     static func write(_ data: [UInt8], to path: String) throws {
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        try write(data, to: path, in: AT_FDCWD)
+    }
+
+    /// Writes `data` into the file `path`, relative to the folder `directory` (a descriptor).
+    static func write(_ data: [UInt8], to path: String, in directory: Int32) throws {
+        let fd = openat(directory, path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw VerificationSetupError("cannot write \(path): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
         try data.withUnsafeBytes { buffer in
@@ -235,13 +257,20 @@ public final class BatchVerifier: Sendable {
 final class ReportWriter: @unchecked Sendable {
     // @unchecked Sendable: every field is read and written under `condition`.
     private let condition = NSCondition()
-    private var queue: [(path: String, bytes: [UInt8])] = []
+    private var queue: [(name: String, bytes: [UInt8])] = []
     private var closed = false
     private var stopped = false
     private var failure: String?
     private let limit: Int
+    /// How many reports wait before the writer is woken (`finish` wakes it for the last ones).
+    static let wakeAt = 32
 
-    init(limit: Int = 256) {
+    /// The output folder's descriptor, which the reports' names are relative to (the caller's;
+    /// open until `finish` returns).
+    private let directory: Int32
+
+    init(directory: Int32, limit: Int = 256) {
+        self.directory = directory
         self.limit = limit
         queue.reserveCapacity(limit)
         let thread = Thread { [self] in drain() }
@@ -249,12 +278,14 @@ final class ReportWriter: @unchecked Sendable {
         thread.start()
     }
 
-    func submit(path: String, bytes: [UInt8]) {
+    func submit(name: String, bytes: [UInt8]) {
         condition.lock()
         while queue.count >= limit && !stopped { condition.wait() }
         if !stopped {
-            queue.append((path, bytes))
-            if queue.count == 1 { condition.broadcast() }
+            queue.append((name, bytes))
+            // The writer is woken once a few reports wait, not for each one (fewer wake-ups and
+            // context switches on a machine whose cores the workers keep busy).
+            if queue.count == Self.wakeAt { condition.broadcast() }
         }
         condition.unlock()
     }
@@ -271,11 +302,11 @@ final class ReportWriter: @unchecked Sendable {
     }
 
     private func drain() {
-        var batch: [(path: String, bytes: [UInt8])] = []
+        var batch: [(name: String, bytes: [UInt8])] = []
         batch.reserveCapacity(limit)
         while true {
             condition.lock()
-            while queue.isEmpty && !closed { condition.wait() }
+            while queue.count < Self.wakeAt && !closed { condition.wait() }
             if queue.isEmpty {
                 stopped = true
                 condition.broadcast()
@@ -289,7 +320,7 @@ final class ReportWriter: @unchecked Sendable {
             if !failed {
                 for report in batch {
                     do {
-                        try BatchVerifier.write(report.bytes, to: report.path)
+                        try BatchVerifier.write(report.bytes, to: report.name, in: directory)
                     } catch {
                         condition.lock()
                         failure = failure ?? "\(error)"

@@ -118,25 +118,43 @@ public final class OrderVerifier: Sendable {
         }
     }
 
-    /// Verifies one order from its bytes.
-    public func verify(name: String, document: [UInt8], signature: [UInt8], payrollFile: PayrollFileFacts? = nil) -> VerificationReport {
+    /// Verifies one order from its bytes. `memo`: what one thread of a batch keeps between its
+    /// orders (`VerificationMemo`); the report is the same with or without it.
+    public func verify(name: String, document: [UInt8], signature: [UInt8], payrollFile: PayrollFileFacts? = nil,
+                       memo: VerificationMemo? = nil) -> VerificationReport {
         let evidence = OrderEvidence.gather(document: document, signature: signature, trust: trust)
+        guard let memo else {
+            let facts = OrderFacts(
+                document: document, structureProblem: evidence.structureProblem, signers: evidence.signers.map(Self.facts),
+                payrollFile: payrollFile, trustedTime: trustedTime)
+            return OrderVerification.judge(facts, order: name)
+        }
         let facts = OrderFacts(
-            document: document, structureProblem: evidence.structureProblem, signers: evidence.signers.map(Self.facts),
+            document: document, structureProblem: evidence.structureProblem, signers: evidence.signers.map { memo.facts($0) },
             payrollFile: payrollFile, trustedTime: trustedTime)
-        return OrderVerification.judge(facts, order: name)
+        return OrderVerification.judge(facts, order: name, memo: memo.verdicts)
     }
 
     /// Verifies one order from its files; a missing, unreadable or oversized file is a failed
     /// check (order-document, cms-structure), never a crash.
-    public func verify(name: String, documentPath: String?, signaturePath: String?, payrollFile: PayrollFileFacts? = nil) -> VerificationReport {
-        let document = documentPath.map { Self.read($0, limit: Self.maximumDocumentBytes, what: "order document") }
+    public func verify(name: String, documentPath: String?, signaturePath: String?, payrollFile: PayrollFileFacts? = nil,
+                       memo: VerificationMemo? = nil) -> VerificationReport {
+        verify(name: name, documentPath: documentPath, signaturePath: signaturePath, payrollFile: payrollFile, memo: memo,
+               folder: nil)
+    }
+
+    /// `folder`: a descriptor of the folder the paths are in, and the length of their prefix
+    /// naming it (`FOLDER/`): the files are opened relative to it, without walking the path again
+    /// for each (a batch); messages still name the whole path.
+    func verify(name: String, documentPath: String?, signaturePath: String?, payrollFile: PayrollFileFacts?,
+                memo: VerificationMemo?, folder: (descriptor: Int32, prefix: Int)?) -> VerificationReport {
+        let document = documentPath.map { Self.read($0, limit: Self.maximumDocumentBytes, what: "order document", folder: folder) }
             ?? .failure(VerificationSetupError("there is no order document (NAME.txt) beside the signature"))
-        let signature = signaturePath.map { Self.read($0, limit: OrderEvidence.maximumSignatureBytes, what: "signature file") }
+        let signature = signaturePath.map { Self.read($0, limit: OrderEvidence.maximumSignatureBytes, what: "signature file", folder: folder) }
             ?? .failure(VerificationSetupError("there is no signature file (NAME.p7s) beside the order document"))
         switch (document, signature) {
         case (.success(let document), .success(let signature)):
-            return verify(name: name, document: document, signature: signature, payrollFile: payrollFile)
+            return verify(name: name, document: document, signature: signature, payrollFile: payrollFile, memo: memo)
         default:
             var facts = OrderFacts(document: nil, structureProblem: nil, signers: [], payrollFile: payrollFile, trustedTime: trustedTime)
             var evidence: OrderEvidence?
@@ -158,8 +176,14 @@ public final class OrderVerifier: Sendable {
     }
 
     /// A whole small file, refusing one larger than `limit` before reading it.
-    static func read(_ path: String, limit: Int, what: String) -> Result<[UInt8], VerificationSetupError> {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+    static func read(_ path: String, limit: Int, what: String, folder: (descriptor: Int32, prefix: Int)? = nil)
+        -> Result<[UInt8], VerificationSetupError> {
+        let fd: Int32
+        if let folder, folder.prefix < path.utf8.count {
+            fd = String(path.utf8.dropFirst(folder.prefix))!.withCString { openat(folder.descriptor, $0, O_RDONLY | O_CLOEXEC) }
+        } else {
+            fd = open(path, O_RDONLY | O_CLOEXEC)
+        }
         guard fd >= 0 else {
             return .failure(VerificationSetupError("the \(what) \(path) cannot be read: \(String(cString: strerror(errno)))"))
         }
@@ -172,29 +196,38 @@ public final class OrderVerifier: Sendable {
         guard size <= limit else {
             return .failure(VerificationSetupError("the \(what) \(path) is \(size) bytes, more than the \(limit) one can be"))
         }
-        var bytes = [UInt8](repeating: 0, count: size)
-        var done = 0
-        while done < size {
-            let n = bytes.withUnsafeMutableBytes { Foundation.read(fd, $0.baseAddress! + done, size - done) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { break }
-            done += n
+        // Read straight into the array's storage (no zero-filling first); a file that shrank
+        // meanwhile gives what it had.
+        let bytes = [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+            var done = 0
+            while done < size {
+                let n = Foundation.read(fd, buffer.baseAddress! + done, size - done)
+                if n < 0 && errno == EINTR { continue }
+                guard n > 0 else { break }
+                done += n
+            }
+            count = done
         }
-        if done < size { bytes.removeLast(size - done) }
         return .success(bytes)
     }
 
     // MARK: Facts for the domain
 
-    static func facts(_ signer: SignerEvidence) -> SignerFacts {
+    static func facts(_ signer: SignerEvidence) -> SignerFacts { facts(signer, certificate: signer) }
+
+    /// The facts of `signer`; its certificate, chain and revocation facts only from `certificate`
+    /// (nil: left out, for `VerificationMemo` to fill in).
+    static func facts(_ signer: SignerEvidence, certificate: SignerEvidence?) -> SignerFacts {
         SignerFacts(
             index: signer.index, claimedRole: signer.claimedRole, signingTime: signer.signingTime, scheme: signer.scheme?.rawValue,
             signatureVerifies: signer.signatureVerifies, messageDigestMatches: signer.messageDigestMatches,
             contentTypeIsData: signer.contentTypeIsData, signingCertificateMatches: signer.signingCertificateMatches,
             hasPrecedingSignature: signer.precedingSignatureDigest != nil, precededBy: signer.precededBy,
-            hasTimeStampToken: signer.hasTimeStampToken, certificate: signer.certificate.map(facts),
-            chain: signer.chain.map(facts),
-            revocation: signer.chain.map { facts($0.revocation) }, timeStamp: signer.timeStamp.map(facts))
+            hasTimeStampToken: signer.hasTimeStampToken, certificate: certificate?.certificate.map(facts),
+            chain: certificate?.chain.map(facts),
+            revocation: certificate?.chain.map { facts($0.revocation) },
+            // Per order, never from the memo: the token is this signature's own.
+            timeStamp: signer.timeStamp.map(facts))
     }
 
     static func facts(_ chain: ChainVerdict) -> ChainFacts {
@@ -236,5 +269,80 @@ public final class OrderVerifier: Sendable {
                 RevocationEntryFacts(revocationDate: entry.revocationDate, invalidityDate: entry.invalidityDate, reason: entry.reasonName),
                 list(summary))
         }
+    }
+}
+
+/// What one thread of a batch keeps between its orders (issue 7), so that what depends only on a
+/// signer's certificate, chain and revocation list is converted, judged in words and rendered
+/// once per thread rather than once per order: the signers' facts (`facts(_:)`), the verdict's
+/// checks for orders of the same shape (`VerdictMemo`), the JSON of the checks and certificates
+/// met (`ReportRendering.RenderMemo`). Every order is still parsed, hashed and verified on its
+/// own; a report made with the memo is byte for byte the report made without (tests compare them).
+///
+/// Not thread-safe: one per thread. Its strings are copies of its own, so that the reference
+/// counting of what every order shares stays on the thread's own cache lines.
+public final class VerificationMemo {
+    public let verdicts = VerdictMemo()
+    public let rendering = ReportRendering.RenderMemo()
+
+    /// The facts made from a certificate (its SHA-256) and chain verdict, for the few met.
+    private var signers: [(sha256: String, chain: ChainVerdict?, facts: SignerFacts)] = []
+    private static let capacity = 16
+
+    public init() {}
+
+    /// `OrderVerifier.facts(_:)` of `signer`, its certificate, chain and revocation facts made
+    /// once for each certificate and chain verdict met.
+    func facts(_ signer: SignerEvidence) -> SignerFacts {
+        // The profile is a function of the certificate's DER, which its SHA-256 names; the chain
+        // verdict is compared whole.
+        guard let sha256 = signer.certificate?.sha256 else { return OrderVerifier.facts(signer) }
+        // The per-order facts from this order's evidence; the certificate's from the memo.
+        var facts = OrderVerifier.facts(signer, certificate: nil)
+        var index = 0
+        while index < signers.count {
+            if signers[index].sha256 == sha256 && signers[index].chain == signer.chain {
+                facts.certificate = signers[index].facts.certificate
+                facts.chain = signers[index].facts.chain
+                facts.revocation = signers[index].facts.revocation
+                return facts
+            }
+            index += 1
+        }
+        var made = OrderVerifier.facts(signer)
+        made.certificate = made.certificate.map(Self.owned)
+        made.chain = made.chain.map { chain in
+            var copy = chain
+            copy.path = chain.path.map(Self.owned)
+            return copy
+        }
+        if signers.count >= Self.capacity { signers.removeFirst() }
+        signers.append((sha256, signer.chain, made))
+        facts.certificate = made.certificate
+        facts.chain = made.chain
+        facts.revocation = made.revocation
+        return facts
+    }
+
+    /// `certificate` with strings of its own (not shared with the trust context's cache, which
+    /// every thread reads).
+    private static func owned(_ certificate: CertificateFacts) -> CertificateFacts {
+        var copy = certificate
+        copy.subject = owned(certificate.subject)
+        copy.issuer = owned(certificate.issuer)
+        copy.serialNumber = owned(certificate.serialNumber)
+        copy.sha256 = owned(certificate.sha256)
+        copy.nationalID = certificate.nationalID.map(owned)
+        copy.commonName = certificate.commonName.map(owned)
+        copy.organization = certificate.organization.map(owned)
+        copy.organizationalUnit = certificate.organizationalUnit.map(owned)
+        copy.organizationIdentifier = certificate.organizationIdentifier.map(owned)
+        copy.keyAlgorithm = owned(certificate.keyAlgorithm)
+        return copy
+    }
+
+    private static func owned(_ text: String) -> String {
+        var text = text
+        return text.withUTF8 { String(decoding: $0, as: UTF8.self) }
     }
 }

@@ -10,22 +10,111 @@ public enum ReportRendering {
     /// took a quarter of a batch's time.
     public static func json(_ report: VerificationReport) throws -> Data { Data(jsonBytes(report)) }
 
+    /// What one thread of a batch keeps between its reports: the JSON of each check and
+    /// certificate object met, at the depth it was written, to be copied when the same value
+    /// (`==`) comes again. Not thread-safe: one per thread.
+    public final class RenderMemo {
+        struct Rendered<Value: Equatable> {
+            var value: Value
+            var depth: Int
+            var bytes: [UInt8]
+        }
+        /// By check name (its place in `CheckName.allCases`), a few values each: the order-document
+        /// and file-number checks differ per order and pass through.
+        var checks: [[Rendered<Check>]] = Array(repeating: [], count: CheckName.allCases.count)
+        /// For each check name, how many of its values in a row were not met before; past
+        /// `missesBeforeGivingUp` its values are no longer kept (they name the order).
+        var checkMisses: [Int] = Array(repeating: 0, count: CheckName.allCases.count)
+        static let missesBeforeGivingUp = 8
+        var certificates: [Rendered<CertificateFacts>] = []
+        var trustedTimes: [Rendered<TrustedTime>] = []
+        static let perCheck = 2, certificateCount = 16, trustedTimeCount = 2
+
+        public init() {}
+
+        static func slot(_ name: CheckName) -> Int { CheckName.allCases.firstIndex(of: name) ?? 0 }
+
+        /// Appends to `o` the bytes written before for an equal value at this depth, or writes it
+        /// with `write` and keeps the bytes (at most `limit` values; the oldest goes first).
+        /// Whether the value was met before.
+        @discardableResult
+        static func render<Value>(_ value: Value, in table: inout [Rendered<Value>], limit: Int, into o: inout JSONText,
+                                  _ write: (inout JSONText) -> Void) -> Bool {
+            let depth = o.depth
+            let known = table.withUnsafeBufferPointer { entries in
+                entries.indices.first { entries[$0].depth == depth && entries[$0].value == value }
+            }
+            if let known {
+                table.withUnsafeBufferPointer { o.append(entries: $0, at: known) }
+                return true
+            }
+            let start = o.count
+            write(&o)
+            if table.count >= limit { table.removeFirst() }
+            table.append(Rendered(value: value, depth: depth, bytes: o.bytes(from: start)))
+            return false
+        }
+    }
+
     /// `json(_:)` as bytes, without the copy into `Data` (a batch writes them straight to a file).
-    public static func jsonBytes(_ report: VerificationReport) -> [UInt8] {
+    /// `memo`: what one thread of a batch keeps between its reports; the bytes are the same.
+    public static func jsonBytes(_ report: VerificationReport, memo: RenderMemo? = nil) -> [UInt8] {
         var out = JSONText()
         defer { out.free() }
-        out.object(0) { o in
-            o.key("checks") { o in
-                o.array(report.checks) { o, check in
-                    o.object { o in
-                        o.key("name") { $0.string(check.name.rawValue) }
-                        o.key("notes") { o in o.array(check.notes) { $0.string($1) } }
-                        o.key("reason") { $0.string(check.reason) }
-                        o.key("rule") { $0.string(check.rule) }
-                        o.key("status") { $0.string(check.status.rawValue) }
-                    }
+        func check(_ o: inout JSONText, _ check: Check) {
+            func write(_ o: inout JSONText) {
+                o.object { o in
+                    o.key("name") { $0.string(check.name.rawValue) }
+                    o.key("notes") { o in o.array(check.notes) { $0.string($1) } }
+                    o.key("reason") { $0.string(check.reason) }
+                    o.key("rule") { $0.string(check.rule) }
+                    o.key("status") { $0.string(check.status.rawValue) }
                 }
             }
+            guard let memo else { return write(&o) }
+            let slot = RenderMemo.slot(check.name)
+            guard memo.checkMisses[slot] < RenderMemo.missesBeforeGivingUp else { return write(&o) }
+            let met = RenderMemo.render(check, in: &memo.checks[slot], limit: RenderMemo.perCheck, into: &o, write)
+            memo.checkMisses[slot] = met ? 0 : memo.checkMisses[slot] + 1
+        }
+        func certificate(_ o: inout JSONText, _ c: CertificateFacts) {
+            func write(_ o: inout JSONText) {
+                o.object { o in
+                    o.key("commonName") { $0.string(c.commonName) }
+                    o.key("digitalSignature") { $0.bool(c.digitalSignature) }
+                    o.key("hasKeyUsage") { $0.bool(c.hasKeyUsage) }
+                    o.key("isCA") { $0.bool(c.isCA) }
+                    o.key("issuer") { $0.string(c.issuer) }
+                    o.key("keyAlgorithm") { $0.string(c.keyAlgorithm) }
+                    o.key("keyBits") { $0.number(c.keyBits) }
+                    o.key("nationalID") { $0.string(c.nationalID) }
+                    o.key("nonRepudiation") { $0.bool(c.nonRepudiation) }
+                    o.key("notAfter") { $0.date(c.notAfter) }
+                    o.key("notBefore") { $0.date(c.notBefore) }
+                    o.key("organization") { $0.string(c.organization) }
+                    o.key("organizationIdentifier") { $0.string(c.organizationIdentifier) }
+                    o.key("organizationalUnit") { $0.string(c.organizationalUnit) }
+                    o.key("serialNumber") { $0.string(c.serialNumber) }
+                    o.key("sha256") { $0.string(c.sha256) }
+                    o.key("subject") { $0.string(c.subject) }
+                }
+            }
+            guard let memo else { return write(&o) }
+            RenderMemo.render(c, in: &memo.certificates, limit: RenderMemo.certificateCount, into: &o, write)
+        }
+        func trustedTime(_ o: inout JSONText, _ time: TrustedTime) {
+            func write(_ o: inout JSONText) {
+                o.object { o in
+                    o.key("date") { $0.date(time.date) }
+                    o.key("note") { $0.string(time.note) }
+                    o.key("source") { $0.string(time.source.rawValue) }
+                }
+            }
+            guard let memo else { return write(&o) }
+            RenderMemo.render(time, in: &memo.trustedTimes, limit: RenderMemo.trustedTimeCount, into: &o, write)
+        }
+        out.object(0) { o in
+            o.key("checks") { o in o.array(report.checks, check) }
             o.key("document") { o in
                 guard let d = report.document else { return o.null() }
                 o.object { o in
@@ -47,25 +136,7 @@ public enum ReportRendering {
                     o.object { o in
                         o.key("certificate") { o in
                             guard let c = signer.certificate else { return o.null() }
-                            o.object { o in
-                                o.key("commonName") { $0.string(c.commonName) }
-                                o.key("digitalSignature") { $0.bool(c.digitalSignature) }
-                                o.key("hasKeyUsage") { $0.bool(c.hasKeyUsage) }
-                                o.key("isCA") { $0.bool(c.isCA) }
-                                o.key("issuer") { $0.string(c.issuer) }
-                                o.key("keyAlgorithm") { $0.string(c.keyAlgorithm) }
-                                o.key("keyBits") { $0.number(c.keyBits) }
-                                o.key("nationalID") { $0.string(c.nationalID) }
-                                o.key("nonRepudiation") { $0.bool(c.nonRepudiation) }
-                                o.key("notAfter") { $0.date(c.notAfter) }
-                                o.key("notBefore") { $0.date(c.notBefore) }
-                                o.key("organization") { $0.string(c.organization) }
-                                o.key("organizationIdentifier") { $0.string(c.organizationIdentifier) }
-                                o.key("organizationalUnit") { $0.string(c.organizationalUnit) }
-                                o.key("serialNumber") { $0.string(c.serialNumber) }
-                                o.key("sha256") { $0.string(c.sha256) }
-                                o.key("subject") { $0.string(c.subject) }
-                            }
+                            certificate(&o, c)
                         }
                         o.key("claimedRole") { $0.string(signer.claimedRole) }
                         o.key("claimedSigningTime") { $0.date(signer.claimedSigningTime) }
@@ -96,13 +167,7 @@ public enum ReportRendering {
                     }
                 }
             }
-            o.key("trustedTime") { o in
-                o.object { o in
-                    o.key("date") { $0.date(report.trustedTime.date) }
-                    o.key("note") { $0.string(report.trustedTime.note) }
-                    o.key("source") { $0.string(report.trustedTime.source.rawValue) }
-                }
-            }
+            o.key("trustedTime") { trustedTime(&$0, report.trustedTime) }
             o.key("verdict") { $0.string(report.verdict.rawValue) }
         }
         return out.bytes
@@ -251,8 +316,8 @@ public enum ReportRendering {
 struct JSONText {
     private var storage: UnsafeMutablePointer<UInt8>
     private var capacity: Int
-    private var count = 0
-    private var depth = 0
+    private(set) var count = 0
+    private(set) var depth = 0
     /// Bit `d`: the object at depth `d` already holds a key (so the next one needs a comma).
     private var nonEmpty: UInt64 = 0
 
@@ -264,6 +329,13 @@ struct JSONText {
     func free() { storage.deallocate() }
 
     var bytes: [UInt8] { Array(UnsafeBufferPointer(start: storage, count: count)) }
+    /// What was written since `start` (a `count` read before).
+    func bytes(from start: Int) -> [UInt8] { Array(UnsafeBufferPointer(start: storage + start, count: count - start)) }
+
+    /// Bytes written before, at the same depth, for a value: copied as they are.
+    mutating func append<Value>(entries: UnsafeBufferPointer<ReportRendering.RenderMemo.Rendered<Value>>, at index: Int) {
+        entries[index].bytes.withUnsafeBufferPointer { append($0) }
+    }
     var text: String { String(decoding: UnsafeBufferPointer(start: storage, count: count), as: UTF8.self) }
 
     private mutating func reserve(_ extra: Int) {

@@ -39,23 +39,7 @@ public enum OrderVerification {
         checks.reserveCapacity(CheckName.offlineChecks.count)
         // The document (parsed here: the canonical form is a domain rule). Its check is reported
         // after cms-structure.
-        var document: OrderDocument?
-        var grouped: String?
-        let documentCheck: Check
-        if let bytes = facts.document {
-            do {
-                if let quick = OrderDocument.quickParse(bytes) {
-                    (document, grouped) = (quick.document, quick.fileNumber)
-                } else {
-                    document = try OrderDocument(parsing: bytes)
-                }
-                documentCheck = Check(.orderDocument, .pass, "the order document is in canonical form (order \(document!.orderID), entity \(document!.metadata.entityCode))")
-            } catch {
-                documentCheck = Check(.orderDocument, .fail, "\(error)")
-            }
-        } else {
-            documentCheck = Check(.orderDocument, .fail, facts.documentProblem ?? "the order document could not be read")
-        }
+        let (document, grouped, documentCheck) = readDocument(facts)
 
         if let problem = facts.structureProblem {
             checks.append(Check(.cmsStructure, .fail, problem))
@@ -88,6 +72,27 @@ public enum OrderVerification {
         checks.append(rolesCheck(signers, document: document))
         checks.append(fileNumber(facts, document, grouped: grouped))
         return finish(checks, facts: facts, document: document, grouped: grouped, name: name, order: order)
+    }
+
+    /// The order document parsed (nil when it cannot be), its file number as written, and the
+    /// order-document check.
+    static func readDocument(_ facts: OrderFacts) -> (document: OrderDocument?, grouped: String?, check: Check) {
+        guard let bytes = facts.document else {
+            return (nil, nil, Check(.orderDocument, .fail, facts.documentProblem ?? "the order document could not be read"))
+        }
+        do {
+            let document: OrderDocument
+            var grouped: String?
+            if let quick = OrderDocument.quickParse(bytes) {
+                (document, grouped) = (quick.document, quick.fileNumber)
+            } else {
+                document = try OrderDocument(parsing: bytes)
+            }
+            return (document, grouped,
+                    Check(.orderDocument, .pass, "the order document is in canonical form (order \(document.orderID), entity \(document.metadata.entityCode))"))
+        } catch {
+            return (nil, nil, Check(.orderDocument, .fail, "\(error)"))
+        }
     }
 
     // MARK: The checks
@@ -492,7 +497,7 @@ public enum OrderVerification {
         return certificate.organization?.hasPrefix("Ministry of Finance") ?? false
     }
 
-    private static func fileNumber(_ facts: OrderFacts, _ document: OrderDocument?, grouped: String?) -> Check {
+    static func fileNumber(_ facts: OrderFacts, _ document: OrderDocument?, grouped: String?) -> Check {
         guard let document else {
             return Check(.fileNumber, .indeterminate, "not checked: the order document could not be read", rule: "D9")
         }
@@ -518,14 +523,7 @@ public enum OrderVerification {
         // The checks are made in report order; sorted only if they were not (a copy per check).
         let inOrder = zip(unordered, unordered.dropFirst()).allSatisfy { !($1.name < $0.name) }
         let checks = inOrder ? unordered : unordered.sorted { $0.name < $1.name }
-        let verdict: VerificationReport.Verdict
-        if checks.contains(where: { $0.status == .fail }) {
-            verdict = .invalid
-        } else if checks.contains(where: { $0.status == .indeterminate }) {
-            verdict = .indeterminate
-        } else {
-            verdict = .valid
-        }
+        let verdict = verdict(of: checks)
         let listed = order ?? facts.signers
         let signers = listed.enumerated().map { position, signer in
             SignerReport(
@@ -578,6 +576,13 @@ public enum OrderVerification {
 
     static func seconds(_ value: Double) -> String {
         value == value.rounded() && value.magnitude < 1e15 ? String(Int64(value)) : String(value)
+    }
+
+    /// Invalid when a check failed, else indeterminate when one could not be made, else valid.
+    static func verdict(of checks: [Check]) -> VerificationReport.Verdict {
+        if checks.contains(where: { $0.status == .fail }) { return .invalid }
+        if checks.contains(where: { $0.status == .indeterminate }) { return .indeterminate }
+        return .valid
     }
 
     static func describe(_ revocation: RevocationFacts) -> String {
