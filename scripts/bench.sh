@@ -150,8 +150,18 @@ else
   echo "bench daemon_rss_after_$((2 * many))_signatures $rss_2 MB"
   echo "bench daemon_rss_growth_second_batch $(awk -v a="$rss_1" -v b="$rss_2" 'BEGIN { printf "%.1f", b - a }') MB"
   stop_flow_daemon
+  # The raw C_Sign reference measured again now, after the daemon's figures: on a shared machine
+  # one 3-second window can halve it, so each ratio is taken against the better of the two runs
+  # (the conservative choice: a higher reference gives a lower ratio).
+  "$bin/paysign-bench" "$work/pki" "$module" "$seconds" > "$work/raw-again.txt"
+  for alg in rsa2048 p256; do
+    again=$(awk -v n="c_sign_raw_$alg" '$1 == "bench" && $2 == n { print $3 }' "$work/raw-again.txt")
+    [ -n "$again" ] && echo "bench c_sign_raw_${alg}_after_daemon $again sig/s"
+  done
   for alg in rsa2048 p256; do
     raw=$(ours "c_sign_raw_$alg")
+    again=$(awk -v n="c_sign_raw_$alg" '$1 == "bench" && $2 == n { print $3 }' "$work/raw-again.txt")
+    if [ -n "$raw" ] && [ -n "$again" ]; then raw=$(awk -v a="$raw" -v b="$again" 'BEGIN { print (a > b ? a : b) }'); fi
     if [ -z "$raw" ]; then
       echo "bench: no raw C_Sign figure for $alg; the daemon ratios are skipped" >&2
       continue
