@@ -128,8 +128,15 @@ public enum Shell {
         process.standardError = err
         process.standardInput = input
         try process.run()
-        if let stdin { input.fileHandleForWriting.write(stdin) }
-        try? input.fileHandleForWriting.close()
+        // The input is written by a thread of its own while both outputs are read: a program that
+        // answers line by line (the crash harness's client) fills its output pipe long before a
+        // large input is all written, and writing first then reading would wait on each other.
+        let writeHandle = input.fileHandleForWriting
+        let writer = Thread {
+            if let stdin { writeHandle.write(stdin) }
+            try? writeHandle.close()
+        }
+        writer.start()
         // Read both pipes to the end before waiting, so a chatty program cannot block on a full
         // pipe. Plain read(2) with EINTR retried: Foundation's readDataToEndOfFile traps on EINTR,
         // which Process's own SIGCHLD handling can cause.
@@ -139,7 +146,7 @@ public enum Shell {
         errReader.start()
         let outData = readAll(out.fileHandleForReading.fileDescriptor)
         process.waitUntilExit()
-        while !errReader.isFinished { usleep(1000) }
+        while !errReader.isFinished || !writer.isFinished { usleep(1000) }
         return Result(
             status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
             stderr: String(decoding: errData, as: UTF8.self))
