@@ -169,6 +169,28 @@ struct TimeStampTests {
         #expect(report.checks.last?.name == .notPresentedBefore)
     }
 
+    @Test("a batch worker's memo gives time-stamped orders the same reports and JSON bytes as a single verification")
+    func memo() throws {
+        let files = ["stamped.p7s", "other-imprint.p7s", "untrusted.p7s", "no-eku.p7s", "bad-signature.p7s", "two-tokens.p7s", "der-garbage.p7s"]
+        for (crls, at) in [([stamps.crlRevokedAfterStamp], stamps.afterRevocation), (["crl-empty.der"], nil), (["crl-revoked-before.der"], nil)] {
+            let verifier = try bench.verifier(crls: crls, at: at)
+            let memo = VerificationMemo()
+            for round in 0..<2 {
+                // Interleaved with the unstamped order, so the memo meets each shape among others.
+                for file in files {
+                    for (signature, path) in [(file, stamps.path(file)), ("good.p7s", bench.path("good.p7s"))] {
+                        let fresh = verifier.verify(name: signature, documentPath: bench.path("order.txt"), signaturePath: path)
+                        let memoised = verifier.verify(name: signature, documentPath: bench.path("order.txt"), signaturePath: path, memo: memo)
+                        #expect(memoised == fresh, "\(signature), CRLs \(crls), round \(round)")
+                        #expect(ReportRendering.jsonBytes(memoised, memo: memo.rendering) == ReportRendering.jsonBytes(fresh),
+                                "\(signature), CRLs \(crls), round \(round)")
+                    }
+                }
+            }
+            #expect(memo.verdicts.hits > 0, "CRLs \(crls)")
+        }
+    }
+
     @Test("attach refuses a second token, a signer that is not there, and a token that is not one DER value")
     func attachRefusals() throws {
         let good = try bench.read("good.p7s")
