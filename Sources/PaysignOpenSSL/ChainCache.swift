@@ -59,8 +59,8 @@ public final class TrustContext: @unchecked Sendable {
                 throw SetupError(message: "the intermediate certificate \(intermediate.subject) is not a CA certificate")
             }
             let others = intermediates.filter { $0 !== intermediate }
-            if let problem = Self.verify(intermediate, store: store, untrusted: others) {
-                throw SetupError(message: "the intermediate certificate \(intermediate.subject) does not chain to any trust anchor (\(problem))")
+            if case .failure(let problem) = Self.chain(of: intermediate, store: store, untrusted: others) {
+                throw SetupError(message: "the intermediate certificate \(intermediate.subject) does not chain to any trust anchor (\(problem.message))")
             }
         }
         let issuers = anchors + intermediates
@@ -69,19 +69,34 @@ public final class TrustContext: @unchecked Sendable {
         }
     }
 
-    /// Nil when `certificate` chains to the store's anchors through `untrusted`; else OpenSSL's reason.
-    private static func verify(_ certificate: Certificate, store: OpaquePointer, untrusted certificates: [Certificate]) -> String? {
+    /// `certificate`'s chain to the store's anchors through `untrusted` (`X509_verify_cert`): the
+    /// path from it to the anchor when it chains, else OpenSSL's reason. One place for the
+    /// intermediates given (checked at `init`) and every signer's chain.
+    private static func chain(of certificate: Certificate, store: OpaquePointer, untrusted certificates: [Certificate])
+        -> Result<[Certificate], ChainProblem> {
         OpenSSLError.clearQueue()
         defer { OpenSSLError.clearQueue() }
         let untrusted = OPENSSL_sk_new_null()
         defer { OPENSSL_sk_free(untrusted) }
         for other in certificates { _ = OPENSSL_sk_push(untrusted, UnsafeRawPointer(other.x509)) }
-        guard let context = X509_STORE_CTX_new() else { return "OpenSSL could not start building the chain" }
+        guard let context = X509_STORE_CTX_new() else { return .failure(ChainProblem("OpenSSL could not start building the chain")) }
         defer { X509_STORE_CTX_free(context) }
-        guard X509_STORE_CTX_init(context, store, certificate.x509, untrusted) == 1 else { return "OpenSSL could not start building the chain" }
-        if X509_verify_cert(context) == 1 { return nil }
-        let error = X509_STORE_CTX_get_error(context)
-        return X509_verify_cert_error_string(Int(error)).map { String(cString: $0) } ?? "error \(error)"
+        guard X509_STORE_CTX_init(context, store, certificate.x509, untrusted) == 1 else {
+            return .failure(ChainProblem("OpenSSL could not start building the chain"))
+        }
+        guard X509_verify_cert(context) == 1 else {
+            let error = X509_STORE_CTX_get_error(context)
+            return .failure(ChainProblem(X509_verify_cert_error_string(Int(error)).map { String(cString: $0) } ?? "error \(error)"))
+        }
+        guard let chain = X509_STORE_CTX_get0_chain(context) else { return .success([certificate]) }
+        return .success((0..<max(0, OPENSSL_sk_num(chain))).compactMap { index in
+            OPENSSL_sk_value(chain, index).flatMap { try? CMSHandle.certificate(OpaquePointer($0)) }
+        })
+    }
+
+    struct ChainProblem: Error {
+        var message: String
+        init(_ message: String) { self.message = message }
     }
 
     deinit { X509_STORE_free(store) }
@@ -134,34 +149,17 @@ public final class TrustContext: @unchecked Sendable {
     }
 
     private func build(_ certificate: CachedCertificate, authorities: [CachedCertificate]) -> ChainVerdict {
-        OpenSSLError.clearQueue()
-        defer { OpenSSLError.clearQueue() }
-        let untrusted = OPENSSL_sk_new_null()
-        defer { OPENSSL_sk_free(untrusted) }
-        for authority in authorities { _ = OPENSSL_sk_push(untrusted, UnsafeRawPointer(authority.certificate.x509)) }
-        for intermediate in intermediates { _ = OPENSSL_sk_push(untrusted, UnsafeRawPointer(intermediate.x509)) }
         var trusted = false
         var problem: String?
         var path: [CertificateProfile] = [certificate.profile]
         var pathCertificates: [Certificate] = [certificate.certificate]
-        if let context = X509_STORE_CTX_new() {
-            defer { X509_STORE_CTX_free(context) }
-            if X509_STORE_CTX_init(context, store, certificate.certificate.x509, untrusted) == 1 {
-                trusted = X509_verify_cert(context) == 1
-                if !trusted {
-                    let error = X509_STORE_CTX_get_error(context)
-                    problem = X509_verify_cert_error_string(Int(error)).map { String(cString: $0) } ?? "error \(error)"
-                } else if let chain = X509_STORE_CTX_get0_chain(context) {
-                    pathCertificates = (0..<max(0, OPENSSL_sk_num(chain))).compactMap { index in
-                        OPENSSL_sk_value(chain, index).flatMap { try? CMSHandle.certificate(OpaquePointer($0)) }
-                    }
-                    path = pathCertificates.map { CachedCertificate.profile(of: $0) }
-                }
-            } else {
-                problem = "OpenSSL could not start building the chain"
-            }
-        } else {
-            problem = "OpenSSL could not start building the chain"
+        switch Self.chain(of: certificate.certificate, store: store, untrusted: authorities.map(\.certificate) + intermediates) {
+        case .success(let chain):
+            trusted = true
+            pathCertificates = chain
+            path = chain.map { CachedCertificate.profile(of: $0) }
+        case .failure(let failure):
+            problem = failure.message
         }
         let issuer = trusted && pathCertificates.count > 1 ? pathCertificates[1] : nil
         // Each intermediate CA between the signer and the anchor, in its own issuer's list.
