@@ -197,24 +197,32 @@ final class OrderDesk: Sendable {
         guard caller.op != nil else {
             throw await refuse(caller, .notAuthorized, .d13, "\(caller.name) is not an operator in paysign's registry and cannot sign")
         }
-        // The order, the document both signatures cover and the SignedData so far, in one read.
-        guard let toSign = try await registry.orderToSign(id: request.orderID),
+        // Which token, and whose. The key's certificate is read before any login. The token's
+        // signer is kept open between requests (`TokenService.keptSigner`): no session, object
+        // search or certificate parse per request. It is found first so that the order and what
+        // the policy reads of the registry come in one read; its failure is answered after the
+        // order's (an order that is not there is a 404 whatever the token).
+        let cached = pin == nil ? cachedLogin(token: request.token, operatorID: caller.op?.id) : nil
+        let found: Result<TokenSigner, any Error>
+        if pin == nil && cached == nil {
+            found = .failure(Problem(.invalidField, "give the PIN of the token (pin); the daemon keeps no PIN\(pinCache == nil ? "" : " and holds no login of yours on that token")", rule: "D5"))
+        } else {
+            do { found = .success(try await signer(for: request.token, cached: cached)) } catch { found = .failure(error) }
+        }
+        // The order, the document both signatures cover, the SignedData so far, and the token's
+        // registration and the first signer's national ID (D2-D4), in one read.
+        let serialFound = try? found.get().session.token.serialNumber
+        guard let toSign = try await registry.orderToSign(id: request.orderID, tokenSerial: serialFound),
             caller.maySee(toSign.order.metadata.entityCode)
         else {
             throw Problem(.notFound, "there is no order \(request.orderID)")
         }
         let order = toSign.order
 
-        // Which token, and whose. The key's certificate is read before any login.
-        let cached = pin == nil ? cachedLogin(token: request.token, operatorID: caller.op?.id) : nil
-        if pin == nil && cached == nil {
-            throw Problem(.invalidField, "give the PIN of the token (pin); the daemon keeps no PIN\(pinCache == nil ? "" : " and holds no login of yours on that token")", rule: "D5")
-        }
-        // The token's signer is kept open between requests (`TokenService.keptSigner`): no session,
-        // object search or certificate parse per request. A refusal is decided on the token as it
-        // is now: a kept signer that is refused is read again before the refusal stands.
-        var signer = try await signer(for: request.token, cached: cached)
-        var verdict = try await approve(request, order: order, signer: signer, caller: caller)
+        // A refusal is decided on the token as it is now: a kept signer that is refused is read
+        // again before the refusal stands.
+        var signer = try found.get()
+        var verdict = try await approve(request, order: order, signer: signer, caller: caller, records: toSign.records)
         if case .failure = verdict, cached == nil {
             signer = try await self.signer(for: request.token, cached: nil, fresh: true)
             verdict = try await approve(request, order: order, signer: signer, caller: caller)
@@ -333,8 +341,11 @@ final class OrderDesk: Sendable {
 
     /// The signing policy's verdict on signing `order` with `signer`'s key (D2-D13), and a held
     /// revocation list's (D6). Registry failures are thrown.
+    ///
+    /// `records`: what the registry holds for the token and the first signer, when the caller read
+    /// it with the order (used when it was read for this signer's serial).
     private func approve(
-        _ request: SignRequest, order: Order, signer: TokenSigner, caller: Caller
+        _ request: SignRequest, order: Order, signer: TokenSigner, caller: Caller, records: SigningRecords? = nil
     ) async throws -> Result<SigningPolicy.Approval, SigningPolicy.Refusal> {
         let serial = signer.session.token.serialNumber
         guard let certificateSHA256 = SHA256Hex(bytes: signer.certificate.sha256Fingerprint) else {
@@ -347,8 +358,14 @@ final class OrderDesk: Sendable {
                 "the certificate on token \(serial) (serial \(signer.certificate.serialNumber)) is revoked (\(entry.reasonName ?? "no reason given")) on the certification authority's revocation list; it cannot sign"))
         }
         // The token as registered, and for a second signature who signed first, in one read.
-        let firstSigner = request.step == .second ? order.signature(.first)?.signer.operatorID : nil
-        let (token, firstNationalID) = try await registry.signingRecords(tokenSerial: serial, firstSigner: firstSigner)
+        let read: SigningRecords
+        if let records, records.tokenSerial == serial {
+            read = records
+        } else {
+            read = try await registry.signingRecords(tokenSerial: serial, firstSigner: order.signature(.first)?.signer.operatorID)
+        }
+        let token = read.token
+        let firstNationalID = request.step == .second ? read.firstSignerNationalID : nil
         do {
             return .success(try policy.check(SigningPolicy.Request(
                 step: request.step, order: order, caller: caller.op, callerName: caller.name,
@@ -483,6 +500,10 @@ struct Caller: Sendable {
     }
 
     static func resolve(_ request: Request, registry: Registry) async throws -> Caller {
+        // The router read the operator already for a route with roles: once per request.
+        if let resolved = request.resolvedCaller {
+            return Caller(peer: request.peer, op: resolved.op, roles: request.roles.isEmpty ? (resolved.op?.roles ?? []) : request.roles)
+        }
         let op = try await request.peer.userName.asyncFlatMap { try await registry.operator(unixUser: $0) }
         // Routes open to any caller resolve no roles before the handler: the operator's own count.
         return Caller(peer: request.peer, op: op, roles: request.roles.isEmpty ? (op?.roles ?? []) : request.roles)

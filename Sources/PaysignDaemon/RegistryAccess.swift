@@ -56,13 +56,12 @@ struct RegistryAccess: Sendable {
         let access: RegistryAccess
         let administrators: Set<String>
 
-        func roles(of peer: PeerCredentials) async throws -> Set<Role> {
+        func resolve(_ peer: PeerCredentials) async throws -> ResolvedCaller {
             var roles: Set<Role> = []
             if let name = peer.userName, administrators.contains(name) { roles.insert(.administrator) }
-            if let name = peer.userName, let op = try await access.registry.operator(unixUser: name) {
-                roles.formUnion(op.roles)
-            }
-            return roles
+            let op = try await peer.userName.asyncFlatMap { try await access.registry.operator(unixUser: $0) }
+            if let op { roles.formUnion(op.roles) }
+            return ResolvedCaller(roles: roles, op: op)
         }
 
         func denied(_ peer: PeerCredentials, method: String, path: String, reason: String) async {

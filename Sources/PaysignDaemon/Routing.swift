@@ -15,6 +15,9 @@ public struct Request: Sendable {
     public var parameters: [String: String] = [:]
     /// The caller's roles, resolved before the handler runs.
     public var roles: Set<Role> = []
+    /// The caller as the router resolved it (routes with roles): its operator record, read once per
+    /// request (nil: not resolved, so a handler reads it itself).
+    public var resolvedCaller: ResolvedCaller?
 
     /// Decodes a JSON body strictly: `application/json` only, no unknown fields, one sentence per
     /// problem (problem details on the API).
@@ -107,8 +110,8 @@ public struct Route: Sendable {
         self.handler = handler
     }
 
-    func match(_ path: String) -> [String: String]? {
-        let parts = path.split(separator: "/")
+    /// The path parameters when `parts` (the request's path split at "/") fits the pattern.
+    func match(_ parts: [Substring]) -> [String: String]? {
         guard parts.count == pattern.count else { return nil }
         var parameters: [String: String] = [:]
         for (p, actual) in zip(pattern, parts) {
@@ -122,9 +125,21 @@ public struct Route: Sendable {
     }
 }
 
+/// Who a caller is in the registry, as the router resolved it before the handler: its roles and,
+/// when its Unix user is mapped to one, its operator record.
+public struct ResolvedCaller: Sendable {
+    public var roles: Set<Role>
+    public var op: Operator?
+
+    public init(roles: Set<Role>, op: Operator?) {
+        self.roles = roles
+        self.op = op
+    }
+}
+
 /// Resolves who a caller is in the registry: the roles of the operator mapped to its Unix user.
 public protocol CallerDirectory: Sendable {
-    func roles(of peer: PeerCredentials) async throws -> Set<Role>
+    func resolve(_ peer: PeerCredentials) async throws -> ResolvedCaller
     /// Records that a caller was refused (journaled by the registry).
     func denied(_ peer: PeerCredentials, method: String, path: String, reason: String) async
 }
@@ -141,7 +156,9 @@ public struct Router: Sendable {
     }
 
     public func respond(to request: Request) async -> Response {
-        let candidates = routes.compactMap { route in route.match(request.path).map { (route, $0) } }
+        // The path is split once; each route compares its pattern with the parts.
+        let parts = request.path.split(separator: "/")
+        let candidates = routes.compactMap { route in route.match(parts).map { (route, $0) } }
         guard !candidates.isEmpty else {
             return .problem(Problem(.notFound, "no route \(request.path); see /v1/openapi.json"))
         }
@@ -155,8 +172,10 @@ public struct Router: Sendable {
         request.parameters = parameters
         do {
             if let needed = route.roles {
-                let roles = try await directory.roles(of: request.peer)
+                let resolved = try await directory.resolve(request.peer)
+                let roles = resolved.roles
                 request.roles = roles
+                request.resolvedCaller = resolved
                 if roles.isDisjoint(with: needed) {
                     let reason = roles.isEmpty
                         ? "\(request.peer.userName ?? "uid \(request.peer.uid)") has no role in paysign's registry"

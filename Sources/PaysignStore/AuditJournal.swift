@@ -26,7 +26,9 @@ enum Journal {
 
         /// Starts after the journal's newest entry (or at the genesis).
         init(_ db: Database) throws {
-            if let last = try Row.fetchOne(db, sql: "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1") {
+            // A cached statement: every write that journals starts here.
+            let newest = try db.cachedStatement(sql: "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
+            if let last = try Row.fetchOne(newest) {
                 // seq is the rowid, always an integer; a hash that is not text (tampering) chains
                 // as "" and the verifier reports the damage.
                 seq = last[0]

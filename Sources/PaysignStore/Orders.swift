@@ -120,42 +120,49 @@ extension Registry {
     }
 
     /// What a signature on an order starts from, in one read: the order, the canonical document
-    /// both signatures cover, and the SignedData so far (nil before the first signature). Nil when
-    /// there is no such order.
-    public func orderToSign(id: Order.ID) async throws -> OrderToSign? {
+    /// both signatures cover, and the SignedData so far (nil before the first signature); with
+    /// `tokenSerial`, also what the signing policy reads of the registry (`signingRecords`), from
+    /// the same snapshot. Nil when there is no such order.
+    public func orderToSign(id: Order.ID, tokenSerial: String? = nil) async throws -> OrderToSign? {
         try await read("read an order to sign") { db in
             guard let order = try Self.order(db, id: id) else { return nil }
             let blobs = try db.cachedStatement(sql: "SELECT document, signedData FROM orders WHERE id = ?")
             guard let row = try Row.fetchOne(blobs, arguments: [id]) else { return nil }
             let document: Data? = row[0]
             let signedData: Data? = row[1]
+            // For a second signature, who signed first (D2, D3).
+            let records = try tokenSerial.map {
+                try Self.signingRecords(db, tokenSerial: $0, firstSigner: order.signature(.first)?.signer.operatorID)
+            }
             return OrderToSign(
-                order: order, document: document.map { Array($0) } ?? [], signedData: signedData.map { Array($0) })
+                order: order, document: document.map { Array($0) } ?? [], signedData: signedData.map { Array($0) },
+                records: records)
         }
     }
 
     /// What the signing policy needs from the registry besides the order, in one read: the token
     /// registered under `tokenSerial` (nil if none; as `token(serial:)` reads it) and the national
     /// ID of `firstSigner`, the operator who signed first (for a second signature; nil if none).
-    public func signingRecords(
-        tokenSerial: String, firstSigner: Operator.ID?
-    ) async throws -> (token: TokenRecord?, firstSignerNationalID: String?) {
+    public func signingRecords(tokenSerial: String, firstSigner: Operator.ID?) async throws -> SigningRecords {
         try await read("read a token and a signer") { db in
-            var token: TokenRecord?
-            let tokens = try db.cachedStatement(sql: "SELECT * FROM tokens WHERE serial = ?")
-            if let row = try TokenRow.fetchOne(tokens, arguments: [tokenSerial]), let id = row.id {
-                let certificates = try db.cachedStatement(
-                    sql: "SELECT * FROM token_certificates WHERE tokenID = ? ORDER BY notBefore, sha256")
-                token = try Self.token(
-                    row, certificates: try TokenCertificateRow.fetchAll(certificates, arguments: [id]))
-            }
-            var nationalID: String?
-            if let firstSigner {
-                let operators = try db.cachedStatement(sql: "SELECT nationalID FROM operators WHERE id = ?")
-                nationalID = try String.fetchOne(operators, arguments: [firstSigner])
-            }
-            return (token, nationalID)
+            try Self.signingRecords(db, tokenSerial: tokenSerial, firstSigner: firstSigner)
         }
+    }
+
+    static func signingRecords(_ db: Database, tokenSerial: String, firstSigner: Operator.ID?) throws -> SigningRecords {
+        var token: TokenRecord?
+        let tokens = try db.cachedStatement(sql: "SELECT * FROM tokens WHERE serial = ?")
+        if let row = try TokenRow.fetchOne(tokens, arguments: [tokenSerial]), let id = row.id {
+            let certificates = try db.cachedStatement(
+                sql: "SELECT * FROM token_certificates WHERE tokenID = ? ORDER BY notBefore, sha256")
+            token = try Self.token(row, certificates: try TokenCertificateRow.fetchAll(certificates, arguments: [id]))
+        }
+        var nationalID: String?
+        if let firstSigner {
+            let operators = try db.cachedStatement(sql: "SELECT nationalID FROM operators WHERE id = ?")
+            nationalID = try String.fetchOne(operators, arguments: [firstSigner])
+        }
+        return SigningRecords(tokenSerial: tokenSerial, token: token, firstSignerNationalID: nationalID)
     }
 
     /// The CMS SignedData (DER) as it stands: nil until the first signature, then one SignerInfo,
@@ -320,12 +327,16 @@ extension Registry {
             }
             try db.cachedStatement(sql: "UPDATE orders SET state = ?, signedData = ? WHERE id = ?")
                 .execute(arguments: [OrderState.after(step).rawValue, Data(signedData), orderID])
-            try OrderSignatureRow(
-                orderID: orderID, step: step.rawValue, signerOperator: signature.signer.operatorID,
-                signerUser: signature.signer.unixUser, tokenSerial: signature.tokenSerial,
-                certificateSHA256: signature.certificateSHA256.hex, signatureSHA256: signature.signatureSHA256.hex,
-                signedAt: Timestamp.string(signature.signedAt)
-            ).insert(db)
+            // The columns of `OrderSignatureRow`, by a cached statement (every signature comes here).
+            try db.cachedStatement(sql: """
+                INSERT INTO order_signatures \
+                (orderID, step, signerOperator, signerUser, tokenSerial, certificateSHA256, signatureSHA256, signedAt) \
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """
+            ).execute(arguments: [
+                orderID, step.rawValue, signature.signer.operatorID, signature.signer.unixUser, signature.tokenSerial,
+                signature.certificateSHA256.hex, signature.signatureSHA256.hex, Timestamp.string(signature.signedAt),
+            ])
             var journal = try Journal.Writer(db)
             for event in journalFirst {
                 try journal.append(db, event, by: actor, at: at)
@@ -499,4 +510,16 @@ public struct OrderToSign: Sendable {
     public var document: [UInt8]
     /// The CMS SignedData (DER) so far; nil before the first signature.
     public var signedData: [UInt8]?
+    /// What the signing policy reads of the registry, when a token serial was given.
+    public var records: SigningRecords?
+}
+
+/// What the signing policy reads of the registry besides the order (`Registry.signingRecords`).
+public struct SigningRecords: Sendable {
+    /// The serial the records were read for.
+    public var tokenSerial: String
+    /// The token registered under that serial; nil if none.
+    public var token: TokenRecord?
+    /// The national ID of the operator who signed first (for a second signature); nil if none.
+    public var firstSignerNationalID: String?
 }
