@@ -1,3 +1,5 @@
+// gettid(2) and pthread_setname_np(3) are GNU extensions.
+#define _GNU_SOURCE 1
 #define OPENSSL_SUPPRESS_DEPRECATED 1
 #include "CPaysignShims.h"
 
@@ -7,7 +9,9 @@
 #include <p11-kit/pkcs11.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <pthread.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 _Static_assert(sizeof(unsigned long) == sizeof(CK_ULONG), "CK_ULONG is unsigned long");
 
@@ -43,6 +47,17 @@ int CPaysignShims_forbid_core_dumps(void) {
     struct rlimit none = {0, 0};
     if (setrlimit(RLIMIT_CORE, &none) != 0) return -1;
     return prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
+int CPaysignShims_set_thread_nice(int nice) {
+    return setpriority(PRIO_PROCESS, (id_t)gettid(), nice);
+}
+
+int CPaysignShims_set_thread_name(const char *name) {
+    char kept[16];
+    strncpy(kept, name, sizeof kept - 1);
+    kept[sizeof kept - 1] = '\0';
+    return pthread_setname_np(pthread_self(), kept);
 }
 
 // MARK: CMS (appended for PaysignOpenSSL's CMS.swift)

@@ -56,6 +56,9 @@ public struct Daemon: Sendable {
         // The socket first: a second daemon or a stray file is refused before anything is opened.
         if inherited.isEmpty { try HTTPServer.prepare(socketPath: configuration.socket) }
         let registry = try await RegistryAccess.open(stateDirectory: configuration.stateDirectory, logger: logger)
+        // The threads that talk to tokens get a core first (`TokenThreadPriority`): the token is
+        // the slow part, and the bookkeeping around its signatures waits for it, not the reverse.
+        TokenThreadPriority.nice = configuration.tokenThreadNice == 0 ? nil : Int32(configuration.tokenThreadNice)
         let tokens: TokenService
         do {
             tokens = try TokenService(modules: configuration.pkcs11Module.map { .path($0) } ?? .registered, logger: logger)

@@ -29,6 +29,7 @@ import Yams
 /// maximum-pin-age-days: 180              # refuse to sign with an older PIN (D5); null: no limit
 /// pin-age-warning-days: 14               # warn this many days before
 /// pin-cache-seconds: 0                   # keep a holder's token logged in this long after a signature; 0: off
+/// token-thread-nice: -10                 # nice value of the threads that talk to tokens (-20…0; 0: leave them)
 /// authority-token: "pkcs11:token=authority"   # the certification authority's token (CRLs, certificates); unset: not the authority
 /// trust-anchors: /etc/paysign/trust-anchors   # PEM file or folder of root certificates
 /// crl-watch: /var/lib/paysign/incoming-crl    # a CRL file or folder imported whenever it changes; unset: import by API only
@@ -68,6 +69,8 @@ public struct DaemonConfiguration: Sendable, Hashable, Codable {
     /// After a signature, keep the holder's token logged in for this many seconds so the same
     /// holder can sign again without the PIN; 0 (the default): every signature takes the PIN.
     public var pinCacheSeconds: Double = 0
+    /// The nice value the threads that talk to tokens ask for (`TokenThreadPriority`); 0: leave it.
+    public var tokenThreadNice: Int = -10
     /// The certification authority's own token (PKCS#11 URI): it signs CRLs and certificates.
     public var authorityToken: String?
     /// Root certificates (a PEM file, or a folder of them) that CRLs and certificates chain to.
@@ -115,6 +118,7 @@ public struct DaemonConfiguration: Sendable, Hashable, Codable {
         case maximumPINAgeDays = "maximum-pin-age-days"
         case pinAgeWarningDays = "pin-age-warning-days"
         case pinCacheSeconds = "pin-cache-seconds"
+        case tokenThreadNice = "token-thread-nice"
         case authorityToken = "authority-token"
         case trustAnchors = "trust-anchors"
         case crlWatch = "crl-watch"
@@ -158,6 +162,7 @@ public struct DaemonConfiguration: Sendable, Hashable, Codable {
         maximumPINAgeDays = try c.decodeIfPresent(Int.self, forKey: .maximumPINAgeDays)
         pinAgeWarningDays = try c.decodeIfPresent(Int.self, forKey: .pinAgeWarningDays) ?? defaults.pinAgeWarningDays
         pinCacheSeconds = try c.decodeIfPresent(Double.self, forKey: .pinCacheSeconds) ?? defaults.pinCacheSeconds
+        tokenThreadNice = try c.decodeIfPresent(Int.self, forKey: .tokenThreadNice) ?? defaults.tokenThreadNice
         authorityToken = try c.decodeIfPresent(String.self, forKey: .authorityToken)
         trustAnchors = try c.decodeIfPresent(String.self, forKey: .trustAnchors)
         crlWatch = try c.decodeIfPresent(String.self, forKey: .crlWatch)
@@ -238,6 +243,9 @@ public struct DaemonConfiguration: Sendable, Hashable, Codable {
         }
         guard (0...3600).contains(pinCacheSeconds) else {
             throw DaemonError("pin-cache-seconds must be between 0 (off) and 3600")
+        }
+        guard (-20...0).contains(tokenThreadNice) else {
+            throw DaemonError("token-thread-nice must be between -20 and 0 (0: the default priority)")
         }
         guard (1...366).contains(crlNextUpdateDays) else { throw DaemonError("crl-next-update-days must be between 1 and 366") }
         guard (1...3650).contains(dormantDays) else { throw DaemonError("dormant-days must be between 1 and 3650") }

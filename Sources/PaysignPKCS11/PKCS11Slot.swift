@@ -25,7 +25,7 @@ public final class PKCS11Slot: @unchecked Sendable {
         self.module = module
         self.id = id
         self._info = info
-        self.worker = WorkerThread(name: "pkcs11-slot-\(id)", gate: module.gate)
+        self.worker = WorkerThread(name: "pkcs11-slot-\(id)", gate: module.gate, prioritized: true, logger: module.logger)
     }
 
     /// `CK_SLOT_INFO` as last read.

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 
 /// A dedicated thread that runs blocking C calls one after another.
 ///
@@ -17,9 +18,12 @@ final class WorkerThread: @unchecked Sendable {
     private var thread: Thread?
     private let gate: ModuleGate?
 
-    init(name: String, gate: ModuleGate? = nil) {
+    /// - Parameter prioritized: a slot's thread, which asks for `TokenThreadPriority.nice`
+    ///   (logging a refusal once with `logger`).
+    init(name: String, gate: ModuleGate? = nil, prioritized: Bool = false, logger: Logger? = nil) {
         self.gate = gate
         let thread = Thread { [self] in
+            if prioritized { TokenThreadPriority.apply(name: name, logger: logger) }
             self.loop()
             self.finished.signal()
         }

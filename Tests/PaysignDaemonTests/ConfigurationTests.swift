@@ -20,6 +20,7 @@ struct ConfigurationTests {
         #expect(configuration.socketGroup == "paysign")
         #expect(configuration.administrators == ["root"])
         #expect(configuration.maxBodyBytes == 1 << 20)
+        #expect(configuration.tokenThreadNice == -10)
     }
 
     @Test("every documented key is read")
@@ -39,6 +40,7 @@ struct ConfigurationTests {
             request-timeout-seconds: 2.5
             log-level: debug
             head-signing-interval-minutes: 30
+            token-thread-nice: 0
             """)
         #expect(configuration.socket == "/tmp/p.sock")
         #expect(configuration.socketGroup == "signers")
@@ -47,6 +49,7 @@ struct ConfigurationTests {
         #expect(configuration.readerBindings == [.init(reader: "Virtual PCD 00 00", token: "pkcs11:token=officer1")])
         #expect(configuration.requestTimeoutSeconds == 2.5)
         #expect(configuration.headSigningIntervalMinutes == 30)
+        #expect(configuration.tokenThreadNice == 0)
     }
 
     @Test("mistakes are refused with one sentence naming them", arguments: [
@@ -61,6 +64,8 @@ struct ConfigurationTests {
         ("idle-timeout-seconds: .inf", "between 0.1 and 86400"),
         ("journal-signing-certificates: [abc]", "not a SHA-256 fingerprint"),
         (": : :", "not valid YAML"),
+        ("token-thread-nice: 5", "token-thread-nice must be between -20 and 0"),
+        ("token-thread-nice: -21", "token-thread-nice must be between -20 and 0"),
     ])
     func mistakes(yaml: String, phrase: String) {
         do {

@@ -33,6 +33,16 @@ extern const unsigned long CPaysignShims_CKR_VENDOR_DEFINED;
 /// PINs pass through it (rule D5). Returns 0, or -1 with errno set.
 int CPaysignShims_forbid_core_dumps(void);
 
+/// setpriority(2) for the calling thread alone: Linux applies PRIO_PROCESS to the one thread whose
+/// id (gettid(2), which Glibc's Swift module does not import) it is given. Lowering the nice value
+/// below the thread's current one needs CAP_SYS_NICE or an RLIMIT_NICE that allows it (systemd's
+/// LimitNICE=). Returns 0, or -1 with errno set.
+int CPaysignShims_set_thread_nice(int nice);
+
+/// pthread_setname_np(3) for the calling thread (at most 15 bytes are kept), so that ps, top and
+/// perf name it. Returns 0 or an error number.
+int CPaysignShims_set_thread_name(const char *name);
+
 // Opaque OpenSSL CMS types for the CMS shims below (no OpenSSL include here either).
 typedef struct CMS_SignerInfo_st CPaysignShims_CMS_SignerInfo;
 typedef struct x509_st CPaysignShims_X509;
