@@ -481,3 +481,96 @@ struct CRLRow: Codable, FetchableRecord, MutablePersistableRecord {
         id = inserted.rowID
     }
 }
+
+// MARK: Rows read on every request
+
+// GRDB decodes a Codable record through a generic decoder; an explicit `init(row:)` reads the
+// columns directly (GRDB's documented fast path). These are the rows a signature request reads:
+// the caller's operator, the order with its signatures, the token with its certificates. A column
+// missing or of the wrong type throws, as the Codable decoding did (the registry reports it as
+// damage), never traps.
+
+extension OperatorRow {
+    init(row: Row) throws {
+        id = try row.decode(forColumn: "id")
+        unixUser = try row.decode(forColumn: "unixUser")
+        nationalID = try row.decode(forColumn: "nationalID")
+        name = try row.decode(forColumn: "name")
+        entityCode = try row.decode(forColumn: "entityCode")
+        addedAt = try row.decode(forColumn: "addedAt")
+        onSite = try row.decode(forColumn: "onSite")
+        retirementDate = try row.decode(forColumn: "retirementDate")
+        clearedAt = try row.decode(forColumn: "clearedAt")
+        deathDate = try row.decode(forColumn: "deathDate")
+        deathNotifiedOn = try row.decode(forColumn: "deathNotifiedOn")
+        deathNoticeReference = try row.decode(forColumn: "deathNoticeReference")
+    }
+}
+
+extension TokenRow {
+    init(row: Row) throws {
+        id = try row.decode(forColumn: "id")
+        serial = try row.decode(forColumn: "serial")
+        label = try row.decode(forColumn: "label")
+        holderID = try row.decode(forColumn: "holderID")
+        registeredAt = try row.decode(forColumn: "registeredAt")
+        pinChangedAt = try row.decode(forColumn: "pinChangedAt")
+        state = try row.decode(forColumn: "state")
+        stateChangedAt = try row.decode(forColumn: "stateChangedAt")
+        revokedAt = try row.decode(forColumn: "revokedAt")
+        revocationCause = try row.decode(forColumn: "revocationCause")
+        revocationReason = try row.decode(forColumn: "revocationReason")
+        invalidityDate = try row.decode(forColumn: "invalidityDate")
+    }
+}
+
+extension TokenCertificateRow {
+    init(row: Row) throws {
+        sha256 = try row.decode(forColumn: "sha256")
+        tokenID = try row.decode(forColumn: "tokenID")
+        der = try row.decode(forColumn: "der")
+        serialHex = try row.decode(forColumn: "serialHex")
+        subject = try row.decode(forColumn: "subject")
+        notBefore = try row.decode(forColumn: "notBefore")
+        notAfter = try row.decode(forColumn: "notAfter")
+    }
+}
+
+extension OrderRow {
+    init(row: Row) throws {
+        id = try row.decode(forColumn: "id")
+        entityCode = try row.decode(forColumn: "entityCode")
+        kind = try row.decode(forColumn: "kind")
+        currency = try row.decode(forColumn: "currency")
+        valueDate = try row.decode(forColumn: "valueDate")
+        fileSHA256 = try row.decode(forColumn: "fileSHA256")
+        fileBytes = try row.decode(forColumn: "fileBytes")
+        lineCount = try row.decode(forColumn: "lineCount")
+        totalPiasters = try row.decode(forColumn: "totalPiasters")
+        documentSHA256 = try row.decode(forColumn: "documentSHA256")
+        state = try row.decode(forColumn: "state")
+        createdByOperator = try row.decode(forColumn: "createdByOperator")
+        createdByUser = try row.decode(forColumn: "createdByUser")
+        createdAt = try row.decode(forColumn: "createdAt")
+        reviewedByOperator = try row.decode(forColumn: "reviewedByOperator")
+        reviewedByUser = try row.decode(forColumn: "reviewedByUser")
+        reviewedAt = try row.decode(forColumn: "reviewedAt")
+        rejectedByOperator = try row.decode(forColumn: "rejectedByOperator")
+        rejectedByUser = try row.decode(forColumn: "rejectedByUser")
+        rejectedAt = try row.decode(forColumn: "rejectedAt")
+        rejectionReason = try row.decode(forColumn: "rejectionReason")
+    }
+}
+
+extension OrderSignatureRow {
+    init(row: Row) throws {
+        orderID = try row.decode(forColumn: "orderID")
+        step = try row.decode(forColumn: "step")
+        signerOperator = try row.decode(forColumn: "signerOperator")
+        signerUser = try row.decode(forColumn: "signerUser")
+        tokenSerial = try row.decode(forColumn: "tokenSerial")
+        certificateSHA256 = try row.decode(forColumn: "certificateSHA256")
+        signatureSHA256 = try row.decode(forColumn: "signatureSHA256")
+        signedAt = try row.decode(forColumn: "signedAt")
+    }
+}
