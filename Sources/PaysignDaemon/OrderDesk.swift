@@ -197,31 +197,28 @@ final class OrderDesk: Sendable {
         guard caller.op != nil else {
             throw await refuse(caller, .notAuthorized, .d13, "\(caller.name) is not an operator in paysign's registry and cannot sign")
         }
-        // Which token, and whose. The key's certificate is read before any login. The token's
-        // signer is kept open between requests (`TokenService.keptSigner`): no session, object
-        // search or certificate parse per request. It is found first so that the order and what
-        // the policy reads of the registry come in one read; its failure is answered after the
-        // order's (an order that is not there is a 404 whatever the token).
+        // Which token, and whose. The key's certificate is read before any login.
         let cached = pin == nil ? cachedLogin(token: request.token, operatorID: caller.op?.id) : nil
-        let found: Result<TokenSigner, any Error>
-        if pin == nil && cached == nil {
-            found = .failure(Problem(.invalidField, "give the PIN of the token (pin); the daemon keeps no PIN\(pinCache == nil ? "" : " and holds no login of yours on that token")", rule: "D5"))
-        } else {
-            do { found = .success(try await signer(for: request.token, cached: cached)) } catch { found = .failure(error) }
-        }
-        // The order, the document both signatures cover, the SignedData so far, and the token's
-        // registration and the first signer's national ID (D2-D4), in one read.
-        let serialFound = try? found.get().session.token.serialNumber
-        guard let toSign = try await registry.orderToSign(id: request.orderID, tokenSerial: serialFound),
+        // The token's signer is kept open between requests (`TokenService.keptSigner`): no session,
+        // object search or certificate parse per request. When one is held (or the caller's kept
+        // login), its serial is known without touching the token, and the registry's records for
+        // the signing policy come in the same read as the order.
+        let held = cached ?? ((pin == nil) ? nil : tokens.keptSignerIfHeld(for: request.token))
+        // The order, the document both signatures cover, the SignedData so far, and with a held
+        // signer the token's registration and the first signer's national ID (D2-D4), in one read.
+        guard let toSign = try await registry.orderToSign(id: request.orderID, tokenSerial: held?.session.token.serialNumber),
             caller.maySee(toSign.order.metadata.entityCode)
         else {
             throw Problem(.notFound, "there is no order \(request.orderID)")
         }
         let order = toSign.order
-
+        if pin == nil && cached == nil {
+            throw Problem(.invalidField, "give the PIN of the token (pin); the daemon keeps no PIN\(pinCache == nil ? "" : " and holds no login of yours on that token")", rule: "D5")
+        }
         // A refusal is decided on the token as it is now: a kept signer that is refused is read
         // again before the refusal stands.
-        var signer = try found.get()
+        var signer: TokenSigner
+        if let held { signer = held } else { signer = try await self.signer(for: request.token, cached: nil) }
         var verdict = try await approve(request, order: order, signer: signer, caller: caller, records: toSign.records)
         if case .failure = verdict, cached == nil {
             signer = try await self.signer(for: request.token, cached: nil, fresh: true)

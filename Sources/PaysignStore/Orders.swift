@@ -130,9 +130,11 @@ extension Registry {
             guard let row = try Row.fetchOne(blobs, arguments: [id]) else { return nil }
             let document: Data? = row[0]
             let signedData: Data? = row[1]
-            // For a second signature, who signed first (D2, D3).
-            let records = try tokenSerial.map {
-                try Self.signingRecords(db, tokenSerial: $0, firstSigner: order.signature(.first)?.signer.operatorID)
+            // For a second signature, who signed first (D2, D3). A record that cannot be read is
+            // left out here: the caller reads it again on its own once the order is known to be
+            // visible to the caller, and answers that failure then (not instead of a 404).
+            let records = tokenSerial.flatMap {
+                try? Self.signingRecords(db, tokenSerial: $0, firstSigner: order.signature(.first)?.signer.operatorID)
             }
             return OrderToSign(
                 order: order, document: document.map { Array($0) } ?? [], signedData: signedData.map { Array($0) },
@@ -327,16 +329,12 @@ extension Registry {
             }
             try db.cachedStatement(sql: "UPDATE orders SET state = ?, signedData = ? WHERE id = ?")
                 .execute(arguments: [OrderState.after(step).rawValue, Data(signedData), orderID])
-            // The columns of `OrderSignatureRow`, by a cached statement (every signature comes here).
-            try db.cachedStatement(sql: """
-                INSERT INTO order_signatures \
-                (orderID, step, signerOperator, signerUser, tokenSerial, certificateSHA256, signatureSHA256, signedAt) \
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                """
-            ).execute(arguments: [
-                orderID, step.rawValue, signature.signer.operatorID, signature.signer.unixUser, signature.tokenSerial,
-                signature.certificateSHA256.hex, signature.signatureSHA256.hex, Timestamp.string(signature.signedAt),
-            ])
+            try OrderSignatureRow(
+                orderID: orderID, step: step.rawValue, signerOperator: signature.signer.operatorID,
+                signerUser: signature.signer.unixUser, tokenSerial: signature.tokenSerial,
+                certificateSHA256: signature.certificateSHA256.hex, signatureSHA256: signature.signatureSHA256.hex,
+                signedAt: Timestamp.string(signature.signedAt)
+            ).insert(db)
             var journal = try Journal.Writer(db)
             for event in journalFirst {
                 try journal.append(db, event, by: actor, at: at)

@@ -83,6 +83,14 @@ public final class TokenService: Sendable {
         return spare
     }
 
+    /// The kept signer for `uri` when one is held and usable, without touching the token (nil
+    /// otherwise: `keptSigner(for:)` then reads the token, or refuses a URI that carries a PIN).
+    public func keptSignerIfHeld(for uri: PKCS11URI) -> TokenSigner? {
+        guard (try? Self.refusePIN(in: uri)) != nil else { return nil }
+        let name = uri.description
+        return kept.withLock { Self.usable(name, in: &$0) }
+    }
+
     /// Stops handing out `signer` (after a failure with it: a wrong PIN closed its session, the
     /// token answered an error, the certificate was refused); the next `keptSigner(for:)` reads the
     /// token again. Callers that still hold it see `isUsable` false.
