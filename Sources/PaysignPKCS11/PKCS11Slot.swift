@@ -25,7 +25,8 @@ public final class PKCS11Slot: @unchecked Sendable {
         self.module = module
         self.id = id
         self._info = info
-        self.worker = WorkerThread(name: "pkcs11-slot-\(id)", gate: module.gate, prioritized: true, logger: module.logger)
+        // A thread's name keeps 15 bytes: "p11s-" and a slot id of up to 10 digits.
+        self.worker = WorkerThread(name: "p11s-\(id)", gate: module.gate, prioritized: true, logger: module.logger)
     }
 
     /// `CK_SLOT_INFO` as last read.

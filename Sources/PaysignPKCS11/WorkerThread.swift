@@ -18,12 +18,13 @@ final class WorkerThread: @unchecked Sendable {
     private var thread: Thread?
     private let gate: ModuleGate?
 
-    /// - Parameter prioritized: a slot's thread, which asks for `TokenThreadPriority.nice`
-    ///   (logging a refusal once with `logger`).
+    /// - Parameter prioritized: a slot's thread, which asks for `TokenThreadPriority.nice` when
+    ///   it starts (logging a refusal once with `logger`).
     init(name: String, gate: ModuleGate? = nil, prioritized: Bool = false, logger: Logger? = nil) {
         self.gate = gate
         let thread = Thread { [self] in
-            if prioritized { TokenThreadPriority.apply(name: name, logger: logger) }
+            TokenThreadPriority.name(name)
+            if prioritized { _ = TokenThreadPriority.raise(logger: logger) }
             self.loop()
             self.finished.signal()
         }

@@ -42,6 +42,7 @@ struct Paysignd: AsyncParsableCommand {
     @Option(name: .customLong("maximum-pin-age-days"), help: "Refuse to sign with a PIN older than this (D5).") var maximumPINAgeDays: Int?
     @Option(name: .customLong("pin-age-warning-days"), help: "Warn this many days before the maximum PIN age.") var pinAgeWarningDays: Int?
     @Option(name: .customLong("pin-cache-seconds"), help: "Keep a holder's token logged in this long after a signature (0: off).") var pinCacheSeconds: Double?
+    @Option(name: .customLong("token-thread-nice"), parsing: .unconditional, help: ArgumentHelp("The nice value each token's thread asks for (-20 to 0; 0: leave it).", valueName: "nice")) var tokenThreadNice: Int?
 
     @Option(name: .customLong("authority-token"), help: ArgumentHelp("The certification authority's token (signs CRLs and certificates).", valueName: "pkcs11-uri")) var authorityToken: String?
     @Option(name: .customLong("trust-anchors"), help: ArgumentHelp("Root certificates: a PEM file or a folder of them.", valueName: "path")) var trustAnchors: String?
@@ -81,6 +82,7 @@ struct Paysignd: AsyncParsableCommand {
         if let maximumPINAgeDays { configuration.maximumPINAgeDays = maximumPINAgeDays }
         if let pinAgeWarningDays { configuration.pinAgeWarningDays = pinAgeWarningDays }
         if let pinCacheSeconds { configuration.pinCacheSeconds = pinCacheSeconds }
+        if let tokenThreadNice { configuration.tokenThreadNice = tokenThreadNice }
         if let authorityToken { configuration.authorityToken = authorityToken }
         if let trustAnchors { configuration.trustAnchors = trustAnchors }
         if let crlWatch { configuration.crlWatch = crlWatch }
