@@ -171,6 +171,20 @@ else
           echo "ratio daemon_sign_vs_raw_c_sign_$name $(awk -v a="$value" -v b="$raw" 'BEGIN { printf "%.3f", a / b }')"
         fi
       done
+      # With a PIN per request the token also logs in and out for every signature: against that
+      # reference too (raw C_Login + C_Sign + C_Logout, the better of the two runs).
+      if [ -z "$suffix" ]; then
+        login=$(ours "c_login_sign_logout_raw_$alg")
+        login_again=$(awk -v n="c_login_sign_logout_raw_$alg" '$1 == "bench" && $2 == n { print $3 }' "$work/raw-again.txt")
+        [ -n "$login_again" ] && echo "bench c_login_sign_logout_raw_${alg}_after_daemon $login_again sig/s"
+        if [ -n "$login" ] && [ -n "$login_again" ]; then login=$(awk -v a="$login" -v b="$login_again" 'BEGIN { print (a > b ? a : b) }'); fi
+        for concurrency in 1 8; do
+          value=$(ours "daemon_sign_${alg}_${concurrency}")
+          if [ -n "$value" ] && [ -n "$login" ]; then
+            echo "ratio daemon_sign_vs_raw_login_sign_logout_${alg}_${concurrency} $(awk -v a="$value" -v b="$login" 'BEGIN { printf "%.3f", a / b }')"
+          fi
+        done
+      fi
       # One request's latency at concurrency 1 minus one raw C_Sign.
       for p in p50 p99; do
         value=$(ours "daemon_sign_${p}_${alg}_1${suffix}")

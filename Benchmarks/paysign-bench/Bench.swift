@@ -1,8 +1,9 @@
 // paysign-bench: figures for `make bench`, each printed as `bench NAME VALUE UNIT`.
 //
 // Raw C_Sign in one process (the reference: C_SignInit + C_Sign on the token's thread, nothing
-// else), and the same signatures through paysign's TokenSigner (hash, worker hand-off, DER
-// conversion, certificate check), on SoftHSM tokens made by Certs/make-test-pki.sh.
+// else), the same signatures through paysign's TokenSigner (hash, worker hand-off, DER
+// conversion, certificate check), and raw C_Login + C_Sign + C_Logout per signature (the
+// reference for a request that brings its PIN), on SoftHSM tokens made by Certs/make-test-pki.sh.
 import Foundation
 import PaysignOpenSSL
 import PaysignPKCS11
@@ -66,6 +67,14 @@ struct Bench {
             let wrapped = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
             print("bench tokensigner_\(name) \(format(Double(count) / wrapped)) sig/s")
             print("ratio tokensigner_vs_raw_c_sign_\(name) \(format(raw / wrapped, digits: 3))")
+            // The reference for a signature that brings its PIN (the daemon's default): C_Login,
+            // C_SignInit, C_Sign and C_Logout per signature, nothing else.
+            try await signer.session.logout()
+            let pin = Array(pins[label]!.utf8)
+            let loginProbe = try signer.session.rawLoginSignLogoutLoop(input, mechanism: algorithm.mechanism, key: key, pin: pin, count: 5)
+            let loginCount = max(20, Int(seconds / max(loginProbe / 5, 1e-6)))
+            let withLogin = try signer.session.rawLoginSignLogoutLoop(input, mechanism: algorithm.mechanism, key: key, pin: pin, count: loginCount)
+            print("bench c_login_sign_logout_raw_\(name) \(format(Double(loginCount) / withLogin)) sig/s")
             await signer.session.close()
         }
     }

@@ -438,6 +438,20 @@ extension PKCS11Session {
     /// The reference for benchmarks: `count` rounds of `C_SignInit` + `C_Sign` straight on the
     /// token's thread, with nothing of paysign's around them. Returns the seconds they took.
     public func rawSignLoop(_ data: [UInt8], mechanism: SigningMechanism, key: ObjectInfo, count: Int) throws -> Double {
+        try rawLoop(data, mechanism: mechanism, key: key, count: count, pin: nil)
+    }
+
+    /// The reference for a signature that brings its PIN: `count` rounds of `C_Login`, a search
+    /// for the private key by class and `CKA_ID` (a token may hand out new handles for private
+    /// objects after each login), `C_SignInit`, `C_Sign` and `C_Logout`, straight on the token's
+    /// thread (the session starts logged out). Returns the seconds they took.
+    public func rawLoginSignLogoutLoop(
+        _ data: [UInt8], mechanism: SigningMechanism, key: ObjectInfo, pin: [UInt8], count: Int
+    ) throws -> Double {
+        try rawLoop(data, mechanism: mechanism, key: key, count: count, pin: pin)
+    }
+
+    private func rawLoop(_ data: [UInt8], mechanism: SigningMechanism, key: ObjectInfo, count: Int, pin: [UInt8]?) throws -> Double {
         let functions = slot.module.functions
         let handle = self.handle
         return try slot.worker.runBlocking {
@@ -451,11 +465,49 @@ extension PKCS11Session {
                 var input = data
                 var signature = [UInt8](repeating: 0, count: 1024)
                 let start = DispatchTime.now().uptimeNanoseconds
+                var secret = pin ?? []
+                var keyClass = CK_OBJECT_CLASS(CKO_PRIVATE_KEY)
+                var keyID = key.id
+                let context = "token '\(self.token.label)'"
+                // C_FindObjectsInit, C_FindObjects, C_FindObjectsFinal: the private key with key.id.
+                func findKey() throws -> UInt {
+                    try withUnsafeMutableBytes(of: &keyClass) { classBytes in
+                        try keyID.withUnsafeMutableBytes { idBytes in
+                            var template = [
+                                CK_ATTRIBUTE(type: UInt(CKA_CLASS), pValue: classBytes.baseAddress, ulValueLen: UInt(classBytes.count)),
+                                CK_ATTRIBUTE(type: UInt(CKA_ID), pValue: idBytes.baseAddress, ulValueLen: UInt(idBytes.count)),
+                            ]
+                            var rv = functions.table.C_FindObjectsInit(handle, &template, UInt(template.count))
+                            guard rv == 0 else { throw PKCS11Error.from(ReturnValue(rv), function: "C_FindObjectsInit", context: context) }
+                            var found: UInt = 0
+                            var foundCount: UInt = 0
+                            rv = functions.table.C_FindObjects(handle, &found, 1, &foundCount)
+                            _ = functions.table.C_FindObjectsFinal(handle)
+                            guard rv == 0, foundCount == 1 else {
+                                throw PKCS11Error.from(ReturnValue(rv == 0 ? UInt(CKR_OBJECT_HANDLE_INVALID) : rv), function: "C_FindObjects", context: context)
+                            }
+                            return found
+                        }
+                    }
+                }
                 for _ in 0..<count {
                     var length = UInt(signature.count)
-                    var rv = functions.table.C_SignInit(handle, &ckMechanism, key.handle)
+                    var keyHandle = key.handle
+                    if pin != nil {
+                        let rv = functions.table.C_Login(handle, UInt(CKU_USER), &secret, UInt(secret.count))
+                        guard rv == 0 else { throw PKCS11Error.from(ReturnValue(rv), function: "C_Login", context: context) }
+                        keyHandle = try findKey()
+                    }
+                    var rv = functions.table.C_SignInit(handle, &ckMechanism, keyHandle)
                     if rv == 0 { rv = functions.table.C_Sign(handle, &input, UInt(input.count), &signature, &length) }
                     guard rv == 0 else { throw PKCS11Error.from(ReturnValue(rv), function: "C_Sign", context: "token '\(self.token.label)'") }
+                    if pin != nil {
+                        let rv = functions.table.C_Logout(handle)
+                        guard rv == 0 else { throw PKCS11Error.from(ReturnValue(rv), function: "C_Logout", context: "token '\(self.token.label)'") }
+                    }
+                }
+                secret.withUnsafeMutableBytes { bytes in
+                    for index in bytes.indices { bytes[index] = 0 }
                 }
                 return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
             }
