@@ -27,7 +27,7 @@ struct Bench {
         if arguments.count >= 2, try daemonPhase(Array(arguments.dropFirst())) { return }
         guard arguments.count >= 3 else {
             FileHandle.standardError.write(Data("""
-                usage: paysign-bench PKI-DIR MODULE [SECONDS]
+                usage: paysign-bench PKI-DIR MODULE [SECONDS [raw rsa2048|p256]]
                        paysign-bench health SOCKET [SECONDS]
                        paysign-bench setup SOCKET
                        paysign-bench orders SOCKET COUNT CSV [VALUE-DATE]
@@ -47,10 +47,14 @@ struct Bench {
                 let f = line.split(separator: "\t").map(String.init)
                 table[f[0]] = f[2]
             }
+        // `raw ALG`: only raw C_Sign on that algorithm's key (rsa2048 or p256), the reference
+        // bench.sh measures right before and after each daemon figure.
+        let rawOnly = arguments.count > 5 && arguments[4] == "raw" ? arguments[5] : nil
         let service = try TokenService(modules: .path(module))
         defer { service.close() }
-        print("bench cores \(ProcessInfo.processInfo.activeProcessorCount) count")
-        for (label, algorithm, name) in [("officer1", SignatureAlgorithm.rsaPKCS1SHA256, "rsa2048"), ("officer2", .ecdsaSHA256, "p256")] {
+        if rawOnly == nil { print("bench cores \(ProcessInfo.processInfo.activeProcessorCount) count") }
+        for (label, algorithm, name) in [("officer1", SignatureAlgorithm.rsaPKCS1SHA256, "rsa2048"), ("officer2", .ecdsaSHA256, "p256")]
+        where rawOnly == nil || rawOnly == name {
             let signer = try await service.signer(for: PKCS11URI("pkcs11:token=\(label)"))
             try await signer.login(pin: PIN(pins[label]!))
             let key = try await signer.privateKey()
@@ -62,6 +66,10 @@ struct Bench {
             let count = max(50, Int(seconds / max(probe / 20, 1e-6)))
             let raw = try signer.session.rawSignLoop(input, mechanism: algorithm.mechanism, key: key, count: count)
             print("bench c_sign_raw_\(name) \(format(Double(count) / raw)) sig/s")
+            if rawOnly != nil {
+                await signer.session.close()
+                continue
+            }
             let start = DispatchTime.now().uptimeNanoseconds
             for _ in 0..<count { _ = try await signer.sign(message, algorithm: algorithm) }
             let wrapped = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
