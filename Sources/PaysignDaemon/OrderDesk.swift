@@ -218,10 +218,10 @@ final class OrderDesk: Sendable {
         // A refusal is decided on the token as it is now: a kept signer that is refused is read
         // again before the refusal stands.
         var signer: TokenSigner
-        if let held { signer = held } else { signer = try await self.signer(for: request.token, cached: nil) }
+        if let held { signer = held } else { signer = try await self.signer(for: request.token) }
         var verdict = try await approve(request, order: order, signer: signer, caller: caller, records: toSign.records)
         if case .failure = verdict, cached == nil {
-            signer = try await self.signer(for: request.token, cached: nil, fresh: true)
+            signer = try await self.signer(for: request.token, fresh: true)
             verdict = try await approve(request, order: order, signer: signer, caller: caller)
         }
         let approval: SigningPolicy.Approval
@@ -326,9 +326,8 @@ final class OrderDesk: Sendable {
         return SignResult(order: recorded, signature: signature, warnings: warnings)
     }
 
-    /// The caller's cached login, or the token's kept signer (`TokenService.keptSigner`).
-    private func signer(for uri: PKCS11URI, cached: TokenSigner?, fresh: Bool = false) async throws -> TokenSigner {
-        if let cached { return cached }
+    /// The token's kept signer (`TokenService.keptSigner`), its failure as a problem.
+    private func signer(for uri: PKCS11URI, fresh: Bool = false) async throws -> TokenSigner {
         do {
             return try await tokens.keptSigner(for: uri, fresh: fresh)
         } catch {

@@ -64,8 +64,8 @@ public final class TokenService: Sendable {
     ///   new signer instead.
     public func keptSigner(for uri: PKCS11URI, fresh: Bool = false) async throws -> TokenSigner {
         try Self.refusePIN(in: uri)
+        if !fresh, let signer = keptSignerIfHeld(for: uri) { return signer }
         let name = uri.description
-        if !fresh, let signer = kept.withLock({ Self.usable(name, in: &$0) }) { return signer }
         let opened = try await signer(for: uri)
         let spare = kept.withLock { entries -> TokenSigner? in
             // Another call may have opened one meanwhile: keep a single signer per URI.
