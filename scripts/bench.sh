@@ -25,7 +25,11 @@ cleanup() {
   rm -rf "$work" ${flow:+"$flow"}
 }
 trap cleanup EXIT
-ours() { awk -v n="$1" '$1 == "bench" && $2 == n { print $3 }' "$work/ours.txt"; }
+# figure NAME [FILE]: the value of `bench NAME` in FILE (default: our figures so far).
+figure_of() { awk -v n="$1" '$1 == "bench" && $2 == n { print $3 }' "${2:-$work/ours.txt}"; }
+ours() { figure_of "$1"; }
+# better A B: the larger of two figures (either may be empty).
+better() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "") print b; else if (b == "") print a; else print (a + 0 > b + 0 ? a : b) }'; }
 PAYSIGN_BIN_DIR="$bin" Certs/make-test-pki.sh "$work/pki" >&2
 module=
 for candidate in /usr/lib/softhsm/libsofthsm2.so /usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so; do
@@ -123,7 +127,7 @@ else
     as "$user" sign "$socket" "$name" "$concurrency" "pkcs11:token=$label" "$(pin_of "$label")" "$run_seconds" "$@" < "$work/ids.txt"
     after=$(raw_now "$alg")
     if [ -n "$before" ] && [ -n "$after" ]; then
-      echo "bench c_sign_raw_beside_$name $(awk -v a="$before" -v b="$after" 'BEGIN { print (a > b ? a : b) }') sig/s"
+      echo "bench c_sign_raw_beside_$name $(better "$before" "$after") sig/s"
     fi
   }
   run_mode() { # SUFFIX [--cached-login]
@@ -170,9 +174,9 @@ else
   "$bin/paysign-bench" "$work/pki" "$module" "$seconds" > "$work/raw-again.txt"
   for alg in rsa2048 p256; do
     raw=$(ours "c_sign_raw_$alg")
-    again=$(awk -v n="c_sign_raw_$alg" '$1 == "bench" && $2 == n { print $3 }' "$work/raw-again.txt")
+    again=$(figure_of "c_sign_raw_$alg" "$work/raw-again.txt")
     [ -n "$again" ] && echo "bench c_sign_raw_${alg}_after_daemon $again sig/s"
-    if [ -n "$raw" ] && [ -n "$again" ]; then raw=$(awk -v a="$raw" -v b="$again" 'BEGIN { print (a > b ? a : b) }'); fi
+    raw=$(better "$raw" "$again")
     if [ -z "$raw" ]; then
       echo "bench: no raw C_Sign figure for $alg; the daemon ratios are skipped" >&2
       continue
@@ -193,9 +197,9 @@ else
       # reference too (raw C_Login + C_Sign + C_Logout, the better of the two runs).
       if [ -z "$suffix" ]; then
         login=$(ours "c_login_sign_logout_raw_$alg")
-        login_again=$(awk -v n="c_login_sign_logout_raw_$alg" '$1 == "bench" && $2 == n { print $3 }' "$work/raw-again.txt")
+        login_again=$(figure_of "c_login_sign_logout_raw_$alg" "$work/raw-again.txt")
         [ -n "$login_again" ] && echo "bench c_login_sign_logout_raw_${alg}_after_daemon $login_again sig/s"
-        if [ -n "$login" ] && [ -n "$login_again" ]; then login=$(awk -v a="$login" -v b="$login_again" 'BEGIN { print (a > b ? a : b) }'); fi
+        login=$(better "$login" "$login_again")
         for concurrency in 1 8; do
           value=$(ours "daemon_sign_${alg}_${concurrency}")
           if [ -n "$value" ] && [ -n "$login" ]; then

@@ -2,8 +2,8 @@
 //
 // Raw C_Sign in one process (the reference: C_SignInit + C_Sign on the token's thread, nothing
 // else), the same signatures through paysign's TokenSigner (hash, worker hand-off, DER
-// conversion, certificate check), and raw C_Login + C_Sign + C_Logout per signature (the
-// reference for a request that brings its PIN), on SoftHSM tokens made by Certs/make-test-pki.sh.
+// conversion, certificate check), and raw C_Login + key search + C_Sign + C_Logout per signature
+// (the reference for a request that brings its PIN), on SoftHSM tokens made by Certs/make-test-pki.sh.
 import Foundation
 import PaysignOpenSSL
 import PaysignPKCS11
@@ -75,8 +75,8 @@ struct Bench {
             let wrapped = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
             print("bench tokensigner_\(name) \(format(Double(count) / wrapped)) sig/s")
             print("ratio tokensigner_vs_raw_c_sign_\(name) \(format(raw / wrapped, digits: 3))")
-            // The reference for a signature that brings its PIN (the daemon's default): C_Login,
-            // C_SignInit, C_Sign and C_Logout per signature, nothing else.
+            // The reference for a signature that brings its PIN (the daemon's default): C_Login, the
+            // key's search, C_SignInit, C_Sign and C_Logout per signature, nothing else.
             try await signer.session.logout()
             let pin = Array(pins[label]!.utf8)
             let loginProbe = try signer.session.rawLoginSignLogoutLoop(input, mechanism: algorithm.mechanism, key: key, pin: pin, count: 5)

@@ -500,10 +500,10 @@ extension PKCS11Session {
                     }
                     var rv = functions.table.C_SignInit(handle, &ckMechanism, keyHandle)
                     if rv == 0 { rv = functions.table.C_Sign(handle, &input, UInt(input.count), &signature, &length) }
-                    guard rv == 0 else { throw PKCS11Error.from(ReturnValue(rv), function: "C_Sign", context: "token '\(self.token.label)'") }
+                    guard rv == 0 else { throw PKCS11Error.from(ReturnValue(rv), function: "C_Sign", context: context) }
                     if pin != nil {
                         let rv = functions.table.C_Logout(handle)
-                        guard rv == 0 else { throw PKCS11Error.from(ReturnValue(rv), function: "C_Logout", context: "token '\(self.token.label)'") }
+                        guard rv == 0 else { throw PKCS11Error.from(ReturnValue(rv), function: "C_Logout", context: context) }
                     }
                 }
                 secret.withUnsafeMutableBytes { bytes in
