@@ -23,11 +23,15 @@ public enum FaultSeam {
         public var skip: Int
         /// How many times it fires; nil for every matching call.
         public var times: Int?
+        /// Milliseconds to wait before each matching call (a slow token: `C_Sign~30`); the call
+        /// then goes through.
+        public var delayMilliseconds: Int
 
         public init(
             function: String, returnValue: ReturnValue? = nil, callThrough: Bool = false,
-            addPINState: PINState = [], skip: Int = 0, times: Int? = nil
+            addPINState: PINState = [], skip: Int = 0, times: Int? = nil, delayMilliseconds: Int = 0
         ) {
+            self.delayMilliseconds = delayMilliseconds
             self.function = function
             self.returnValue = returnValue
             self.callThrough = callThrough
@@ -75,10 +79,15 @@ public enum FaultSeam {
     }
 
     /// Parses `C_Sign=CKR_DEVICE_REMOVED@2x1,C_Login=CKR_PIN_LOCKED,C_GetTokenInfo+final-try`.
-    /// `!` after the return value makes the call go through first (`C_Sign=CKR_GENERAL_ERROR!`).
+    /// `!` after the return value makes the call go through first (`C_Sign=CKR_GENERAL_ERROR!`);
+    /// `C_Sign~30` waits 30 ms before every C_Sign (a slow token), then makes it.
     public static func parse(_ text: String) -> [Rule] {
         text.split(separator: ",").compactMap { item -> Rule? in
             var spec = Substring(item.trimmingCharacters(in: .whitespaces))
+            if let tilde = spec.firstIndex(of: "~") {
+                guard let ms = Int(spec[spec.index(after: tilde)...]), ms > 0, ms <= 10_000 else { return nil }
+                return Rule(function: String(spec[..<tilde]), delayMilliseconds: ms)
+            }
             var times: Int?
             var skip = 0
             if let x = spec.lastIndex(of: "x"), let n = Int(spec[spec.index(after: x)...]), spec[..<x].contains("@") {
@@ -127,6 +136,7 @@ public enum FaultSeam {
     static func call(_ function: StaticString, _ body: () -> UInt) -> UInt {
         #if DEBUG
         count(function)
+        if let delay = delay(function) { usleep(useconds_t(delay) * 1000) }
         if let rule = fire(function, wantsReturnValue: true), let rv = rule.returnValue {
             if rule.callThrough { _ = body() }
             return rv.rawValue
@@ -151,6 +161,15 @@ public enum FaultSeam {
         state.lock.unlock()
     }
 
+    /// The milliseconds a delay rule asks to wait before `function`, if one does.
+    private static func delay(_ function: StaticString) -> Int? {
+        state.lock.lock()
+        defer { state.lock.unlock() }
+        guard !state.rules.isEmpty else { return nil }
+        let name = function.description
+        return state.rules.first { $0.rule.function == name && $0.rule.delayMilliseconds > 0 }?.rule.delayMilliseconds
+    }
+
     private static func fire(_ function: StaticString, wantsReturnValue: Bool) -> Rule? {
         state.lock.lock()
         defer { state.lock.unlock() }
@@ -158,7 +177,7 @@ public enum FaultSeam {
         let name = function.description
         for i in state.rules.indices {
             let rule = state.rules[i].rule
-            guard rule.function == name, (rule.returnValue != nil) == wantsReturnValue else { continue }
+            guard rule.function == name, rule.delayMilliseconds == 0, (rule.returnValue != nil) == wantsReturnValue else { continue }
             state.rules[i].seen += 1
             guard state.rules[i].seen > rule.skip else { continue }
             if let times = rule.times, state.rules[i].fired >= times { continue }
