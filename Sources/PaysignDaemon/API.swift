@@ -47,6 +47,9 @@ public enum API {
                 return try .json(inventory)
             },
             Route("GET", "/v1/events", roles: anyRole) { request in
+                // Events about an entity's orders reach only callers whose scope covers it (D3,
+                // D13): the same rule as reading the orders.
+                let scope = OperatorScope.caller(request.resolvedCaller?.op, roles: request.roles)
                 let stream = context.bus.subscribe()
                 let interval = context.keepAliveInterval
                 return Response(
@@ -55,7 +58,9 @@ public enum API {
                         try await write(Array(": paysignd events\n\n".utf8))
                         try await withThrowingTaskGroup(of: Void.self) { group in
                             group.addTask {
-                                for await event in stream { try await write(event.frame) }
+                                for await event in stream where event.detail["entity"].map(scope.covers) ?? true {
+                                    try await write(event.frame)
+                                }
                             }
                             group.addTask {
                                 while true {

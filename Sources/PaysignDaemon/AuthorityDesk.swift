@@ -226,7 +226,7 @@ final class AuthorityDesk: Sendable {
         }
         guard let anchor = anchors.first(where: { $0.subject == list.issuer && list.isSigned(by: $0) }) else {
             let names = anchors.isEmpty ? "none are configured (trust-anchors)" : anchors.map(\.subject).joined(separator: "; ")
-            throw Problem(.invalidField, "the revocation list from \(list.issuer) is not signed by a trusted authority; trust anchors: \(names)", rule: "D6")
+            throw Problem(.invalidField, "the revocation list from \(list.issuer) is not signed by a trusted authority; trust anchors: \(names)", rule: .d6)
         }
         let now = clock()
         if let next = list.nextUpdate, next < now {
@@ -341,24 +341,24 @@ extension AuthorityDesk {
             throw Problem(.invalidField, "csr is not a PEM certification request (PKCS #10): \(error)")
         }
         guard request.verifySelfSignature() else {
-            throw Problem(.invalidField, "the certification request is not signed by the key it carries; make it on the holder's token (paysign token request)", rule: "D5")
+            throw Problem(.invalidField, "the certification request is not signed by the key it carries; make it on the holder's token (paysign token request)", rule: .d5)
         }
         guard let op = try await registry.operator(unixUser: user) else { throw Problem(.notFound, "\(user) is not an operator") }
-        if op.roles.contains(.dataEntry) { throw Problem(.ruleViolated, "\(user) is data-entry staff, who never hold a signing key", rule: "D13") }
+        if op.roles.contains(.dataEntry) { throw Problem(.ruleViolated, "\(user) is data-entry staff, who never hold a signing key", rule: .d13) }
         let role: Role
         if op.roles.contains(.firstSigner) { role = .firstSigner } else if op.roles.contains(.secondSigner) { role = .secondSigner } else {
-            throw Problem(.ruleViolated, "\(user) holds no signing role; add them as a holder first (an entity has at most two first signers, D3)", rule: "D3")
+            throw Problem(.ruleViolated, "\(user) holds no signing role; add them as a holder first (an entity has at most two first signers, D3)", rule: .d3)
         }
         if op.service.clearedAt != nil || op.service.deathNotice != nil {
-            throw Problem(.ruleViolated, "\(user) has left (cleared or deceased); no certificate is issued to them", rule: "D6")
+            throw Problem(.ruleViolated, "\(user) has left (cleared or deceased); no certificate is issued to them", rule: .d6)
         }
         guard let entityCode = op.entityCode, let entity = try await registry.entity(code: entityCode) else {
-            throw Problem(.ruleViolated, "\(user) belongs to no entity; a signing certificate names the holder's entity", rule: "D3")
+            throw Problem(.ruleViolated, "\(user) belongs to no entity; a signing certificate names the holder's entity", rule: .d3)
         }
         // The key is on the holder's token, and the token is the holder's to have (D5, D6).
         let holderToken = try await holderToken(tokenURI)
         guard holderToken.keys.contains(request.subjectPublicKeyInfo) else {
-            throw Problem(.invalidField, "the certification request's key is not on token \(holderToken.label) (serial \(holderToken.serial)); make the request on the holder's token (paysign token request) and name that token", rule: "D5")
+            throw Problem(.invalidField, "the certification request's key is not on token \(holderToken.label) (serial \(holderToken.serial)); make the request on the holder's token (paysign token request) and name that token", rule: .d5)
         }
         let registered = try await registry.token(serial: holderToken.serial)
         if let registered {
@@ -369,7 +369,7 @@ extension AuthorityDesk {
                 !mine ? "token \(holderToken.serial) is registered to another holder; a token is personal"
                 : registered.state.isFinal ? "token \(holderToken.serial) is \(registered.state.rawValue); a returned or revoked token gets no new certificate"
                 : "token \(holderToken.serial) is already registered to \(user) with its certificate; revoke it as superseded and issue on a new token"
-            throw Problem(.conflict, refusal, rule: mine ? "D6" : "D5")
+            throw Problem(.conflict, refusal, rule: mine ? .d6 : .d5)
         }
         return Issuance(request: request, op: op, role: role, entity: entity, token: holderToken)
     }
@@ -394,7 +394,7 @@ extension AuthorityDesk {
             checked = try await issuance(request: pem, holder: user, holderToken: tokenURI)
         } catch let problem as Problem {
             // Every refusal is journaled, with the rule it names.
-            _ = try? await registry.append(.refusal(.init(rule: problem.rule.flatMap(RuleNumber.init), reason: problem.detail)), by: caller.actor)
+            _ = try? await registry.append(.refusal(.init(rule: problem.rule, reason: problem.detail)), by: caller.actor)
             throw problem
         }
         let (request, op, role, entity, holderToken) = (checked.request, checked.op, checked.role, checked.entity, checked.token)

@@ -70,7 +70,7 @@ extension OrderDesk {
                 }
                 let held = try await registry.tokens().filter { $0.holder == op.id }
                 if !held.isEmpty {
-                    throw Problem(.ruleViolated, "\(user) still holds token \(held.map(\.serial).joined(separator: ", ")); the token is surrendered to the certification authority first", rule: "D6")
+                    throw Problem(.ruleViolated, "\(user) still holds token \(held.map(\.serial).joined(separator: ", ")); the token is surrendered to the certification authority first", rule: .d6)
                 }
                 let updated = try await storeCall {
                     try await registry.setRoles(operator: op.id, roles: op.roles.subtracting(removing), by: caller.actor)
@@ -132,7 +132,7 @@ extension OrderDesk {
     /// `C_SetPIN` on the caller's own registered token; records the date (D5).
     func changePIN(_ uri: PKCS11URI, old: PIN, new: PIN, confirmFinalTry: Bool, caller: Caller) async throws -> TokenRecord {
         guard new.count >= 4 else { throw Problem(.invalidField, "the new PIN is shorter than 4 characters") }
-        guard !new.isEqual(to: old) else { throw Problem(.invalidField, "the new PIN is the old one; choose another", rule: "D5") }
+        guard !new.isEqual(to: old) else { throw Problem(.invalidField, "the new PIN is the old one; choose another", rule: .d5) }
         let slot: PKCS11Slot
         do { slot = try await tokens.library.token(matching: uri) } catch {
             throw TokenProblems.problem(for: error) ?? Problem(.tokenFailed, "\(error)")
@@ -155,7 +155,7 @@ extension OrderDesk {
         // The current PIN is tried once by C_SetPIN: on the final try only when the holder says so.
         if !confirmFinalTry, let state = try? await slot.tokenInfo().pinState, state.contains(.finalTry) {
             _ = try? await registry.append(.refusal(.init(rule: .d5, reason: "token \(serial) is on its final PIN try; PIN change not attempted")), by: caller.actor)
-            throw Problem(.pinLocked, "token \(serial) is on its final PIN try: a wrong current PIN now locks it; send confirmFinalTry to use this try", rule: "D5")
+            throw Problem(.pinLocked, "token \(serial) is on its final PIN try: a wrong current PIN now locks it; send confirmFinalTry to use this try", rule: .d5)
         }
         do {
             try await tokenLock(serial) { try await session.changePIN(old: old, new: new) }
@@ -172,7 +172,7 @@ extension OrderDesk {
 
     private func refusePIN(_ caller: Caller, _ message: String) async -> Problem {
         _ = try? await registry.append(.refusal(.init(rule: .d5, reason: message)), by: caller.actor)
-        return Problem(.notAuthorized, message, rule: "D5")
+        return Problem(.notAuthorized, message, rule: .d5)
     }
 
     /// A token's URI from a request; one that carries a PIN is refused (D5: PINs travel only in
@@ -181,7 +181,7 @@ extension OrderDesk {
         let uri: PKCS11URI
         do { uri = try PKCS11URI(text) } catch { throw TokenProblems.problem(for: error) ?? Problem(.invalidField, "\(error)") }
         if uri.pinValue != nil || uri.pinSource != nil {
-            throw Problem(.invalidField, "the token URI carries a PIN (pin-value or pin-source); send the PIN only in its own field", rule: "D5")
+            throw Problem(.invalidField, "the token URI carries a PIN (pin-value or pin-source); send the PIN only in its own field", rule: .d5)
         }
         return uri
     }

@@ -45,7 +45,7 @@ final class JournalSigner: Service, Sendable {
             let mine = try await tokens.library.token(matching: designated)
             let theirs = try await tokens.library.token(matching: requested)
             guard mine === theirs else {
-                throw Problem(.notAuthorized, "\(requested) is not the journal-signing token; only \(designated) signs the journal", rule: "D5")
+                throw Problem(.notAuthorized, "\(requested) is not the journal-signing token; only \(designated) signs the journal", rule: .d5)
             }
         }
         let signer = try await tokens.signer(for: designated)

@@ -5,6 +5,7 @@ import PaysignOpenSSL
 import PaysignPKCS11
 import PaysignStore
 import PaysignTokens
+import PaysignVerification
 import Synchronization
 
 /// The daemon's payment-order desk: uploads (validated by the domain's rules), review of the file
@@ -31,6 +32,8 @@ final class OrderDesk: Sendable {
     private let busyOrders = BusySet()
     private let tokenLocks = KeyedLock()
     let idempotency: IdempotencyGuard
+    /// Refusals of callers with no role, journaled at most once a minute per caller and act.
+    let throttle: RefusalThrottle
     private let cachedLogins = Mutex<[String: CachedLogin]>([:])
     private let authorityDesk = Mutex<AuthorityDesk?>(nil)
 
@@ -51,8 +54,10 @@ final class OrderDesk: Sendable {
 
     init(
         registry: Registry, tokens: TokenService, bus: EventBus, logger: Logger, policy: SigningPolicy,
-        holidays: Set<CalendarDay>, timeZone: TimeZone, pinCache: Duration?, clock: @escaping @Sendable () -> Date = { Date() }
+        holidays: Set<CalendarDay>, timeZone: TimeZone, pinCache: Duration?, throttle: RefusalThrottle = RefusalThrottle(),
+        clock: @escaping @Sendable () -> Date = { Date() }
     ) {
+        self.throttle = throttle
         self.registry = registry
         self.tokens = tokens
         self.bus = bus
@@ -73,71 +78,64 @@ final class OrderDesk: Sendable {
     /// Validates an uploaded file with its metadata and stores it as a draft order. Every
     /// violation is reported at once, by line (one problem-details answer).
     func create(metadata: OrderMetadata, file: [UInt8], caller: Caller, idempotency record: IdempotencyGuard.Maker?) async throws -> Order {
-        guard let op = caller.op, op.roles.contains(.dataEntry) else {
-            throw Problem(.notAuthorized, "\(caller.name) is not a data-entry operator; only the accounting unit's data-entry staff upload orders", rule: "D13")
-        }
-        if let entity = op.entityCode, entity != metadata.entityCode {
-            throw await refuse(caller, .notAuthorized, .d13, "\(caller.name) enters data for entity '\(entity)', not '\(metadata.entityCode)'")
+        // Authorization (role and scope, D13) before the file is judged; decided again in the
+        // insert's transaction.
+        do {
+            try OrderActRule.check(caller.op, callerName: caller.name, act: .upload, entityCode: metadata.entityCode)
+        } catch {
+            throw await refuse(caller, error)
         }
         let context = ValidationContext(today: today, holidays: holidays)
         let (parsed, validation) = validator.validate(bytes: file, metadata, context)
-        var violations = validation.violations
-        if metadata.kind == .cashier {
-            violations += try await monthlyCashierViolations(metadata: metadata, total: parsed.total)
+        if !validation.violations.isEmpty { throw Self.invalidOrder(validation.violations) }
+        do {
+            let order = try await storeCall {
+                try await registry.createOrder(
+                    metadata: metadata, file: file, lineCount: parsed.lineCount, totalPiasters: parsed.total,
+                    createdBy: caller.orderActor, by: caller.actor, decide: caller.decision, idempotency: record)
+            }
+            announce(order, by: caller)
+            return order
+        } catch let refusal as RuleRefusal {
+            throw await refuse(caller, refusal)
+        } catch let refused as OrderViolations {
+            // D11's monthly cap, summed in the insert's transaction.
+            throw Self.invalidOrder(refused.violations)
         }
-        if !violations.isEmpty {
-            var problem = Problem(
-                .invalidOrder,
-                "the order file has \(violations.count) problem\(violations.count == 1 ? "" : "s"); nothing was stored",
-                rule: Self.commonRule(violations))
-            problem.violations = violations.map(Problem.Violation.init)
-            throw problem
-        }
-        let order = try await storeCall {
-            try await registry.createOrder(
-                metadata: metadata, file: file, lineCount: parsed.lineCount, totalPiasters: parsed.total,
-                createdBy: caller.orderActor, by: caller.actor, idempotency: record)
-        }
-        announce(order, by: caller)
-        return order
     }
 
-    /// D11: cashier payments are capped at 30,000 EGP a month per entity, across its orders.
-    private func monthlyCashierViolations(metadata: OrderMetadata, total: Int64) async throws -> [Violation] {
-        let day = metadata.valueDate
-        guard let first = CalendarDay(year: day.year, month: day.month, day: 1),
-            let last = CalendarDay(year: day.year, month: day.month, day: CalendarDay.daysIn(month: day.month, year: day.year))
-        else { return [] }
-        let others = try await registry.orders(OrderFilter(entityCode: metadata.entityCode, from: first, to: last, limit: 1000))
-            .filter { $0.metadata.kind == .cashier && $0.state != .rejected }
-        let sum = others.reduce(total) { $0 + $1.totalPiasters }
-        guard sum > CashierCapRule.capPiasters, total <= CashierCapRule.capPiasters else { return [] }
-        return [
-            Violation(
-                line: nil, field: "amount_piasters", rule: .d11,
-                message: "With the entity's \(others.count) other cashier order(s) of \(day.year)-\(day.month < 10 ? "0" : "")\(day.month), cashier payments would total \(ReviewSheet.egp(sum, grouped: true)) EGP, above the 30,000.00 EGP monthly cap.")
-        ]
+    /// Every violation of an order file as one problem (`invalid-order`), nothing stored.
+    static func invalidOrder(_ violations: [Violation]) -> Problem {
+        var problem = Problem(
+            .invalidOrder,
+            "the order file has \(violations.count) problem\(violations.count == 1 ? "" : "s"); nothing was stored",
+            rule: Self.commonRule(violations))
+        problem.violations = violations.map(Problem.Violation.init)
+        return problem
     }
 
-    static func commonRule(_ violations: [Violation]) -> String? {
+    static func commonRule(_ violations: [Violation]) -> RuleNumber? {
         let rules = Set(violations.compactMap(\.rule))
-        return rules.count == 1 && violations.allSatisfy({ $0.rule != nil }) ? rules.first?.rawValue : nil
+        return rules.count == 1 && violations.allSatisfy({ $0.rule != nil }) ? rules.first : nil
     }
 
     // MARK: Review and rejection
 
     func review(_ id: Order.ID, fileNumber: FileNumber, caller: Caller, idempotency record: IdempotencyGuard.Maker?) async throws -> Order {
         let order = try await visibleOrder(id, to: caller)
-        guard let op = caller.op, op.roles.contains(.reviewer) else {
-            throw Problem(.notAuthorized, "\(caller.name) is not a reviewer", rule: "D9")
-        }
-        if let entity = op.entityCode, entity != order.metadata.entityCode {
-            throw await refuse(caller, .notAuthorized, .d9, "\(caller.name) reviews for entity '\(entity)', not '\(order.metadata.entityCode)'", order: order)
+        do {
+            try OrderActRule.check(caller.op, callerName: caller.name, act: .review, entityCode: order.metadata.entityCode)
+        } catch {
+            throw await refuse(caller, error, order: order)
         }
         do {
-            let reviewed = try await registry.reviewOrder(id: id, fileNumber: fileNumber, by: caller.orderActor, actor: caller.actor, idempotency: record)
+            let reviewed = try await registry.reviewOrder(
+                id: id, fileNumber: fileNumber, by: caller.orderActor, actor: caller.actor, decide: caller.decision,
+                idempotency: record)
             announce(reviewed, by: caller)
             return reviewed
+        } catch let refusal as RuleRefusal {
+            throw await refuse(caller, refusal, order: order)
         } catch let error as StoreError where error.code == .ruleViolated || error.code == .wrongState {
             _ = try? await registry.append(.refusal(.init(rule: error.rule, reason: error.message, documentSHA256: order.documentSHA256)), by: caller.actor)
             throw try await storeCall { throw error }
@@ -146,17 +144,22 @@ final class OrderDesk: Sendable {
 
     func reject(_ id: Order.ID, reason: String, caller: Caller, idempotency record: IdempotencyGuard.Maker?) async throws -> Order {
         let order = try await visibleOrder(id, to: caller)
-        guard let op = caller.op, !op.roles.isDisjoint(with: [.reviewer, .firstSigner, .secondSigner]) else {
-            throw Problem(.notAuthorized, "\(caller.name) may not reject orders; reviewers and signers do")
+        do {
+            try OrderActRule.check(caller.op, callerName: caller.name, act: .reject, entityCode: order.metadata.entityCode)
+        } catch {
+            throw await refuse(caller, error, order: order)
         }
-        if let entity = op.entityCode, entity != order.metadata.entityCode {
-            throw await refuse(caller, .notAuthorized, nil, "\(caller.name) works for entity '\(entity)', not '\(order.metadata.entityCode)'", order: order)
+        do {
+            let rejected = try await storeCall {
+                try await registry.rejectOrder(
+                    id: id, reason: reason, by: caller.orderActor, actor: caller.actor, decide: caller.decision,
+                    idempotency: record)
+            }
+            announce(rejected, by: caller)
+            return rejected
+        } catch let refusal as RuleRefusal {
+            throw await refuse(caller, refusal, order: order)
         }
-        let rejected = try await storeCall {
-            try await registry.rejectOrder(id: id, reason: reason, by: caller.orderActor, actor: caller.actor, idempotency: record)
-        }
-        announce(rejected, by: caller)
-        return rejected
     }
 
     // MARK: Reading
@@ -189,11 +192,6 @@ final class OrderDesk: Sendable {
     /// Applies the first or second signature (D2) on the caller's token. `pin` nil uses the
     /// holder's cached login when `pin-cache-seconds` allows one.
     func sign(_ request: SignRequest, pin: PIN?, caller: Caller, idempotency record: IdempotencyGuard.ResultMaker<SignResult>?) async throws -> SignResult {
-        let orderKey = String(request.orderID)
-        guard busyOrders.claim(orderKey) else {
-            throw Problem(.conflict, "order \(request.orderID) is being changed by another request; try again when it is answered")
-        }
-        defer { busyOrders.release(orderKey) }
         guard caller.op != nil else {
             throw await refuse(caller, .notAuthorized, .d13, "\(caller.name) is not an operator in paysign's registry and cannot sign")
         }
@@ -213,7 +211,7 @@ final class OrderDesk: Sendable {
         }
         let order = toSign.order
         if pin == nil && cached == nil {
-            throw Problem(.invalidField, "give the PIN of the token (pin); the daemon keeps no PIN\(pinCache == nil ? "" : " and holds no login of yours on that token")", rule: "D5")
+            throw Problem(.invalidField, "give the PIN of the token (pin); the daemon keeps no PIN\(pinCache == nil ? "" : " and holds no login of yours on that token")", rule: .d5)
         }
         // A refusal is decided on the token as it is now: a kept signer that is refused is read
         // again before the refusal stands.
@@ -229,10 +227,18 @@ final class OrderDesk: Sendable {
         case .success(let value): approval = value
         case .failure(let refusal): throw await refuse(caller, refusal, order: order)
         }
+        // Authorization before any side effect: only a caller the policy lets sign claims the
+        // order (a stranger never keeps it busy for its signer).
+        let orderKey = String(request.orderID)
+        guard busyOrders.claim(orderKey) else {
+            throw Problem(.conflict, "order \(request.orderID) is being changed by another request; try again when it is answered")
+        }
+        defer { busyOrders.release(orderKey) }
         let serial = signer.session.token.serialNumber
         guard let certificateSHA256 = SHA256Hex(bytes: signer.certificate.sha256Fingerprint) else {
             throw Problem(.internalError, "the certificate on token \(serial) has no fingerprint")
         }
+        let certificateFacts = OrderVerifier.facts(signer.certificate.profile)
 
         let document = toSign.document
         var previous: SignedDocument?
@@ -288,7 +294,7 @@ final class OrderDesk: Sendable {
             let problem = TokenProblems.problem(for: error) ?? Problem(.tokenFailed, "the signature could not be made: \(error)")
             var entries: [AuditEvent] = loggedIn.map { [$0] } ?? []
             if !(error is PKCS11Error && (error as! PKCS11Error).function == "C_Login") {
-                entries.append(.refusal(.init(rule: problem.rule.flatMap(RuleNumber.init), reason: problem.detail, documentSHA256: order.documentSHA256)))
+                entries.append(.refusal(.init(rule: problem.rule, reason: problem.detail, documentSHA256: order.documentSHA256)))
             }
             if !entries.isEmpty { _ = try? await registry.append(contentsOf: entries, by: caller.actor) }
             throw problem
@@ -307,13 +313,23 @@ final class OrderDesk: Sendable {
         }
         let der = signed.derEncoded
         let journalFirst: [AuditEvent] = loggedIn.map { [$0] } ?? []
+        // Decided again where it is recorded: the policy runs inside the write transaction, on the
+        // registry as it is at commit (a role removed, a token suspended or revoked while the
+        // token signed refuses it, and the signature bytes are dropped).
+        let decision = SignatureDecision(
+            policy: policy, callerID: caller.op?.id, callerName: caller.name, certificate: certificateFacts,
+            fileNumber: request.fileNumber, now: clock())
         let recorded: Order
         do {
             recorded = try await storeCall {
                 try await registry.recordSignature(
                     orderID: order.id, signature: signature, signedData: der, by: caller.actor, journalFirst: journalFirst,
-                    idempotency: saved)
+                    decide: decision, idempotency: saved)
             }
+        } catch let refusal as RuleRefusal {
+            if cached != nil || willCache { dropCachedLogin(serial) }
+            if !journalFirst.isEmpty { _ = try? await registry.append(contentsOf: journalFirst, by: caller.actor) }
+            throw await refuse(caller, refusal, order: order)
         } catch {
             // The signature is not recorded; the login that was made still is.
             if !journalFirst.isEmpty { _ = try? await registry.append(contentsOf: journalFirst, by: caller.actor) }
@@ -342,14 +358,11 @@ final class OrderDesk: Sendable {
     /// it with the order (used when it was read for this signer's serial).
     private func approve(
         _ request: SignRequest, order: Order, signer: TokenSigner, caller: Caller, records: SigningRecords? = nil
-    ) async throws -> Result<SigningPolicy.Approval, SigningPolicy.Refusal> {
+    ) async throws -> Result<SigningPolicy.Approval, RuleRefusal> {
         let serial = signer.session.token.serialNumber
-        guard let certificateSHA256 = SHA256Hex(bytes: signer.certificate.sha256Fingerprint) else {
-            throw Problem(.internalError, "the certificate on token \(serial) has no fingerprint")
-        }
         // A held revocation list that names the certificate (imported from the authority) (D6).
         if let entry = authority?.revocation(of: signer.certificate) {
-            return .failure(SigningPolicy.Refusal(
+            return .failure(RuleRefusal(
                 .ruleViolated, .d6,
                 "the certificate on token \(serial) (serial \(signer.certificate.serialNumber)) is revoked (\(entry.reasonName ?? "no reason given")) on the certification authority's revocation list; it cannot sign"))
         }
@@ -365,10 +378,8 @@ final class OrderDesk: Sendable {
         do {
             return .success(try policy.check(SigningPolicy.Request(
                 step: request.step, order: order, caller: caller.op, callerName: caller.name,
-                token: token, tokenSerial: serial,
-                certificateSHA256: certificateSHA256, certificateNotBefore: signer.certificate.notBefore,
-                certificateNotAfter: signer.certificate.notAfter, fileNumber: request.fileNumber,
-                firstSignerNationalID: firstNationalID, now: clock())))
+                token: token, tokenSerial: serial, certificate: OrderVerifier.facts(signer.certificate.profile),
+                fileNumber: request.fileNumber, firstSignerNationalID: firstNationalID, now: clock())))
         } catch {
             return .failure(error)
         }
@@ -450,7 +461,7 @@ final class OrderDesk: Sendable {
 
     // MARK: Journal and events
 
-    private func refuse(_ caller: Caller, _ refusal: SigningPolicy.Refusal, order: Order) async -> Problem {
+    private func refuse(_ caller: Caller, _ refusal: RuleRefusal, order: Order? = nil) async -> Problem {
         let kind: Problem.Kind
         switch refusal.kind {
         case .notAuthorized: kind = .notAuthorized
@@ -461,20 +472,37 @@ final class OrderDesk: Sendable {
         return await refuse(caller, kind, refusal.rule, refusal.message, order: order)
     }
 
-    /// Journals a refusal (the attempt is evidence too) and returns the problem to answer.
+    /// Journals a refusal (the attempt is evidence too) and returns the problem to answer. A
+    /// caller with no role is journaled at most once a minute per act (`RefusalThrottle`).
     private func refuse(_ caller: Caller, _ kind: Problem.Kind, _ rule: RuleNumber?, _ message: String, order: Order? = nil) async -> Problem {
+        var reason = message
+        if caller.roles.isEmpty {
+            guard let skipped = throttle.admit(uid: caller.peer.uid, act: "order \(kind.name) \(rule?.rawValue ?? "")") else {
+                return Problem(kind, message, rule: rule)
+            }
+            reason = RefusalThrottle.reason(message, skipped: skipped)
+        }
         do {
-            _ = try await registry.append(.refusal(.init(rule: rule, reason: String(message.prefix(500)), documentSHA256: order?.documentSHA256)), by: caller.actor)
+            _ = try await registry.append(.refusal(.init(rule: rule, reason: String(reason.prefix(500)), documentSHA256: order?.documentSHA256)), by: caller.actor)
         } catch {
             logger.error("could not journal a refusal: \(error)")
         }
-        return Problem(kind, message, rule: rule?.rawValue)
+        return Problem(kind, message, rule: rule)
     }
 
     private func announce(_ order: Order, by caller: Caller) {
         bus.publish(DaemonEvent(type: "order-state-changed", detail: [
             "order": String(order.id), "entity": order.metadata.entityCode, "state": order.state.rawValue, "by": caller.name,
         ]))
+    }
+}
+
+extension OperatorScope {
+    /// A caller's scope: its operator's; an administrator named in the configuration but not in
+    /// the registry is on the Ministry's side; anyone else has none.
+    static func caller(_ op: Operator?, roles: Set<Role>) -> OperatorScope {
+        if let op { return op.scope }
+        return roles.contains(.administrator) ? .ministry : .unassigned
     }
 }
 
@@ -487,13 +515,15 @@ struct Caller: Sendable {
     var name: String { peer.userName ?? "uid \(peer.uid)" }
     var actor: AuditActor { .user(uid: peer.uid, name: peer.userName, operatorID: op?.id) }
     var orderActor: OrderActor { OrderActor(operatorID: op?.id, unixUser: name) }
+    /// Who the registry checks again inside the transaction that records the caller's act.
+    var decision: ActDecision { ActDecision(operatorID: op?.id, callerName: name) }
 
-    /// Operators tied to an entity see its orders; the payment center, auditors, the authority
-    /// and administrators see every entity's.
-    func maySee(_ entityCode: String) -> Bool {
-        if !roles.isDisjoint(with: [.paymentCenter, .auditor, .certificationAuthority, .administrator]) { return true }
-        return op?.entityCode == entityCode
-    }
+    /// The caller's scope (`OperatorScope`): an operator's own; an administrator named in the
+    /// configuration but not in the registry is on the Ministry's side; anyone else has none.
+    var scope: OperatorScope { .caller(op, roles: roles) }
+
+    /// Whether the caller may read an entity's orders and events (D3, D13): by its scope alone.
+    func maySee(_ entityCode: String) -> Bool { scope.covers(entityCode) }
 
     static func resolve(_ request: Request, registry: Registry) async throws -> Caller {
         // The router read the operator already for a route with roles: once per request.

@@ -82,7 +82,7 @@ extension OrderDesk {
                 let id = try Self.orderID(request)
                 let body = try request.decode(Review.self)
                 guard let number = FileNumber(body.fileNumber) else {
-                    throw Problem(.invalidField, "fileNumber must be the 64 hex digits of the file number (dashes and spaces allowed)", rule: "D9")
+                    throw Problem(.invalidField, "fileNumber must be the 64 hex digits of the file number (dashes and spaces allowed)", rule: .d9)
                 }
                 return try await desk.idempotency.respond(request, what: [number.digest.hex]) { record in
                     try await desk.review(id, fileNumber: number, caller: caller, idempotency: record)
@@ -109,14 +109,14 @@ extension OrderDesk {
                 stripped.body = body
                 let fields = try stripped.decode(SignatureRequest.self)
                 guard let step = SignatureStep(rawValue: fields.step) else {
-                    throw Problem(.invalidField, "step must be first or second, not '\(fields.step)'", rule: "D2")
+                    throw Problem(.invalidField, "step must be first or second, not '\(fields.step)'", rule: .d2)
                 }
                 let uri: PKCS11URI
                 do { uri = try PKCS11URI(fields.token) } catch { throw TokenProblems.problem(for: error) ?? Problem(.invalidField, "\(error)") }
                 var number: FileNumber?
                 if let text = fields.fileNumber {
                     guard let parsed = FileNumber(text) else {
-                        throw Problem(.invalidField, "fileNumber must be the 64 hex digits of the file number (dashes and spaces allowed)", rule: "D9")
+                        throw Problem(.invalidField, "fileNumber must be the 64 hex digits of the file number (dashes and spaces allowed)", rule: .d9)
                     }
                     number = parsed
                 }

@@ -1,5 +1,5 @@
 import Foundation
-import PaysignDomain
+public import PaysignDomain
 
 /// An error as the API answers it: RFC 9457 problem details, `application/problem+json`.
 ///
@@ -12,7 +12,8 @@ public struct Problem: Error, Sendable, Codable, Hashable {
     public var status: Int
     public var detail: String
     public var instance: String?
-    public var rule: String?
+    /// The Ministry's rule behind a refusal, written as its number (`"D3"`) on the wire.
+    public var rule: RuleNumber?
     /// Every problem found in an uploaded order file, by line (`invalid-order`).
     public var violations: [Violation]?
 
@@ -20,18 +21,18 @@ public struct Problem: Error, Sendable, Codable, Hashable {
     public struct Violation: Sendable, Codable, Hashable {
         public var line: Int?
         public var field: String?
-        public var rule: String?
+        public var rule: RuleNumber?
         public var message: String
 
         init(_ violation: PaysignDomain.Violation) {
             line = violation.line
             field = violation.field
-            rule = violation.rule?.rawValue
+            rule = violation.rule
             message = violation.message
         }
     }
 
-    public init(_ kind: Kind, _ detail: String, rule: String? = nil, instance: String? = nil) {
+    public init(_ kind: Kind, _ detail: String, rule: RuleNumber? = nil, instance: String? = nil) {
         self.type = "urn:paysign:problem:" + kind.name
         self.title = kind.title
         self.status = kind.status

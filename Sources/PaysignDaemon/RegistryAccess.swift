@@ -15,6 +15,8 @@ struct RegistryAccess: Sendable {
     /// The card in each reader, as the journal names it (its ATR in hex): a removal is journaled
     /// under the name its insertion had.
     let cards = CardNames()
+    /// Refusals of callers with no role, journaled at most once a minute per caller and act.
+    let throttle = RefusalThrottle()
 
     final class CardNames: Sendable {
         private let names = Mutex<[String: String]>([:])
@@ -65,7 +67,12 @@ struct RegistryAccess: Sendable {
         }
 
         func denied(_ peer: PeerCredentials, method: String, path: String, reason: String) async {
-            let event = AuditEvent.accessDenied(.init(uid: peer.uid, user: peer.userName, action: "\(method) \(path)", reason: reason))
+            // Every caller the router refuses lacks the route's role: one entry per caller and
+            // route a minute, with the count of those left out.
+            guard let skipped = access.throttle.admit(uid: peer.uid, act: "\(method) \(path)") else { return }
+            let event = AuditEvent.accessDenied(.init(
+                uid: peer.uid, user: peer.userName, action: "\(method) \(path)",
+                reason: RefusalThrottle.reason(reason, skipped: skipped)))
             do { _ = try await access.registry.append(event, by: .user(uid: peer.uid, name: peer.userName, operatorID: nil)) } catch {
                 access.logger.error("could not journal a refused caller: \(error)")
             }
@@ -88,6 +95,22 @@ struct RegistryAccess: Sendable {
         do { _ = try await registry.append(audit, by: .daemon) } catch {
             logger.error("could not journal \(event): \(error)")
         }
+    }
+
+    /// Operators whose roles need an entity but who have none (registries made before every
+    /// operator had a scope, `OperatorScope.unassigned`): named in one sentence at start-up; every
+    /// act of theirs on an order is refused until an administrator fixes them.
+    func warnUnscopedOperators() async {
+        guard let operators = try? await registry.operators() else { return }
+        let unscoped = operators.filter { $0.scope == .unassigned }.map(\.unixUser)
+        guard !unscoped.isEmpty else { return }
+        logger.warning("""
+            \(unscoped.count == 1 ? "the operator" : "the operators") \(unscoped.joined(separator: ", ")) \
+            \(unscoped.count == 1 ? "has" : "have") data-entry, reviewer or first-signer roles but no entity, and \
+            \(unscoped.count == 1 ? "is" : "are") refused every act on an order (rules D3, D13) until an \
+            administrator takes those roles away (PUT /v1/operators/ID/roles) or adds the operator again with \
+            the entity's code
+            """)
     }
 
     func journalConfigurationLoaded(_ configuration: DaemonConfiguration) async {
@@ -300,11 +323,11 @@ func storeCall<T: Sendable>(_ body: () async throws -> T) async throws -> T {
     do { return try await body() } catch let error as StoreError {
         switch error.code {
         case .unknownOperator, .unknownToken, .unknownOrder: throw Problem(.notFound, error.message)
-        case .invalidField, .unknownEntity: throw Problem(.invalidField, error.message, rule: error.rule?.rawValue)
+        case .invalidField, .unknownEntity: throw Problem(.invalidField, error.message, rule: error.rule)
         case .duplicate: throw Problem(.conflict, error.message)
-        case .ruleViolated: throw Problem(.ruleViolated, error.message, rule: error.rule?.rawValue)
-        case .wrongState: throw Problem(.wrongState, error.message, rule: error.rule?.rawValue)
-        case .staleCRL: throw Problem(.conflict, error.message, rule: "D6")
+        case .ruleViolated: throw Problem(.ruleViolated, error.message, rule: error.rule)
+        case .wrongState: throw Problem(.wrongState, error.message, rule: error.rule)
+        case .staleCRL: throw Problem(.conflict, error.message, rule: .d6)
         default: throw Problem(.internalError, error.message)
         }
     }

@@ -181,7 +181,7 @@ public struct Router: Sendable {
                         ? "\(request.peer.userName ?? "uid \(request.peer.uid)") has no role in paysign's registry"
                         : "\(request.peer.userName ?? "uid \(request.peer.uid)") lacks the role \(needed.map(\.rawValue).sorted().joined(separator: " or "))"
                     await directory.denied(request.peer, method: request.method, path: request.path, reason: reason)
-                    return .problem(Problem(.notAuthorized, reason + " for \(request.method) \(request.path)", rule: route.rule?.rawValue))
+                    return .problem(Problem(.notAuthorized, reason + " for \(request.method) \(request.path)", rule: route.rule))
                 }
             }
             return try await route.handler(request)

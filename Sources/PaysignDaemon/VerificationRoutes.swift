@@ -261,7 +261,7 @@ final class VerificationDesk: Sendable {
             let reason = failed.isEmpty
                 ? "payment of \(what) refused: it could not be checked completely (\(unsure.map(\.name.rawValue).joined(separator: ", ")))"
                 : "payment of \(what) refused: \(failed.map(\.name.rawValue).joined(separator: ", ")) failed"
-            let rule = (failed.isEmpty ? unsure : failed).lazy.compactMap { $0.rule.flatMap(RuleNumber.init(rawValue:)) }.first
+            let rule = (failed.isEmpty ? unsure : failed).lazy.compactMap { $0.rule }.first
             do {
                 _ = try await registry.append(.refusal(.init(rule: rule, reason: String(reason.prefix(500)), documentSHA256: documentDigest)), by: caller.actor)
             } catch {

@@ -203,15 +203,12 @@ public struct CMSError: Error, Sendable, CustomStringConvertible {
 
     public var code: Code
     public var message: String
-    /// The domain rule behind the refusal (`"D2"`), if any.
-    public var rule: String?
     public var file: String
     public var line: Int
 
-    public init(_ code: Code, _ message: String, rule: String? = nil, file: String = #fileID, line: Int = #line) {
+    public init(_ code: Code, _ message: String, file: String = #fileID, line: Int = #line) {
         self.code = code
         self.message = message
-        self.rule = rule
         self.file = file
         self.line = line
     }

@@ -111,7 +111,7 @@ public final class SignerDraft {
         if let previous {
             try Self.checkPrevious(previous, contentDigest: contentDigest, certificate: certificate)
             guard let last = previous.signingOrder?.last else {
-                throw CMSError(.orderUnproven, "the \(previous.signers.count) earlier signatures do not form one chain of preceding-signature bindings; paysign cannot tell which one is the last to sign after", rule: "D2")
+                throw CMSError(.orderUnproven, "the \(previous.signers.count) earlier signatures do not form one chain of preceding-signature bindings; paysign cannot tell which one is the last to sign after")
             }
             preceding = last.signatureDigest
             cms = try CMSHandle.parse(previous.derEncoded)
@@ -249,19 +249,19 @@ public final class SignerDraft {
         for signer in previous.signers {
             let who = signer.certificate?.commonName ?? signer.certificate?.subject ?? "serial \(signer.serialNumber)"
             guard signer.messageDigest == contentDigest else {
-                throw CMSError(.contentMismatch, "the earlier signature by \(who) covers other content than the one to be signed now; every signature of an order is over the same content", rule: "D2")
+                throw CMSError(.contentMismatch, "the earlier signature by \(who) covers other content than the one to be signed now; every signature of an order is over the same content")
             }
             if let earlier = signer.certificate {
                 let samePerson = earlier.subjectSerialNumber != nil && earlier.subjectSerialNumber == certificate.subjectSerialNumber
                 guard earlier != certificate, !samePerson else {
-                    throw CMSError(.sameSigner, "\(who) already signed this order; the next signature must be by a different person", rule: "D2")
+                    throw CMSError(.sameSigner, "\(who) already signed this order; the next signature must be by a different person")
                 }
             }
         }
         try previous.withCMS { cms in
             for (position, info) in CMSHandle.signerInfos(cms).enumerated() {
                 guard CMS_SignerInfo_verify(info) != 1 else { continue }
-                throw CMSError(.previousSignatureInvalid, "SignerInfo \(position + 1) of the earlier file does not verify (\(OpenSSLError.drainQueue().joined(separator: "; "))); paysign does not sign after it", rule: "D2")
+                throw CMSError(.previousSignatureInvalid, "SignerInfo \(position + 1) of the earlier file does not verify (\(OpenSSLError.drainQueue().joined(separator: "; "))); paysign does not sign after it")
             }
         }
         OpenSSLError.clearQueue()

@@ -264,6 +264,11 @@ public struct CertificateProfile: Sendable, Hashable {
     public var keyBits: Int
 }
 
+extension Certificate {
+    /// The fields of the certificate the Ministry's rules read (role, entity, national ID, key).
+    public var profile: CertificateProfile { CachedCertificate.profile(of: self) }
+}
+
 /// What building a certificate's chain found, and what the revocation lists say about it.
 public struct ChainVerdict: Sendable, Hashable {
     public var trusted: Bool

@@ -25,7 +25,8 @@ extension Registry {
     /// `.duplicate` (`Idempotency-Key` already used by this uid).
     public func createOrder(
         metadata: OrderMetadata, file: [UInt8], lineCount: Int, totalPiasters: Int64, createdBy: OrderActor,
-        by actor: AuditActor, idempotency: (@Sendable (Order) throws -> IdempotencyRecord)? = nil
+        by actor: AuditActor, decide: ActDecision? = nil,
+        idempotency: (@Sendable (Order) throws -> IdempotencyRecord)? = nil
     ) async throws -> Order {
         guard !file.isEmpty else {
             throw StoreError(.invalidField, "The order file is empty; an order pays at least one line.", field: "file")
@@ -52,6 +53,18 @@ extension Registry {
                 throw StoreError(
                     .unknownEntity, "The entityCode '\(metadata.entityCode)' names no entity in the registry.",
                     field: "entityCode")
+            }
+            try decide?.check(db, act: .upload, entityCode: metadata.entityCode)
+            // D11: the month's cashier orders are summed in this transaction, so two uploads at
+            // once cannot both pass the cap.
+            if metadata.kind == .cashier {
+                let month = metadata.valueDate
+                let (othersTotal, others) = try Self.cashierMonth(db, entityCode: metadata.entityCode, year: month.year, month: month.month)
+                if let violation = CashierCapRule.monthly(
+                    total: totalPiasters, othersTotal: othersTotal, others: others, year: month.year, month: month.month)
+                {
+                    throw CallerError(underlying: OrderViolations([violation]))
+                }
             }
             // The document names the order's id, so it is written once the insert has given one.
             try db.execute(
@@ -182,13 +195,14 @@ extension Registry {
     /// `.ruleViolated` (rule D9, field `fileNumber`: the number given is not the order's), or
     /// `.invalidField` (the reviewer's Unix user blank).
     public func reviewOrder(
-        id: Order.ID, fileNumber: FileNumber, by reviewer: OrderActor, actor: AuditActor,
+        id: Order.ID, fileNumber: FileNumber, by reviewer: OrderActor, actor: AuditActor, decide: ActDecision? = nil,
         idempotency: (@Sendable (Order) throws -> IdempotencyRecord)? = nil
     ) async throws -> Order {
         try Self.checkOrderActor(reviewer, field: "reviewer")
         let at = now
         return try await write("review an order") { db in
             let order = try Self.existingOrder(db, id: id)
+            try decide?.check(db, act: .review, entityCode: order.metadata.entityCode)
             guard order.state == .draft else {
                 throw StoreError(
                     .wrongState,
@@ -224,7 +238,7 @@ extension Registry {
     /// the Unix user blank), `.unknownOrder`, or `.wrongState` (the order is payable or already
     /// rejected).
     public func rejectOrder(
-        id: Order.ID, reason: String, by: OrderActor, actor: AuditActor,
+        id: Order.ID, reason: String, by: OrderActor, actor: AuditActor, decide: ActDecision? = nil,
         idempotency: (@Sendable (Order) throws -> IdempotencyRecord)? = nil
     ) async throws -> Order {
         let rejecter = by
@@ -236,6 +250,7 @@ extension Registry {
         let at = now
         return try await write("reject an order") { db in
             let order = try Self.existingOrder(db, id: id)
+            try decide?.check(db, act: .reject, entityCode: order.metadata.entityCode)
             guard order.state.allows(.rejected) else {
                 throw StoreError(
                     .wrongState,
@@ -274,9 +289,16 @@ extension Registry {
     ///
     /// Also fails with `.unknownOrder`, or `.invalidField` (signedData empty, tokenSerial or the
     /// signer's Unix user blank).
+    ///
+    /// With `decide`, the signing policy is run again inside the transaction, on the registry as it
+    /// is at commit (the caller's roles and entity, the token's holder and state, the order):
+    /// a role removed, a token suspended or revoked, a holder moved to another entity while the
+    /// signature was being made refuses it, and the `RuleRefusal` is thrown as it is (nothing is
+    /// written; the caller journals the refusal and discards the signature bytes).
     public func recordSignature(
         orderID: Order.ID, signature: OrderSignature, signedData: [UInt8], by actor: AuditActor,
-        journalFirst: [AuditEvent] = [], idempotency: (@Sendable (Order) throws -> IdempotencyRecord)? = nil
+        journalFirst: [AuditEvent] = [], decide: SignatureDecision? = nil,
+        idempotency: (@Sendable (Order) throws -> IdempotencyRecord)? = nil
     ) async throws -> Order {
         guard !signedData.isEmpty else {
             throw StoreError(.invalidField, "The signedData must not be empty.", field: "signedData")
@@ -295,7 +317,24 @@ extension Registry {
             // first signature (D2), so the whole order.
             let order: OrderHead
             var whole: Order?
-            if step == .first {
+            if let decide {
+                // The act is allowed by what the registry holds now, in this transaction.
+                let read = try Self.existingOrder(db, id: orderID)
+                let caller = try decide.callerID.flatMap { try Self.operator(db, id: $0) }
+                let records = try Self.signingRecords(
+                    db, tokenSerial: signature.tokenSerial, firstSigner: read.signature(.first)?.signer.operatorID)
+                do {
+                    _ = try decide.policy.check(SigningPolicy.Request(
+                        step: step, order: read, caller: caller, callerName: decide.callerName, token: records.token,
+                        tokenSerial: signature.tokenSerial, certificate: decide.certificate,
+                        fileNumber: decide.fileNumber,
+                        firstSignerNationalID: step == .second ? records.firstSignerNationalID : nil, now: decide.now))
+                } catch {
+                    throw CallerError(underlying: error)
+                }
+                order = OrderHead(state: read.state, documentSHA256: read.documentSHA256, fileNumber: read.fileNumber)
+                whole = read
+            } else if step == .first {
                 order = try Self.orderHead(db, id: orderID)
             } else {
                 let read = try Self.existingOrder(db, id: orderID)
@@ -351,6 +390,20 @@ extension Registry {
             try Self.saveIdempotency(db, idempotency, for: signed, at: at)
             return signed
         }
+    }
+
+    /// The total (piasters) and count of the entity's cashier orders with a value date in the
+    /// month, rejected ones left out (D11).
+    static func cashierMonth(_ db: Database, entityCode: String, year: Int, month: Int) throws -> (Int64, Int) {
+        let prefix = "\(year)-\(month < 10 ? "0" : "")\(month)-"
+        let row = try Row.fetchOne(
+            db,
+            sql: """
+                SELECT COALESCE(SUM(totalPiasters), 0), COUNT(*) FROM orders
+                WHERE entityCode = ? AND kind = ? AND state != ? AND valueDate >= ? AND valueDate <= ?
+                """,
+            arguments: [entityCode, OrderKind.cashier.rawValue, OrderState.rejected.rawValue, prefix + "01", prefix + "31"])
+        return (row?[0] ?? 0, row?[1] ?? 0)
     }
 
     /// The most recent time the operator signed (any order, either step), nil if never: how long
@@ -520,4 +573,54 @@ public struct SigningRecords: Sendable {
     public var token: TokenRecord?
     /// The national ID of the operator who signed first (for a second signature); nil if none.
     public var firstSignerNationalID: String?
+}
+
+/// What `Registry.recordSignature` decides again inside the transaction that records a signature:
+/// the signing policy (`SigningPolicy`, the same rules the daemon ran when the request arrived)
+/// with the request's own facts; the registry's facts are read in the transaction.
+public struct SignatureDecision: Sendable {
+    public var policy: SigningPolicy
+    /// The operator who signs (nil: the caller maps to none, and is refused).
+    public var callerID: Operator.ID?
+    public var callerName: String
+    /// The certificate the signature was made with.
+    public var certificate: CertificateFacts
+    /// The file number the signer stated (D9).
+    public var fileNumber: FileNumber?
+    /// The time the act is judged at.
+    public var now: Date
+
+    public init(
+        policy: SigningPolicy, callerID: Operator.ID?, callerName: String, certificate: CertificateFacts,
+        fileNumber: FileNumber?, now: Date
+    ) {
+        self.policy = policy
+        self.callerID = callerID
+        self.callerName = callerName
+        self.certificate = certificate
+        self.fileNumber = fileNumber
+        self.now = now
+    }
+}
+
+/// Who asks for an act on an order, decided again inside the transaction that records it
+/// (`OrderActRule`): the operator is read in the transaction, so a role removed or an entity
+/// changed since the request arrived refuses the act. The `RuleRefusal` is thrown as it is.
+public struct ActDecision: Sendable {
+    public var operatorID: Operator.ID?
+    public var callerName: String
+
+    public init(operatorID: Operator.ID?, callerName: String) {
+        self.operatorID = operatorID
+        self.callerName = callerName
+    }
+
+    func check(_ db: Database, act: OrderAct, entityCode: String) throws {
+        let op = try operatorID.flatMap { try Registry.operator(db, id: $0) }
+        do {
+            try OrderActRule.check(op, callerName: callerName, act: act, entityCode: entityCode)
+        } catch {
+            throw CallerError(underlying: error)
+        }
+    }
 }

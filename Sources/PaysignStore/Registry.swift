@@ -290,6 +290,7 @@ extension Registry {
             if roles.contains(.firstSigner) {
                 try Self.checkFirstSignerLimit(db, entityCode: entityCode, excluding: nil)
             }
+            try Self.checkScope(roles, entityCode: entityCode, unixUser: unixUser)
             var row = OperatorRow(
                 id: nil, unixUser: unixUser, nationalID: nationalID, name: name, entityCode: entityCode, addedAt: at,
                 onSite: onSite)
@@ -327,6 +328,14 @@ extension Registry {
             guard let row = try OperatorRow.fetchOne(db, key: id) else { return nil }
             return try Self.operators(db, rows: [row], logger: logger).first
         }
+    }
+
+    /// The operator with this id as the transaction `db` sees it (a cached statement: every
+    /// recorded act reads its operator again).
+    static func `operator`(_ db: Database, id: Operator.ID) throws -> Operator? {
+        let statement = try db.cachedStatement(sql: "SELECT * FROM operators WHERE id = ?")
+        guard let row = try OperatorRow.fetchOne(statement, arguments: [id]) else { return nil }
+        return try operators(db, rows: [row], logger: .disabled).first
     }
 
     /// All operators, by Unix user.
@@ -368,6 +377,7 @@ extension Registry {
             if roles.contains(.firstSigner) && !op.roles.contains(.firstSigner) {
                 try Self.checkFirstSignerLimit(db, entityCode: op.entityCode, excluding: id)
             }
+            try Self.checkScope(roles, entityCode: op.entityCode, unixUser: op.unixUser)
             let before = op.roles
             try OperatorRoleRow.filter(Column("operatorID") == id).deleteAll(db)
             for role in roles.sorted() {
@@ -475,6 +485,22 @@ extension Registry {
             "The roles data-entry and \(signing.map(\.rawValue).joined(separator: " and ")) cannot be held together: "
                 + "data-entry staff never sign (rule D13).",
             field: "roles", rule: .d13)
+    }
+
+    /// Rules D3, D9, D13: the accounting unit's data entry, reviewers and first signers act for one
+    /// entity (`OperatorScope`); an operator with such a role and no entity would be scoped to
+    /// nothing, so the registry refuses to make one.
+    static func checkScope(_ roles: Set<Role>, entityCode: String?, unixUser: String) throws {
+        guard entityCode == nil, case .unassigned = OperatorScope(entityCode: nil, roles: roles) else { return }
+        let bound = roles.intersection(OperatorScope.entityRoles).sorted()
+        // The rule of the role: first signers are counted per entity (D3), data entry is the
+        // accounting unit's (D13), reviewers review its files (D9).
+        let rule: RuleNumber = bound.contains(.firstSigner) ? .d3 : bound.contains(.dataEntry) ? .d13 : .d9
+        throw StoreError(
+            .ruleViolated,
+            "The operator '\(unixUser)' belongs to no entity, and the role \(bound.map(\.rawValue).joined(separator: " and ")) "
+                + "acts for one entity only; give the entity's code (rule \(rule.rawValue)).",
+            field: "entityCode", rule: rule)
     }
 
     /// `'A1', 'B2'`.

@@ -247,7 +247,7 @@ public final class OrderVerifier: Sendable {
             revocation: stamp.chain.map { facts($0.revocation) })
     }
 
-    static func facts(_ profile: CertificateProfile) -> CertificateFacts {
+    public static func facts(_ profile: CertificateProfile) -> CertificateFacts {
         CertificateFacts(
             subject: profile.subject, issuer: profile.issuer, serialNumber: profile.serialNumber, sha256: profile.sha256,
             nationalID: profile.nationalID, commonName: profile.commonName, organization: profile.organization,

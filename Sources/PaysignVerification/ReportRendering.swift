@@ -67,7 +67,7 @@ public enum ReportRendering {
                     o.key("name") { $0.string(check.name.rawValue) }
                     o.key("notes") { o in o.array(check.notes) { $0.string($1) } }
                     o.key("reason") { $0.string(check.reason) }
-                    o.key("rule") { $0.string(check.rule) }
+                    o.key("rule") { $0.string(check.rule?.rawValue) }
                     o.key("status") { $0.string(check.status.rawValue) }
                 }
             }
@@ -191,7 +191,7 @@ public enum ReportRendering {
             case .skipped: mark = "skip"
             }
             let name = check.name.rawValue.padding(toLength: width, withPad: " ", startingAt: 0)
-            out += "  \(mark)  \(name)  \(check.reason)\(check.rule.map { " [\($0)]" } ?? "")\n"
+            out += "  \(mark)  \(name)  \(check.reason)\(check.rule.map { " [\($0.rawValue)]" } ?? "")\n"
             for note in check.notes { out += "        \(String(repeating: " ", count: width))  note: \(note)\n" }
         }
         if !report.signers.isEmpty { out += "signers\n" }
@@ -257,7 +257,7 @@ public enum ReportRendering {
         for check in report.checks {
             let notes = check.notes.map { "<br><em>note: " + e($0) + "</em>" }.joined()
             out += "<tr class=\"\(check.status.rawValue)\"><td>\(e(check.name.rawValue))</td><td>\(check.status.rawValue)</td>"
-                + "<td>\(e(check.reason))\(check.rule.map { " [" + e($0) + "]" } ?? "")\(notes)</td></tr>"
+                + "<td>\(e(check.reason))\(check.rule.map { " [" + e($0.rawValue) + "]" } ?? "")\(notes)</td></tr>"
         }
         out += "</table>\n<h2>Signers</h2><table><tr><th>order</th><th>role claimed</th><th>signer</th><th>certificate</th><th>revocation</th></tr>"
         for signer in report.signers {

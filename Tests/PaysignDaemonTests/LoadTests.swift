@@ -74,7 +74,7 @@ struct LoadTests {
 }
 
 /// Latencies and failures of one kind of request.
-private struct LoadResult: Sendable {
+struct LoadResult: Sendable {
     var count = 0
     var p50 = 0.0
     var p99 = 0.0
@@ -92,7 +92,7 @@ private struct LoadResult: Sendable {
 }
 
 /// The daemon and the flow's people, and the clients that sign as them.
-private final class LoadBench: Sendable {
+final class LoadBench: Sendable {
     static let entity = FlowSetup.entity
     let pki: TestPKI
     let daemon: DaemonProcess

@@ -126,7 +126,7 @@ struct OrderVerificationTests {
         facts.signers[0].precededBy = nil
         report = Self.judge(facts)
         Self.expectOnly(report, fails: [.binding])
-        #expect(report.check(.binding)?.rule == "D2")
+        #expect(report.check(.binding)?.rule == .d2)
 
         // The second signature duplicated.
         facts = Self.valid()
@@ -152,7 +152,7 @@ struct OrderVerificationTests {
         facts.signers[1].certificate = Self.certificate("Data Entry Clerk", unit: "data-entry", id: "29505050100055", sha: "d")
         var report = Self.judge(facts)
         Self.expectOnly(report, fails: [.roles])
-        #expect(report.check(.roles)?.rule == "D13")
+        #expect(report.check(.roles)?.rule == .d13)
 
         facts = Self.valid()
         facts.signers[1].certificate?.organization = "Test Entity EG-0202"
@@ -252,7 +252,7 @@ struct OrderVerificationTests {
         facts.payrollFile = PayrollFileFacts(sha256: [UInt8](repeating: 1, count: 32), byteCount: Self.payroll.count)
         let report = Self.judge(facts)
         Self.expectOnly(report, fails: [.fileNumber])
-        #expect(report.check(.fileNumber)?.rule == "D9")
+        #expect(report.check(.fileNumber)?.rule == .d9)
         facts.payrollFile = nil
         let skipped = Self.judge(facts)
         #expect(skipped.verdict == .valid)

@@ -30,14 +30,30 @@ struct SigningPolicyTests {
             registeredAt: now - 5 * day, pinChangedAt: pinChanged)
     }
 
+    /// A certificate as paysign's authority issues it: the step's role in OU, the entity's code in
+    /// organizationIdentifier.
+    static func certificate(
+        _ sha256: SHA256Hex = certA, unit: String = "first-signature", entity: String? = "EG-0101",
+        organization: String? = "Test Entity EG-0101", notAfter: Date = now + 10 * day
+    ) -> CertificateFacts {
+        CertificateFacts(
+            subject: "CN=x", issuer: "CN=ca", serialNumber: "01", sha256: sha256.hex, nationalID: "28001010100011",
+            commonName: "x", organization: organization, organizationalUnit: unit, organizationIdentifier: entity,
+            notBefore: now - 10 * day, notAfter: notAfter, hasKeyUsage: true, digitalSignature: true,
+            nonRepudiation: true, isCA: false, keyAlgorithm: "rsa", keyBits: 2048)
+    }
+
     static func request(
         _ step: SignatureStep, order: Order, caller: Operator?, token: TokenRecord?, cert: SHA256Hex = certA,
-        fileNumber: FileNumber? = nil, notAfter: Date = now + 10 * day, firstNID: String? = nil
+        fileNumber: FileNumber? = nil, notAfter: Date = now + 10 * day, firstNID: String? = nil, unit: String? = nil,
+        certificateEntity: String? = "EG-0101"
     ) -> SigningPolicy.Request {
-        SigningPolicy.Request(
+        let unit = unit ?? (step == .first ? "first-signature" : "second-signature")
+        return SigningPolicy.Request(
             step: step, order: order, caller: caller, callerName: caller?.unixUser ?? "uid 1000", token: token,
-            tokenSerial: token?.serial ?? "S?", certificateSHA256: cert, certificateNotBefore: now - 10 * day,
-            certificateNotAfter: notAfter, fileNumber: fileNumber, firstSignerNationalID: firstNID, now: now)
+            tokenSerial: token?.serial ?? "S?",
+            certificate: certificate(cert, unit: unit, entity: certificateEntity, notAfter: notAfter),
+            fileNumber: fileNumber, firstSignerNationalID: firstNID, now: now)
     }
 
     func refusal(_ request: SigningPolicy.Request) -> SigningPolicy.Refusal? {
@@ -171,5 +187,31 @@ struct OrderDocumentTests {
         #expect(!OrderState.payable.allows(.rejected))
         #expect(!OrderState.rejected.allows(.draft))
         #expect(OrderState.firstSigned.allows(.rejected))
+    }
+}
+
+extension SigningPolicyTests {
+    @Test("D2: a first signer also registered as a second signer cannot sign second with their first-signature certificate")
+    func crossedCertificateRole() {
+        let both = Self.op(3, "officer3", [.firstSigner, .secondSigner])
+        let first = OrderSignature(
+            step: .first, signer: OrderActor(operatorID: 2, unixUser: "officer1"), tokenSerial: "S2", certificateSHA256: Self.certB,
+            signatureSHA256: Self.certB, signedAt: Self.now)
+        let order = Self.order(.firstSigned, first: first)
+        let refused = refusal(Self.request(
+            .second, order: order, caller: both, token: Self.token(holder: 3), fileNumber: Self.number, unit: "first-signature"))
+        #expect(refused?.rule == .d2)
+        #expect(refused?.kind == .ruleViolated)
+        #expect(refused?.message.contains("the certificate's role is first-signature, not second-signature") == true, "\(refused?.message ?? "")")
+        // With a second-signature certificate on their token, the same person signs second.
+        #expect(refusal(Self.request(.second, order: order, caller: both, token: Self.token(holder: 3), fileNumber: Self.number)) == nil)
+    }
+
+    @Test("D3: an entity-less first signer is scoped to nothing and cannot sign")
+    func entityLessSigner() {
+        let officer = Self.op(2, "officer1", [.firstSigner], entity: nil)
+        let refused = refusal(Self.request(.first, order: Self.order(.reviewed), caller: officer, token: Self.token(holder: 2)))
+        #expect(refused?.rule == .d3)
+        #expect(refused?.message.contains("belongs to no entity") == true)
     }
 }

@@ -216,7 +216,7 @@ struct CMSParsingTests {
                 signingTime: Date()) { tbs in try c.sign(tbs) }
             Issue.record("signed after an unordered pair")
         } catch let error as CMSError {
-            #expect(error.code == .orderUnproven && error.rule == "D2")
+            #expect(error.code == .orderUnproven)
         }
         // The single-signer file has an order of one, and a third party can sign after it.
         let single = try SignedDocument(derEncoded: Array(try Data(contentsOf: URL(fileURLWithPath: a.path("a.p7s")))))

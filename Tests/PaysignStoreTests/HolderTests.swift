@@ -155,7 +155,7 @@ struct HolderTests {
         try await withRegistry { registry, _ in
             try await Self.addEntity(registry)
             let dina = try await Self.add(registry, "dina", Fixture.aliceID, roles: [.dataEntry])
-            let bob = try await Self.add(registry, "bob", Fixture.bobID, roles: [.secondSigner], entity: nil)
+            let bob = try await Self.add(registry, "bob", Fixture.bobID, roles: [.secondSigner])
             let head = try await registry.journalHead()
 
             // registerToken to a data-entry holder.

@@ -8,7 +8,7 @@ import Testing
 @Suite("The registry")
 struct RegistryTests {
     /// An entity with two first signers (alice, on-site as D3 requires, and bob) and a reviewer
-    /// (carol) without an entity.
+    /// (carol) of the same entity.
     static func populate(_ registry: Registry) async throws -> (alice: Operator, bob: Operator, carol: Operator) {
         try await registry.addEntity(code: Fixture.entity, name: "Ministry of Finance, Cairo", by: Fixture.admin)
         let alice = try await registry.addOperator(
@@ -18,7 +18,7 @@ struct RegistryTests {
             unixUser: "bob", nationalID: Fixture.bobID, name: "Bob B.", entityCode: Fixture.entity,
             roles: [.firstSigner, .reviewer], by: Fixture.admin)
         let carol = try await registry.addOperator(
-            unixUser: "carol", nationalID: Fixture.carolID, name: "Carol C.", entityCode: nil, roles: [.reviewer],
+            unixUser: "carol", nationalID: Fixture.carolID, name: "Carol C.", entityCode: Fixture.entity, roles: [.reviewer],
             by: Fixture.admin)
         return (alice, bob, carol)
     }

@@ -165,6 +165,7 @@ public struct HTTPAnswer: Sendable {
 
     /// The body as a JSON object (nil when it is not one).
     public var object: [String: Any]? { (try? JSONSerialization.jsonObject(with: body)) as? [String: Any] }
+    public var array: [[String: Any]]? { (try? JSONSerialization.jsonObject(with: body)) as? [[String: Any]] }
 
     /// The problem-details fields of a refusal.
     public var problemType: String? { status >= 400 ? object?["type"] as? String : nil }

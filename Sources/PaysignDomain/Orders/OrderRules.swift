@@ -282,13 +282,26 @@ public struct PerPaymentMaximumRule: OrderRule {
     }
 }
 
-/// D11: payments through the cashier are capped at 30,000 EGP (3,000,000 piasters). This rule
-/// checks one cashier order's total against the cap; the cap is **monthly, across orders**, and
-/// the sum of the entity's other cashier orders that month needs the registry: that check is
-/// made where the registry is (the daemon), not here.
+/// D11: payments through the cashier are capped at 30,000 EGP (3,000,000 piasters) a month. This
+/// rule checks one cashier order's total against the cap (`check`), and the month's total across
+/// the entity's cashier orders (`monthly`): the registry sums them inside the transaction that
+/// inserts the new order, so two uploads at once cannot both pass.
 public struct CashierCapRule: OrderRule {
     public static let capPiasters: Int64 = 3_000_000
     public init() {}
+
+    /// The violation of the monthly cap, if any: `total` is the new order's, `othersTotal` the sum
+    /// of the entity's other cashier orders of the same month that are not rejected (`others` of
+    /// them). An order above the cap on its own is `check`'s to report.
+    public static func monthly(
+        total: Int64, othersTotal: Int64, others: Int, year: Int, month: Int
+    ) -> Violation? {
+        let sum = othersTotal + total
+        guard sum > capPiasters, total <= capPiasters else { return nil }
+        return Violation(
+            line: nil, field: "amount_piasters", rule: .d11,
+            message: "With the entity's \(others) other cashier order(s) of \(year)-\(month < 10 ? "0" : "")\(month), cashier payments would total \(ReviewSheet.egp(sum, grouped: true)) EGP, above the 30,000.00 EGP monthly cap.")
+    }
     public func check(_ order: OrderFile, _ metadata: OrderMetadata, _ context: ValidationContext) -> [Violation] {
         guard metadata.kind == .cashier, order.total > Self.capPiasters else { return [] }
         return [
@@ -355,4 +368,11 @@ func formatEGP(_ piasters: Int64) -> String {
         grouped.append(character)
     }
     return (negative ? "-" : "") + grouped + "." + (cents < 10 ? "0" : "") + String(cents) + " EGP"
+}
+
+/// An order refused for what its file and metadata break, every violation at once (thrown where
+/// a rule needs the registry, such as D11's monthly cap, inside the insert's transaction).
+public struct OrderViolations: Error, Sendable, Hashable {
+    public var violations: [Violation]
+    public init(_ violations: [Violation]) { self.violations = violations }
 }

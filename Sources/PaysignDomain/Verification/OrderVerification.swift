@@ -28,9 +28,10 @@ public import Foundation
 /// fails validity-at-trusted-time, naming why.
 public enum OrderVerification {
     /// The role values paysign writes into signer-attributes-v2.
-    public static let firstRole = "first", secondRole = "second"
+    public static let firstRole = CertificateRoleRule.firstRole, secondRole = CertificateRoleRule.secondRole
     /// The organizational units (OU) of paysign's PKI (Certs/make-test-pki.sh, the daemon's issuer).
-    public static let firstUnit = "first-signature", secondUnit = "second-signature", clerkUnit = "data-entry"
+    public static let firstUnit = CertificateRoleRule.firstUnit, secondUnit = CertificateRoleRule.secondUnit
+    public static let clerkUnit = CertificateRoleRule.clerkUnit
 
     public static func judge(_ facts: OrderFacts, order name: String) -> VerificationReport {
         var checks: [Check] = []
@@ -99,7 +100,7 @@ public enum OrderVerification {
 
     private static func signatureCheck(_ name: CheckName, role: String, _ claimants: [SignerFacts], documentReadable: Bool) -> Check {
         guard !claimants.isEmpty else {
-            return Check(name, .fail, "no signature in the file claims the \(role) role", rule: "D2")
+            return Check(name, .fail, "no signature in the file claims the \(role) role", rule: .d2)
         }
         var problems: [String] = []
         for signer in claimants {
@@ -205,9 +206,9 @@ public enum OrderVerification {
         guard checked > 0 else { return Check(.validityAtTrustedTime, .fail, "no signer's certificate is in the file") }
         if problems.isEmpty {
             let own = stamped.isEmpty ? "" : " (\(stamped.joined(separator: ", ")))"
-            return Check(.validityAtTrustedTime, .pass, "every certificate on the signers' paths is valid at the trusted time \(iso(time))\(own)", rule: "D6")
+            return Check(.validityAtTrustedTime, .pass, "every certificate on the signers' paths is valid at the trusted time \(iso(time))\(own)", rule: .d6)
         }
-        return Check(.validityAtTrustedTime, .fail, sentence(problems), rule: "D6", notes: notes)
+        return Check(.validityAtTrustedTime, .fail, sentence(problems), rule: .d6, notes: notes)
     }
 
     private static func revocationCheck(_ signers: [SignerFacts], at time: Date) -> Check {
@@ -273,16 +274,16 @@ public enum OrderVerification {
             }
         }
         if !failures.isEmpty {
-            return Check(.revocationAtTrustedTime, .fail, sentence(failures), rule: "D6", notes: notes)
+            return Check(.revocationAtTrustedTime, .fail, sentence(failures), rule: .d6, notes: notes)
         }
         if !unknown.isEmpty {
-            return Check(.revocationAtTrustedTime, .indeterminate, sentence(unknown), rule: "D6", notes: notes)
+            return Check(.revocationAtTrustedTime, .indeterminate, sentence(unknown), rule: .d6, notes: notes)
         }
         let authorities = signers.contains { !($0.chain?.authorityRevocations.isEmpty ?? true) }
         let own = stamped.isEmpty ? "" : "; \(stamped.joined(separator: ", "))"
         return Check(.revocationAtTrustedTime, .pass,
                      "no signer's certificate\(authorities ? " nor intermediate CA on their paths" : "") was revoked by the trusted time (\(lists.sorted().joined(separator: ", "))\(own))",
-                     rule: "D6", notes: notes)
+                     rule: .d6, notes: notes)
     }
 
     // MARK: Time-stamps
@@ -382,37 +383,37 @@ public enum OrderVerification {
                                            order: [SignerFacts]?) -> Check {
         let roles = signers.map { $0.claimedRole ?? "none" }.joined(separator: ", ")
         guard signers.count == 2 else {
-            return Check(.signerCountAndOrder, .fail, "the file holds \(count(signers.count, "signature")) (roles \(roles)); a payment order has exactly two, first then second", rule: "D2")
+            return Check(.signerCountAndOrder, .fail, "the file holds \(count(signers.count, "signature")) (roles \(roles)); a payment order has exactly two, first then second", rule: .d2)
         }
         guard firsts.count == 1, seconds.count == 1 else {
-            return Check(.signerCountAndOrder, .fail, "the signatures claim the roles \(roles); exactly one first and one second are needed", rule: "D2")
+            return Check(.signerCountAndOrder, .fail, "the signatures claim the roles \(roles); exactly one first and one second are needed", rule: .d2)
         }
         guard let order else {
-            return Check(.signerCountAndOrder, .fail, "the file does not prove which signature came first: they are not bound one to the other", rule: "D2")
+            return Check(.signerCountAndOrder, .fail, "the file does not prove which signature came first: they are not bound one to the other", rule: .d2)
         }
         guard order.map(\.claimedRole) == [firstRole, secondRole] else {
-            return Check(.signerCountAndOrder, .fail, "the signature claiming the first role was made after the one claiming the second (it is bound to it)", rule: "D2")
+            return Check(.signerCountAndOrder, .fail, "the signature claiming the first role was made after the one claiming the second (it is bound to it)", rule: .d2)
         }
-        return Check(.signerCountAndOrder, .pass, "two signatures: \(describe(order[0])) first, then \(describe(order[1]))", rule: "D2")
+        return Check(.signerCountAndOrder, .pass, "two signatures: \(describe(order[0])) first, then \(describe(order[1]))", rule: .d2)
     }
 
     private static func bindingCheck(firsts: [SignerFacts], seconds: [SignerFacts]) -> Check {
         guard firsts.count == 1, seconds.count == 1 else {
-            return Check(.binding, .fail, "there is no single first and second signature to bind one to the other", rule: "D2")
+            return Check(.binding, .fail, "there is no single first and second signature to bind one to the other", rule: .d2)
         }
         let first = firsts[0], second = seconds[0]
         guard second.hasPrecedingSignature else {
-            return Check(.binding, .fail, "the second signature carries no preceding-signature attribute, so nothing proves it was made after the first", rule: "D2")
+            return Check(.binding, .fail, "the second signature carries no preceding-signature attribute, so nothing proves it was made after the first", rule: .d2)
         }
         guard second.precededBy == first.index else {
-            return Check(.binding, .fail, "the second signature's preceding-signature attribute does not name the first signature in this file", rule: "D2")
+            return Check(.binding, .fail, "the second signature's preceding-signature attribute does not name the first signature in this file", rule: .d2)
         }
-        return Check(.binding, .pass, "the second signature signs the SHA-256 of the first signature (preceding-signature)", rule: "D2")
+        return Check(.binding, .pass, "the second signature signs the SHA-256 of the first signature (preceding-signature)", rule: .d2)
     }
 
     private static func distinctCheck(_ signers: [SignerFacts]) -> Check {
         guard signers.count >= 2 else {
-            return Check(.distinctSigners, .fail, "the file holds \(count(signers.count, "signature")); two different people must sign", rule: "D2")
+            return Check(.distinctSigners, .fail, "the file holds \(count(signers.count, "signature")); two different people must sign", rule: .d2)
         }
         var problems: [String] = []
         for signer in signers where signer.certificate?.nationalID?.isEmpty ?? true {
@@ -430,15 +431,17 @@ public enum OrderVerification {
         }
         if problems.isEmpty {
             let ids = signers.compactMap { $0.certificate?.nationalID }.joined(separator: ", ")
-            return Check(.distinctSigners, .pass, "the signers are different people (national IDs \(ids))", rule: "D2")
+            return Check(.distinctSigners, .pass, "the signers are different people (national IDs \(ids))", rule: .d2)
         }
-        return Check(.distinctSigners, .fail, sentence(problems), rule: "D2")
+        return Check(.distinctSigners, .fail, sentence(problems), rule: .d2)
     }
 
+    /// The `roles` check: each signer's certificate against the role it claims, by
+    /// `CertificateRoleRule` (D2, D3, D13), the rule the daemon applies before it signs.
     private static func rolesCheck(_ signers: [SignerFacts], document: OrderDocument?) -> Check {
         var problems: [String] = []
         var notes: [String] = []
-        var rule = "D2"
+        var rule = RuleNumber.d2
         let entity = document?.metadata.entityCode
         if entity == nil { notes.append("the entity was not compared: the order document could not be read") }
         for signer in signers {
@@ -447,73 +450,42 @@ public enum OrderVerification {
                 problems.append("\(who): no certificate to read the role from")
                 continue
             }
-            let unit = certificate.organizationalUnit ?? "none"
-            if unit == clerkUnit {
-                problems.append("\(who): the certificate is a data-entry clerk's (OU=\(clerkUnit)); data-entry staff never sign")
-                rule = "D13"
-                continue
-            }
-            switch signer.claimedRole {
-            case firstRole?:
-                if unit != firstUnit {
-                    problems.append("\(who) signed as first, but the certificate's role is \(unit), not \(firstUnit)")
-                }
-                if let entity, !matches(certificate, entity: entity) {
-                    problems.append("\(who): the certificate is for \(certificate.organization ?? "no entity"), not the order's entity \(entity)")
-                }
-            case secondRole?:
-                if unit != secondUnit {
-                    problems.append("\(who) signed as second, but the certificate's role is \(unit), not \(secondUnit) (the Ministry of Finance representative)")
-                }
-                if let entity, !matches(certificate, entity: entity), !isMinistry(certificate) {
-                    problems.append("\(who): the certificate is for \(certificate.organization ?? "no entity"), neither the order's entity \(entity) nor the Ministry of Finance")
-                }
-            case let other:
-                problems.append("\(who): it claims the role '\(other ?? "none")'; paysign's signers claim first or second")
+            for finding in CertificateRoleRule.findings(
+                who: who, act: "signed", claimedRole: signer.claimedRole, certificate: certificate, entity: entity)
+            {
+                problems.append(finding.problem)
+                if finding.rule != .d2 { rule = finding.rule }
             }
         }
         if signers.isEmpty { problems.append("the file holds no signer") }
         if problems.isEmpty {
-            return Check(.roles, .pass, "the first signer's certificate is a first-signature holder's\(entity.map { " of \($0)" } ?? ""), the second's a second-signature holder's", rule: "D2", notes: notes)
+            return Check(.roles, .pass, "the first signer's certificate is a first-signature holder's\(entity.map { " of \($0)" } ?? ""), the second's a second-signature holder's", rule: .d2, notes: notes)
         }
         return Check(.roles, .fail, sentence(problems), rule: rule, notes: notes)
     }
 
-    /// The certificate is for `entity` (D3). When it has an organizationIdentifier (paysign's
-    /// authority writes the entity's code there), that alone decides; otherwise O is the code, or
-    /// ends with it (`Test Entity EG-0101`), or names it in parentheses (`Ministry of Health (EG-0101)`).
+    /// The certificate is for `entity` (D3): `CertificateRoleRule.matches`.
     public static func matches(_ certificate: CertificateFacts, entity: String) -> Bool {
-        if let code = certificate.organizationIdentifier { return code == entity }
-        guard let organization = certificate.organization else { return false }
-        return organization == entity || organization.hasSuffix(" " + entity) || organization.contains("(" + entity + ")")
-    }
-
-    /// The second signer may also hold a certificate of the Ministry itself.
-    /// Only for a certificate without an organizationIdentifier: paysign's authority registers the
-    /// Ministry's representative to each entity (D3) and writes that entity's code, so a
-    /// certificate it issued never passes for another entity by the name in O.
-    static func isMinistry(_ certificate: CertificateFacts) -> Bool {
-        guard certificate.organizationIdentifier == nil else { return false }
-        return certificate.organization?.hasPrefix("Ministry of Finance") ?? false
+        CertificateRoleRule.matches(certificate, entity: entity)
     }
 
     static func fileNumber(_ facts: OrderFacts, _ document: OrderDocument?, grouped: String?) -> Check {
         guard let document else {
-            return Check(.fileNumber, .indeterminate, "not checked: the order document could not be read", rule: "D9")
+            return Check(.fileNumber, .indeterminate, "not checked: the order document could not be read", rule: .d9)
         }
         guard let file = facts.payrollFile else {
-            return Check(.fileNumber, .skipped, "no payroll file was given (--file), so the file number \(grouped ?? document.fileNumber.grouped) was not compared with one", rule: "D9")
+            return Check(.fileNumber, .skipped, "no payroll file was given (--file), so the file number \(grouped ?? document.fileNumber.grouped) was not compared with one", rule: .d9)
         }
         guard let number = FileNumber(digest: file.sha256) else {
-            return Check(.fileNumber, .fail, "the payroll file's digest is not a SHA-256", rule: "D9")
+            return Check(.fileNumber, .fail, "the payroll file's digest is not a SHA-256", rule: .d9)
         }
         guard number == document.fileNumber else {
-            return Check(.fileNumber, .fail, "the payroll file's number is \(number.grouped), not the signed \(document.fileNumber.grouped)", rule: "D9")
+            return Check(.fileNumber, .fail, "the payroll file's number is \(number.grouped), not the signed \(document.fileNumber.grouped)", rule: .d9)
         }
         guard file.byteCount == document.fileBytes else {
-            return Check(.fileNumber, .fail, "the payroll file has \(count(file.byteCount, "byte")), not the signed \(document.fileBytes)", rule: "D9")
+            return Check(.fileNumber, .fail, "the payroll file has \(count(file.byteCount, "byte")), not the signed \(document.fileBytes)", rule: .d9)
         }
-        return Check(.fileNumber, .pass, "the payroll file's SHA-256 is the signed file number \(number.grouped)", rule: "D9")
+        return Check(.fileNumber, .pass, "the payroll file's SHA-256 is the signed file number \(number.grouped)", rule: .d9)
     }
 
     // MARK: The report

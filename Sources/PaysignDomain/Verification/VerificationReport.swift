@@ -91,11 +91,11 @@ public struct Check: Sendable, Hashable, Codable {
     /// One sentence: why it passed or failed.
     public var reason: String
     /// The domain rule behind the check (`D2`), if any.
-    public var rule: String?
+    public var rule: RuleNumber?
     /// Further remarks that do not change the status (a revocation after the trusted time).
     public var notes: [String]
 
-    public init(_ name: CheckName, _ status: Status, _ reason: String, rule: String? = nil, notes: [String] = []) {
+    public init(_ name: CheckName, _ status: Status, _ reason: String, rule: RuleNumber? = nil, notes: [String] = []) {
         self.name = name
         self.status = status
         self.reason = reason
