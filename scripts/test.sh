@@ -16,8 +16,16 @@ chmod 1777 "$run_tmp"
 trap 'rm -rf "$run_tmp"' EXIT
 Tests/testbed/pcsc.sh start
 echo "== build (debug, with tests)"
-swift build --build-tests 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]|prohibited flag' || true
-test "${PIPESTATUS[0]}" -eq 0
+# The build's own status, read before anything else runs: after `... | grep || true` under
+# pipefail, PIPESTATUS is that of `true` whenever the build failed.
+set +e
+swift build --build-tests 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]|prohibited flag'
+build_status=${PIPESTATUS[0]}
+set -e
+if [ "$build_status" -ne 0 ]; then
+  echo "make test: the build failed (swift build exit $build_status)" >&2
+  exit 1
+fi
 export PAYSIGN_BIN_DIR
 PAYSIGN_BIN_DIR=$(swift build --show-bin-path)
 export TMPDIR=$run_tmp
