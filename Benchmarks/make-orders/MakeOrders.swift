@@ -64,7 +64,6 @@ struct PKI {
 func sign(content: [UInt8], signer: TokenSigner, key: ObjectInfo, certificate: Certificate? = nil, role: String,
           bindTo previous: SignedDocument? = nil, signingTime: Date) async throws -> SignedDocument {
     guard let algorithm = SignatureAlgorithm.default(for: signer.keyType) else { throw ValidationError("the key is neither RSA nor EC") }
-    nonisolated(unsafe) let key = key
     return try await CMSBuilder.signDetached(
         content: content, certificate: certificate ?? signer.certificate, scheme: algorithm.scheme, role: role,
         bindTo: previous, signingTime: signingTime

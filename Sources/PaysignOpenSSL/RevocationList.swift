@@ -322,7 +322,7 @@ public final class RevocationList: @unchecked Sendable, CustomStringConvertible 
     private static func dotted(_ object: OpaquePointer?) -> String {
         var buffer = [CChar](repeating: 0, count: 128)
         let length = OBJ_obj2txt(&buffer, Int32(buffer.count), object, 1)
-        return length > 0 ? String(cString: buffer) : "an unreadable OID"
+        return length > 0 ? String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) : "an unreadable OID"
     }
 
     private static func extensionValue<Value, Result>(_ crl: OpaquePointer, nid: Int32, name: String,

@@ -141,7 +141,7 @@ private final class Harness: @unchecked Sendable {
         for (path, copy) in softHSMSnapshot {
             let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? -1
             if size != copy.count {
-                FileManager.default.createFile(atPath: path, contents: copy, attributes: [.posixPermissions: 0o600])
+                _ = FileManager.default.createFile(atPath: path, contents: copy, attributes: [.posixPermissions: 0o600])
                 softHSMRepairs += 1
             }
         }

@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 import Synchronization
 
 /// Runs jobs on threads of their own at once (clients that block on sockets and processes), and

@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 import PaysignClient
 
 /// The people of the payment-order flow in a daemon's registry, as the suites that drive the real

@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 extension TestPKI {
     /// A PKI for the payment-order verification suite alone: its orders are signed by

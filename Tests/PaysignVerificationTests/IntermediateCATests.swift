@@ -136,7 +136,7 @@ struct Hierarchy: Sendable {
             """
         let cnf = dir + "/openssl.cnf"
         try config.write(toFile: cnf, atomically: true, encoding: .utf8)
-        for index in ["root-index.txt", "issuing-index.txt"] { FileManager.default.createFile(atPath: dir + "/" + index, contents: Data()) }
+        for index in ["root-index.txt", "issuing-index.txt"] { _ = FileManager.default.createFile(atPath: dir + "/" + index, contents: Data()) }
 
         try run("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", dir + "/root.key", "-sha256", "-days", "30",
                             "-subj", "/C=EG/O=Ministry of Finance (TEST)/CN=Hierarchy Root (TEST)", "-config", cnf, "-extensions", "authority",

@@ -168,7 +168,7 @@ struct VerificationTests {
         }
         try? FileManager.default.removeItem(atPath: "\(folder)/a-good.csv")
         try FileManager.default.copyItem(atPath: bench.path("payroll.csv"), toPath: "\(folder)/a-good.csv")
-        FileManager.default.createFile(atPath: "\(folder)/e-lonely.txt", contents: Data("x\n".utf8))
+        _ = FileManager.default.createFile(atPath: "\(folder)/e-lonely.txt", contents: Data("x\n".utf8))
         let result = try await bench.paysign(["verify", "--batch", folder, "--out", out, "--trust-anchors", bench.pki.caPEM.path,
                                               "--crl", bench.path("crl-empty.der"), "--jobs", "2"])
         #expect(result.status == 1, "\(result.stdout) \(result.stderr)")
@@ -320,7 +320,7 @@ struct Bench: Sendable {
 
             """
         try config.write(toFile: other + "/openssl.cnf", atomically: true, encoding: .utf8)
-        FileManager.default.createFile(atPath: other + "/index.txt", contents: Data())
+        _ = FileManager.default.createFile(atPath: other + "/index.txt", contents: Data())
         try runTool("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", other + "/ca.key", "-sha256", "-days", "30",
                              "-subj", "/C=EG/O=Ministry of Finance (TEST)/OU=e-Certification Unit (TEST)/CN=paysign Test Root CA",
                              "-config", other + "/openssl.cnf", "-extensions", "root", "-out", other + "/ca.pem"])

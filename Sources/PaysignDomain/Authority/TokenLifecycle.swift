@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 /// Where a registered token stands with the certification authority. Only the transitions of
 /// `TokenState.allows` exist:

@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 /// What `OrderVerification.judge` decided for one shape of order, kept so that the next order of
 /// the same shape does not build the same sentences again (issue 7: a batch of 10,000 orders is
