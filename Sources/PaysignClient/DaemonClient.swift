@@ -6,6 +6,9 @@ import Glibc
 /// A failure to talk to the daemon at all (as opposed to the daemon refusing).
 public struct ConnectionError: Error, Sendable, CustomStringConvertible {
     public var message: String
+    /// The whole request was sent before the connection failed: the daemon may have acted on it
+    /// (a certificate issued, an order signed) without the answer reaching the client.
+    public var requestSent = false
     public var description: String { message }
 }
 
@@ -78,19 +81,24 @@ public struct DaemonClient: Sendable {
         let fd = try connect(receiveTimeout: timeout)
         defer { close(fd) }
         try writeRequest(fd, method: method, path: path, body: body, contentType: contentType, extra: extra)
-        var reader = Reader(fd: fd)
-        let (status, headers) = try reader.readHead()
-        let bodyData: Data
-        if headers["transfer-encoding"]?.lowercased().contains("chunked") == true {
-            var all = Data()
-            while let chunk = try reader.readChunk() { all.append(chunk) }
-            bodyData = all
-        } else if let length = headers["content-length"].flatMap(Int.init) {
-            bodyData = try reader.read(exactly: length)
-        } else {
-            bodyData = try reader.readToEnd()
+        do {
+            var reader = Reader(fd: fd)
+            let (status, headers) = try reader.readHead()
+            let bodyData: Data
+            if headers["transfer-encoding"]?.lowercased().contains("chunked") == true {
+                var all = Data()
+                while let chunk = try reader.readChunk() { all.append(chunk) }
+                bodyData = all
+            } else if let length = headers["content-length"].flatMap(Int.init) {
+                bodyData = try reader.read(exactly: length)
+            } else {
+                bodyData = try reader.readToEnd()
+            }
+            return DaemonResponse(status: status, headers: headers, body: bodyData)
+        } catch var error as ConnectionError {
+            error.requestSent = true
+            throw error
         }
-        return DaemonResponse(status: status, headers: headers, body: bodyData)
     }
 
     /// Reads server-sent events from `path`, calling `onEvent(name, data)` for each until it

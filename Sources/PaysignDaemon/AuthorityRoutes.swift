@@ -3,8 +3,9 @@ import PaysignDomain
 import PaysignOpenSSL
 import PaysignStore
 
-/// `/v1/registered-tokens/{serial}/transitions`, `/v1/holders/{user}/…` (clearance, death notice,
-/// retirement date), `/v1/crl` and `/v1/reports/holders`: the certification authority (D3, D4, D6).
+/// `/v1/registered-tokens/{serial}/transitions` and `…/certificate`, `/v1/certificates`,
+/// `/v1/holders/{user}/…` (clearance, death notice, retirement date), `/v1/crl` and
+/// `/v1/reports/holders`: the certification authority (D3, D4, D6).
 extension AuthorityDesk {
     func routes(dormantDays: Int, retirementWarningDays: Int) -> [Route] {
         let desk = self
@@ -100,6 +101,21 @@ extension AuthorityDesk {
                 return try .json(
                     try await desk.issueCertificate(request: body.csr, holder: body.holder, holderToken: try OrderDesk.tokenURI(body.token), validityDays: days, pin: pin, confirmFinalTry: body.confirmFinalTry ?? false, caller: caller),
                     status: 201)
+            },
+            // The issued certificate again, from the registry (issue 15: a lost --out file never
+            // strands a token); an administrator reads it too, as they read /v1/registered-tokens.
+            Route("GET", "/v1/registered-tokens/{serial}/certificate", roles: [.certificationAuthority, .administrator]) { request in
+                let copy = try await desk.registeredCertificate(tokenSerial: request.parameters["serial"] ?? "", sha256: request.query["sha256"])
+                switch request.query["format"] ?? "json" {
+                case "json":
+                    return try .json(copy)
+                case "pem":
+                    return Response(status: 200, headers: [("Content-Type", "application/x-pem-file")], body: .bytes(Array(copy.pem.utf8)))
+                case "der":
+                    return Response(status: 200, headers: [("Content-Type", "application/pkix-cert"), OrderDesk.attachment("\(copy.serial).cer")], body: .bytes(copy.derEncoded))
+                case let other:
+                    throw Problem(.invalidField, "format must be json, pem or der, not '\(other)'")
+                }
             },
             Route("GET", "/v1/crl", roles: nil) { request in
                 guard let stored = try await registry.latestCRL() else {

@@ -90,7 +90,7 @@ struct HolderCommand: AsyncParsableCommand {
 struct TokenCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "token", abstract: "Register tokens to their holders and move them through their lifecycle (certification authority, D6).",
-        subcommands: [Register.self, List.self, Request.self, Issue.self, Install.self, Activate.self, Suspend.self, Resume.self, Surrender.self, Revoke.self])
+        subcommands: [Register.self, List.self, Request.self, Issue.self, CertificateCopy.self, Install.self, Activate.self, Suspend.self, Resume.self, Surrender.self, Revoke.self])
 
     struct TokenView: Decodable {
         var id: Int64

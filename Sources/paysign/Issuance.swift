@@ -14,6 +14,9 @@ import PaysignTokens
 ///                                                            (authority, through the daemon, with
 ///                                                             the holder's token present)
 ///     paysign token install --token URI --cert cert.pem      (holder, in process)
+///
+/// The authority's copy of every issued certificate is the registry's: `paysign token certificate
+/// SERIAL --out cert.pem` fetches it again, so a lost output file never strands a token.
 extension TokenCommand {
     /// The one key pair of a token a URI names (by `id=` when there are several), after login.
     static func keyPair(_ session: PKCS11Session, uri: PKCS11URI) async throws -> (privateKey: ObjectInfo, publicKey: ObjectInfo) {
@@ -28,6 +31,20 @@ extension TokenCommand {
             throw Failure.refused("token '\(session.token.label)' has no public key object beside key \(Hex.string(key.id))")
         }
         return (key, publicKey)
+    }
+
+    /// A certificate as `POST /v1/certificates` and `GET /v1/registered-tokens/{serial}/certificate`
+    /// answer it.
+    struct Issued: Decodable {
+        struct Token: Decodable {
+            var serial: String
+            var label: String
+            var state: String
+        }
+        var subject: String
+        var serial: String
+        var pem: String
+        var token: Token
     }
 
     struct Request: AsyncParsableCommand {
@@ -68,13 +85,13 @@ extension TokenCommand {
     struct Issue: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Issue the signing certificate for a holder's request, signed on the authority's token (certification authority).",
-            discussion: "The subject carries the holder's national ID (serialNumber), entity (O) and role (OU) from the registry; a holder with no signing role is refused (D3). The holder's token must be present: the request's key must be on it, and the token is registered to the holder as issued (paysign token activate once handed over).")
+            discussion: "The subject carries the holder's national ID (serialNumber), entity (O) and role (OU) from the registry; a holder with no signing role is refused (D3). The holder's token must be present: the request's key must be on it, and the token is registered to the holder as issued (paysign token activate once handed over). Issuing cannot be undone, so --out is checked and created before anything is sent: its folder must exist and be writable, and nothing may be at that path (paysign never overwrites a file nor follows a symbolic link). Should the file still not be written after issuance, the exit status is 3 and 'paysign token certificate SERIAL --out FILE' fetches the certificate again.")
         @OptionGroup var remote: SocketOptions
         @Option(help: "The request (PEM) made on the holder's token.") var csr: String
         @Option(help: "The holder's Unix user.") var holder: String
         @Option(name: .customLong("token"), help: "PKCS#11 URI of the holder's token, present at issuance.") var token: String
         @Option(name: .customLong("validity-days"), help: "Days of validity.") var validityDays = 730
-        @Option(name: .customLong("out"), help: "Where to write the certificate (PEM).") var output: String
+        @Option(name: .customLong("out"), help: "Where to write the certificate (PEM): a new file in an existing folder, created before the request is sent.") var output: String
         @Option(name: .customLong("pin-fd"), help: "Read the authority token's PIN from this file descriptor.") var pinFD: Int32?
         @Flag(help: "Use the authority token's final PIN try.") var confirmFinalTry = false
 
@@ -85,31 +102,74 @@ extension TokenCommand {
             var validityDays: Int
             var confirmFinalTry: Bool
         }
-        struct Issued: Decodable {
-            struct Token: Decodable {
-                var serial: String
-                var label: String
-                var state: String
-            }
-            var subject: String
-            var serial: String
-            var pem: String
-            var token: Token
-        }
 
         func run() async throws {
             guard let text = try? String(contentsOfFile: csr, encoding: .utf8) else { throw Failure.usage("cannot read \(csr)") }
             _ = try parseURI(token)
+            // Issuing is irreversible (the token is registered to the holder as issued, and a token
+            // gets one certificate, D5, D6): everything about the output that can fail fails now,
+            // before anything is sent, and a refused request leaves no file behind.
+            let out: ExclusiveOutput
+            do { out = try ExclusiveOutput.create(output) } catch let failure as Failure {
+                throw Failure(message: failure.message + " (nothing was sent, no certificate issued)", status: failure.status)
+            }
+            defer { out.discard() }
+            let refetch = "paysign token certificate SERIAL --out \(shellQuoted(output))"
             let pin = try PINInput.obtain(fd: pinFD, prompt: "PIN for the authority's token: ")
             var body = try SecretBody.json(Body(csr: text, holder: holder, token: token, validityDays: validityDays, confirmFinalTry: confirmFinalTry), pins: [("pin", pin)])
             defer { SecretBody.wipe(&body) }
-            let response = try remote.send("POST", "/v1/certificates", body: body, contentType: "application/json")
+            let response = try remote.send(
+                "POST", "/v1/certificates", body: body, contentType: "application/json",
+                ifUnanswered: "the request was sent, so the certificate may have been issued: see paysign token list, and fetch it with \(refetch)")
             guard let issued = try? JSONDecoder().decode(Issued.self, from: response.body) else {
-                throw Failure.usage("paysignd answered something this client does not understand")
+                throw Failure.usage("paysignd answered something this client does not understand; the certificate may have been issued: see paysign token list, and fetch it with \(refetch)")
             }
-            try writeAtomically(Data(issued.pem.utf8), to: output)
+            do {
+                try out.commit(Data(issued.pem.utf8))
+            } catch {
+                throw Failure(
+                    message: "certificate \(issued.serial) was issued and token \(issued.token.label) (serial \(issued.token.serial)) registered to \(holder) as \(issued.token.state), "
+                        + "but \(output) could not be written (\(error.reason)); fetch the certificate again with: paysign token certificate \(shellQuoted(issued.token.serial)) --out \(shellQuoted(output))",
+                    status: Failure.issuedNotWritten)
+            }
             print("certificate \(issued.serial) issued: \(issued.subject); written to \(output)")
             print("token \(issued.token.label) (serial \(issued.token.serial)) registered to \(holder) as \(issued.token.state); paysign token activate \(issued.token.serial) once it is handed over")
+        }
+    }
+
+    /// `paysign token certificate SERIAL`: the certificate a token was registered with (issued here
+    /// by `paysign token issue`), fetched again from the daemon's registry, byte for byte.
+    struct CertificateCopy: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "certificate",
+            abstract: "Fetch again the certificate a token was issued or registered with (certification authority, administrator).",
+            discussion: "The PEM goes to --out, a new file (paysign never overwrites one nor follows a symbolic link), else to standard output; --json prints the daemon's answer. A token registered with several certificates needs --sha256.")
+        @OptionGroup var remote: SocketOptions
+        @Argument(help: "The token's serial (see 'paysign token list').") var serial: String
+        @Option(help: "The certificate's SHA-256, when the token was registered with several.") var sha256: String?
+        @Option(name: .customLong("out"), help: "Where to write the certificate (PEM); a new file.") var output: String?
+
+        func run() async throws {
+            let out = try output.map(ExclusiveOutput.create)
+            defer { out?.discard() }
+            let escaped = serial.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? serial
+            let query = sha256.map { "?sha256=" + ($0.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? $0) } ?? ""
+            let response = try remote.call("GET", "/v1/registered-tokens/\(escaped)/certificate" + query)
+            guard let copy = try? JSONDecoder().decode(Issued.self, from: response.body) else {
+                throw Failure.usage("paysignd answered something this client does not understand; is it the same version?")
+            }
+            if let out {
+                do { try out.commit(Data(copy.pem.utf8)) } catch {
+                    throw Failure.usage("cannot write \(out.path): \(error.reason)")
+                }
+            }
+            if remote.json {
+                try remote.output(response, as: Issued.self) { _ in "" }
+            } else if let out {
+                print("certificate \(copy.serial) of token \(copy.token.label) (serial \(copy.token.serial), \(copy.token.state)): \(copy.subject); written to \(out.path)")
+            } else {
+                FileHandle.standardOutput.write(Data(copy.pem.utf8))
+            }
         }
     }
 
@@ -145,4 +205,10 @@ extension TokenCommand {
             print("certificate \(certificate.serialNumber) stored on token '\(session.token.label)' beside key \(Hex.string(key.id))")
         }
     }
+}
+
+/// A word as a shell reads it back: as is when plain, else in single quotes.
+func shellQuoted(_ word: String) -> String {
+    let plain = !word.isEmpty && word.unicodeScalars.allSatisfy { $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "-_./:=@%+,".unicodeScalars.contains($0)) }
+    return plain ? word : "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
 }

@@ -20,7 +20,8 @@ struct Paysign: AsyncParsableCommand {
 
             Exit status: 0 success, 1 refused (by the daemon or the token: not authorized, wrong PIN,
             expired certificate, …), 2 usage, configuration or connection error (is paysignd running?,
-            no such module, pcscd not running, bad URI).
+            no such module, pcscd not running, bad URI), 3 a certificate was issued but its file could
+            not be written (the message says how to fetch it again).
             """,
         subcommands: [
             Health.self, Tokens.self, Events.self, Audit.self, OperatorCommand.self, EntityCommand.self,
@@ -68,6 +69,9 @@ struct Failure: Error {
     var status: Int32
 
     static func usage(_ message: String) -> Failure { Failure(message: message, status: 2) }
+    /// Exit status 3: the daemon did something irreversible (a certificate issued) whose answer
+    /// could not be saved; the sentence says how to fetch it again.
+    static let issuedNotWritten: Int32 = 3
     static func refused(_ message: String) -> Failure { Failure(message: message, status: 1) }
 
     static func status(of error: PKCS11Error) -> Int32 {

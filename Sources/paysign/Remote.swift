@@ -24,12 +24,14 @@ struct SocketOptions: ParsableArguments {
     }
 
     /// Sends a body as it is (a CSV file, a JSON body carrying a PIN), then wipes the sent copy.
-    func send(_ method: String, _ path: String, body: Data?, contentType: String?, headers: [(String, String)] = []) throws -> DaemonResponse {
+    /// `ifUnanswered` is added to the sentence when the request went out but no answer came back
+    /// (what the daemon may have done, and how to find out).
+    func send(_ method: String, _ path: String, body: Data?, contentType: String?, headers: [(String, String)] = [], ifUnanswered: String? = nil) throws -> DaemonResponse {
         let response: DaemonResponse
         do {
             response = try client.send(method, path, body: body, contentType: contentType, headers: headers)
         } catch let error as ConnectionError {
-            throw Failure.usage(error.message)
+            throw Failure.usage(error.message + (error.requestSent ? ifUnanswered.map { "; " + $0 } ?? "" : ""))
         }
         if let problem = response.problem {
             // Every problem of an order file, one per line, then the sentence.

@@ -364,6 +364,198 @@ struct AuthorityFlowTests {
                       422, "invalid-field", rule: nil, mentions: ["issued or active"])
     }
 
+    // MARK: 3c. The issued certificate's file (issue 15): never a stranded token
+
+    /// officer2's token revoked as superseded, officer3 a first signer in the freed place (D3), and
+    /// a request made on the spare token in a scratch folder every user may write in: what an
+    /// issuance needs. The request's path and the folder.
+    private func spareRequest(_ bench: Bench) throws -> (csr: String, folder: URL) {
+        try bench.setUpEntity()
+        #expect(try bench.transition(try bench.serial("officer2"), "revoke", cause: "replaced").status == 200)
+        #expect(try bench.post("root", "/v1/holders", Bench.holder(Bench.officer3, step: "first")).status == 201)
+        let folder = try Bench.scratch()
+        chmod(folder.path, 0o777)
+        let spare = pki.token("spare")
+        let csr = folder.appendingPathComponent("officer3.csr").path
+        let request = try Shell.run(
+            TestPKI.paysignBinary, ["token", "request", "--token", spare.uri, "--name", "Officer Three", "--out", csr, "--pin-fd", "0", "--module", TestPKI.softHSMModule],
+            stdin: Data(spare.pin.utf8), environment: pki.softHSMEnvironment)
+        try #require(request.status == 0, "\(request.stderr)")
+        chmod(csr, 0o644)
+        return (csr, folder)
+    }
+
+    /// The arguments of `paysign token issue` for officer3 on the spare token.
+    private func issueArguments(_ bench: Bench, csr: String, out: String, holder: String = Self.officer3) -> [String] {
+        ["token", "issue", "--csr", csr, "--holder", holder, "--token", pki.token("spare").uri, "--out", out, "--pin-fd", "0",
+         "--socket", bench.daemon.socket]
+    }
+
+    @Test("issue 15, D6: paysign token issue refuses an --out it could not write (a missing folder, a file that exists, a symbolic link to nowhere or to a file, a folder the authority may not write in) before anything is sent: one sentence, exit 2, nothing issued, registered or journaled, the file and the link untouched; a request the daemon refuses (D3) leaves no file behind")
+    func issueRefusesAnOutputItCannotWrite() throws {
+        let bench = try Bench(pki)
+        let (csr, folder) = try spareRequest(bench)
+        let authorityPIN = Data(pki.token("authority").pin.utf8)
+        func path(_ name: String) -> String { folder.appendingPathComponent(name).path }
+
+        let existing = path("existing.pem")
+        try Data("not a certificate; must stay as it is\n".utf8).write(to: URL(fileURLWithPath: existing))
+        chmod(existing, 0o666)
+        let dangling = path("dangling.pem"), nowhere = path("nowhere.pem")
+        try FileManager.default.createSymbolicLink(atPath: dangling, withDestinationPath: nowhere)
+        let toExisting = path("to-existing.pem")
+        try FileManager.default.createSymbolicLink(atPath: toExisting, withDestinationPath: existing)
+        let closed = path("closed")
+        try FileManager.default.createDirectory(atPath: closed, withIntermediateDirectories: false)
+        chmod(closed, 0o755)  // root's: the authority's user may enter it, not write in it
+
+        let cases: [(what: String, out: String, mentions: [String])] = [
+            ("a folder that does not exist", path("missing/officer3.pem"), ["does not exist"]),
+            ("a file that exists", existing, ["already exists"]),
+            ("a symbolic link to nowhere", dangling, ["symbolic link"]),
+            ("a symbolic link to a file", toExisting, ["symbolic link"]),
+            ("a folder the authority may not write in", closed + "/officer3.pem", ["may not create files"]),
+        ]
+        for (what, out, mentions) in cases {
+            let tokens = try bench.tokensBytes()
+            let mark = try bench.head()
+            let result = try UnixUsers.paysign(as: Bench.authority.user, issueArguments(bench, csr: csr, out: out), stdin: authorityPIN)
+            #expect(result.status == 2, "\(what): \(result.status) \(result.stderr)")
+            #expect(result.stderr.hasPrefix("paysign: ") && result.stderr.split(separator: "\n").count == 1, "\(what): one sentence: \(result.stderr)")
+            for word in mentions + ["nothing was sent"] {
+                #expect(result.stderr.contains(word), "\(what): should mention '\(word)': \(result.stderr)")
+            }
+            #expect(result.stdout.isEmpty, "\(what): \(result.stdout)")
+            #expect(try bench.tokensBytes() == tokens, "\(what): nothing registered")
+            let entries = try bench.journal(after: mark)
+            #expect(!entries.contains { ["certificate-issued", "token-registered", "refusal", "access-denied"].contains($0.kind) || $0.kind.hasPrefix("login-") },
+                    "\(what): nothing reached paysignd: \(entries.map(\.kind))")
+        }
+        #expect(try String(contentsOfFile: existing, encoding: .utf8) == "not a certificate; must stay as it is\n")
+        #expect(!FileManager.default.fileExists(atPath: nowhere), "the link's target was not created")
+        #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: dangling)) == nowhere)
+        #expect((try? FileManager.default.contentsOfDirectory(atPath: closed)) == [])
+        #expect(!FileManager.default.fileExists(atPath: path("missing")))
+        #expect(try bench.registeredToken("spare") == nil)
+
+        // The output is fine, the daemon refuses (a reviewer holds no signing role, D3): the empty
+        // file made before sending goes.
+        let refusedOut = path("reviewer.pem")
+        let mark = try bench.head()
+        let refused = try UnixUsers.paysign(as: Bench.authority.user, issueArguments(bench, csr: csr, out: refusedOut, holder: Bench.reviewer.user), stdin: authorityPIN)
+        #expect(refused.status == 1 && refused.stderr.contains("no signing role") && refused.stderr.contains("(rule D3)"), "\(refused.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: refusedOut), "a refused issuance leaves no file")
+        try bench.expectRefusalJournaled(after: mark, rule: "D3")
+        #expect(try bench.registeredToken("spare") == nil)
+    }
+
+    @Test("issue 15, D6: a certificate issued to a new file (mode 0644) is fetched again by the authority (paysign token certificate, GET /v1/registered-tokens/{serial}/certificate as JSON, PEM, DER) and by an administrator: the same DER bytes; the fetch's --out is as careful; the holder, a clerk or a reviewer get 403, journaled; an unknown serial 404, a bad sha256 or format 422")
+    func issuedCertificateFetchedAgain() throws {
+        let bench = try Bench(pki)
+        let (csr, folder) = try spareRequest(bench)
+        func path(_ name: String) -> String { folder.appendingPathComponent(name).path }
+        let out = path("officer3.pem")
+        let issued = try UnixUsers.paysign(as: Bench.authority.user, issueArguments(bench, csr: csr, out: out), stdin: Data(pki.token("authority").pin.utf8))
+        try #require(issued.status == 0, "\(issued.stderr)")
+        var info = stat()
+        #expect(lstat(out, &info) == 0 && info.st_mode & S_IFMT == S_IFREG && info.st_mode & 0o7777 == 0o644, "mode \(String(info.st_mode, radix: 8))")
+        let written = try String(contentsOfFile: out, encoding: .utf8)
+        let der = try #require(Self.der(fromPEM: written))
+        let serial = try bench.serial("spare")
+        let route = "/v1/registered-tokens/\(serial)/certificate"
+
+        // As JSON, by the authority.
+        let answer = try bench.get(route, as: Bench.authority.user)
+        #expect(answer.status == 200, "\(answer.text)")
+        let object = try #require(answer.object)
+        #expect(object["pem"] as? String == written)
+        #expect(object["sha256"] as? String == (try Self.fingerprint(out)))
+        #expect(object["holder"] as? String == Self.officer3)
+        #expect((object["token"] as? [String: Any])?["state"] as? String == "issued")
+        #expect((object["token"] as? [String: Any])?["serial"] as? String == serial)
+        // DER and PEM, by an administrator.
+        let derAnswer = try bench.get(route + "?format=der")
+        #expect(derAnswer.status == 200 && derAnswer.headers["content-type"] == "application/pkix-cert" && derAnswer.body == der, "\(derAnswer.status)")
+        let pemAnswer = try bench.get(route + "?format=pem")
+        #expect(pemAnswer.status == 200 && pemAnswer.text == written)
+        let sha = try Self.fingerprint(out)
+        #expect(sha.count == 64)
+        #expect(try bench.get(route + "?sha256=\(sha.uppercased())").object?["sha256"] as? String == sha)
+
+        // By the client, into a new file: the same bytes.
+        let again = path("again.pem")
+        let fetched = try UnixUsers.paysign(as: Bench.authority.user, ["token", "certificate", serial, "--out", again, "--socket", bench.daemon.socket])
+        #expect(fetched.status == 0, "\(fetched.stderr)")
+        #expect(try Self.der(fromPEM: try String(contentsOfFile: again, encoding: .utf8)) == der)
+        #expect(lstat(again, &info) == 0 && info.st_mode & 0o7777 == 0o644)
+        let stdout = try UnixUsers.paysign(as: Bench.authority.user, ["token", "certificate", serial, "--socket", bench.daemon.socket])
+        #expect(stdout.status == 0 && stdout.stdout == written, "\(stdout.stderr)")
+        // The fetch never overwrites either.
+        let clash = try UnixUsers.paysign(as: Bench.authority.user, ["token", "certificate", serial, "--out", out, "--socket", bench.daemon.socket])
+        #expect(clash.status == 2 && clash.stderr.hasPrefix("paysign: ") && clash.stderr.contains("already exists"), "\(clash.stderr)")
+        #expect(try String(contentsOfFile: out, encoding: .utf8) == written)
+
+        // Without the role: the holder himself, a clerk, a reviewer (journaled as access-denied).
+        for user in [Self.officer3, Bench.clerk.user, Bench.reviewer.user] {
+            let mark = try bench.head()
+            expectProblem(try bench.get(route, as: user), 403, "not-authorized", rule: nil, mentions: ["certification-authority"])
+            #expect(try bench.journal(after: mark).contains { $0.kind == "access-denied" }, "\(user)'s attempt is journaled")
+        }
+        let stolen = path("stolen.pem")
+        let denied = try UnixUsers.paysign(as: Self.officer3, ["token", "certificate", serial, "--out", stolen, "--socket", bench.daemon.socket])
+        #expect(denied.status == 1 && denied.stderr.hasPrefix("paysign: ") && denied.stderr.contains("lacks the role"), "\(denied.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: stolen), "a refused fetch leaves no file")
+
+        expectProblem(try bench.get("/v1/registered-tokens/NO-SUCH-TOKEN/certificate"), 404, "not-found", rule: nil, mentions: ["NO-SUCH-TOKEN"])
+        expectProblem(try bench.get(route + "?sha256=abc"), 422, "invalid-field", rule: nil, mentions: ["64 hex digits"])
+        expectProblem(try bench.get(route + "?sha256=" + String(repeating: "0", count: 64)), 404, "not-found", rule: nil)
+        expectProblem(try bench.get(route + "?format=xml"), 422, "invalid-field", rule: nil, mentions: ["json, pem or der"])
+    }
+
+    @Test("issue 15, D6: when the certificate cannot be written after issuance (a file size limit: EFBIG), paysign token issue says it was issued and gives the command that fetches it again, exit 3, and leaves no partial file; that command writes the same DER the registry holds")
+    func writeFailingAfterIssuanceNamesTheWayBack() throws {
+        let bench = try Bench(pki)
+        let (csr, folder) = try spareRequest(bench)
+        let out = folder.appendingPathComponent("officer3.pem").path
+        let mark = try bench.head()
+        // RLIMIT_FSIZE 0 with SIGXFSZ ignored: creating the empty file works, writing to it fails
+        // with EFBIG (the pipes to the test are not files, so stdout and stderr still work).
+        let limited = try UnixUsers.run(
+            as: Bench.authority.user, "/bin/sh", ["-c", "ulimit -f 0; trap '' XFSZ; exec \"$0\" \"$@\"", try UnixUsers.paysignPath()] + issueArguments(bench, csr: csr, out: out),
+            stdin: Data(pki.token("authority").pin.utf8))
+        #expect(limited.status == 3, "\(limited.status) \(limited.stderr)")
+        #expect(limited.stderr.hasPrefix("paysign: ") && limited.stderr.split(separator: "\n").count == 1, "\(limited.stderr)")
+        #expect(limited.stderr.contains("was issued") && limited.stderr.contains("registered to \(Self.officer3) as issued"), "\(limited.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: out), "no partial file")
+        #expect(try bench.journal(after: mark).contains { $0.kind == "certificate-issued" })
+        let serial = try bench.serial("spare")
+
+        // The command the sentence gives, run as it stands.
+        let marker = "fetch the certificate again with: "
+        let command = try #require(limited.stderr.range(of: marker).map { String(limited.stderr[$0.upperBound...]).trimmingCharacters(in: .whitespacesAndNewlines) })
+        let words = command.split(separator: " ").map(String.init)
+        #expect(words == ["paysign", "token", "certificate", serial, "--out", out], "\(command)")
+        let fetched = try UnixUsers.paysign(as: Bench.authority.user, Array(words.dropFirst()) + ["--socket", bench.daemon.socket])
+        #expect(fetched.status == 0, "\(fetched.stderr)")
+        let registryDER = try bench.get("/v1/registered-tokens/\(serial)/certificate?format=der").body
+        #expect(try Self.der(fromPEM: try String(contentsOfFile: out, encoding: .utf8)) == registryDER)
+        #expect(!registryDER.isEmpty)
+    }
+
+    /// The SHA-256 of a PEM certificate's DER, as OpenSSL computes it (lower-case hex).
+    static func fingerprint(_ pemFile: String) throws -> String {
+        let result = try Shell.run("openssl", ["x509", "-in", pemFile, "-noout", "-fingerprint", "-sha256"])
+        try #require(result.status == 0, "\(result.stderr)")
+        let value = result.stdout.split(separator: "=", maxSplits: 1).last ?? ""
+        return value.replacingOccurrences(of: ":", with: "").trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
+    }
+
+    /// The DER inside a PEM certificate.
+    static func der(fromPEM text: String) -> Data? {
+        let body = text.split(separator: "\n").filter { !$0.hasPrefix("-----") }.joined()
+        return Data(base64Encoded: body)
+    }
+
     // MARK: 4. Clearance
 
     @Test("D6: clearance (POST /v1/holders/{user}/clearance) is refused while the holder's token is active or suspended, allowed once it is surrendered; only the authority or an administrator clears")
