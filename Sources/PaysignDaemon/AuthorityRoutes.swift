@@ -7,7 +7,7 @@ import PaysignStore
 /// `/v1/holders/{user}/…` (clearance, death notice, retirement date), `/v1/crl` and
 /// `/v1/reports/holders`: the certification authority (D3, D4, D6).
 extension AuthorityDesk {
-    func routes(dormantDays: Int, retirementWarningDays: Int) -> [Route] {
+    func routes(dormantDays: Int, retirementWarningDays: Int, timeZone: TimeZone) -> [Route] {
         let desk = self
         let registry = self.registry
         let authority: Set<Role> = [.certificationAuthority]
@@ -143,7 +143,7 @@ extension AuthorityDesk {
             },
             Route("GET", "/v1/reports/holders", roles: overseers, rule: .d4) { request in
                 let report = try await HolderReport.make(
-                    registry: registry, entity: request.query["entity"], now: desk.clock(), dormantDays: dormantDays,
+                    registry: registry, entity: request.query["entity"], now: desk.clock(), timeZone: timeZone, dormantDays: dormantDays,
                     retirementWarningDays: retirementWarningDays)
                 switch request.query["format"] ?? "json" {
                 case "json": return try .json(report)
@@ -243,10 +243,15 @@ struct HolderReport: Codable, Sendable {
     var holders: [Row]
     var entitiesWithoutOnSiteFirstSigner: [String]
 
-    static func make(registry: Registry, entity: String?, now: Date, dormantDays: Int, retirementWarningDays: Int) async throws -> HolderReport {
+    /// The report as the registry stands; `today` (for retirement dates) is `now`'s day in
+    /// `timeZone`, the configured zone as everywhere else in the daemon. The judgments are the
+    /// domain's (`DormancyRule`, `SurrenderDueRule`, `OnSiteFirstSignerRule`).
+    static func make(
+        registry: Registry, entity: String?, now: Date, timeZone: TimeZone, dormantDays: Int, retirementWarningDays: Int
+    ) async throws -> HolderReport {
         let operators = try await registry.operators().filter { entity == nil || $0.entityCode == entity }
         let tokens = try await registry.tokens()
-        let today = CalendarDay(now, in: TimeZone(identifier: "UTC")!)
+        let today = CalendarDay(now, in: timeZone)
         var rows: [Row] = []
         for op in operators {
             let held = tokens.filter { $0.holder == op.id }
@@ -255,22 +260,19 @@ struct HolderReport: Codable, Sendable {
             let last = try await registry.lastSignature(operator: op.id)
             let live = held.filter { !$0.state.isFinal }
             let pinSince = live.map { $0.pinChangedAt ?? $0.registeredAt }.min()
-            let idleSince = last ?? op.addedAt
-            let retiring = op.service.retirementDate.map { $0.daysSince1970 - today.daysSince1970 <= retirementWarningDays } ?? false
             rows.append(Row(
                 entity: op.entityCode, unixUser: op.unixUser, name: op.name,
                 steps: (op.roles.contains(.firstSigner) ? ["first"] : []) + (op.roles.contains(.secondSigner) ? ["second"] : []),
                 onSite: op.onSite, tokens: held.map(\.serial), tokenStates: held.map(\.state.rawValue), lastSignature: last,
                 pinAgeDays: pinSince.map { Int(now.timeIntervalSince($0) / 86_400) },
-                dormant: signs && now.timeIntervalSince(idleSince) > Double(dormantDays) * 86_400,
+                dormant: DormancyRule.isDormant(op, lastSignature: last, now: now, dormantDays: dormantDays),
                 retirementDate: op.service.retirementDate?.description,
-                dueToSurrender: retiring && !live.isEmpty && op.roles.contains(.secondSigner),
+                dueToSurrender: SurrenderDueRule.isDue(op, holdsLiveToken: !live.isEmpty, today: today, warningDays: retirementWarningDays),
                 cleared: op.service.clearedAt != nil,
                 deathNotice: op.service.deathNotice.map { "died \($0.dateOfDeath), notified \($0.notifiedOn) (\($0.delayDays) days), \($0.reference)" },
                 lateDeathNotice: op.service.deathNotice?.isLate ?? false))
         }
-        let firstSigners = Dictionary(grouping: operators.filter { $0.roles.contains(.firstSigner) }, by: { $0.entityCode ?? "" })
-        let lacking = firstSigners.filter { !$0.value.contains(where: \.onSite) }.keys.sorted()
+        let lacking = OnSiteFirstSignerRule.entitiesLacking(operators)
         return HolderReport(
             generatedAt: now, dormantDays: dormantDays, retirementWarningDays: retirementWarningDays,
             holders: rows.sorted { ($0.entity ?? "", $0.unixUser) < ($1.entity ?? "", $1.unixUser) }, entitiesWithoutOnSiteFirstSigner: lacking)

@@ -103,7 +103,9 @@ public struct Daemon: Sendable {
         desk.authority = authority
         let verifications = VerificationDesk(registry: registry.registry, anchors: authority.anchors, logger: logger)
         var routes: [Route] = API.routes(context) + registry.routes(journalSigner: journalSigner) + desk.routes() + desk.holderRoutes()
-            + authority.routes(dormantDays: configuration.dormantDays, retirementWarningDays: configuration.retirementWarningDays)
+            + authority.routes(
+                dormantDays: configuration.dormantDays, retirementWarningDays: configuration.retirementWarningDays,
+                timeZone: TimeZone(identifier: configuration.timeZone) ?? .gmt)
         routes += verifications.routes()
         let router = Router(routes: routes, directory: directory)
 

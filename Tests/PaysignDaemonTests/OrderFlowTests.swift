@@ -798,22 +798,6 @@ struct OrderFlowTests {
     }
 }
 
-// MARK: - Checks
-
-/// A problem-details answer: status, `type`, `rule`, and words its detail must hold.
-fileprivate func expectProblem(
-    _ answer: HTTPAnswer, _ status: Int, _ type: String, rule: String?, mentions: [String] = [],
-    sourceLocation: SourceLocation = #_sourceLocation
-) {
-    #expect(answer.status == status, "\(answer.text)", sourceLocation: sourceLocation)
-    #expect(answer.problemType == "urn:paysign:problem:" + type, "\(answer.text)", sourceLocation: sourceLocation)
-    #expect(answer.rule == rule, "rule: \(answer.text)", sourceLocation: sourceLocation)
-    #expect(answer.headers["content-type"]?.hasPrefix("application/problem+json") == true, sourceLocation: sourceLocation)
-    for word in mentions {
-        #expect(answer.detail?.contains(word) == true, "detail should mention '\(word)': \(answer.text)", sourceLocation: sourceLocation)
-    }
-}
-
 // MARK: - One daemon and the people of entity EG-0101
 
 /// A paysignd with its socket open to group `nogroup`, and what the tests do with it.

@@ -117,3 +117,43 @@ struct RuleTypesTests {
         }
     }
 }
+
+extension RuleTypesTests {
+    // MARK: Holders report (D3, D4, D6)
+
+    @Test("D4: a signer idle longer than the limit is dormant; someone who never signs never is")
+    func dormancy() {
+        let day: TimeInterval = 86_400
+        var officer = Self.op("officer", [.firstSigner], entity: "EG-0101")
+        officer.addedAt = Self.now - 100 * day
+        #expect(DormancyRule.isDormant(officer, lastSignature: nil, now: Self.now, dormantDays: 90))
+        #expect(!DormancyRule.isDormant(officer, lastSignature: Self.now - 10 * day, now: Self.now, dormantDays: 90))
+        #expect(!DormancyRule.isDormant(officer, lastSignature: nil, now: Self.now, dormantDays: 120))
+        var clerk = Self.op("clerk", [.dataEntry], entity: "EG-0101")
+        clerk.addedAt = Self.now - 1000 * day
+        #expect(!DormancyRule.isDormant(clerk, lastSignature: nil, now: Self.now, dormantDays: 90))
+    }
+
+    @Test("D6: a second signer retiring within the warning days is due to surrender while a token is live")
+    func surrenderDue() {
+        let today = CalendarDay(year: 2026, month: 12, day: 7)!
+        var ministry = Self.op("mof", [.secondSigner], entity: nil)
+        ministry.service.retirementDate = CalendarDay(year: 2026, month: 12, day: 30)
+        #expect(SurrenderDueRule.isDue(ministry, holdsLiveToken: true, today: today, warningDays: 30))
+        #expect(!SurrenderDueRule.isDue(ministry, holdsLiveToken: false, today: today, warningDays: 30))
+        #expect(!SurrenderDueRule.isDue(ministry, holdsLiveToken: true, today: today, warningDays: 10))
+        var officer = Self.op("officer", [.firstSigner], entity: "EG-0101")
+        officer.service.retirementDate = ministry.service.retirementDate
+        #expect(!SurrenderDueRule.isDue(officer, holdsLiveToken: true, today: today, warningDays: 30))
+    }
+
+    @Test("D3: an entity whose first signers include no on-site one is named")
+    func onSiteFirstSigner() {
+        var a = Self.op("a", [.firstSigner], entity: "EG-0101")
+        a.onSite = true
+        let b = Self.op("b", [.firstSigner], entity: "EG-0101")
+        let c = Self.op("c", [.firstSigner], entity: "EG-0202")
+        let reviewer = Self.op("r", [.reviewer], entity: "EG-0303")
+        #expect(OnSiteFirstSignerRule.entitiesLacking([a, b, c, reviewer]) == ["EG-0202"])
+    }
+}
