@@ -146,6 +146,8 @@ public final class HTTPServer: Sendable {
                 // whatever of a large answer the socket has not sent yet (NIO fails pending writes
                 // on close). The idle timeout ends a client that never closes.
                 var answeredLast = false
+                // The caller as the router resolved it from the head (routes with roles).
+                var admitted: ResolvedCaller?
                 // A body may hold a PIN (D5): it is zeroed once answered, never just let go.
                 defer { Self.wipe(&body) }
                 for try await part in inbound {
@@ -155,6 +157,17 @@ public final class HTTPServer: Sendable {
                         head = requestHead
                         Self.wipe(&body)
                         tooLarge = false
+                        // Authorization before the body is read (and before any side effect): a
+                        // caller without the route's role is answered from the head and the
+                        // connection closed, its body never buffered.
+                        admitted = nil
+                        switch await router.admit(Self.request(from: requestHead, body: ByteBuffer(), peer: peer)) {
+                        case .refused(let response):
+                            try await write(response, keepAlive: false, head: requestHead, to: outbound)
+                            return
+                        case .admitted(let caller):
+                            admitted = caller
+                        }
                         limit = limits.maxBodyBytes(requestHead)
                         if let length = requestHead.headers.first(name: "content-length").flatMap(Int.init), length > limit {
                             tooLarge = true
@@ -178,6 +191,10 @@ public final class HTTPServer: Sendable {
                             return
                         }
                         var request = Self.request(from: requestHead, body: body, peer: peer)
+                        if let admitted {
+                            request.roles = admitted.roles
+                            request.resolvedCaller = admitted
+                        }
                         Self.wipe(&body)
                         let response = await router.respond(to: request)
                         // The handler is done with its copies; this one is the last.

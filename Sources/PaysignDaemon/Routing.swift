@@ -155,6 +155,46 @@ public struct Router: Sendable {
         self.directory = directory
     }
 
+    /// What the router says of a request from its head alone, before its body is read.
+    public enum Admission: Sendable {
+        /// Answer this and read no further (no route, a method not allowed, a caller without the
+        /// route's role, journaled as such).
+        case refused(Response)
+        /// Go on reading; the caller as resolved for a route with roles (nil for an open route).
+        case admitted(ResolvedCaller?)
+    }
+
+    /// Decides from the head (method, path, the peer's credentials) whether the caller may call
+    /// the route, before its body is read: authorization before any side effect.
+    public func admit(_ head: Request) async -> Admission {
+        let parts = head.path.split(separator: "/")
+        let candidates = routes.compactMap { route in route.match(parts).map { (route, $0) } }
+        guard let route = candidates.first(where: { $0.0.method == head.method })?.0 else {
+            // No route or no such method: `respond` answers it once the request is read.
+            return .admitted(nil)
+        }
+        guard let needed = route.roles else { return .admitted(nil) }
+        do {
+            let resolved = try await directory.resolve(head.peer)
+            if let refusal = await refusal(head, route: route, needed: needed, roles: resolved.roles) { return .refused(refusal) }
+            return .admitted(resolved)
+        } catch let problem as Problem {
+            return .refused(.problem(problem))
+        } catch {
+            return .refused(.problem(Problem(.internalError, "the daemon failed: \(error)")))
+        }
+    }
+
+    /// The caller lacks every role of the route: journaled (throttled by the directory) and answered.
+    private func refusal(_ request: Request, route: Route, needed: Set<Role>, roles: Set<Role>) async -> Response? {
+        guard roles.isDisjoint(with: needed) else { return nil }
+        let reason = roles.isEmpty
+            ? "\(request.peer.userName ?? "uid \(request.peer.uid)") has no role in paysign's registry"
+            : "\(request.peer.userName ?? "uid \(request.peer.uid)") lacks the role \(needed.map(\.rawValue).sorted().joined(separator: " or "))"
+        await directory.denied(request.peer, method: request.method, path: request.path, reason: reason)
+        return .problem(Problem(.notAuthorized, reason + " for \(request.method) \(request.path)", rule: route.rule))
+    }
+
     public func respond(to request: Request) async -> Response {
         // The path is split once; each route compares its pattern with the parts.
         let parts = request.path.split(separator: "/")
@@ -171,18 +211,12 @@ public struct Router: Sendable {
         var request = request
         request.parameters = parameters
         do {
-            if let needed = route.roles {
+            // A caller admitted from the head (`admit`) was resolved there, once per request.
+            if let needed = route.roles, request.resolvedCaller == nil {
                 let resolved = try await directory.resolve(request.peer)
-                let roles = resolved.roles
-                request.roles = roles
+                request.roles = resolved.roles
                 request.resolvedCaller = resolved
-                if roles.isDisjoint(with: needed) {
-                    let reason = roles.isEmpty
-                        ? "\(request.peer.userName ?? "uid \(request.peer.uid)") has no role in paysign's registry"
-                        : "\(request.peer.userName ?? "uid \(request.peer.uid)") lacks the role \(needed.map(\.rawValue).sorted().joined(separator: " or "))"
-                    await directory.denied(request.peer, method: request.method, path: request.path, reason: reason)
-                    return .problem(Problem(.notAuthorized, reason + " for \(request.method) \(request.path)", rule: route.rule))
-                }
+                if let refusal = await refusal(request, route: route, needed: needed, roles: resolved.roles) { return refusal }
             }
             return try await route.handler(request)
         } catch let problem as Problem {

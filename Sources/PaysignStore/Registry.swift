@@ -825,13 +825,11 @@ extension StoreError {
             return StoreError(
                 .database, "The disk holding the registry at \(path) is full; nothing was written.", cause: cause,
                 file: file, line: line)
-        case .SQLITE_CONSTRAINT where error.message?.hasPrefix("rule D6:") == true:
-            // `order_signatures_token_active`: the authority took the token out of service while
-            // the signature was being made (v3-authority).
-            return StoreError(
-                .ruleViolated,
-                "The token was suspended, surrendered or revoked while the signature was being made; the signature is discarded (rule D6).",
-                rule: .d6, cause: cause, file: file, line: line)
+        case .SQLITE_CONSTRAINT where TriggerRefusal(error.message) != nil:
+            // A trigger that guards a rule, the last line under the domain's rule types, raises
+            // `rule Dn: sentence`: its number is read back as the typed rule.
+            let refusal = TriggerRefusal(error.message)!
+            return StoreError(.ruleViolated, refusal.sentence, rule: refusal.rule, cause: cause, file: file, line: line)
         case .SQLITE_CONSTRAINT:
             return StoreError(
                 .database, "The registry refused to \(doing): the change breaks a constraint of its schema.",
@@ -841,5 +839,29 @@ extension StoreError {
                 .database, "paysignd could not \(doing) in the registry at \(path).", cause: cause, file: file,
                 line: line)
         }
+    }
+}
+
+/// What a schema trigger that guards a rule says when it refuses a write: `RAISE(ABORT, 'rule D6:
+/// the token is not active')`, read back as the typed rule and a sentence for the person.
+struct TriggerRefusal {
+    var rule: RuleNumber
+    var sentence: String
+
+    /// Sentences for the triggers of the shipped migrations, by rule (the migrations' own text is
+    /// never edited).
+    static let sentences: [RuleNumber: String] = [
+        // `order_signatures_token_active` (v3-authority): the authority took the token out of
+        // service while the signature was being made.
+        .d6: "The token was suspended, surrendered or revoked while the signature was being made; the signature is discarded (rule D6).",
+    ]
+
+    init?(_ message: String?) {
+        guard let message, message.hasPrefix("rule "), let colon = message.firstIndex(of: ":"),
+            let rule = RuleNumber(rawValue: String(message[message.index(message.startIndex, offsetBy: 5)..<colon]))
+        else { return nil }
+        self.rule = rule
+        let said = message[message.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        sentence = Self.sentences[rule] ?? "The registry refused the change: \(said) (rule \(rule.rawValue))."
     }
 }

@@ -10,7 +10,7 @@ import Testing
 /// away, the token revoked or suspended) refuses every one recorded after it.
 ///
 /// The real daemon on its socket, a real SoftHSM token made slow by the debug seam under the C
-/// calls (`C_Sign~25`: 25 ms before each C_Sign, so 60 requests queue on the token for about two
+/// calls (`C_Sign~60`: 60 ms before each C_Sign, so 70 requests queue on the token for about five
 /// seconds), the signer and the authority as their own Unix users, OpenSSL as the judge of every
 /// signature recorded.
 @Suite("Rules decided inside the transaction that records the act (D2, D3, D6)", .serialized)
@@ -27,7 +27,7 @@ struct RecordTimeRuleTests {
 
     static let authorityUser = "paysign-authority"
     static let signer = UnixUsers.officer2
-    static let requests = 60
+    static let requests = 70
 
     @Test("a change while at least 50 signatures by the signer wait on the token: none recorded after the change's entry, every waiting request refused naming the rule, OpenSSL verifies every recorded one",
           arguments: Change.allCases)
@@ -35,7 +35,7 @@ struct RecordTimeRuleTests {
         try UnixUsers.ensure()
         let pki = try TestPKI.separate()
         defer { try? FileManager.default.removeItem(at: pki.directory) }
-        let daemon = try DaemonProcess(pki: pki, environment: ["PAYSIGN_PKCS11_FAULTS": "C_Sign~25"], socketGroup: UnixUsers.group)
+        let daemon = try DaemonProcess(pki: pki, environment: ["PAYSIGN_PKCS11_FAULTS": "C_Sign~60"], socketGroup: UnixUsers.group)
         defer { daemon.stop() }
         let bench = LoadBench(pki: pki, daemon: daemon)
         try bench.setUpEntity()
@@ -45,7 +45,14 @@ struct RecordTimeRuleTests {
         try #require(authority.status == 201, "\(authority.text)")
         let orders = try bench.reviewedOrders(Self.requests, tag: change == .rolesRemoved ? "r" : change == .tokenRevoked ? "v" : "s")
 
-        // 60 first signatures by officer2 at once; each brings the PIN, so each waits its turn on
+        // What the change needs is looked up before the signatures start, so it follows the first
+        // one closely.
+        let operators = try #require(try FlowSetup.call(daemon.socket, "GET", "/v1/operators").array)
+        let signerID = try #require(operators.first { $0["unixUser"] as? String == Self.signer }?["id"] as? NSNumber)
+        let serial = try #require(
+            try FlowSetup.call(daemon.socket, "GET", "/v1/registered-tokens").array?.first { $0["label"] as? String == "officer2" }?["serial"] as? String)
+
+        // 70 first signatures by officer2 at once; each brings the PIN, so each waits its turn on
         // the token (one login-sign-logout at a time).
         let token = pki.token("officer2")
         let requests: [[String: Any]] = orders.map { ref in
@@ -72,13 +79,8 @@ struct RecordTimeRuleTests {
         let changed: HTTPAnswer
         switch change {
         case .rolesRemoved:
-            let operators = try FlowSetup.call(daemon.socket, "GET", "/v1/operators")
-            let list = try #require(operators.array)
-            let id = try #require(list.first { $0["unixUser"] as? String == Self.signer }?["id"] as? NSNumber)
-            changed = try FlowSetup.call(daemon.socket, "PUT", "/v1/operators/\(id)/roles", json: ["roles": [String]()])
+            changed = try FlowSetup.call(daemon.socket, "PUT", "/v1/operators/\(signerID)/roles", json: ["roles": [String]()])
         case .tokenRevoked, .tokenSuspended:
-            let tokens = try FlowSetup.call(daemon.socket, "GET", "/v1/registered-tokens")
-            let serial = try #require(tokens.array?.first { $0["label"] as? String == "officer2" }?["serial"] as? String)
             let body: [String: Any] = change == .tokenRevoked ? ["action": "revoke", "cause": "loss"] : ["action": "suspend"]
             changed = try UnixUsers.request(
                 as: Self.authorityUser, socket: daemon.socket, "POST", "/v1/registered-tokens/\(serial)/transitions",

@@ -158,7 +158,46 @@ struct ScopeTests {
         #expect(entries.filter { $0.kind == "signature" }.count == orders.count)
     }
 
+    @Test("authorization before the body: a caller without the route's role is answered 403 from the head, its announced body never read")
+    func refusedFromTheHead() throws {
+        try UnixUsers.ensure()
+        let pki = try TestPKI.separate()
+        defer { try? FileManager.default.removeItem(at: pki.directory) }
+        let daemon = try DaemonProcess(pki: pki, socketGroup: UnixUsers.group)
+        defer { daemon.stop() }
+        try FlowSetup.setUpEntity(socket: daemon.socket, pki: pki)
+        // officer3 has no role; the clerk has one, but not the payment center's.
+        for (user, path) in [(UnixUsers.officer3, "/v1/orders?entity=\(Self.entity)&kind=supplier&valueDate=\(FlowSetup.valueDate())"),
+                             (UnixUsers.clerk, "/v1/verifications")] {
+            let result = try UnixUsers.run(as: user, UnixUsers.python, ["-c", Self.headOnly, daemon.socket, path])
+            #expect(result.status == 0, "\(result.stderr)")
+            #expect(result.stdout.hasPrefix("HTTP/1.1 403"), "\(user) \(path): \(result.stdout.prefix(300))")
+            #expect(result.stdout.contains("not-authorized"), "\(result.stdout.prefix(300))")
+        }
+        #expect(daemon.isRunning)
+    }
+
     // MARK: Helpers
+
+    /// argv: socket, path. Sends a POST head announcing 40 MiB and no body, and prints the answer
+    /// received within 5 s (empty when none came).
+    static let headOnly = #"""
+        import socket, sys, time
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(sys.argv[1])
+        s.sendall(("POST %s HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/csv\r\nContent-Length: 41943040\r\n\r\n" % sys.argv[2]).encode())
+        s.settimeout(5)
+        data = b""
+        try:
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        except socket.timeout:
+            pass
+        sys.stdout.write(data.decode("utf-8", "replace"))
+        """#
 
     /// argv: socket, seconds. Subscribes to /v1/events and prints what arrives until the time is up.
     static let listener = #"""
