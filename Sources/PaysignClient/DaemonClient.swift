@@ -170,16 +170,24 @@ public struct DaemonClient: Sendable {
         if let body { head += "Content-Length: \(body.count)\r\n" }
         for (name, value) in extra { head += "\(name): \(value)\r\n" }
         head += "\r\n"
-        var bytes = Array(head.utf8)
-        if let body { bytes += body }
-        var offset = 0
-        while offset < bytes.count {
-            let n = bytes[offset...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw ConnectionError(message: "the daemon closed the connection while the request was sent")
+        // The head and the body go out from their own storage, one after the other: a body that
+        // carries a PIN (`SecretBody`, wiped by its owner) is never copied into a buffer of ours.
+        try Self.sendAll(fd, Array(head.utf8))
+        if let body { try Self.sendAll(fd, body) }
+    }
+
+    /// Writes every byte of `bytes`, retrying on EINTR.
+    private static func sendAll(_ fd: Int32, _ bytes: some ContiguousBytes) throws {
+        try bytes.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let n = Glibc.send(fd, raw.baseAddress! + offset, raw.count - offset, Int32(MSG_NOSIGNAL))
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw ConnectionError(message: "the daemon closed the connection while the request was sent")
+                }
+                offset += n
             }
-            offset += n
         }
     }
 

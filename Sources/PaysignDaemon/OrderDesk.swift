@@ -327,11 +327,14 @@ final class OrderDesk: Sendable {
                     decide: decision, idempotency: saved)
             }
         } catch let refusal as RuleRefusal {
-            if cached != nil || willCache { dropCachedLogin(serial) }
+            // Refused at commit (a role removed, the token taken out of service meanwhile): the
+            // signature bytes go, and so does any login kept for the holder.
+            await endKeptLogin(cached: cached != nil, willCache: willCache, signer: used, serial: serial)
             if !journalFirst.isEmpty { _ = try? await registry.append(contentsOf: journalFirst, by: caller.actor) }
             throw await refuse(caller, refusal, order: order)
         } catch {
             // The signature is not recorded; the login that was made still is.
+            if willCache { await endKeptLogin(cached: false, willCache: true, signer: used, serial: serial) }
             if !journalFirst.isEmpty { _ = try? await registry.append(contentsOf: journalFirst, by: caller.actor) }
             throw error
         }
@@ -340,6 +343,13 @@ final class OrderDesk: Sendable {
         }
         announce(recorded, by: caller)
         return SignResult(order: recorded, signature: signature, warnings: warnings)
+    }
+
+    /// After a signature that was not recorded: a cached login is dropped (and logged out), and a
+    /// login that was to be cached (`pin-cache-seconds`) is ended under the token's lock.
+    private func endKeptLogin(cached: Bool, willCache: Bool, signer: TokenSigner, serial: String) async {
+        if cached { dropCachedLogin(serial) }
+        if willCache { _ = try? await tokenLocks.withLock(serial) { await logOut(signer) } }
     }
 
     /// The token's kept signer (`TokenService.keptSigner`), its failure as a problem.
