@@ -6,7 +6,7 @@
 // (the reference for a request that brings its PIN), on SoftHSM tokens made by Certs/make-test-pki.sh.
 import Foundation
 import PaysignOpenSSL
-import PaysignPKCS11
+@_spi(Benchmark) import PaysignPKCS11
 import PaysignTokens
 
 @main

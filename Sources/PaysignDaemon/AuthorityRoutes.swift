@@ -76,26 +76,14 @@ extension AuthorityDesk {
             },
             Route("POST", "/v1/crl", roles: authority) { request in
                 let caller = try await Caller.resolve(request, registry: registry)
-                var raw = request.body
-                defer { raw.withUnsafeMutableBytes { _ = $0.initializeMemory(as: UInt8.self, repeating: 0) } }
-                guard let pin = try SecretFields.takePIN("pin", from: &raw) else {
-                    throw Problem(.invalidField, "give the PIN of the authority's token (pin)")
-                }
-                var stripped = request
-                stripped.body = raw
-                let body = try stripped.decode(IssueCRL.self)
+                let (body, pins) = try request.decode(IssueCRL.self, withPINs: ["pin"])
+                let pin = try pins.required("pin", "give the PIN of the authority's token (pin)")
                 return try .json(try await desk.issueCRL(pin: pin, confirmFinalTry: body.confirmFinalTry ?? false, caller: caller), status: 201)
             },
             Route("POST", "/v1/certificates", roles: authority, rule: .d3) { request in
                 let caller = try await Caller.resolve(request, registry: registry)
-                var raw = request.body
-                defer { raw.withUnsafeMutableBytes { _ = $0.initializeMemory(as: UInt8.self, repeating: 0) } }
-                guard let pin = try SecretFields.takePIN("pin", from: &raw) else {
-                    throw Problem(.invalidField, "give the PIN of the authority's token (pin)")
-                }
-                var stripped = request
-                stripped.body = raw
-                let body = try stripped.decode(IssueCertificate.self)
+                let (body, pins) = try request.decode(IssueCertificate.self, withPINs: ["pin"])
+                let pin = try pins.required("pin", "give the PIN of the authority's token (pin)")
                 let days = body.validityDays ?? 730
                 guard (1...3650).contains(days) else { throw Problem(.invalidField, "validityDays must be 1 to 3650") }
                 return try .json(

@@ -104,14 +104,10 @@ extension OrderDesk {
             },
             Route("POST", "/v1/pin-changes", roles: API.anyRole) { request in
                 let caller = try await Caller.resolve(request, registry: registry)
-                var body = request.body
-                defer { body.withUnsafeMutableBytes { _ = $0.initializeMemory(as: UInt8.self, repeating: 0) } }
-                guard let old = try SecretFields.takePIN("oldPin", from: &body), let new = try SecretFields.takePIN("newPin", from: &body) else {
+                let (fields, pins) = try request.decode(PINChange.self, withPINs: ["oldPin", "newPin"])
+                guard let old = pins["oldPin"], let new = pins["newPin"] else {
                     throw Problem(.invalidField, "give oldPin and newPin")
                 }
-                var stripped = request
-                stripped.body = body
-                let fields = try stripped.decode(PINChange.self)
                 let uri = try Self.tokenURI(fields.token)
                 let token = try await desk.changePIN(uri, old: old, new: new, confirmFinalTry: fields.confirmFinalTry ?? false, caller: caller)
                 return try .json(RegisteredTokenView(token))

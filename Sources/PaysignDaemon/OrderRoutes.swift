@@ -102,12 +102,8 @@ extension OrderDesk {
                 let caller = try await Caller.resolve(request, registry: registry)
                 let id = try Self.orderID(request)
                 // The PIN leaves the body before the JSON decoder sees it (rule D5).
-                var body = request.body
-                defer { body.withUnsafeMutableBytes { _ = $0.initializeMemory(as: UInt8.self, repeating: 0) } }
-                let pin = try SecretFields.takePIN("pin", from: &body)
-                var stripped = request
-                stripped.body = body
-                let fields = try stripped.decode(SignatureRequest.self)
+                let (fields, pins) = try request.decode(SignatureRequest.self, withPINs: ["pin"])
+                let pin = pins["pin"]
                 guard let step = SignatureStep(rawValue: fields.step) else {
                     throw Problem(.invalidField, "step must be first or second, not '\(fields.step)'", rule: .d2)
                 }

@@ -162,14 +162,8 @@ struct RegistryAccess: Sendable {
             },
             Route("POST", "/v1/audit/head-signatures", roles: auditors) { request in
                 // The PIN leaves the body before the JSON decoder sees it (rule D5).
-                var raw = request.body
-                defer { raw.withUnsafeMutableBytes { _ = $0.initializeMemory(as: UInt8.self, repeating: 0) } }
-                guard let pin = try SecretFields.takePIN("pin", from: &raw) else {
-                    throw Problem(.invalidField, "the field 'pin' is missing")
-                }
-                var stripped = request
-                stripped.body = raw
-                let body = try stripped.decode(SignHead.self)
+                let (body, pins) = try request.decode(SignHead.self, withPINs: ["pin"])
+                let pin = try pins.required("pin", "the field 'pin' is missing")
                 var uri: PKCS11URI?
                 if let token = body.token {
                     do { uri = try PKCS11URI(token) } catch { throw TokenProblems.problem(for: error) ?? Problem(.invalidField, "\(error)") }

@@ -1,5 +1,44 @@
 import PaysignPKCS11
 
+// Where a PIN goes in the daemon (rule D5), in order: the HTTP server keeps the body in one
+// buffer it zeroes once answered (HTTPServer.serve); `Request.decode(_:withPINs:)` below takes each
+// PIN field out into a `PIN` (PaysignPKCS11/Secret.swift: locked memory, wiped on release) before
+// the JSON decoder sees the body; the use case hands the `PIN` to `TokenLogin.login`
+// (TokenLogin.swift), which gives it to `C_Login` once, never retried; the `PIN` is wiped when the
+// request's last reference goes.
+
+/// The PINs a request body carried, by field name, each in a `PIN` (`Request.decode(_:withPINs:)`).
+struct TakenPINs: Sendable {
+    private var values: [String: PIN] = [:]
+
+    fileprivate init(_ values: [String: PIN]) { self.values = values }
+
+    /// The PIN of `field`, nil when the body had none (or `null`).
+    subscript(field: String) -> PIN? { values[field] }
+
+    /// The PIN of `field`, or the problem `missing` when the body had none.
+    func required(_ field: String, _ missing: @autoclosure () -> String) throws -> PIN {
+        guard let pin = values[field] else { throw Problem(.invalidField, missing()) }
+        return pin
+    }
+}
+
+extension Request {
+    /// The one decode call for every body that carries PINs (rule D5): each field of `pins` is
+    /// taken out of a copy of the body into a `PIN` and overwritten with stars, the strict decoder
+    /// then reads the copy (the PIN fields decode as stars), and the copy is zeroed. Returns the
+    /// fields and the PINs together.
+    func decode<T: StrictDecodable>(_ type: T.Type, withPINs pins: [String]) throws -> (T, TakenPINs) {
+        var copy = self
+        defer { copy.body.withUnsafeMutableBytes { _ = $0.initializeMemory(as: UInt8.self, repeating: 0) } }
+        var taken: [String: PIN] = [:]
+        for field in pins {
+            if let pin = try SecretFields.takePIN(field, from: &copy.body) { taken[field] = pin }
+        }
+        return (try copy.decode(type), TakenPINs(taken))
+    }
+}
+
 /// Takes PINs out of a JSON request body before anything else reads it (rule D5).
 ///
 /// A JSON decoder would copy a PIN into `String`s and dictionaries that are freed without being

@@ -434,9 +434,13 @@ public final class PKCS11Session: @unchecked Sendable {
     }
 }
 
+// The references `make bench` measures the daemon against, behind the `Benchmark` SPI: a loop that
+// calls C_Login with a PIN over and over is no API the product may call (`paysign` and `paysignd`
+// do not import the SPI; only Benchmarks/paysign-bench does, with `@_spi(Benchmark) import`).
 extension PKCS11Session {
     /// The reference for benchmarks: `count` rounds of `C_SignInit` + `C_Sign` straight on the
     /// token's thread, with nothing of paysign's around them. Returns the seconds they took.
+    @_spi(Benchmark)
     public func rawSignLoop(_ data: [UInt8], mechanism: SigningMechanism, key: ObjectInfo, count: Int) throws -> Double {
         try rawLoop(data, mechanism: mechanism, key: key, count: count, pin: nil)
     }
@@ -445,6 +449,7 @@ extension PKCS11Session {
     /// for the private key by class and `CKA_ID` (a token may hand out new handles for private
     /// objects after each login), `C_SignInit`, `C_Sign` and `C_Logout`, straight on the token's
     /// thread (the session starts logged out). Returns the seconds they took.
+    @_spi(Benchmark)
     public func rawLoginSignLogoutLoop(
         _ data: [UInt8], mechanism: SigningMechanism, key: ObjectInfo, pin: [UInt8], count: Int
     ) throws -> Double {
