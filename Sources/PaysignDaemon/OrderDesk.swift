@@ -35,6 +35,7 @@ final class OrderDesk: Sendable {
     /// Refusals of callers with no role, journaled at most once a minute per caller and act.
     let throttle: RefusalThrottle
     private let cachedLogins = Mutex<[String: CachedLogin]>([:])
+    private let knownCertificates = Mutex<[[UInt8]: CertificateFacts]>([:])
     private let authorityDesk = Mutex<AuthorityDesk?>(nil)
 
     /// The authority's side, for the revocation lists held (set once at start-up).
@@ -238,7 +239,7 @@ final class OrderDesk: Sendable {
         guard let certificateSHA256 = SHA256Hex(bytes: signer.certificate.sha256Fingerprint) else {
             throw Problem(.internalError, "the certificate on token \(serial) has no fingerprint")
         }
-        let certificateFacts = OrderVerifier.facts(signer.certificate.profile)
+        let certificateFacts = facts(of: signer.certificate)
 
         let document = toSign.document
         var previous: SignedDocument?
@@ -318,7 +319,7 @@ final class OrderDesk: Sendable {
         // token signed refuses it, and the signature bytes are dropped).
         let decision = SignatureDecision(
             policy: policy, callerID: caller.op?.id, callerName: caller.name, certificate: certificateFacts,
-            fileNumber: request.fileNumber, now: clock())
+            fileNumber: request.fileNumber, now: clock(), generation: caller.generation)
         let recorded: Order
         do {
             recorded = try await storeCall {
@@ -350,6 +351,19 @@ final class OrderDesk: Sendable {
     private func endKeptLogin(cached: Bool, willCache: Bool, signer: TokenSigner, serial: String) async {
         if cached { dropCachedLogin(serial) }
         if willCache { _ = try? await tokenLocks.withLock(serial) { await logOut(signer) } }
+    }
+
+    /// What the rules read of a signer's certificate (`CertificateFacts`), made once per
+    /// certificate: a kept signer signs thousands of times with the same one.
+    private func facts(of certificate: Certificate) -> CertificateFacts {
+        let key = certificate.sha256Fingerprint
+        if let known = knownCertificates.withLock({ $0[key] }) { return known }
+        let facts = OrderVerifier.facts(certificate.profile)
+        knownCertificates.withLock { known in
+            if known.count >= 256 { known.removeAll() }
+            known[key] = facts
+        }
+        return facts
     }
 
     /// The token's kept signer (`TokenService.keptSigner`), its failure as a problem.
@@ -388,7 +402,7 @@ final class OrderDesk: Sendable {
         do {
             return .success(try policy.check(SigningPolicy.Request(
                 step: request.step, order: order, caller: caller.op, callerName: caller.name,
-                token: token, tokenSerial: serial, certificate: OrderVerifier.facts(signer.certificate.profile),
+                token: token, tokenSerial: serial, certificate: facts(of: signer.certificate),
                 fileNumber: request.fileNumber, firstSignerNationalID: firstNationalID, now: clock())))
         } catch {
             return .failure(error)
@@ -521,6 +535,8 @@ struct Caller: Sendable {
     var peer: PeerCredentials
     var op: Operator?
     var roles: Set<Role>
+    /// The registry's generation read before `op` (nil when the router resolved the caller).
+    var generation: Int64? = nil
 
     var name: String { peer.userName ?? "uid \(peer.uid)" }
     var actor: AuditActor { .user(uid: peer.uid, name: peer.userName, operatorID: op?.id) }
@@ -540,8 +556,17 @@ struct Caller: Sendable {
         if let resolved = request.resolvedCaller {
             return Caller(peer: request.peer, op: resolved.op, roles: request.roles.isEmpty ? (resolved.op?.roles ?? []) : request.roles)
         }
-        let op = try await request.peer.userName.asyncFlatMap { try await registry.operator(unixUser: $0) }
+        // The registry's generation is read with the operator, before every other fact of the
+        // request (`SignatureDecision.generation`).
+        var op: Operator?
+        var generation: Int64?
+        if let user = request.peer.userName {
+            (op, generation) = try await registry.operatorAndGeneration(unixUser: user)
+        } else {
+            generation = try await registry.generation()
+        }
         // Routes open to any caller resolve no roles before the handler: the operator's own count.
-        return Caller(peer: request.peer, op: op, roles: request.roles.isEmpty ? (op?.roles ?? []) : request.roles)
+        return Caller(
+            peer: request.peer, op: op, roles: request.roles.isEmpty ? (op?.roles ?? []) : request.roles, generation: generation)
     }
 }

@@ -317,7 +317,18 @@ extension Registry {
             // first signature (D2), so the whole order.
             let order: OrderHead
             var whole: Order?
-            if let decide {
+            if let decide, let generation = decide.generation, try Self.generation(db) == generation {
+                // Nothing of the people and tokens changed since the request read its facts (and
+                // the policy approved them): the approval stands as it would be made now. The
+                // order's own state and signers are checked below, as they are read now.
+                if step == .first {
+                    order = try Self.orderHead(db, id: orderID)
+                } else {
+                    let read = try Self.existingOrder(db, id: orderID)
+                    order = OrderHead(state: read.state, documentSHA256: read.documentSHA256, fileNumber: read.fileNumber)
+                    whole = read
+                }
+            } else if let decide {
                 // The act is allowed by what the registry holds now, in this transaction.
                 let read = try Self.existingOrder(db, id: orderID)
                 let caller = try decide.callerID.flatMap { try Self.operator(db, id: $0) }
@@ -589,11 +600,16 @@ public struct SignatureDecision: Sendable {
     public var fileNumber: FileNumber?
     /// The time the act is judged at.
     public var now: Date
+    /// The registry's generation read before any fact of the approval (`Registry.generation()`);
+    /// when it is still the same at commit, the policy is not run again (nothing it read changed).
+    /// Nil: always run it again.
+    public var generation: Int64?
 
     public init(
         policy: SigningPolicy, callerID: Operator.ID?, callerName: String, certificate: CertificateFacts,
-        fileNumber: FileNumber?, now: Date
+        fileNumber: FileNumber?, now: Date, generation: Int64? = nil
     ) {
+        self.generation = generation
         self.policy = policy
         self.callerID = callerID
         self.callerName = callerName

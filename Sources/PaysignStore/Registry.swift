@@ -330,6 +330,28 @@ extension Registry {
         }
     }
 
+    /// The registry's generation (v5-generation): it moves on with every change to entities,
+    /// operators, roles, tokens and certificates. Read it before the facts of a decision, and give
+    /// it to the write that records the act (`SignatureDecision.generation`).
+    public func generation() async throws -> Int64 {
+        try await read("read the registry's generation") { db in try Self.generation(db) }
+    }
+
+    /// The operator mapped to `unixUser` and the registry's generation read before it, in one
+    /// read: the caller of a signature request (`SignatureDecision.generation`).
+    public func operatorAndGeneration(unixUser: String) async throws -> (Operator?, Int64) {
+        try await read("read an operator") { db in
+            let generation = try Self.generation(db)
+            let statement = try db.cachedStatement(sql: "SELECT * FROM operators WHERE unixUser = ?")
+            guard let row = try OperatorRow.fetchOne(statement, arguments: [unixUser]) else { return (nil, generation) }
+            return (try Self.operators(db, rows: [row], logger: .disabled).first, generation)
+        }
+    }
+
+    static func generation(_ db: Database) throws -> Int64 {
+        try Int64.fetchOne(db.cachedStatement(sql: "SELECT value FROM registry_generation WHERE id = 1")) ?? 0
+    }
+
     /// The operator with this id as the transaction `db` sees it (a cached statement: every
     /// recorded act reads its operator again).
     static func `operator`(_ db: Database, id: Operator.ID) throws -> Operator? {

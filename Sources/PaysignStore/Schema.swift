@@ -299,6 +299,53 @@ enum Schema {
                     BEGIN SELECT RAISE(ABORT, 'order presentations are append-only'); END;
                     """)
         }
+        // v5-generation (issue 15): a counter every change to the people and tokens of the
+        // registry moves on (entities, operators and their roles, tokens and their certificates),
+        // by trigger. A signature is decided again inside the transaction that records it; when
+        // the counter is where it was before the request read its facts, nothing those facts came
+        // from has changed, and the decision made on them stands (`Registry.recordSignature`).
+        migrator.registerMigration("v5-generation") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE registry_generation (
+                        id INTEGER PRIMARY KEY CHECK (id = 1),
+                        value INTEGER NOT NULL
+                    );
+                    INSERT INTO registry_generation (id, value) VALUES (1, 0);
+                    CREATE TRIGGER registry_generation_no_delete BEFORE DELETE ON registry_generation
+                    BEGIN SELECT RAISE(ABORT, 'the registry generation is never deleted'); END;
+                    CREATE TRIGGER entities_generation_insert AFTER INSERT ON entities
+                    BEGIN UPDATE registry_generation SET value = value + 1 WHERE id = 1; END;
+                    CREATE TRIGGER entities_generation_update AFTER UPDATE ON entities
+                    BEGIN UPDATE registry_generation SET value = value + 1 WHERE id = 1; END;
+                    CREATE TRIGGER entities_generation_delete AFTER DELETE ON entities
+                    BEGIN UPDATE registry_generation SET value = value + 1 WHERE id = 1; END;
+                    CREATE TRIGGER operators_generation_insert AFTER INSERT ON operators
+                    BEGIN UPDATE registry_generation SET value = value + 1 WHERE id = 1; END;
+                    CREATE TRIGGER operators_generation_update AFTER UPDATE ON operators
+                    BEGIN UPDATE registry_generation SET value = value + 1 WHERE id = 1; END;
+                    CREATE TRIGGER operators_generation_delete AFTER DELETE ON operators
+                    BEGIN UPDATE registry_generation SET value = value + 1 WHERE id = 1; END;
+                    CREATE TRIGGER operator_roles_generation_insert AFTER INSERT ON operator_roles
+                    BEGIN UPDATE registry_generation SET value = value + 1 WHERE id = 1; END;
+                    CREATE TRIGGER operator_roles_generation_update AFTER UPDATE ON operator_roles
+                    BEGIN UPDATE registry_generation SET value = value + 1 WHERE id = 1; END;
+                    CREATE TRIGGER operator_roles_generation_delete AFTER DELETE ON operator_roles
+                    BEGIN UPDATE registry_generation SET value = value + 1 WHERE id = 1; END;
+                    CREATE TRIGGER tokens_generation_insert AFTER INSERT ON tokens
+                    BEGIN UPDATE registry_generation SET value = value + 1 WHERE id = 1; END;
+                    CREATE TRIGGER tokens_generation_update AFTER UPDATE ON tokens
+                    BEGIN UPDATE registry_generation SET value = value + 1 WHERE id = 1; END;
+                    CREATE TRIGGER tokens_generation_delete AFTER DELETE ON tokens
+                    BEGIN UPDATE registry_generation SET value = value + 1 WHERE id = 1; END;
+                    CREATE TRIGGER token_certificates_generation_insert AFTER INSERT ON token_certificates
+                    BEGIN UPDATE registry_generation SET value = value + 1 WHERE id = 1; END;
+                    CREATE TRIGGER token_certificates_generation_update AFTER UPDATE ON token_certificates
+                    BEGIN UPDATE registry_generation SET value = value + 1 WHERE id = 1; END;
+                    CREATE TRIGGER token_certificates_generation_delete AFTER DELETE ON token_certificates
+                    BEGIN UPDATE registry_generation SET value = value + 1 WHERE id = 1; END;
+                    """)
+        }
         return migrator
     }()
 

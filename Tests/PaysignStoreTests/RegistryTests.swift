@@ -37,6 +37,27 @@ struct RegistryTests {
         }
     }
 
+    @Test("the registry's generation moves on with every change to entities, operators, roles and tokens, and with nothing else")
+    func generationMoves() async throws {
+        try await withRegistry { registry, _ in
+            let start = try await registry.generation()
+            let (_, bob, _) = try await Self.populate(registry)
+            let populated = try await registry.generation()
+            #expect(populated > start)
+            // A read and a journal entry leave it where it is.
+            _ = try await registry.operators()
+            _ = try await registry.append(.refusal(.init(rule: .d13, reason: "a test")), by: Fixture.admin)
+            #expect(try await registry.generation() == populated)
+            // A role change moves it: a decision made on the roles read before is made again.
+            try await registry.setRoles(operator: bob.id, roles: [.firstSigner], by: Fixture.admin)
+            let changed = try await registry.generation()
+            #expect(changed > populated)
+            let (op, read) = try await registry.operatorAndGeneration(unixUser: "bob")
+            #expect(op?.roles == [.firstSigner])
+            #expect(read == changed)
+        }
+    }
+
     struct OperatorCase: Sendable, CustomTestStringConvertible {
         var label: String
         var unixUser = "dave"
