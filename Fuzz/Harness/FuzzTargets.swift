@@ -347,9 +347,13 @@ public final class FuzzHarness: @unchecked Sendable {
             return "PKCS11URI threw \(type(of: error)): \(error)"
         }
         let printed = uri.description
-        if let secret = uri.pinValue, !secret.isEmpty, printed.contains("pin-value") { return "the printed URI shows pin-value" }
         let again: PKCS11URI
         do { again = try PKCS11URI(printed) } catch { return "the printed URI '\(printed)' does not parse: \(error)" }
+        // Rule D5: the printed form carries no pin-value attribute (a label may hold the words
+        // "pin-value=" as text: that is no attribute, and the reparsed URI says so).
+        if let secret = uri.pinValue, !secret.isEmpty, again.pinValue != nil || printed.contains("?pin-value=") || printed.contains("&pin-value=") {
+            return "the printed URI shows pin-value"
+        }
         guard again.description == printed else { return "'\(printed)' prints as '\(again.description)'" }
         guard again.token == uri.token, again.manufacturer == uri.manufacturer, again.serial == uri.serial,
             again.model == uri.model, again.object == uri.object, again.type == uri.type, again.id == uri.id,

@@ -12,6 +12,9 @@ public struct APIContext: Sendable {
     public var version: String
     /// Seconds between `: keep-alive` comments on an idle event stream.
     public var keepAliveInterval: Duration
+    /// The entity of the holder a registered token (by serial) is issued to, if any: an event
+    /// about a token reaches an entity's operators only when the token is one of theirs.
+    public var tokenEntity: @Sendable (String) async -> String? = { _ in nil }
 
     public init(tokens: TokenService, bus: EventBus, monitor: TokenMonitor?, startedAt: Date = Date(),
                 version: String, keepAliveInterval: Duration = .seconds(15)) {
@@ -50,6 +53,19 @@ public enum API {
                 // Events about an entity's orders reach only callers whose scope covers it (D3,
                 // D13): the same rule as reading the orders.
                 let scope = OperatorScope.caller(request.resolvedCaller?.op, roles: request.roles)
+                let tokenEntity = context.tokenEntity
+                /// Whether the listener's scope covers the event: its order's entity, or the entity
+                /// of the holder of the token it names; an event about neither (a reader, a card
+                /// without a registered token) reaches every listener.
+                @Sendable func visible(_ event: DaemonEvent) async -> Bool {
+                    if case .ministry = scope { return true }
+                    if let entity = event.detail["entity"] { return scope.covers(entity) }
+                    if let serial = event.detail["serial"] {
+                        guard let entity = await tokenEntity(serial) else { return false }
+                        return scope.covers(entity)
+                    }
+                    return true
+                }
                 let stream = context.bus.subscribe()
                 let interval = context.keepAliveInterval
                 return Response(
@@ -58,7 +74,7 @@ public enum API {
                         try await write(Array(": paysignd events\n\n".utf8))
                         try await withThrowingTaskGroup(of: Void.self) { group in
                             group.addTask {
-                                for await event in stream where event.detail["entity"].map(scope.covers) ?? true {
+                                for await event in stream where await visible(event) {
                                     try await write(event.frame)
                                 }
                             }

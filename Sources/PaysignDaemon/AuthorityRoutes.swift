@@ -130,9 +130,10 @@ extension AuthorityDesk {
                 }
             },
             Route("GET", "/v1/reports/holders", roles: overseers, rule: .d4) { request in
+                let caller = try await Caller.resolve(request, registry: registry)
                 let report = try await HolderReport.make(
                     registry: registry, entity: request.query["entity"], now: desk.clock(), timeZone: timeZone, dormantDays: dormantDays,
-                    retirementWarningDays: retirementWarningDays)
+                    retirementWarningDays: retirementWarningDays, readableBy: caller.mayRead)
                 switch request.query["format"] ?? "json" {
                 case "json": return try .json(report)
                 case "csv": return Response(status: 200, headers: [("Content-Type", "text/csv; charset=utf-8")], body: .bytes(Array(report.csv.utf8)))
@@ -235,9 +236,11 @@ struct HolderReport: Codable, Sendable {
     /// `timeZone`, the configured zone as everywhere else in the daemon. The judgments are the
     /// domain's (`DormancyRule`, `SurrenderDueRule`, `OnSiteFirstSignerRule`).
     static func make(
-        registry: Registry, entity: String?, now: Date, timeZone: TimeZone, dormantDays: Int, retirementWarningDays: Int
+        registry: Registry, entity: String?, now: Date, timeZone: TimeZone, dormantDays: Int, retirementWarningDays: Int,
+        readableBy mayRead: (Operator) -> Bool = { _ in true }
     ) async throws -> HolderReport {
-        let operators = try await registry.operators().filter { entity == nil || $0.entityCode == entity }
+        // Within the caller's scope (`Caller.mayRead`): an auditor of one entity sees its people.
+        let operators = try await registry.operators().filter { (entity == nil || $0.entityCode == entity) && mayRead($0) }
         let tokens = try await registry.tokens()
         let today = CalendarDay(now, in: timeZone)
         var rows: [Row] = []

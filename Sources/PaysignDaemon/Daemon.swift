@@ -2,6 +2,7 @@ import Foundation
 public import Logging
 import PaysignDomain
 import PaysignPCSC
+import PaysignStore
 import PaysignPKCS11
 public import PaysignSystemd
 import PaysignTokens
@@ -76,7 +77,14 @@ public struct Daemon: Sendable {
         let monitor = TokenMonitor(watcher: watcher, bus: bus, logger: logger) { event in
             await registry.journal(readerEvent: event)
         }
-        let context = APIContext(tokens: tokens, bus: bus, monitor: monitor, startedAt: startedAt, version: version)
+        var context = APIContext(tokens: tokens, bus: bus, monitor: monitor, startedAt: startedAt, version: version)
+        let store = registry.registry
+        context.tokenEntity = { serial in
+            guard let token = try? await store.token(serial: serial), let holder = token.holder,
+                let op = try? await store.operator(id: holder)
+            else { return nil }
+            return op.entityCode
+        }
         let directory = registry.directory(administrators: Set(configuration.administrators))
         let journalSigner = JournalSigner(
             registry: registry.registry, tokens: tokens,

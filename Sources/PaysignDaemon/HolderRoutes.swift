@@ -14,11 +14,14 @@ extension OrderDesk {
         let overseers: Set<Role> = [.administrator, .certificationAuthority, .auditor]
         return [
             Route("GET", "/v1/holders", roles: overseers) { request in
+                let caller = try await Caller.resolve(request, registry: registry)
                 let entity = request.query["entity"]
                 let operators = try await registry.operators()
                 let tokens = try await registry.tokens()
+                // By the caller's scope (an auditor of one entity sees its holders only).
                 let holders = operators.filter { op in
                     !op.roles.isDisjoint(with: [.firstSigner, .secondSigner]) && (entity == nil || op.entityCode == entity)
+                        && caller.mayRead(op)
                 }
                 return try .json(holders.map { op in HolderView(op, tokens: tokens.filter { $0.holder == op.id }.map(\.serial)) })
             },
@@ -77,8 +80,14 @@ extension OrderDesk {
                 }
                 return try .json(HolderView(updated, tokens: []))
             },
-            Route("GET", "/v1/registered-tokens", roles: overseers) { _ in
-                try .json(try await registry.tokens().map(RegisteredTokenView.init))
+            Route("GET", "/v1/registered-tokens", roles: overseers) { request in
+                let caller = try await Caller.resolve(request, registry: registry)
+                var tokens = try await registry.tokens()
+                if caller.scope != .ministry {
+                    let operators = Dictionary(uniqueKeysWithValues: try await registry.operators().map { ($0.id, $0) })
+                    tokens = tokens.filter { token in token.holder.flatMap { operators[$0] }.map(caller.mayRead) ?? false }
+                }
+                return try .json(tokens.map(RegisteredTokenView.init))
             },
             Route("POST", "/v1/registered-tokens", roles: [.administrator, .certificationAuthority]) { request in
                 let caller = try await Caller.resolve(request, registry: registry)

@@ -211,6 +211,16 @@ final class OrderDesk: Sendable {
             throw Problem(.notFound, "there is no order \(request.orderID)")
         }
         let order = toSign.order
+        // The caller's role and scope for this step, before the token is touched (D2, D3, D13).
+        // A holder whose own token the authority took out of service lost the role with it: the
+        // signing policy names D6 for them below, so they are let through to it.
+        do {
+            try OrderActRule.check(caller.op, callerName: caller.name, act: .sign(request.step), entityCode: order.metadata.entityCode)
+        } catch {
+            let holder = caller.op?.id
+            let outOfService = try await registry.tokens().contains { $0.holder == holder && ($0.state.isFinal || $0.state == .suspended) }
+            if !outOfService { throw await refuse(caller, error, order: order) }
+        }
         if pin == nil && cached == nil {
             throw Problem(.invalidField, "give the PIN of the token (pin); the daemon keeps no PIN\(pinCache == nil ? "" : " and holds no login of yours on that token")", rule: .d5)
         }
@@ -485,6 +495,11 @@ final class OrderDesk: Sendable {
 
     // MARK: Journal and events
 
+    /// A refusal decided at the head of a request (`Route.admitHead`), journaled as every other.
+    func refusal(_ caller: Caller, _ refusal: RuleRefusal) async -> Problem {
+        await refuse(caller, refusal)
+    }
+
     private func refuse(_ caller: Caller, _ refusal: RuleRefusal, order: Order? = nil) async -> Problem {
         let kind: Problem.Kind
         switch refusal.kind {
@@ -501,9 +516,13 @@ final class OrderDesk: Sendable {
     private func refuse(_ caller: Caller, _ kind: Problem.Kind, _ rule: RuleNumber?, _ message: String, order: Order? = nil) async -> Problem {
         var reason = message
         if caller.roles.isEmpty {
-            guard let skipped = throttle.admit(uid: caller.peer.uid, act: "order \(kind.name) \(rule?.rawValue ?? "")") else {
-                return Problem(kind, message, rule: rule)
+            let admission = throttle.admit(uid: caller.peer.uid, user: caller.peer.userName, act: "order \(kind.name) \(rule?.rawValue ?? "")")
+            for ended in admission.ended {
+                _ = try? await registry.append(
+                    .refusal(.init(rule: ended.act.split(separator: " ").last.flatMap { RuleNumber(rawValue: String($0)) }, reason: RefusalThrottle.summary(ended))),
+                    by: .user(uid: ended.uid, name: ended.user, operatorID: nil))
             }
+            guard let skipped = admission.journal else { return Problem(kind, message, rule: rule) }
             reason = RefusalThrottle.reason(message, skipped: skipped)
         }
         do {
@@ -550,6 +569,13 @@ struct Caller: Sendable {
 
     /// Whether the caller may read an entity's orders and events (D3, D13): by its scope alone.
     func maySee(_ entityCode: String) -> Bool { scope.covers(entityCode) }
+
+    /// Whether the caller may read an operator's record (holders, their tokens, the holders
+    /// report): the Ministry's side reads everyone, an entity's operators their entity's people.
+    func mayRead(_ op: Operator) -> Bool {
+        if case .ministry = scope { return true }
+        return op.entityCode.map(maySee) ?? false
+    }
 
     static func resolve(_ request: Request, registry: Registry) async throws -> Caller {
         // The router read the operator already for a route with roles: once per request.

@@ -11,7 +11,19 @@ extension OrderDesk {
         let registry = self.registry
         let readers = API.anyRole
         return [
-            Route("POST", "/v1/orders", roles: [.dataEntry], rule: .d13) { request in
+            Route("POST", "/v1/orders", roles: [.dataEntry], rule: .d13, admitHead: { head, resolved in
+                // Role and scope from the query, before the file is read (D13).
+                guard let entity = head.query["entity"], !entity.isEmpty else { return nil }
+                let caller = Caller(peer: head.peer, op: resolved.op, roles: resolved.roles)
+                do {
+                    try OrderActRule.check(resolved.op, callerName: caller.name, act: .upload, entityCode: entity)
+                    return nil
+                } catch let refusal as RuleRefusal {
+                    return .problem(await desk.refusal(caller, refusal))
+                } catch {
+                    return .problem(Problem(.internalError, "the daemon failed: \(error)"))
+                }
+            }) { request in
                 let caller = try await Caller.resolve(request, registry: registry)
                 let metadata = try Self.metadata(request.query)
                 let contentType = request.headers["content-type"]?.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
@@ -26,9 +38,16 @@ extension OrderDesk {
             },
             Route("GET", "/v1/orders", roles: readers) { request in
                 let caller = try await Caller.resolve(request, registry: registry)
-                let filter = try Self.filter(request.query)
-                let orders = try await registry.orders(filter).filter { caller.maySee($0.metadata.entityCode) }
-                return try .json(orders)
+                var filter = try Self.filter(request.query)
+                // The scope is part of the query, so a page is a page of the caller's orders.
+                switch caller.scope {
+                case .ministry: break
+                case .unassigned: return try .json([Order]())
+                case .entity(let code):
+                    if let asked = filter.entityCode, asked != code { return try .json([Order]()) }
+                    filter.entityCode = code
+                }
+                return try .json(try await registry.orders(filter))
             },
             Route("GET", "/v1/orders/{id}", roles: readers) { request in
                 let caller = try await Caller.resolve(request, registry: registry)

@@ -1,11 +1,13 @@
 import Synchronization
 
-/// Keeps a caller with no role from flooding the append-only journal with its own refusals: one
-/// entry per Unix user and act a minute, the next one saying how many were left out. A caller with
-/// a role is journaled every time (the attempt is evidence of what they tried).
+/// Keeps a caller from flooding the append-only journal with its own refusals: one entry per Unix
+/// user and act a minute (an act is a route's pattern, `GET /v1/orders/{id}`, or a kind of refusal,
+/// never text the caller chose), the next one saying how many were left out. A window that ended
+/// with refusals left out is handed back once (`Admission.ended`) so its count is journaled even
+/// when the caller went quiet.
 ///
-/// Bounded: at most `capacity` callers and acts are remembered; past that, windows that ended are
-/// dropped first, then the oldest.
+/// Bounded: at most `capacity` callers and acts are remembered; past that, the oldest window goes
+/// (its count handed back too).
 final class RefusalThrottle: Sendable {
     struct Key: Hashable {
         var uid: UInt32
@@ -15,6 +17,23 @@ final class RefusalThrottle: Sendable {
     struct Window {
         var start: ContinuousClock.Instant
         var skipped: Int
+        var user: String?
+    }
+
+    /// A window that ended with refusals left out.
+    struct Ended: Sendable {
+        var uid: UInt32
+        var user: String?
+        var act: String
+        var skipped: Int
+    }
+
+    struct Admission: Sendable {
+        /// Nil: leave this refusal out (it is counted); else how many of the same caller and act
+        /// were left out before it.
+        var journal: Int?
+        /// Windows of any caller that ended with refusals left out, to journal now.
+        var ended: [Ended]
     }
 
     private let windows = Mutex<[Key: Window]>([:])
@@ -26,30 +45,43 @@ final class RefusalThrottle: Sendable {
         self.capacity = capacity
     }
 
-    /// Whether to journal this refusal now: nil when it is left out (and counted), else how many
-    /// refusals of the same caller and act were left out before it.
-    func admit(uid: UInt32, act: String, now: ContinuousClock.Instant = .now) -> Int? {
+    /// Whether to journal this refusal now, and the windows that ended meanwhile with a count.
+    func admit(uid: UInt32, user: String?, act: String, now: ContinuousClock.Instant = .now) -> Admission {
         let key = Key(uid: uid, act: act)
-        return windows.withLock { windows -> Int? in
+        return windows.withLock { windows -> Admission in
+            var ended: [Ended] = []
+            func close(_ key: Key, _ window: Window) {
+                if window.skipped > 0 { ended.append(Ended(uid: key.uid, user: window.user, act: key.act, skipped: window.skipped)) }
+            }
+            // Windows that ended hand their counts back once, and are forgotten.
+            for (other, window) in windows where other != key && now - window.start >= interval {
+                close(other, window)
+                windows[other] = nil
+            }
             if var window = windows[key], now - window.start < interval {
                 window.skipped += 1
                 windows[key] = window
-                return nil
+                return Admission(journal: nil, ended: ended)
             }
             let skipped = windows[key]?.skipped ?? 0
-            if windows[key] == nil && windows.count >= capacity {
-                windows = windows.filter { now - $0.value.start < interval }
-                if windows.count >= capacity, let oldest = windows.min(by: { $0.value.start < $1.value.start })?.key {
-                    windows[oldest] = nil
-                }
+            if windows[key] == nil, windows.count >= capacity,
+                let oldest = windows.min(by: { $0.value.start < $1.value.start })
+            {
+                close(oldest.key, oldest.value)
+                windows[oldest.key] = nil
             }
-            windows[key] = Window(start: now, skipped: 0)
-            return skipped
+            windows[key] = Window(start: now, skipped: 0, user: user)
+            return Admission(journal: skipped, ended: ended)
         }
+    }
+
+    /// The sentence for a window's refusals that were left out.
+    static func summary(_ ended: Ended) -> String {
+        "\(ended.skipped) refusal\(ended.skipped == 1 ? "" : "s") of \(ended.user ?? "uid \(ended.uid)") for \(ended.act) within a minute were not journaled one by one"
     }
 
     /// `reason`, with the count of refusals left out before it when there were some.
     static func reason(_ reason: String, skipped: Int) -> String {
-        skipped == 0 ? reason : reason + " (\(skipped) more refusal\(skipped == 1 ? "" : "s") of this caller for this act in the minute before were not journaled)"
+        skipped == 0 ? reason : reason + " (\(skipped) more refusal\(skipped == 1 ? "" : "s") of this caller for this act within the minute before were not journaled)"
     }
 }

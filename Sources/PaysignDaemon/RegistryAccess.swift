@@ -66,15 +66,27 @@ struct RegistryAccess: Sendable {
             return ResolvedCaller(roles: roles, op: op)
         }
 
-        func denied(_ peer: PeerCredentials, method: String, path: String, reason: String) async {
-            // Every caller the router refuses lacks the route's role: one entry per caller and
-            // route a minute, with the count of those left out.
-            guard let skipped = access.throttle.admit(uid: peer.uid, act: "\(method) \(path)") else { return }
+        func denied(_ peer: PeerCredentials, method: String, path: String, route: String, reason: String) async {
+            // One entry per caller and route a minute, with the count of those left out.
+            let admission = access.throttle.admit(uid: peer.uid, user: peer.userName, act: route)
+            await access.journal(admission.ended)
+            guard let skipped = admission.journal else { return }
             let event = AuditEvent.accessDenied(.init(
                 uid: peer.uid, user: peer.userName, action: "\(method) \(path)",
                 reason: RefusalThrottle.reason(reason, skipped: skipped)))
             do { _ = try await access.registry.append(event, by: .user(uid: peer.uid, name: peer.userName, operatorID: nil)) } catch {
                 access.logger.error("could not journal a refused caller: \(error)")
+            }
+        }
+    }
+
+    /// Journals the counts of refusals the throttle left out, one entry per caller and act.
+    func journal(_ ended: [RefusalThrottle.Ended]) async {
+        for window in ended {
+            let event = AuditEvent.accessDenied(.init(
+                uid: window.uid, user: window.user, action: String(window.act.prefix(200)), reason: RefusalThrottle.summary(window)))
+            do { _ = try await registry.append(event, by: .user(uid: window.uid, name: window.user, operatorID: nil)) } catch {
+                logger.error("could not journal refusals left out: \(error)")
             }
         }
     }

@@ -100,9 +100,17 @@ public struct Route: Sendable {
     public var roles: Set<Role>?
     /// The rule a caller without the roles is refused under (D13: data entry never signs), if one.
     public var rule: RuleNumber?
+    /// What else the head alone decides, once the caller has the route's role (the scope of an
+    /// upload from its query): an answer refuses the request before its body is read.
+    public var admitHead: (@Sendable (Request, ResolvedCaller) async -> Response?)?
     public var handler: @Sendable (Request) async throws -> Response
 
-    public init(_ method: String, _ pattern: String, roles: Set<Role>?, rule: RuleNumber? = nil, handler: @escaping @Sendable (Request) async throws -> Response) {
+    public init(
+        _ method: String, _ pattern: String, roles: Set<Role>?, rule: RuleNumber? = nil,
+        admitHead: (@Sendable (Request, ResolvedCaller) async -> Response?)? = nil,
+        handler: @escaping @Sendable (Request) async throws -> Response
+    ) {
+        self.admitHead = admitHead
         self.method = method
         self.pattern = pattern.split(separator: "/")
         self.roles = roles
@@ -140,8 +148,9 @@ public struct ResolvedCaller: Sendable {
 /// Resolves who a caller is in the registry: the roles of the operator mapped to its Unix user.
 public protocol CallerDirectory: Sendable {
     func resolve(_ peer: PeerCredentials) async throws -> ResolvedCaller
-    /// Records that a caller was refused (journaled by the registry).
-    func denied(_ peer: PeerCredentials, method: String, path: String, reason: String) async
+    /// Records that a caller was refused (journaled by the registry, at most once a minute per
+    /// caller and `route`, the route's method and pattern).
+    func denied(_ peer: PeerCredentials, method: String, path: String, route: String, reason: String) async
 }
 
 /// Finds the route, checks the caller's roles, runs the handler, and turns every error into
@@ -177,6 +186,9 @@ public struct Router: Sendable {
         do {
             let resolved = try await directory.resolve(head.peer)
             if let refusal = await refusal(head, route: route, needed: needed, roles: resolved.roles) { return .refused(refusal) }
+            var admitted = head
+            admitted.parameters = candidates.first(where: { $0.0.method == head.method })?.1 ?? [:]
+            if let check = route.admitHead, let refusal = await check(admitted, resolved) { return .refused(refusal) }
             return .admitted(resolved)
         } catch let problem as Problem {
             return .refused(.problem(problem))
@@ -191,7 +203,8 @@ public struct Router: Sendable {
         let reason = roles.isEmpty
             ? "\(request.peer.userName ?? "uid \(request.peer.uid)") has no role in paysign's registry"
             : "\(request.peer.userName ?? "uid \(request.peer.uid)") lacks the role \(needed.map(\.rawValue).sorted().joined(separator: " or "))"
-        await directory.denied(request.peer, method: request.method, path: request.path, reason: reason)
+        let pattern = "\(route.method) /" + route.pattern.joined(separator: "/")
+        await directory.denied(request.peer, method: request.method, path: request.path, route: pattern, reason: reason)
         return .problem(Problem(.notAuthorized, reason + " for \(request.method) \(request.path)", rule: route.rule))
     }
 
@@ -211,9 +224,15 @@ public struct Router: Sendable {
         var request = request
         request.parameters = parameters
         do {
-            // A caller admitted from the head (`admit`) was resolved there, once per request.
-            if let needed = route.roles, request.resolvedCaller == nil {
-                let resolved = try await directory.resolve(request.peer)
+            // A caller admitted from the head (`admit`) was resolved there, once per request; its
+            // roles are compared with the route's again all the same (no read).
+            if let needed = route.roles {
+                let resolved: ResolvedCaller
+                if let known = request.resolvedCaller {
+                    resolved = known
+                } else {
+                    resolved = try await directory.resolve(request.peer)
+                }
                 request.roles = resolved.roles
                 request.resolvedCaller = resolved
                 if let refusal = await refusal(request, route: route, needed: needed, roles: resolved.roles) { return refusal }

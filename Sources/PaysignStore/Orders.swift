@@ -406,14 +406,17 @@ extension Registry {
     /// The total (piasters) and count of the entity's cashier orders with a value date in the
     /// month, rejected ones left out (D11).
     static func cashierMonth(_ db: Database, entityCode: String, year: Int, month: Int) throws -> (Int64, Int) {
-        let prefix = "\(year)-\(month < 10 ? "0" : "")\(month)-"
+        // Bounds written as the stored value dates are (CalendarDay's own form, the year padded).
+        guard let first = CalendarDay(year: year, month: month, day: 1),
+            let last = CalendarDay(year: year, month: month, day: CalendarDay.daysIn(month: month, year: year))
+        else { return (0, 0) }
         let row = try Row.fetchOne(
             db,
             sql: """
                 SELECT COALESCE(SUM(totalPiasters), 0), COUNT(*) FROM orders
                 WHERE entityCode = ? AND kind = ? AND state != ? AND valueDate >= ? AND valueDate <= ?
                 """,
-            arguments: [entityCode, OrderKind.cashier.rawValue, OrderState.rejected.rawValue, prefix + "01", prefix + "31"])
+            arguments: [entityCode, OrderKind.cashier.rawValue, OrderState.rejected.rawValue, first.description, last.description])
         return (row?[0] ?? 0, row?[1] ?? 0)
     }
 

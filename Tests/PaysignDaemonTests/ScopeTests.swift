@@ -91,23 +91,36 @@ struct ScopeTests {
         ])
         try #require(other.status == 201, "\(other.text)")
 
-        // Two listeners for 4 seconds: the entity's reviewer and the other entity's.
+        // Two listeners for 7 seconds: the entity's reviewer and the other entity's.
         let heard = Mutex<[String: String]>([:])
         let listeners = [UnixUsers.reviewer, UnixUsers.officer3].map { user in
             Thread {
-                let result = try? UnixUsers.run(as: user, UnixUsers.python, ["-c", Self.listener, daemon.socket, "4"])
+                let result = try? UnixUsers.run(as: user, UnixUsers.python, ["-c", Self.listener, daemon.socket, "7"])
                 heard.withLock { $0[user] = result?.stdout ?? "" }
             }
         }
         for listener in listeners { listener.start() }
         Thread.sleep(forTimeInterval: 1)
         let created = try Self.upload(daemon.socket)
+        // A token of EG-0101's holder suspended: an event about its serial.
+        let authority = try FlowSetup.call(daemon.socket, "POST", "/v1/operators", json: [
+            "unixUser": "paysign-authority", "nationalID": "28806060100066", "name": "e-Certification Unit", "roles": ["certification-authority"],
+        ])
+        try #require(authority.status == 201, "\(authority.text)")
+        let serial = try #require(
+            try FlowSetup.call(daemon.socket, "GET", "/v1/registered-tokens").array?.first { $0["label"] as? String == "officer2" }?["serial"] as? String)
+        let suspended = try UnixUsers.request(
+            as: "paysign-authority", socket: daemon.socket, "POST", "/v1/registered-tokens/\(serial)/transitions",
+            body: try JSONSerialization.data(withJSONObject: ["action": "suspend"]), contentType: "application/json")
+        try #require(suspended.status == 200, "\(suspended.text)")
         while heard.withLock({ $0.count }) < 2 { Thread.sleep(forTimeInterval: 0.1) }
         let mine = heard.withLock { $0[UnixUsers.reviewer] ?? "" }
         let theirs = heard.withLock { $0[UnixUsers.officer3] ?? "" }
         #expect(mine.contains("order-state-changed") && mine.contains("\"order\":\"\(created.id)\""), "the entity's reviewer hears its order: \(mine)")
         #expect(!theirs.contains("order-state-changed") && !theirs.contains(Self.entity), "another entity's reviewer hears nothing of it: \(theirs)")
         #expect(theirs.contains("paysignd events"), "the other listener was connected: \(theirs)")
+        #expect(mine.contains("token-state-changed") && mine.contains(serial), "the entity's reviewer hears of its holder's token: \(mine)")
+        #expect(!theirs.contains("token-state-changed") && !theirs.contains(serial), "another entity's reviewer does not: \(theirs)")
     }
 
     @Test("a caller with no role hammering an order while its signer signs: the signer is never answered 409, and the journal keeps one refusal a minute, with a count")
@@ -167,14 +180,19 @@ struct ScopeTests {
         defer { daemon.stop() }
         try FlowSetup.setUpEntity(socket: daemon.socket, pki: pki)
         // officer3 has no role; the clerk has one, but not the payment center's.
+        // The clerk of EG-0101 uploading for EG-0202: refused by scope from the query (D13).
         for (user, path) in [(UnixUsers.officer3, "/v1/orders?entity=\(Self.entity)&kind=supplier&valueDate=\(FlowSetup.valueDate())"),
-                             (UnixUsers.clerk, "/v1/verifications")] {
+                             (UnixUsers.clerk, "/v1/verifications"),
+                             (UnixUsers.clerk, "/v1/orders?entity=\(Self.otherEntity)&kind=supplier&valueDate=\(FlowSetup.valueDate())")] {
             let result = try UnixUsers.run(as: user, UnixUsers.python, ["-c", Self.headOnly, daemon.socket, path])
             #expect(result.status == 0, "\(result.stderr)")
             #expect(result.stdout.hasPrefix("HTTP/1.1 403"), "\(user) \(path): \(result.stdout.prefix(300))")
             #expect(result.stdout.contains("not-authorized"), "\(result.stdout.prefix(300))")
         }
         #expect(daemon.isRunning)
+        let entries = try Self.journal(daemon.socket, after: 0)
+        #expect(entries.contains { $0.kind == "refusal" && $0.raw.contains(Self.otherEntity) && $0.detail.contains("\"D13\"") },
+                "the scope refusal from the head is journaled: \(entries.suffix(5).map(\.raw))")
     }
 
     // MARK: Helpers

@@ -215,3 +215,16 @@ extension SigningPolicyTests {
         #expect(refused?.message.contains("belongs to no entity") == true)
     }
 }
+
+extension SigningPolicyTests {
+    @Test("D2: a certificate that names no national ID does not sign: the payment center could not tell the signers apart")
+    func certificateWithoutNationalID() {
+        let officer = Self.op(2, "officer1", [.firstSigner])
+        var request = Self.request(.first, order: Self.order(.reviewed), caller: officer, token: Self.token(holder: 2))
+        request.certificate.nationalID = nil
+        let refused = refusal(request)
+        #expect(refused?.rule == .d2)
+        #expect(refused?.message.contains("names no national ID") == true)
+        #expect(!DistinctSignersRule.namesPerson(request.certificate))
+    }
+}

@@ -103,6 +103,11 @@ public struct SigningPolicy: Sendable {
         ).first {
             throw Refusal(.ruleViolated, finding.rule, finding.problem + "; the payment center would refuse the order")
         }
+        guard DistinctSignersRule.namesPerson(r.certificate) else {
+            throw Refusal(
+                .ruleViolated, .d2,
+                "the certificate on token \(r.tokenSerial) names no national ID (subject serialNumber), so the payment center could not tell the two signers apart")
+        }
         // Whether the certificate and the PIN may still sign (D6, D5).
         try CertificateValidityRule.check(
             notBefore: r.certificate.notBefore, notAfter: r.certificate.notAfter, now: r.now, serial: r.tokenSerial)

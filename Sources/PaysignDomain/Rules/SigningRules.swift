@@ -68,6 +68,13 @@ public enum ReviewedFileNumberRule {
 /// D2: the second signature is by a different person than the first: another operator, Unix
 /// user, national ID, token and certificate.
 public enum DistinctSignersRule {
+    /// Whether a certificate names its holder's national ID (subject serialNumber): without one the
+    /// signers of an order cannot be told apart, and the payment center fails the order. The
+    /// daemon refuses to sign with such a certificate; the verifier's distinct-signers check fails.
+    public static func namesPerson(_ certificate: CertificateFacts) -> Bool {
+        !(certificate.nationalID?.isEmpty ?? true)
+    }
+
     public static func check(
         _ caller: Operator, order: Order, step: SignatureStep, firstSignerNationalID: String?, tokenSerial: String,
         certificateSHA256: SHA256Hex

@@ -416,7 +416,7 @@ public enum OrderVerification {
             return Check(.distinctSigners, .fail, "the file holds \(count(signers.count, "signature")); two different people must sign", rule: .d2)
         }
         var problems: [String] = []
-        for signer in signers where signer.certificate?.nationalID?.isEmpty ?? true {
+        for signer in signers where !(signer.certificate.map(DistinctSignersRule.namesPerson) ?? false) {
             problems.append("\(describe(signer)): the certificate names no national ID (subject serialNumber), so the signers cannot be told apart")
         }
         for (position, a) in signers.enumerated() {
