@@ -283,20 +283,13 @@ private final class Harness: @unchecked Sendable {
     /// OpenSSL's verdict on a detached SignedData over `document` (the PKI's root as the only
     /// anchor), and the number of SignerInfos it holds.
     func openssl(p7s: Data, document: Data) throws -> (Bool, Int) {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("crash-openssl-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: folder) }
-        let p7sURL = folder.appendingPathComponent("order.p7s")
-        let docURL = folder.appendingPathComponent("order.txt")
+        let verified = try pki.openSSLVerifies(p7s: p7s, document: document)
+        let p7sURL = FileManager.default.temporaryDirectory.appendingPathComponent("crash-openssl-\(UUID().uuidString.prefix(8)).p7s")
         try p7s.write(to: p7sURL)
-        try document.write(to: docURL)
-        let verify = try Shell.run("openssl", [
-            "cms", "-verify", "-binary", "-inform", "DER", "-in", p7sURL.path, "-content", docURL.path, "-CAfile", pki.caPEM.path,
-            "-purpose", "any", "-out", "/dev/null",
-        ])
+        defer { try? FileManager.default.removeItem(at: p7sURL) }
         let print = try Shell.run("openssl", ["cms", "-cmsout", "-print", "-inform", "DER", "-in", p7sURL.path, "-noout"])
         let signers = print.stdout.components(separatedBy: "signatureAlgorithm:").count - 1
-        return (verify.status == 0, signers)
+        return (verified, signers)
     }
 
     /// The client: JSON lines in (id, method, path, key, ctype, body | bodyFile), JSON lines out

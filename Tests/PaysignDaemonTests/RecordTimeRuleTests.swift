@@ -32,13 +32,10 @@ struct RecordTimeRuleTests {
     @Test("a change while at least 50 signatures by the signer wait on the token: none recorded after the change's entry, every waiting request refused naming the rule, OpenSSL verifies every recorded one",
           arguments: Change.allCases)
     func changeWhileSignaturesWait(_ change: Change) throws {
-        try UnixUsers.ensure()
-        let pki = try TestPKI.separate()
-        defer { try? FileManager.default.removeItem(at: pki.directory) }
-        let daemon = try DaemonProcess(pki: pki, environment: ["PAYSIGN_PKCS11_FAULTS": "C_Sign~60"], socketGroup: UnixUsers.group)
-        defer { daemon.stop() }
+        let flow = try FlowDaemon(environment: ["PAYSIGN_PKCS11_FAULTS": "C_Sign~60"])
+        defer { flow.close() }
+        let (pki, daemon) = (flow.pki, flow.daemon)
         let bench = LoadBench(pki: pki, daemon: daemon)
-        try bench.setUpEntity()
         let authority = try FlowSetup.call(daemon.socket, "POST", "/v1/operators", json: [
             "unixUser": Self.authorityUser, "nationalID": "28806060100066", "name": "e-Certification Unit", "roles": ["certification-authority"],
         ])
@@ -124,7 +121,7 @@ struct RecordTimeRuleTests {
             let document = try FlowSetup.call(daemon.socket, "GET", "/v1/orders/\(answer.id)/document")
             let p7s = try FlowSetup.call(daemon.socket, "GET", "/v1/orders/\(answer.id)/signature")
             try #require(document.status == 200 && p7s.status == 200)
-            #expect(try Self.openSSLVerifies(p7s: p7s.body, document: document.body, pki: pki), "order \(answer.id)")
+            #expect(try pki.openSSLVerifies(p7s: p7s.body, document: document.body), "order \(answer.id)")
         }
         print("record-time rules (\(change.rawValue)): \(signed.count) signed before the change, \(refused.count) refused after it")
     }
@@ -172,20 +169,5 @@ struct RecordTimeRuleTests {
             guard let next = (page["next"] as? NSNumber)?.int64Value, list.count == 1000 else { return entries }
             cursor = next
         }
-    }
-
-    static func openSSLVerifies(p7s: Data, document: Data, pki: TestPKI) throws -> Bool {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("record-time-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: folder) }
-        let p7sURL = folder.appendingPathComponent("order.p7s")
-        let docURL = folder.appendingPathComponent("order.txt")
-        try p7s.write(to: p7sURL)
-        try document.write(to: docURL)
-        let verify = try Shell.run("openssl", [
-            "cms", "-verify", "-binary", "-inform", "DER", "-in", p7sURL.path, "-content", docURL.path, "-CAfile", pki.caPEM.path,
-            "-purpose", "any", "-out", "/dev/null",
-        ])
-        return verify.status == 0
     }
 }

@@ -77,12 +77,9 @@ struct ScopeTests {
 
     @Test("D3, D13: GET /v1/events carries an entity's order events only to callers whose scope covers it")
     func eventsByScope() throws {
-        try UnixUsers.ensure()
-        let pki = try TestPKI.separate()
-        defer { try? FileManager.default.removeItem(at: pki.directory) }
-        let daemon = try DaemonProcess(pki: pki, socketGroup: UnixUsers.group)
-        defer { daemon.stop() }
-        try FlowSetup.setUpEntity(socket: daemon.socket, pki: pki)
+        let flow = try FlowDaemon()
+        defer { flow.close() }
+        let daemon = flow.daemon
         // officer3 reviews for another entity.
         #expect(try FlowSetup.call(daemon.socket, "POST", "/v1/entities", json: ["code": Self.otherEntity, "name": "Other Entity"]).status == 201)
         let other = try FlowSetup.call(daemon.socket, "POST", "/v1/operators", json: [
@@ -125,12 +122,9 @@ struct ScopeTests {
 
     @Test("a caller with no role hammering an order while its signer signs: the signer is never answered 409, and the journal keeps one refusal a minute, with a count")
     func strangerDoesNotBlockTheSigner() throws {
-        try UnixUsers.ensure()
-        let pki = try TestPKI.separate()
-        defer { try? FileManager.default.removeItem(at: pki.directory) }
-        let daemon = try DaemonProcess(pki: pki, environment: ["PAYSIGN_PKCS11_FAULTS": "C_Sign~40"], socketGroup: UnixUsers.group)
-        defer { daemon.stop() }
-        try FlowSetup.setUpEntity(socket: daemon.socket, pki: pki)
+        let flow = try FlowDaemon(environment: ["PAYSIGN_PKCS11_FAULTS": "C_Sign~40"])
+        defer { flow.close() }
+        let (pki, daemon) = (flow.pki, flow.daemon)
         let orders = try (0..<5).map { try FlowSetup.reviewedOrder(socket: daemon.socket, seed: 7_200 + $0) }
         let mark = try Self.head(daemon.socket)
         let token = pki.token("officer1")
@@ -173,12 +167,9 @@ struct ScopeTests {
 
     @Test("authorization before the body: a caller without the route's role is answered 403 from the head, its announced body never read")
     func refusedFromTheHead() throws {
-        try UnixUsers.ensure()
-        let pki = try TestPKI.separate()
-        defer { try? FileManager.default.removeItem(at: pki.directory) }
-        let daemon = try DaemonProcess(pki: pki, socketGroup: UnixUsers.group)
-        defer { daemon.stop() }
-        try FlowSetup.setUpEntity(socket: daemon.socket, pki: pki)
+        let flow = try FlowDaemon()
+        defer { flow.close() }
+        let daemon = flow.daemon
         // officer3 has no role; the clerk has one, but not the payment center's.
         // The clerk of EG-0101 uploading for EG-0202: refused by scope from the query (D13).
         for (user, path) in [(UnixUsers.officer3, "/v1/orders?entity=\(Self.entity)&kind=supplier&valueDate=\(FlowSetup.valueDate())"),
