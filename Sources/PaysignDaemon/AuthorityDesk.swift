@@ -282,9 +282,13 @@ final class AuthorityDesk: Sendable {
         }
         do {
             let changed = try await registry.transitionToken(
-                id: token.id, action: action, cause: cause, invalidityDate: invalidityDate, note: note, by: caller.actor)
+                id: token.id, action: action, cause: cause, invalidityDate: invalidityDate, note: note, by: caller.actor,
+                decide: caller.decision([.certificationAuthority], doing: "the token's \(action.rawValue)", rule: .d6))
             announce(changed)
             return changed
+        } catch let refusal as RuleRefusal {
+            _ = try? await registry.append(.refusal(.init(rule: refusal.rule, reason: refusal.message)), by: caller.actor)
+            throw Problem(refusal)
         } catch let error as StoreError where error.code == .wrongState || error.code == .invalidField {
             _ = try? await registry.append(.refusal(.init(rule: error.rule, reason: error.message)), by: caller.actor)
             throw try await storeCall { throw error }

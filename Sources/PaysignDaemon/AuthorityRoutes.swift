@@ -41,7 +41,12 @@ extension AuthorityDesk {
                 let caller = try await Caller.resolve(request, registry: registry)
                 let op = try await Self.holder(request, registry)
                 do {
-                    return try .json(try await registry.clearHolder(operator: op.id, by: caller.actor))
+                    return try .json(try await registry.clearHolder(
+                        operator: op.id, by: caller.actor,
+                        decide: caller.decision([.certificationAuthority, .administrator], doing: "the clearance", rule: .d6)))
+                } catch let refusal as RuleRefusal {
+                    _ = try? await registry.append(.refusal(.init(rule: refusal.rule, reason: refusal.message)), by: caller.actor)
+                    throw Problem(refusal)
                 } catch let error as StoreError where error.code == .ruleViolated {
                     _ = try? await registry.append(.refusal(.init(rule: error.rule, reason: error.message)), by: caller.actor)
                     throw try await storeCall { throw error }
@@ -58,7 +63,17 @@ extension AuthorityDesk {
                     throw Problem(.invalidField, "notifiedOn must be YYYY-MM-DD, not '\(body.notifiedOn)'")
                 }
                 let notice = DeathNotice(dateOfDeath: died, notifiedOn: notified, reference: body.reference)
-                let (holder, revoked) = try await storeCall { try await registry.recordDeathNotice(operator: op.id, notice, by: caller.actor) }
+                let (holder, revoked): (Operator, [TokenRecord])
+                do {
+                    (holder, revoked) = try await storeCall {
+                        try await registry.recordDeathNotice(
+                            operator: op.id, notice, by: caller.actor,
+                            decide: caller.decision([.certificationAuthority], doing: "the death notice", rule: .d6))
+                    }
+                } catch let refusal as RuleRefusal {
+                    _ = try? await registry.append(.refusal(.init(rule: refusal.rule, reason: refusal.message)), by: caller.actor)
+                    throw Problem(refusal)
+                }
                 for token in revoked { desk.announce(token) }
                 return try .json(DeathNoticeResult(
                     holder: holder, revokedTokens: revoked.map(\.serial), delayDays: notice.delayDays, late: notice.isLate,

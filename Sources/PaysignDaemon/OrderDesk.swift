@@ -501,14 +501,7 @@ final class OrderDesk: Sendable {
     }
 
     private func refuse(_ caller: Caller, _ refusal: RuleRefusal, order: Order? = nil) async -> Problem {
-        let kind: Problem.Kind
-        switch refusal.kind {
-        case .notAuthorized: kind = .notAuthorized
-        case .wrongState: kind = .wrongState
-        case .ruleViolated: kind = .ruleViolated
-        case .invalidField: kind = .invalidField
-        }
-        return await refuse(caller, kind, refusal.rule, refusal.message, order: order)
+        await refuse(caller, Problem.kind(of: refusal), refusal.rule, refusal.message, order: order)
     }
 
     /// Journals a refusal (the attempt is evidence too) and returns the problem to answer. A
@@ -562,6 +555,13 @@ struct Caller: Sendable {
     var orderActor: OrderActor { OrderActor(operatorID: op?.id, unixUser: name) }
     /// Who the registry checks again inside the transaction that records the caller's act.
     var decision: ActDecision { ActDecision(operatorID: op?.id, callerName: name) }
+
+    /// The same for an act of the authority or the payment center: one of `roles` still held.
+    func decision(_ roles: Set<Role>, doing: String, rule: RuleNumber?) -> RoleDecision {
+        RoleDecision(
+            operatorID: op?.id, callerName: name, roles: roles, configured: op == nil && self.roles.contains(.administrator),
+            doing: doing, rule: rule)
+    }
 
     /// The caller's scope (`OperatorScope`): an operator's own; an administrator named in the
     /// configuration but not in the registry is on the Ministry's side; anyone else has none.

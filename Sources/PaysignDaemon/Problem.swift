@@ -41,6 +41,22 @@ public struct Problem: Error, Sendable, Codable, Hashable {
         self.instance = instance
     }
 
+    /// A refusal of the Ministry's rules (`RuleRefusal`) as the API answers it: its kind decides
+    /// the type and status, its rule and sentence go as they are. The one conversion of the type.
+    public init(_ refusal: RuleRefusal) {
+        self.init(Self.kind(of: refusal), refusal.message, rule: refusal.rule)
+    }
+
+    /// The problem type of a kind of refusal.
+    static func kind(of refusal: RuleRefusal) -> Kind {
+        switch refusal.kind {
+        case .notAuthorized: return .notAuthorized
+        case .wrongState: return .wrongState
+        case .ruleViolated: return .ruleViolated
+        case .invalidField: return .invalidField
+        }
+    }
+
     /// The kinds of problem the API can answer, each with its HTTP status.
     public struct Kind: Sendable, Hashable {
         public let name: String

@@ -240,6 +240,8 @@ public struct Router: Sendable {
             return try await route.handler(request)
         } catch let problem as Problem {
             return .problem(problem)
+        } catch let refusal as RuleRefusal {
+            return .problem(Problem(refusal))
         } catch {
             return .problem(Problem(.internalError, "the daemon failed: \(error)"))
         }

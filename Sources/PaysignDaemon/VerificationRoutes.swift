@@ -236,11 +236,18 @@ final class VerificationDesk: Sendable {
             }
         }
         let made = maker
-        let outcome = try await storeCall {
-            try await registry.recordPresentation(
-                document: documentDigest, fileNumber: fileNumber, orderID: summary.orderID, entityCode: summary.entity,
-                trustedTime: report.trustedTime.date, presenterUID: caller.peer.uid, presenter: caller.name,
-                presenterOperatorID: caller.op?.id, by: caller.actor, idempotency: made)
+        let outcome: PresentationOutcome
+        do {
+            outcome = try await storeCall {
+                try await registry.recordPresentation(
+                    document: documentDigest, fileNumber: fileNumber, orderID: summary.orderID, entityCode: summary.entity,
+                    trustedTime: report.trustedTime.date, presenterUID: caller.peer.uid, presenter: caller.name,
+                    presenterOperatorID: caller.op?.id, by: caller.actor,
+                    decide: caller.decision([.paymentCenter], doing: "the presentation for payment", rule: nil), idempotency: made)
+            }
+        } catch let refusal as RuleRefusal {
+            _ = try? await registry.append(.refusal(.init(rule: refusal.rule, reason: refusal.message)), by: caller.actor)
+            throw Problem(refusal)
         }
         switch outcome {
         case .recorded(let presentation):

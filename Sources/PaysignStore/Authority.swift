@@ -75,7 +75,7 @@ extension Registry {
     @discardableResult
     public func transitionToken(
         id: TokenRecord.ID, action: TokenAction, cause: RevocationCause? = nil, invalidityDate: Date? = nil,
-        note: String? = nil, by actor: AuditActor
+        note: String? = nil, by actor: AuditActor, decide: RoleDecision? = nil
     ) async throws -> TokenRecord {
         let ending = action == .revoke || action == .surrender
         if ending && cause == nil {
@@ -92,6 +92,7 @@ extension Registry {
         }
         let logger = self.logger
         return try await write("change a token's state") { db in
+            try decide?.check(db)
             guard var row = try TokenRow.fetchOne(db, key: id) else {
                 throw StoreError(.unknownToken, "The token \(id) is not in the registry.", field: "token")
             }
@@ -212,10 +213,11 @@ extension Registry {
     /// token that is not surrendered or revoked (D6). Removes every role and records the
     /// clearance. Appends `holder-cleared`.
     @discardableResult
-    public func clearHolder(operator id: Operator.ID, by actor: AuditActor) async throws -> Operator {
+    public func clearHolder(operator id: Operator.ID, by actor: AuditActor, decide: RoleDecision? = nil) async throws -> Operator {
         let at = now
         let logger = self.logger
         return try await write("clear a holder") { db in
+            try decide?.check(db)
             guard var row = try OperatorRow.fetchOne(db, key: id), let op = try Self.operators(db, rows: [row], logger: logger).first else {
                 throw StoreError(.unknownOperator, "The operator \(id) is not in the registry.", field: "operator")
             }
@@ -242,7 +244,9 @@ extension Registry {
     /// Records a holder's death notice (D6: within a week; a later one is accepted and flagged)
     /// and revokes every token still in service, cause `death`, invalid from the date of death.
     /// Appends `death-notified`, then `token-state-changed` per token.
-    public func recordDeathNotice(operator id: Operator.ID, _ notice: DeathNotice, by actor: AuditActor) async throws
+    public func recordDeathNotice(
+        operator id: Operator.ID, _ notice: DeathNotice, by actor: AuditActor, decide: RoleDecision? = nil
+    ) async throws
         -> (holder: Operator, revoked: [TokenRecord])
     {
         if let problem = FieldRules.text(notice.reference, field: "reference", maximumLength: 200) { throw StoreError(problem) }
@@ -257,6 +261,7 @@ extension Registry {
         let logger = self.logger
         let invalidity = Date(timeIntervalSince1970: TimeInterval(notice.dateOfDeath.daysSince1970) * 86_400)
         return try await write("record a death notice") { db in
+            try decide?.check(db)
             guard var row = try OperatorRow.fetchOne(db, key: id) else {
                 throw StoreError(.unknownOperator, "The operator \(id) is not in the registry.", field: "operator")
             }

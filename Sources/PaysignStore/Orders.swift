@@ -643,3 +643,35 @@ public struct ActDecision: Sendable {
         }
     }
 }
+
+/// Who asks for an act of the authority or the payment center, decided again inside the
+/// transaction that records it (`RoleHeldRule`): the operator must still hold one of `roles`.
+/// An administrator named in the daemon's configuration and not in the registry has no operator
+/// (`operatorID` nil, `configured` true): the configuration does not change while it runs.
+public struct RoleDecision: Sendable {
+    public var operatorID: Operator.ID?
+    public var callerName: String
+    public var roles: Set<Role>
+    public var configured: Bool
+    public var doing: String
+    public var rule: RuleNumber?
+
+    public init(operatorID: Operator.ID?, callerName: String, roles: Set<Role>, configured: Bool, doing: String, rule: RuleNumber?) {
+        self.operatorID = operatorID
+        self.callerName = callerName
+        self.roles = roles
+        self.configured = configured
+        self.doing = doing
+        self.rule = rule
+    }
+
+    func check(_ db: Database) throws {
+        if operatorID == nil && configured { return }
+        let op = try operatorID.flatMap { try Registry.operator(db, id: $0) }
+        do {
+            try RoleHeldRule.check(op, callerName: callerName, roles: roles, doing: doing, rule: rule)
+        } catch {
+            throw CallerError(underlying: error)
+        }
+    }
+}

@@ -129,11 +129,12 @@ extension Registry {
     public func recordPresentation(
         document: SHA256Hex, fileNumber: SHA256Hex, orderID: Int64, entityCode: String, trustedTime: Date,
         presenterUID: UInt32, presenter: String, presenterOperatorID: Operator.ID?, by actor: AuditActor,
-        idempotency: (@Sendable (OrderPresentation) throws -> IdempotencyRecord)? = nil
+        decide: RoleDecision? = nil, idempotency: (@Sendable (OrderPresentation) throws -> IdempotencyRecord)? = nil
     ) async throws -> PresentationOutcome {
         if let problem = FieldRules.text(entityCode, field: "entityCode", maximumLength: 64) { throw StoreError(problem) }
         let at = now
         return try await write("record an order presentation") { db in
+            try decide?.check(db)
             if let earlier = try Self.prior(db, document: document, fileNumber: fileNumber, entityCode: entityCode, orderID: orderID) {
                 return .replay(earlier)
             }

@@ -601,6 +601,33 @@ struct AuthorityTests {
         }
     }
 
+    @Test("D6: an authority whose role was taken away records no transition: the role is decided inside the transaction")
+    func transitionNeedsTheRoleAtCommit() async throws {
+        try await withRegistry(clock: { F.date(F.now) }) { registry, _ in
+            let people = try await F.populate(registry)
+            let token = try await F.token(
+                registry, "C1", holder: people.carol.id, certificates: [try F.carolCertificate.get()], in: .active)
+            let ca = try await registry.addOperator(
+                unixUser: "ca", nationalID: "28806060100066", name: "Authority", entityCode: nil, roles: [], by: Fixture.admin)
+            let decision = RoleDecision(
+                operatorID: ca.id, callerName: "ca", roles: [.certificationAuthority], configured: false,
+                doing: "the token's suspend", rule: .d6)
+            let head = try await registry.journalHead()
+            do {
+                _ = try await registry.transitionToken(id: token.id, action: .suspend, by: Fixture.admin, decide: decision)
+                Issue.record("a transition by an operator without the role was recorded")
+            } catch let refusal as RuleRefusal {
+                #expect(refusal.rule == .d6)
+                #expect(refusal.message.contains("does not hold the role certification-authority"))
+            }
+            #expect(try await registry.token(serial: "C1")?.state == .active)
+            #expect(try await registry.auditEntries(after: head.seq).isEmpty)
+            // With the role, the same transition is recorded.
+            try await registry.setRoles(operator: ca.id, roles: [.certificationAuthority], by: Fixture.admin)
+            #expect(try await registry.transitionToken(id: token.id, action: .suspend, by: Fixture.admin, decide: decision).state == .suspended)
+        }
+    }
+
     @Test("D6: clearance after a revocation, or with no token at all; every role goes; unknown operator refused")
     func clearanceAllowed() async throws {
         try await withRegistry(clock: { F.date(F.now) }) { registry, _ in
