@@ -217,9 +217,16 @@ final class OrderDesk: Sendable {
         do {
             try OrderActRule.check(caller.op, callerName: caller.name, act: .sign(request.step), entityCode: order.metadata.entityCode)
         } catch {
+            // Only when the URI names one of the caller's own tokens out of service.
             let holder = caller.op?.id
-            let outOfService = try await registry.tokens().contains { $0.holder == holder && ($0.state.isFinal || $0.state == .suspended) }
-            if !outOfService { throw await refuse(caller, error, order: order) }
+            let uri = request.token
+            let ownOutOfService = holder != nil && (uri.serial != nil || uri.token != nil)
+                ? try await registry.tokens().contains { token in
+                    token.holder == holder && (token.state.isFinal || token.state == .suspended)
+                        && (uri.serial.map { $0 == token.serial } ?? true) && (uri.token.map { $0 == token.label } ?? true)
+                }
+                : false
+            if !ownOutOfService { throw await refuse(caller, error, order: order) }
         }
         if pin == nil && cached == nil {
             throw Problem(.invalidField, "give the PIN of the token (pin); the daemon keeps no PIN\(pinCache == nil ? "" : " and holds no login of yours on that token")", rule: .d5)
@@ -329,7 +336,7 @@ final class OrderDesk: Sendable {
         // token signed refuses it, and the signature bytes are dropped).
         let decision = SignatureDecision(
             policy: policy, callerID: caller.op?.id, callerName: caller.name, certificate: certificateFacts,
-            fileNumber: request.fileNumber, now: clock(), generation: caller.generation)
+            fileNumber: request.fileNumber, now: clock(), generation: caller.generation, pinSince: approval.pinSince)
         let recorded: Order
         do {
             recorded = try await storeCall {
@@ -519,7 +526,9 @@ final class OrderDesk: Sendable {
             reason = RefusalThrottle.reason(message, skipped: skipped)
         }
         do {
-            _ = try await registry.append(.refusal(.init(rule: rule, reason: String(reason.prefix(500)), documentSHA256: order?.documentSHA256)), by: caller.actor)
+            _ = try await registry.append(
+                .refusal(.init(rule: rule, reason: RefusalThrottle.journalText(reason, limit: 500), documentSHA256: order?.documentSHA256)),
+                by: caller.actor)
         } catch {
             logger.error("could not journal a refusal: \(error)")
         }
@@ -559,7 +568,8 @@ struct Caller: Sendable {
     /// The same for an act of the authority or the payment center: one of `roles` still held.
     func decision(_ roles: Set<Role>, doing: String, rule: RuleNumber?) -> RoleDecision {
         RoleDecision(
-            operatorID: op?.id, callerName: name, roles: roles, configured: op == nil && self.roles.contains(.administrator),
+            operatorID: op?.id, callerName: name, roles: roles,
+            configured: self.roles.contains(.administrator) && !(op?.roles.contains(.administrator) ?? false),
             doing: doing, rule: rule)
     }
 

@@ -80,6 +80,14 @@ final class RefusalThrottle: Sendable {
         "\(ended.skipped) refusal\(ended.skipped == 1 ? "" : "s") of \(ended.user ?? "uid \(ended.uid)") for \(ended.act) within a minute were not journaled one by one"
     }
 
+    /// Text a caller chose (a path, an entity code in a sentence) made fit for the journal's
+    /// fields: control characters become `?`, and it is cut to `limit` characters, so the refusal
+    /// it describes is always journaled.
+    static func journalText(_ text: String, limit: Int) -> String {
+        let clean = String(String.UnicodeScalarView(text.unicodeScalars.map { $0.properties.generalCategory == .control ? "?" : $0 }))
+        return clean.count <= limit ? clean : String(clean.prefix(limit - 1)) + "…"
+    }
+
     /// `reason`, with the count of refusals left out before it when there were some.
     static func reason(_ reason: String, skipped: Int) -> String {
         skipped == 0 ? reason : reason + " (\(skipped) more refusal\(skipped == 1 ? "" : "s") of this caller for this act within the minute before were not journaled)"

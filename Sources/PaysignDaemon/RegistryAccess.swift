@@ -72,8 +72,8 @@ struct RegistryAccess: Sendable {
             await access.journal(admission.ended)
             guard let skipped = admission.journal else { return }
             let event = AuditEvent.accessDenied(.init(
-                uid: peer.uid, user: peer.userName, action: "\(method) \(path)",
-                reason: RefusalThrottle.reason(reason, skipped: skipped)))
+                uid: peer.uid, user: peer.userName, action: RefusalThrottle.journalText("\(method) \(path)", limit: 200),
+                reason: RefusalThrottle.journalText(RefusalThrottle.reason(reason, skipped: skipped), limit: 500)))
             do { _ = try await access.registry.append(event, by: .user(uid: peer.uid, name: peer.userName, operatorID: nil)) } catch {
                 access.logger.error("could not journal a refused caller: \(error)")
             }
@@ -144,6 +144,11 @@ struct RegistryAccess: Sendable {
         let administrators: Set<Role> = [.administrator]
         return [
             Route("GET", "/v1/audit", roles: auditors) { request in
+                // The journal holds every entity's acts: read by the Ministry's side (D3, D13).
+                let scope = OperatorScope.caller(request.resolvedCaller?.op, roles: request.roles)
+                guard scope == .ministry else {
+                    throw Problem(.notAuthorized, "\(request.peer.userName ?? "uid \(request.peer.uid)") is an auditor of \(scope); the journal holds every entity's acts and is read by the Ministry's side", rule: .d3)
+                }
                 let after = Int64(request.query["after"] ?? "0") ?? 0
                 let limit = min(max(Int(request.query["limit"] ?? "100") ?? 100, 1), 1000)
                 let entries = try await registry.auditEntries(after: after, limit: limit)

@@ -319,8 +319,16 @@ extension Registry {
             var whole: Order?
             if let decide, let generation = decide.generation, try Self.generation(db) == generation {
                 // Nothing of the people and tokens changed since the request read its facts (and
-                // the policy approved them): the approval stands as it would be made now. The
-                // order's own state and signers are checked below, as they are read now.
+                // the policy approved them): the approval stands as it would be made now, but for
+                // what depends on the time alone, judged again at `decide.now`. The order's own
+                // state and signers are checked below, as they are read now.
+                do {
+                    try decide.policy.checkTime(
+                        certificate: decide.certificate, pinSince: decide.pinSince, tokenSerial: signature.tokenSerial,
+                        now: decide.now)
+                } catch {
+                    throw CallerError(underlying: error)
+                }
                 if step == .first {
                     order = try Self.orderHead(db, id: orderID)
                 } else {
@@ -607,12 +615,15 @@ public struct SignatureDecision: Sendable {
     /// when it is still the same at commit, the policy is not run again (nothing it read changed).
     /// Nil: always run it again.
     public var generation: Int64?
+    /// Since when the token's PIN counts its age, as the approval read it (`Approval.pinSince`).
+    public var pinSince: Date?
 
     public init(
         policy: SigningPolicy, callerID: Operator.ID?, callerName: String, certificate: CertificateFacts,
-        fileNumber: FileNumber?, now: Date, generation: Int64? = nil
+        fileNumber: FileNumber?, now: Date, generation: Int64? = nil, pinSince: Date? = nil
     ) {
         self.generation = generation
+        self.pinSince = pinSince
         self.policy = policy
         self.callerID = callerID
         self.callerName = callerName
@@ -646,8 +657,8 @@ public struct ActDecision: Sendable {
 
 /// Who asks for an act of the authority or the payment center, decided again inside the
 /// transaction that records it (`RoleHeldRule`): the operator must still hold one of `roles`.
-/// An administrator named in the daemon's configuration and not in the registry has no operator
-/// (`operatorID` nil, `configured` true): the configuration does not change while it runs.
+/// An administrator by the daemon's configuration (`configured`: the role does not come from the
+/// registry) keeps it while the daemon runs: the configuration does not change meanwhile.
 public struct RoleDecision: Sendable {
     public var operatorID: Operator.ID?
     public var callerName: String
@@ -666,7 +677,8 @@ public struct RoleDecision: Sendable {
     }
 
     func check(_ db: Database) throws {
-        if operatorID == nil && configured { return }
+        // An administrator by the configuration, for an act administrators may do.
+        if configured && roles.contains(.administrator) { return }
         let op = try operatorID.flatMap { try Registry.operator(db, id: $0) }
         do {
             try RoleHeldRule.check(op, callerName: callerName, roles: roles, doing: doing, rule: rule)

@@ -47,3 +47,13 @@ struct RefusalThrottleTests {
         #expect(fifth.ended.first?.skipped == 1)
     }
 }
+
+extension RefusalThrottleTests {
+    @Test("text a caller chose fits the journal: control characters replaced, cut to the field's length")
+    func journalText() {
+        #expect(RefusalThrottle.journalText("entity 'EG\n01\u{7}'", limit: 100) == "entity 'EG?01?'")
+        let long = RefusalThrottle.journalText("DELETE /v1/holders/" + String(repeating: "x", count: 300), limit: 200)
+        #expect(long.count == 200)
+        #expect(long.hasSuffix("…"))
+    }
+}

@@ -228,3 +228,18 @@ extension SigningPolicyTests {
         #expect(!DistinctSignersRule.namesPerson(request.certificate))
     }
 }
+
+extension SigningPolicyTests {
+    @Test("D6, D5: what depends on the time alone is judged again at commit: a certificate expired or a PIN too old since the approval")
+    func timeAtCommit() {
+        let policy = SigningPolicy(maximumPINAgeDays: 90)
+        let certificate = Self.certificate(notAfter: Self.now + 60)
+        #expect(throws: Never.self) { try policy.checkTime(certificate: certificate, pinSince: Self.now - 10 * Self.day, tokenSerial: "S2", now: Self.now) }
+        #expect { try policy.checkTime(certificate: certificate, pinSince: nil, tokenSerial: "S2", now: Self.now + 61) } throws: { error in
+            (error as? RuleRefusal)?.rule == .d6
+        }
+        #expect { try policy.checkTime(certificate: certificate, pinSince: Self.now - 91 * Self.day, tokenSerial: "S2", now: Self.now) } throws: { error in
+            (error as? RuleRefusal)?.rule == .d5
+        }
+    }
+}

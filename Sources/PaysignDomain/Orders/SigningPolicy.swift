@@ -64,6 +64,20 @@ public struct SigningPolicy: Sendable {
     /// What the signer should know although the signature may go ahead.
     public struct Approval: Sendable, Hashable {
         public var warnings: [String]
+        /// Since when the token's PIN counts its age (D5), as the approval read it.
+        public var pinSince: Date?
+    }
+
+    /// The rules that depend on the time alone, for an approval whose registry facts are known
+    /// unchanged (`Registry.recordSignature` with an unchanged generation): the certificate's
+    /// validity (D6) and the PIN's age (D5) at `now`.
+    public func checkTime(certificate: CertificateFacts, pinSince: Date?, tokenSerial: String, now: Date) throws(Refusal) {
+        try CertificateValidityRule.check(
+            notBefore: certificate.notBefore, notAfter: certificate.notAfter, now: now, serial: tokenSerial)
+        if let pinSince {
+            _ = try PINAgeRule(maximumDays: maximumPINAgeDays, warningDays: pinAgeWarningDays)
+                .check(since: pinSince, serial: tokenSerial, now: now)
+        }
     }
 
     /// The rules, in the order a person would want to hear about them: who you are, where the
@@ -113,6 +127,6 @@ public struct SigningPolicy: Sendable {
             notBefore: r.certificate.notBefore, notAfter: r.certificate.notAfter, now: r.now, serial: r.tokenSerial)
         let warnings = try PINAgeRule(maximumDays: maximumPINAgeDays, warningDays: pinAgeWarningDays)
             .check(token, serial: r.tokenSerial, now: r.now)
-        return Approval(warnings: warnings)
+        return Approval(warnings: warnings, pinSince: token.pinChangedAt ?? token.registeredAt)
     }
 }

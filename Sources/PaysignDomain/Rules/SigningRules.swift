@@ -155,8 +155,12 @@ public struct PINAgeRule: Sendable, Hashable {
 
     /// The warnings to give, or the refusal.
     public func check(_ token: TokenRecord, serial: String, now: Date) throws(RuleRefusal) -> [String] {
+        try check(since: token.pinChangedAt ?? token.registeredAt, serial: serial, now: now)
+    }
+
+    /// The same, from the time the PIN's age counts from.
+    public func check(since: Date, serial: String, now: Date) throws(RuleRefusal) -> [String] {
         guard let maximum = maximumDays else { return [] }
-        let since = token.pinChangedAt ?? token.registeredAt
         let age = Int(now.timeIntervalSince(since) / 86_400)
         if age > maximum {
             throw RuleRefusal(
