@@ -97,8 +97,7 @@ public struct Daemon: Sendable {
             registry: registry.registry, tokens: tokens, bus: bus, logger: logger,
             policy: SigningPolicy(maximumPINAgeDays: configuration.maximumPINAgeDays, pinAgeWarningDays: configuration.pinAgeWarningDays),
             holidays: configuration.holidayDays, timeZone: TimeZone(identifier: configuration.timeZone) ?? .gmt,
-            pinCache: configuration.pinCacheSeconds > 0 ? .milliseconds(Int(configuration.pinCacheSeconds * 1000)) : nil,
-            throttle: registry.throttle)
+            pinCache: configuration.pinCacheSeconds > 0 ? .milliseconds(Int(configuration.pinCacheSeconds * 1000)) : nil)
         await registry.warnUnscopedOperators()
         let authority = AuthorityDesk(
             registry: registry.registry, tokens: tokens, bus: bus, logger: logger,

@@ -32,7 +32,9 @@ final class OrderDesk: Sendable {
     private let busyOrders = BusySet()
     private let tokenLocks = KeyedLock()
     let idempotency: IdempotencyGuard
-    /// Refusals of callers with no role, journaled at most once a minute per caller and act.
+    /// Refusals of callers with no role, journaled at most once a minute per caller and act: the
+    /// desk's own (the router's `access-denied` entries have theirs), so a window's count is
+    /// journaled as the kind of entry it counts.
     let throttle: RefusalThrottle
     private let cachedLogins = Mutex<[String: CachedLogin]>([:])
     private let knownCertificates = Mutex<[[UInt8]: CertificateFacts]>([:])
