@@ -146,8 +146,9 @@ public final class HTTPServer: Sendable {
                 // whatever of a large answer the socket has not sent yet (NIO fails pending writes
                 // on close). The idle timeout ends a client that never closes.
                 var answeredLast = false
-                // The caller as the router resolved it from the head (routes with roles).
-                var admitted: ResolvedCaller?
+                // The request as read from its head (the body comes at its end), with the caller
+                // as the router resolved it there (routes with roles).
+                var pending: Request?
                 // A body may hold a PIN (D5): it is zeroed once answered, never just let go.
                 defer { Self.wipe(&body) }
                 for try await part in inbound {
@@ -160,14 +161,18 @@ public final class HTTPServer: Sendable {
                         // Authorization before the body is read (and before any side effect): a
                         // caller without the route's role is answered from the head and the
                         // connection closed, its body never buffered.
-                        admitted = nil
-                        switch await router.admit(Self.request(from: requestHead, body: ByteBuffer(), peer: peer)) {
+                        var request = Self.request(from: requestHead, peer: peer)
+                        switch await router.admit(request) {
                         case .refused(let response):
                             try await write(response, keepAlive: false, head: requestHead, to: outbound)
                             return
                         case .admitted(let caller):
-                            admitted = caller
+                            if let caller {
+                                request.roles = caller.roles
+                                request.resolvedCaller = caller
+                            }
                         }
+                        pending = request
                         limit = limits.maxBodyBytes(requestHead)
                         if let length = requestHead.headers.first(name: "content-length").flatMap(Int.init), length > limit {
                             tooLarge = true
@@ -190,11 +195,9 @@ public final class HTTPServer: Sendable {
                             try await write(.problem(Problem(.bodyTooLarge, "the body is larger than \(limit) bytes")), keepAlive: false, head: requestHead, to: outbound)
                             return
                         }
-                        var request = Self.request(from: requestHead, body: body, peer: peer)
-                        if let admitted {
-                            request.roles = admitted.roles
-                            request.resolvedCaller = admitted
-                        }
+                        guard var request = pending else { continue }
+                        pending = nil
+                        request.body = Array(body.readableBytesView)
                         Self.wipe(&body)
                         let response = await router.respond(to: request)
                         // The handler is done with its copies; this one is the last.
@@ -243,7 +246,8 @@ public final class HTTPServer: Sendable {
         buffer.clear()
     }
 
-    static func request(from head: HTTPRequestHead, body: ByteBuffer, peer: PeerCredentials) -> Request {
+    /// The request of a head: method, path, query and headers; its body is set once read.
+    static func request(from head: HTTPRequestHead, peer: PeerCredentials) -> Request {
         let (path, queryText) = head.uri.firstIndex(of: "?").map { (String(head.uri[..<$0]), String(head.uri[head.uri.index(after: $0)...])) } ?? (head.uri, "")
         var query: [String: String] = [:]
         for pair in queryText.split(separator: "&") {
@@ -254,8 +258,7 @@ public final class HTTPServer: Sendable {
         }
         var headers: [String: String] = [:]
         for (name, value) in head.headers { headers[name.lowercased()] = value }
-        return Request(method: head.method.rawValue, path: path, query: query, headers: headers,
-                       body: Array(body.readableBytesView), peer: peer)
+        return Request(method: head.method.rawValue, path: path, query: query, headers: headers, body: [], peer: peer)
     }
 
     // MARK: The socket

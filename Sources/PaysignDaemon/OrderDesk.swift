@@ -195,8 +195,11 @@ final class OrderDesk: Sendable {
     /// Applies the first or second signature (D2) on the caller's token. `pin` nil uses the
     /// holder's cached login when `pin-cache-seconds` allows one.
     func sign(_ request: SignRequest, pin: PIN?, caller: Caller, idempotency record: IdempotencyGuard.ResultMaker<SignResult>?) async throws -> SignResult {
-        guard caller.op != nil else {
-            throw await refuse(caller, .notAuthorized, .d13, "\(caller.name) is not an operator in paysign's registry and cannot sign")
+        // A caller who is no operator is refused before anything is read (SignerRoleRule's D13).
+        if caller.op == nil {
+            do { _ = try SignerRoleRule.check(nil, callerName: caller.name, step: request.step) } catch {
+                throw await refuse(caller, error)
+            }
         }
         // Which token, and whose. The key's certificate is read before any login.
         let cached = pin == nil ? cachedLogin(token: request.token, operatorID: caller.op?.id) : nil
@@ -504,12 +507,9 @@ final class OrderDesk: Sendable {
 
     // MARK: Journal and events
 
-    /// A refusal decided at the head of a request (`Route.admitHead`), journaled as every other.
-    func refusal(_ caller: Caller, _ refusal: RuleRefusal) async -> Problem {
-        await refuse(caller, refusal)
-    }
-
-    private func refuse(_ caller: Caller, _ refusal: RuleRefusal, order: Order? = nil) async -> Problem {
+    /// Journals a refusal of the rules (also one decided at a request's head, `Route.admitHead`)
+    /// and returns the problem to answer.
+    func refuse(_ caller: Caller, _ refusal: RuleRefusal, order: Order? = nil) async -> Problem {
         await refuse(caller, Problem.kind(of: refusal), refusal.rule, refusal.message, order: order)
     }
 
@@ -518,10 +518,11 @@ final class OrderDesk: Sendable {
     private func refuse(_ caller: Caller, _ kind: Problem.Kind, _ rule: RuleNumber?, _ message: String, order: Order? = nil) async -> Problem {
         var reason = message
         if caller.roles.isEmpty {
-            let admission = throttle.admit(uid: caller.peer.uid, user: caller.peer.userName, act: "order \(kind.name) \(rule?.rawValue ?? "")")
+            let admission = throttle.admit(
+                uid: caller.peer.uid, user: caller.peer.userName, act: "order \(kind.name) \(rule?.rawValue ?? "")", rule: rule)
             for ended in admission.ended {
                 _ = try? await registry.append(
-                    .refusal(.init(rule: ended.act.split(separator: " ").last.flatMap { RuleNumber(rawValue: String($0)) }, reason: RefusalThrottle.summary(ended))),
+                    .refusal(.init(rule: ended.rule, reason: RefusalThrottle.summary(ended))),
                     by: .user(uid: ended.uid, name: ended.user, operatorID: nil))
             }
             guard let skipped = admission.journal else { return Problem(kind, message, rule: rule) }

@@ -19,7 +19,7 @@ extension OrderDesk {
                     try OrderActRule.check(resolved.op, callerName: caller.name, act: .upload, entityCode: entity)
                     return nil
                 } catch let refusal as RuleRefusal {
-                    return .problem(await desk.refusal(caller, refusal))
+                    return .problem(await desk.refuse(caller, refusal))
                 } catch {
                     return .problem(Problem(.internalError, "the daemon failed: \(error)"))
                 }

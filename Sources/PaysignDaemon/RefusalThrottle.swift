@@ -1,3 +1,4 @@
+import PaysignDomain
 import Synchronization
 
 /// Keeps a caller from flooding the append-only journal with its own refusals: one entry per Unix
@@ -18,6 +19,7 @@ final class RefusalThrottle: Sendable {
         var start: ContinuousClock.Instant
         var skipped: Int
         var user: String?
+        var rule: RuleNumber?
     }
 
     /// A window that ended with refusals left out.
@@ -26,6 +28,8 @@ final class RefusalThrottle: Sendable {
         var user: String?
         var act: String
         var skipped: Int
+        /// The rule of the refusals left out, when they name one.
+        var rule: RuleNumber?
     }
 
     struct Admission: Sendable {
@@ -46,12 +50,14 @@ final class RefusalThrottle: Sendable {
     }
 
     /// Whether to journal this refusal now, and the windows that ended meanwhile with a count.
-    func admit(uid: UInt32, user: String?, act: String, now: ContinuousClock.Instant = .now) -> Admission {
+    func admit(uid: UInt32, user: String?, act: String, rule: RuleNumber? = nil, now: ContinuousClock.Instant = .now) -> Admission {
         let key = Key(uid: uid, act: act)
         return windows.withLock { windows -> Admission in
             var ended: [Ended] = []
             func close(_ key: Key, _ window: Window) {
-                if window.skipped > 0 { ended.append(Ended(uid: key.uid, user: window.user, act: key.act, skipped: window.skipped)) }
+                if window.skipped > 0 {
+                    ended.append(Ended(uid: key.uid, user: window.user, act: key.act, skipped: window.skipped, rule: window.rule))
+                }
             }
             // Windows that ended hand their counts back once, and are forgotten.
             for (other, window) in windows where other != key && now - window.start >= interval {
@@ -70,7 +76,7 @@ final class RefusalThrottle: Sendable {
                 close(oldest.key, oldest.value)
                 windows[oldest.key] = nil
             }
-            windows[key] = Window(start: now, skipped: 0, user: user)
+            windows[key] = Window(start: now, skipped: 0, user: user, rule: rule)
             return Admission(journal: skipped, ended: ended)
         }
     }

@@ -84,7 +84,8 @@ struct RegistryAccess: Sendable {
     func journal(_ ended: [RefusalThrottle.Ended]) async {
         for window in ended {
             let event = AuditEvent.accessDenied(.init(
-                uid: window.uid, user: window.user, action: String(window.act.prefix(200)), reason: RefusalThrottle.summary(window)))
+                uid: window.uid, user: window.user, action: RefusalThrottle.journalText(window.act, limit: 200),
+                reason: RefusalThrottle.journalText(RefusalThrottle.summary(window), limit: 500)))
             do { _ = try await registry.append(event, by: .user(uid: window.uid, name: window.user, operatorID: nil)) } catch {
                 logger.error("could not journal refusals left out: \(error)")
             }

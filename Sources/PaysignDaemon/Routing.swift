@@ -176,18 +176,13 @@ public struct Router: Sendable {
     /// Decides from the head (method, path, the peer's credentials) whether the caller may call
     /// the route, before its body is read: authorization before any side effect.
     public func admit(_ head: Request) async -> Admission {
-        let parts = head.path.split(separator: "/")
-        let candidates = routes.compactMap { route in route.match(parts).map { (route, $0) } }
-        guard let route = candidates.first(where: { $0.0.method == head.method })?.0 else {
-            // No route or no such method: `respond` answers it once the request is read.
-            return .admitted(nil)
-        }
-        guard let needed = route.roles else { return .admitted(nil) }
+        // No route or no such method: `respond` answers it once the request is read.
+        guard case .found(let route, let parameters) = lookup(head), let needed = route.roles else { return .admitted(nil) }
         do {
             let resolved = try await directory.resolve(head.peer)
             if let refusal = await refusal(head, route: route, needed: needed, roles: resolved.roles) { return .refused(refusal) }
             var admitted = head
-            admitted.parameters = candidates.first(where: { $0.0.method == head.method })?.1 ?? [:]
+            admitted.parameters = parameters
             if let check = route.admitHead, let refusal = await check(admitted, resolved) { return .refused(refusal) }
             return .admitted(resolved)
         } catch let problem as Problem {
@@ -208,18 +203,37 @@ public struct Router: Sendable {
         return .problem(Problem(.notAuthorized, reason + " for \(request.method) \(request.path)", rule: route.rule))
     }
 
-    public func respond(to request: Request) async -> Response {
+    /// The route a request's method and path name, found once per call.
+    enum Lookup {
+        case found(Route, parameters: [String: String])
+        case noRoute
+        case methodNotAllowed(allowed: [String])
+    }
+
+    func lookup(_ request: Request) -> Lookup {
         // The path is split once; each route compares its pattern with the parts.
         let parts = request.path.split(separator: "/")
         let candidates = routes.compactMap { route in route.match(parts).map { (route, $0) } }
-        guard !candidates.isEmpty else {
-            return .problem(Problem(.notFound, "no route \(request.path); see /v1/openapi.json"))
-        }
+        guard !candidates.isEmpty else { return .noRoute }
         guard let (route, parameters) = candidates.first(where: { $0.0.method == request.method }) else {
-            let allowed = candidates.map(\.0.method).joined(separator: ", ")
+            return .methodNotAllowed(allowed: candidates.map(\.0.method))
+        }
+        return .found(route, parameters: parameters)
+    }
+
+    public func respond(to request: Request) async -> Response {
+        let route: Route
+        let parameters: [String: String]
+        switch lookup(request) {
+        case .noRoute:
+            return .problem(Problem(.notFound, "no route \(request.path); see /v1/openapi.json"))
+        case .methodNotAllowed(let methods):
+            let allowed = methods.joined(separator: ", ")
             var response = Response.problem(Problem(.methodNotAllowed, "\(request.method) is not allowed on \(request.path); use \(allowed)"))
             response.headers.append(("Allow", allowed))
             return response
+        case .found(let found, let values):
+            (route, parameters) = (found, values)
         }
         var request = request
         request.parameters = parameters

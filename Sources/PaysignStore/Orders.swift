@@ -313,52 +313,35 @@ extension Registry {
         let step = signature.step
         let at = now
         return try await write("record a signature on an order") { db in
-            // A first signature needs only the order's state and digests here; a second one also the
-            // first signature (D2), so the whole order.
-            let order: OrderHead
-            var whole: Order?
-            if let decide, let generation = decide.generation, try Self.generation(db) == generation {
-                // Nothing of the people and tokens changed since the request read its facts (and
-                // the policy approved them): the approval stands as it would be made now, but for
-                // what depends on the time alone, judged again at `decide.now`. The order's own
-                // state and signers are checked below, as they are read now.
+            // With `decide`, the generation says whether anything of the people and tokens changed
+            // since the request read its facts (and the policy approved them): if not, the approval
+            // stands as it would be made now, but for what depends on the time alone.
+            let unchanged = try decide?.generation.map { try Self.generation(db) == $0 } ?? false
+            // A first signature needs only the order's state and digests here; a second one, or a
+            // policy run again, the whole order (its first signature, D2).
+            let whole = step == .second || (decide != nil && !unchanged) ? try Self.existingOrder(db, id: orderID) : nil
+            let order = try whole.map { OrderHead(state: $0.state, documentSHA256: $0.documentSHA256, fileNumber: $0.fileNumber) }
+                ?? Self.orderHead(db, id: orderID)
+            if let decide {
                 do {
-                    try decide.policy.checkTime(
-                        certificate: decide.certificate, pinSince: decide.pinSince, tokenSerial: signature.tokenSerial,
-                        now: decide.now)
-                } catch {
-                    throw CallerError(underlying: error)
+                    if unchanged {
+                        try decide.policy.checkTime(
+                            certificate: decide.certificate, pinSince: decide.pinSince, tokenSerial: signature.tokenSerial,
+                            now: decide.now)
+                    } else if let read = whole {
+                        // The act is allowed by what the registry holds now, in this transaction.
+                        let caller = try decide.callerID.flatMap { try Self.operator(db, id: $0) }
+                        let records = try Self.signingRecords(
+                            db, tokenSerial: signature.tokenSerial, firstSigner: read.signature(.first)?.signer.operatorID)
+                        _ = try decide.policy.check(SigningPolicy.Request(
+                            step: step, order: read, caller: caller, callerName: decide.callerName, token: records.token,
+                            tokenSerial: signature.tokenSerial, certificate: decide.certificate,
+                            fileNumber: decide.fileNumber,
+                            firstSignerNationalID: step == .second ? records.firstSignerNationalID : nil, now: decide.now))
+                    }
+                } catch let refusal as RuleRefusal {
+                    throw CallerError(underlying: refusal)
                 }
-                if step == .first {
-                    order = try Self.orderHead(db, id: orderID)
-                } else {
-                    let read = try Self.existingOrder(db, id: orderID)
-                    order = OrderHead(state: read.state, documentSHA256: read.documentSHA256, fileNumber: read.fileNumber)
-                    whole = read
-                }
-            } else if let decide {
-                // The act is allowed by what the registry holds now, in this transaction.
-                let read = try Self.existingOrder(db, id: orderID)
-                let caller = try decide.callerID.flatMap { try Self.operator(db, id: $0) }
-                let records = try Self.signingRecords(
-                    db, tokenSerial: signature.tokenSerial, firstSigner: read.signature(.first)?.signer.operatorID)
-                do {
-                    _ = try decide.policy.check(SigningPolicy.Request(
-                        step: step, order: read, caller: caller, callerName: decide.callerName, token: records.token,
-                        tokenSerial: signature.tokenSerial, certificate: decide.certificate,
-                        fileNumber: decide.fileNumber,
-                        firstSignerNationalID: step == .second ? records.firstSignerNationalID : nil, now: decide.now))
-                } catch {
-                    throw CallerError(underlying: error)
-                }
-                order = OrderHead(state: read.state, documentSHA256: read.documentSHA256, fileNumber: read.fileNumber)
-                whole = read
-            } else if step == .first {
-                order = try Self.orderHead(db, id: orderID)
-            } else {
-                let read = try Self.existingOrder(db, id: orderID)
-                order = OrderHead(state: read.state, documentSHA256: read.documentSHA256, fileNumber: read.fileNumber)
-                whole = read
             }
             let needed = OrderState.before(step)
             guard order.state == needed else {

@@ -314,12 +314,7 @@ extension Registry {
 
     public func `operator`(unixUser: String) async throws -> Operator? {
         let logger = self.logger
-        return try await read("read an operator") { db in
-            // A cached statement: every request reads its caller.
-            let statement = try db.cachedStatement(sql: "SELECT * FROM operators WHERE unixUser = ?")
-            guard let row = try OperatorRow.fetchOne(statement, arguments: [unixUser]) else { return nil }
-            return try Self.operators(db, rows: [row], logger: logger).first
-        }
+        return try await read("read an operator") { db in try Self.operator(db, unixUser: unixUser, logger: logger) }
     }
 
     public func `operator`(id: Operator.ID) async throws -> Operator? {
@@ -340,12 +335,19 @@ extension Registry {
     /// The operator mapped to `unixUser` and the registry's generation read before it, in one
     /// read: the caller of a signature request (`SignatureDecision.generation`).
     public func operatorAndGeneration(unixUser: String) async throws -> (Operator?, Int64) {
-        try await read("read an operator") { db in
+        let logger = self.logger
+        return try await read("read an operator") { db in
             let generation = try Self.generation(db)
-            let statement = try db.cachedStatement(sql: "SELECT * FROM operators WHERE unixUser = ?")
-            guard let row = try OperatorRow.fetchOne(statement, arguments: [unixUser]) else { return (nil, generation) }
-            return (try Self.operators(db, rows: [row], logger: .disabled).first, generation)
+            return (try Self.operator(db, unixUser: unixUser, logger: logger), generation)
         }
+    }
+
+    /// The operator mapped to `unixUser` as `db` sees it (a cached statement: every request reads
+    /// its caller).
+    static func `operator`(_ db: Database, unixUser: String, logger: RegistryLogger) throws -> Operator? {
+        let statement = try db.cachedStatement(sql: "SELECT * FROM operators WHERE unixUser = ?")
+        guard let row = try OperatorRow.fetchOne(statement, arguments: [unixUser]) else { return nil }
+        return try operators(db, rows: [row], logger: logger).first
     }
 
     static func generation(_ db: Database) throws -> Int64 {
@@ -847,12 +849,12 @@ extension StoreError {
             return StoreError(
                 .database, "The disk holding the registry at \(path) is full; nothing was written.", cause: cause,
                 file: file, line: line)
-        case .SQLITE_CONSTRAINT where TriggerRefusal(error.message) != nil:
+        case .SQLITE_CONSTRAINT:
             // A trigger that guards a rule, the last line under the domain's rule types, raises
             // `rule Dn: sentence`: its number is read back as the typed rule.
-            let refusal = TriggerRefusal(error.message)!
-            return StoreError(.ruleViolated, refusal.sentence, rule: refusal.rule, cause: cause, file: file, line: line)
-        case .SQLITE_CONSTRAINT:
+            if let refusal = TriggerRefusal(error.message) {
+                return StoreError(.ruleViolated, refusal.sentence, rule: refusal.rule, cause: cause, file: file, line: line)
+            }
             return StoreError(
                 .database, "The registry refused to \(doing): the change breaks a constraint of its schema.",
                 cause: cause, file: file, line: line)
