@@ -5,7 +5,10 @@
 //   C bridges      CP11Kit, CPCSCLite, CLibCrypto (system libraries), CPaysignShims (what Swift cannot import)
 //   Swift wrappers PaysignPKCS11, PaysignPCSC, PaysignOpenSSL: own every C handle, expose no C type
 //   Token services PaysignTokens: inventory, signer and presence glue over the wrappers (no C import)
-//   Edges          paysign (the client), paysignd (the daemon)
+//   Domain         PaysignDomain: orders, roles, the Ministry's rules (no C, no I/O)
+//   Registry       PaysignStore: the registry and the audit journal (SQLite)
+//   Use cases      PaysignApplication: what each user does, with typed inputs, outputs and errors (no HTTP, no C)
+//   Edges          PaysignDaemon (the socket API), paysign (the client), paysignd (the daemon)
 import PackageDescription
 
 let swiftSettings: [SwiftSetting] = [
@@ -43,10 +46,14 @@ let package = Package(
             providers: [.apt(["libssl-dev"])]),
         .target(name: "CPaysignShims", dependencies: ["CLibCrypto", "CP11Kit", "CPCSCLite"]),
 
+        // A PIN's whole path (rule D5): the locked, wiped PIN type, taking PIN fields out of a
+        // request body before any decoder sees it, writing them into one by the client.
+        .target(name: "PaysignSecrets", swiftSettings: swiftSettings),
+
         // Swift wrappers that own every handle.
         .target(
             name: "PaysignPKCS11",
-            dependencies: ["CP11Kit", "CPaysignShims", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["CP11Kit", "CPaysignShims", "PaysignSecrets", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings),
         .target(
             name: "PaysignPCSC",
@@ -60,7 +67,7 @@ let package = Package(
         // Token services: no C below this line.
         .target(
             name: "PaysignTokens",
-            dependencies: [
+            dependencies: ["PaysignSecrets", 
                 "PaysignPKCS11", "PaysignPCSC", "PaysignOpenSSL",
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -75,15 +82,26 @@ let package = Package(
             dependencies: ["PaysignDomain", "PaysignOpenSSL", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings),
 
+        // The use cases (upload, review, reject, sign, PIN change, tokens, holders, the authority's
+        // acts, CRLs, verification and presentation): typed inputs, outputs and errors, an injected
+        // clock and time zone; no HTTP, no C.
+        .target(
+            name: "PaysignApplication",
+            dependencies: ["PaysignSecrets", 
+                "PaysignDomain", "PaysignStore", "PaysignTokens", "PaysignPKCS11", "PaysignOpenSSL", "PaysignVerification",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings),
+
         // systemd integration: socket activation (LISTEN_FDS) and sd_notify, no libsystemd.
         .target(name: "PaysignSystemd", swiftSettings: swiftSettings),
 
         // The daemon's edge: HTTP over the Unix socket, the API, the services.
         .target(
             name: "PaysignDaemon",
-            dependencies: [
-                "PaysignDomain", "PaysignTokens", "PaysignPKCS11", "PaysignPCSC", "PaysignOpenSSL", "PaysignStore",
-                "PaysignSystemd", "PaysignClient", "PaysignVerification",
+            dependencies: ["PaysignSecrets", 
+                "PaysignApplication", "PaysignDomain", "PaysignTokens", "PaysignPKCS11", "PaysignPCSC", "PaysignOpenSSL",
+                "PaysignStore", "PaysignSystemd", "PaysignClient", "PaysignVerification",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -108,7 +126,7 @@ let package = Package(
         .executableTarget(
             name: "paysign",
             dependencies: [
-                "PaysignTokens", "PaysignPKCS11", "PaysignOpenSSL", "PaysignPCSC", "PaysignClient", "CPaysignShims",
+                "PaysignSecrets", "PaysignTokens", "PaysignPKCS11", "PaysignOpenSSL", "PaysignPCSC", "PaysignClient", "CPaysignShims",
                 "PaysignDomain", "PaysignVerification",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -128,13 +146,13 @@ let package = Package(
 
         // Benchmarks (make bench).
         .executableTarget(
-            name: "paysign-bench", dependencies: ["PaysignTokens", "PaysignPKCS11", "PaysignOpenSSL", "PaysignClient", "PaysignDomain"],
+            name: "paysign-bench", dependencies: ["PaysignSecrets", "PaysignTokens", "PaysignPKCS11", "PaysignOpenSSL", "PaysignClient", "PaysignDomain"],
             path: "Benchmarks/paysign-bench", swiftSettings: swiftSettings),
         // Signed orders for the verification tests and benchmark (scripts/bench-verify.sh): signs
         // on the SoftHSM tokens of a test PKI, in a process of its own.
         .executableTarget(
             name: "paysign-make-orders",
-            dependencies: [
+            dependencies: ["PaysignSecrets", 
                 "PaysignTokens", "PaysignPKCS11", "PaysignOpenSSL", "PaysignDomain",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -144,14 +162,14 @@ let package = Package(
         .target(
             name: "PaysignTestSupport", dependencies: ["PaysignClient"], path: "Tests/PaysignTestSupport",
             swiftSettings: swiftSettings),
-        .testTarget(name: "PaysignPKCS11Tests", dependencies: ["PaysignPKCS11"], swiftSettings: swiftSettings),
+        .testTarget(name: "PaysignPKCS11Tests", dependencies: ["PaysignSecrets", "PaysignPKCS11"], swiftSettings: swiftSettings),
         .testTarget(
             name: "PaysignOpenSSLTests",
             dependencies: ["PaysignOpenSSL", .product(name: "SwiftASN1", package: "swift-asn1")],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "PaysignTokensTests",
-            dependencies: ["PaysignTokens", "PaysignPKCS11", "PaysignOpenSSL", "PaysignPCSC", "PaysignTestSupport"],
+            dependencies: ["PaysignSecrets", "PaysignTokens", "PaysignPKCS11", "PaysignOpenSSL", "PaysignPCSC", "PaysignTestSupport"],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "PaysignStoreTests", dependencies: ["PaysignStore", "PaysignDomain", "PaysignTestSupport"],
@@ -163,6 +181,13 @@ let package = Package(
             name: "PaysignDaemonTests", dependencies: ["PaysignClient", "PaysignTestSupport", "PaysignDaemon", "PaysignDomain"],
             swiftSettings: swiftSettings),
         .testTarget(name: "PaysignDomainTests", dependencies: ["PaysignDomain"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "PaysignApplicationTests",
+            dependencies: ["PaysignSecrets", 
+                "PaysignApplication", "PaysignDomain", "PaysignStore", "PaysignTokens", "PaysignPKCS11", "PaysignTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings),
         .testTarget(
             name: "PaysignVerificationTests",
             dependencies: ["PaysignVerification", "PaysignOpenSSL", "PaysignDomain", "PaysignTestSupport"],
@@ -176,12 +201,12 @@ let package = Package(
         // scripts/fuzz.sh), whose executable only exists when PAYSIGN_FUZZ=1 (below).
         .target(
             name: "PaysignFuzzHarness",
-            dependencies: ["PaysignDomain", "PaysignOpenSSL", "PaysignPKCS11", "PaysignDaemon"],
+            dependencies: ["PaysignSecrets", "PaysignDomain", "PaysignOpenSSL", "PaysignPKCS11", "PaysignDaemon"],
             path: "Fuzz/Harness",
             swiftSettings: swiftSettings + [.define("PAYSIGN_TESTABLE", .when(configuration: .debug))]),
         .testTarget(
             name: "PaysignFuzzTests",
-            dependencies: ["PaysignFuzzHarness", "PaysignDomain", "PaysignDaemon", "PaysignOpenSSL", "PaysignPKCS11"],
+            dependencies: ["PaysignSecrets", "PaysignFuzzHarness", "PaysignDomain", "PaysignDaemon", "PaysignOpenSSL", "PaysignPKCS11"],
             swiftSettings: swiftSettings),
     ],
     swiftLanguageModes: [.v6]

@@ -12,6 +12,7 @@
 //   paysign-make-orders sign --pki DIR --content FILE --token LABEL --role ROLE [--cert PEM] [--bind-to P7S]
 //       [--signing-time ISO] --out P7S
 //   paysign-make-orders crl --pki DIR --number N --out FILE [--revoke SERIAL[@REVOKED[@INVALID]]]… [--this-update ISO]
+import PaysignSecrets
 import ArgumentParser
 import Foundation
 import PaysignDomain

@@ -4,6 +4,7 @@
 // else), the same signatures through paysign's TokenSigner (hash, worker hand-off, DER
 // conversion, certificate check), and raw C_Login + key search + C_Sign + C_Logout per signature
 // (the reference for a request that brings its PIN), on SoftHSM tokens made by Certs/make-test-pki.sh.
+import PaysignSecrets
 import Foundation
 import PaysignOpenSSL
 @_spi(Benchmark) import PaysignPKCS11

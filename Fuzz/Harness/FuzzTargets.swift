@@ -1,3 +1,4 @@
+import PaysignSecrets
 import Foundation
 import PaysignDomain
 import PaysignOpenSSL
@@ -28,7 +29,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable, Hashable {
     case pkcs11URI = "pkcs11-uri"
     /// paysignd's YAML configuration.
     case configuration
-    /// The PIN taken out of a JSON body before anything decodes it (`SecretFields`).
+    /// The PIN taken out of a JSON body before anything decodes it (`PINFields`).
     case secretFields = "secret-fields"
     /// The strict JSON decoding of every request body (`Request.decode`).
     case requestBody = "request-body"
@@ -400,11 +401,10 @@ public final class FuzzHarness: @unchecked Sendable {
             var body = bytes
             let pin: PIN?
             do {
-                pin = try SecretFields.takePIN(field, from: &body)
-            } catch is Problem {
-                continue
+                pin = try PINFields.takePIN(field, from: &body)
             } catch {
-                return "takePIN threw \(type(of: error)): \(error)"
+                // A refusal (typed: PINFieldError, one sentence): the body goes no further.
+                continue
             }
             guard body.count == bytes.count else { return "takePIN changed the body's length" }
             if let pin, !(1...64).contains(pin.count) { return "takePIN gave a PIN of \(pin.count) bytes" }

@@ -171,7 +171,7 @@ public struct DaemonClient: Sendable {
         for (name, value) in extra { head += "\(name): \(value)\r\n" }
         head += "\r\n"
         // The head and the body go out from their own storage, one after the other: a body that
-        // carries a PIN (`SecretBody`, wiped by its owner) is never copied into a buffer of ours.
+        // carries a PIN (`PINBody`, wiped by its owner) is never copied into a buffer of ours.
         try Self.sendAll(fd, Array(head.utf8))
         if let body { try Self.sendAll(fd, body) }
     }

@@ -1,4 +1,5 @@
 public import Foundation
+public import PaysignApplication
 import PaysignDomain
 import PaysignPCSC
 public import PaysignTokens

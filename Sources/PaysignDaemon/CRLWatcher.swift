@@ -1,4 +1,5 @@
 import Foundation
+import PaysignApplication
 import Logging
 import PaysignDomain
 import ServiceLifecycle
@@ -29,10 +30,10 @@ struct CRLWatcher: Service {
                     seen[file] = modified
                     guard let data = FileManager.default.contents(atPath: file), !data.isEmpty else { continue }
                     do {
-                        let imported = try await authority.importCRL(Array(data), by: .daemon)
+                        let imported = try await authority.importWatchedCRL(Array(data))
                         logger.notice("revocation list \(imported.number) from \(imported.issuer) imported from \(file) (\(imported.entries) entries)")
-                    } catch let problem as Problem {
-                        logger.warning("\(file): \(problem.detail)")
+                    } catch let failure as UseCaseError {
+                        logger.warning("\(file): \(failure.message)")
                     } catch {
                         logger.warning("\(file): \(error)")
                     }

@@ -1,4 +1,5 @@
 import Foundation
+import PaysignApplication
 public import Logging
 import PaysignDomain
 import PaysignPCSC
@@ -93,26 +94,32 @@ public struct Daemon: Sendable {
                 do { return try PKCS11URI(text) } catch { throw DaemonError("journal-signing-token: \(error)") }
             },
             pinned: configuration.pinnedJournalCertificates)
+        // The use cases (PaysignApplication), on one clock and in the configured zone; the order
+        // desk and the holder desk share the per-token locks.
+        let timeZone = TimeZone(identifier: configuration.timeZone) ?? .gmt
+        let tokenLocks = KeyedLock()
         let desk = OrderDesk(
             registry: registry.registry, tokens: tokens, bus: bus, logger: logger,
             policy: SigningPolicy(maximumPINAgeDays: configuration.maximumPINAgeDays, pinAgeWarningDays: configuration.pinAgeWarningDays),
-            holidays: configuration.holidayDays, timeZone: TimeZone(identifier: configuration.timeZone) ?? .gmt,
-            pinCache: configuration.pinCacheSeconds > 0 ? .milliseconds(Int(configuration.pinCacheSeconds * 1000)) : nil)
+            holidays: configuration.holidayDays, timeZone: timeZone,
+            pinCache: configuration.pinCacheSeconds > 0 ? .milliseconds(Int(configuration.pinCacheSeconds * 1000)) : nil,
+            tokenLocks: tokenLocks)
+        let holders = HolderDesk(registry: registry.registry, tokens: tokens, logger: logger, tokenLocks: tokenLocks)
         await registry.warnUnscopedOperators()
         let authority = AuthorityDesk(
             registry: registry.registry, tokens: tokens, bus: bus, logger: logger,
             authorityToken: try configuration.authorityToken.map { text in
                 do { return try PKCS11URI(text) } catch { throw DaemonError("authority-token: \(error)") }
             },
-            anchors: try AuthorityDesk.loadAnchors(configuration.trustAnchors), nextUpdateDays: configuration.crlNextUpdateDays,
+            anchors: try TrustAnchors.load(configuration.trustAnchors), nextUpdateDays: configuration.crlNextUpdateDays,
+            timeZone: timeZone, dormantDays: configuration.dormantDays, retirementWarningDays: configuration.retirementWarningDays,
             onRevoked: { serial in desk.forgetLogin(serial) })
         await authority.loadHeld()
         desk.authority = authority
         let verifications = VerificationDesk(registry: registry.registry, anchors: authority.anchors, logger: logger)
-        var routes: [Route] = API.routes(context) + registry.routes(journalSigner: journalSigner) + desk.routes() + desk.holderRoutes()
-            + authority.routes(
-                dormantDays: configuration.dormantDays, retirementWarningDays: configuration.retirementWarningDays,
-                timeZone: TimeZone(identifier: configuration.timeZone) ?? .gmt)
+        let idempotency = IdempotencyGuard(registry: registry.registry)
+        var routes: [Route] = API.routes(context) + registry.routes(journalSigner: journalSigner) + desk.routes(idempotency: idempotency)
+            + HolderRoutes.routes(holders, registry: registry.registry) + authority.routes()
         routes += verifications.routes()
         let router = Router(routes: routes, directory: directory)
 

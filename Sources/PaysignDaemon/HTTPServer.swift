@@ -1,4 +1,5 @@
 import Foundation
+import PaysignApplication
 import Synchronization
 public import Logging
 import NIOCore

@@ -1,4 +1,5 @@
 import Foundation
+import PaysignApplication
 import PaysignDomain
 import PaysignOpenSSL
 import PaysignStore
@@ -9,7 +10,7 @@ import PaysignStore
 /// leaves either both or neither. Refusals are not saved: a retry is judged again.
 final class IdempotencyGuard: Sendable {
     /// Turns the value a change answers with into the record saved beside the change.
-    typealias ResultMaker<T> = @Sendable (T) throws -> IdempotencyRecord
+    typealias ResultMaker<T> = RecordMaker<T>
     typealias Maker = ResultMaker<Order>
 
     let registry: Registry

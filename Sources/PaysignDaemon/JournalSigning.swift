@@ -1,4 +1,5 @@
 import Foundation
+import PaysignApplication
 import Logging
 import PaysignDomain
 import PaysignOpenSSL
@@ -7,6 +8,7 @@ import PaysignStore
 import PaysignTokens
 import ServiceLifecycle
 import Synchronization
+import PaysignSecrets
 
 /// Signs the head of the audit journal on a designated token, so that a later rewrite of the
 /// whole file is detectable: on demand (`POST /v1/audit/head-signatures`, with the token's PIN),

@@ -1,12 +1,15 @@
 import Foundation
+import PaysignApplication
 import PaysignDomain
 import PaysignOpenSSL
 import PaysignPKCS11
 import PaysignStore
+import PaysignSecrets
 
-/// `/v1/orders`: upload, list, read, export, review, reject and sign payment orders.
+/// `/v1/orders`: upload, list, read, export, review, reject and sign payment orders: decoding
+/// and answers; the acts are `OrderDesk`'s.
 extension OrderDesk {
-    func routes() -> [Route] {
+    func routes(idempotency: IdempotencyGuard) -> [Route] {
         let desk = self
         let registry = self.registry
         let readers = API.anyRole
@@ -19,7 +22,7 @@ extension OrderDesk {
                     try OrderActRule.check(resolved.op, callerName: caller.name, act: .upload, entityCode: entity)
                     return nil
                 } catch let refusal as RuleRefusal {
-                    return .problem(await desk.refuse(caller, refusal))
+                    return .problem(Problem(await desk.refuse(caller, refusal)))
                 } catch {
                     return .problem(Problem(.internalError, "the daemon failed: \(error)"))
                 }
@@ -32,22 +35,13 @@ extension OrderDesk {
                 }
                 let file = request.body
                 let what = [metadata.entityCode, metadata.kind.rawValue, metadata.currency, metadata.valueDate.description, Hex.string(SHA256.hash(file))]
-                return try await desk.idempotency.respond(request, what: what, status: 201) { record in
+                return try await idempotency.respond(request, what: what, status: 201) { record in
                     try await desk.create(metadata: metadata, file: file, caller: caller, idempotency: record)
                 }
             },
             Route("GET", "/v1/orders", roles: readers) { request in
                 let caller = try await Caller.resolve(request, registry: registry)
-                var filter = try Self.filter(request.query)
-                // The scope is part of the query, so a page is a page of the caller's orders.
-                switch caller.scope {
-                case .ministry: break
-                case .unassigned: return try .json([Order]())
-                case .entity(let code):
-                    if let asked = filter.entityCode, asked != code { return try .json([Order]()) }
-                    filter.entityCode = code
-                }
-                return try .json(try await registry.orders(filter))
+                return try .json(try await desk.orders(try Self.filter(request.query), caller: caller))
             },
             Route("GET", "/v1/orders/{id}", roles: readers) { request in
                 let caller = try await Caller.resolve(request, registry: registry)
@@ -55,22 +49,17 @@ extension OrderDesk {
             },
             Route("GET", "/v1/orders/{id}/file", roles: readers) { request in
                 let caller = try await Caller.resolve(request, registry: registry)
-                let order = try await desk.visibleOrder(try Self.orderID(request), to: caller)
-                let bytes = try await registry.orderFile(id: order.id) ?? []
+                let (order, bytes) = try await desk.file(of: try Self.orderID(request), caller: caller)
                 return Response(status: 200, headers: [("Content-Type", "text/csv"), Self.attachment("order-\(order.id).csv")], body: .bytes(bytes))
             },
             Route("GET", "/v1/orders/{id}/document", roles: readers) { request in
                 let caller = try await Caller.resolve(request, registry: registry)
-                let order = try await desk.visibleOrder(try Self.orderID(request), to: caller)
-                let bytes = try await registry.orderDocument(id: order.id) ?? []
+                let (order, bytes) = try await desk.document(of: try Self.orderID(request), caller: caller)
                 return Response(status: 200, headers: [("Content-Type", "text/plain; charset=utf-8"), Self.attachment("order-\(order.id).txt")], body: .bytes(bytes))
             },
             Route("GET", "/v1/orders/{id}/signature", roles: readers) { request in
                 let caller = try await Caller.resolve(request, registry: registry)
-                let order = try await desk.visibleOrder(try Self.orderID(request), to: caller)
-                guard let der = try await registry.orderSignedData(id: order.id) else {
-                    throw Problem(.notFound, "order \(order.id) has no signature yet")
-                }
+                let (order, der) = try await desk.signedData(of: try Self.orderID(request), caller: caller)
                 switch request.query["format"] ?? "der" {
                 case "der":
                     return Response(status: 200, headers: [("Content-Type", "application/pkcs7-signature"), Self.attachment("order-\(order.id).p7s")], body: .bytes(der))
@@ -82,15 +71,14 @@ extension OrderDesk {
             },
             Route("GET", "/v1/orders/{id}/export", roles: readers) { request in
                 let caller = try await Caller.resolve(request, registry: registry)
-                let order = try await desk.visibleOrder(try Self.orderID(request), to: caller)
-                let file = OrderFile(parsing: try await registry.orderFile(id: order.id) ?? [])
-                let entityName = try await registry.entity(code: order.metadata.entityCode)?.name
+                let sheet = try await desk.reviewSheet(of: try Self.orderID(request), caller: caller)
+                let (order, file, entityName) = (sheet.order, sheet.file, sheet.entityName)
                 switch request.query["format"] ?? "html" {
                 case "csv":
                     return Response(status: 200, headers: [("Content-Type", "text/csv; charset=utf-8"), Self.attachment("order-\(order.id)-review.csv")],
                                     body: .bytes(ReviewSheet.csv(order: order, file: file, entityName: entityName)))
                 case "html":
-                    let html = ReviewSheet.html(order: order, file: file, entityName: entityName, generatedAt: desk.clock())
+                    let html = ReviewSheet.html(order: order, file: file, entityName: entityName, generatedAt: sheet.generatedAt)
                     return Response(status: 200, headers: [("Content-Type", "text/html; charset=utf-8")], body: .bytes(Array(html.utf8)))
                 case let other:
                     throw Problem(.invalidField, "format must be csv or html, not '\(other)'")
@@ -103,7 +91,7 @@ extension OrderDesk {
                 guard let number = FileNumber(body.fileNumber) else {
                     throw Problem(.invalidField, "fileNumber must be the 64 hex digits of the file number (dashes and spaces allowed)", rule: .d9)
                 }
-                return try await desk.idempotency.respond(request, what: [number.digest.hex]) { record in
+                return try await idempotency.respond(request, what: [number.digest.hex]) { record in
                     try await desk.review(id, fileNumber: number, caller: caller, idempotency: record)
                 }
             },
@@ -111,7 +99,7 @@ extension OrderDesk {
                 let caller = try await Caller.resolve(request, registry: registry)
                 let id = try Self.orderID(request)
                 let body = try request.decode(Rejection.self)
-                return try await desk.idempotency.respond(request, what: [body.reason]) { record in
+                return try await idempotency.respond(request, what: [body.reason]) { record in
                     try await desk.reject(id, reason: body.reason, caller: caller, idempotency: record)
                 }
             },
@@ -126,8 +114,7 @@ extension OrderDesk {
                 guard let step = SignatureStep(rawValue: fields.step) else {
                     throw Problem(.invalidField, "step must be first or second, not '\(fields.step)'", rule: .d2)
                 }
-                let uri: PKCS11URI
-                do { uri = try PKCS11URI(fields.token) } catch { throw TokenProblems.problem(for: error) ?? Problem(.invalidField, "\(error)") }
+                let uri = try TokenURI.parse(fields.token)
                 var number: FileNumber?
                 if let text = fields.fileNumber {
                     guard let parsed = FileNumber(text) else {
@@ -137,7 +124,7 @@ extension OrderDesk {
                 }
                 let sign = SignRequest(orderID: id, step: step, token: uri, fileNumber: number, confirmFinalTry: fields.confirmFinalTry ?? false)
                 let what = [step.rawValue, uri.description, number?.digest.hex ?? "", String(sign.confirmFinalTry)]
-                return try await desk.idempotency.respond(request, what: what, status: 201) { record in
+                return try await idempotency.respond(request, what: what, status: 201) { record in
                     try await desk.sign(sign, pin: pin, caller: caller, idempotency: record)
                 }
             },
@@ -157,7 +144,7 @@ extension OrderDesk {
     struct SignatureRequest: StrictDecodable {
         var step: String
         var token: String
-        /// Decoded only as stars: `SecretFields` took the PIN out before.
+        /// Decoded only as stars: `PINFields` took the PIN out before.
         var pin: String?
         var fileNumber: String?
         var confirmFinalTry: Bool?

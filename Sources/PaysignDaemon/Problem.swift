@@ -1,4 +1,5 @@
 import Foundation
+public import PaysignApplication
 public import PaysignDomain
 
 /// An error as the API answers it: RFC 9457 problem details, `application/problem+json`.
@@ -41,19 +42,34 @@ public struct Problem: Error, Sendable, Codable, Hashable {
         self.instance = instance
     }
 
-    /// A refusal of the Ministry's rules (`RuleRefusal`) as the API answers it: its kind decides
-    /// the type and status, its rule and sentence go as they are. The one conversion of the type.
-    public init(_ refusal: RuleRefusal) {
-        self.init(Self.kind(of: refusal), refusal.message, rule: refusal.rule)
+    /// A use case's failure as the API answers it: its kind decides the type and status, its rule,
+    /// sentence and an order file's violations go as they are. The one conversion of the type.
+    public init(_ failure: UseCaseError) {
+        self.init(Self.kind(of: failure.kind), failure.message, rule: failure.rule)
+        if !failure.violations.isEmpty { violations = failure.violations.map(Violation.init) }
     }
 
-    /// The problem type of a kind of refusal.
-    static func kind(of refusal: RuleRefusal) -> Kind {
-        switch refusal.kind {
-        case .notAuthorized: return .notAuthorized
+    /// A refusal of the Ministry's rules (`RuleRefusal`), answered as the use case reports it.
+    public init(_ refusal: RuleRefusal) {
+        self.init(UseCaseError(refusal))
+    }
+
+    /// The problem type of a kind of use-case failure.
+    static func kind(of kind: UseCaseError.Kind) -> Kind {
+        switch kind {
+        case .notFound: return .notFound
+        case .conflict: return .conflict
+        case .invalidField: return .invalidField
+        case .invalidOrder: return .invalidOrder
         case .wrongState: return .wrongState
         case .ruleViolated: return .ruleViolated
-        case .invalidField: return .invalidField
+        case .notAuthorized: return .notAuthorized
+        case .wrongPIN: return .wrongPIN
+        case .pinLocked: return .pinLocked
+        case .tokenAbsent: return .tokenAbsent
+        case .tokenFailed: return .tokenFailed
+        case .unavailable: return .unavailable
+        case .internalError: return .internalError
         }
     }
 

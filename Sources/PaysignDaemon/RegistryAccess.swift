@@ -1,4 +1,5 @@
 import Foundation
+import PaysignApplication
 import Logging
 import PaysignDomain
 import PaysignOpenSSL
@@ -6,6 +7,7 @@ import PaysignPCSC
 import PaysignPKCS11
 import PaysignStore
 import Synchronization
+import PaysignSecrets
 
 /// The daemon's side of the registry: opening it at start-up, resolving callers to roles,
 /// journaling what the daemon sees, and the API routes over operators, entities and the journal.
@@ -184,14 +186,14 @@ struct RegistryAccess: Sendable {
                 let pin = try pins.required("pin", "the field 'pin' is missing")
                 var uri: PKCS11URI?
                 if let token = body.token {
-                    do { uri = try PKCS11URI(token) } catch { throw TokenProblems.problem(for: error) ?? Problem(.invalidField, "\(error)") }
+                    uri = try TokenURI.parse(token)
                 }
                 do {
                     let signature = try await journalSigner.signNow(
                         uri: uri, pin: pin, confirmFinalTry: body.confirmFinalTry ?? false, by: await access.actor(request.peer))
                     return try .json(HeadSignatureView(signature), status: 201)
                 } catch {
-                    if let problem = TokenProblems.problem(for: error) { throw problem }
+                    if let failure = TokenFailures.error(for: error) { throw failure }
                     throw error
                 }
             },
@@ -263,7 +265,7 @@ struct RegistryAccess: Sendable {
 
     struct SignHead: StrictDecodable {
         var token: String?
-        /// Decoded only as stars: `SecretFields` took the PIN out before.
+        /// Decoded only as stars: `PINFields` took the PIN out before.
         var pin: String?
         var confirmFinalTry: Bool?
         static let fieldNames: Set<String> = ["token", "pin", "confirmFinalTry"]
@@ -330,19 +332,10 @@ struct RegistryAccess: Sendable {
     }
 }
 
-/// Maps the registry's refusals to problem details (one sentence, the field, the rule).
+/// The registry's refusals as the use cases report them (`UseCaseError.init(_: StoreError)`, the
+/// one conversion), for the few administration routes that call the registry themselves.
 func storeCall<T: Sendable>(_ body: () async throws -> T) async throws -> T {
-    do { return try await body() } catch let error as StoreError {
-        switch error.code {
-        case .unknownOperator, .unknownToken, .unknownOrder: throw Problem(.notFound, error.message)
-        case .invalidField, .unknownEntity: throw Problem(.invalidField, error.message, rule: error.rule)
-        case .duplicate: throw Problem(.conflict, error.message)
-        case .ruleViolated: throw Problem(.ruleViolated, error.message, rule: error.rule)
-        case .wrongState: throw Problem(.wrongState, error.message, rule: error.rule)
-        case .staleCRL: throw Problem(.conflict, error.message, rule: .d6)
-        default: throw Problem(.internalError, error.message)
-        }
-    }
+    do { return try await body() } catch let error as StoreError { throw UseCaseError(error) }
 }
 
 extension Optional {

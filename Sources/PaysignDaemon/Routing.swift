@@ -1,5 +1,8 @@
 import Foundation
+import PaysignApplication
 public import PaysignDomain
+import PaysignSecrets
+import PaysignStore
 
 /// One API request, with the caller's identity from the socket.
 public struct Request: Sendable {
@@ -187,6 +190,8 @@ public struct Router: Sendable {
             return .admitted(resolved)
         } catch let problem as Problem {
             return .refused(.problem(problem))
+        } catch let failure as UseCaseError {
+            return .refused(.problem(Problem(failure)))
         } catch {
             return .refused(.problem(Problem(.internalError, "the daemon failed: \(error)")))
         }
@@ -254,8 +259,14 @@ public struct Router: Sendable {
             return try await route.handler(request)
         } catch let problem as Problem {
             return .problem(problem)
+        } catch let failure as UseCaseError {
+            return .problem(Problem(failure))
+        } catch let error as PINFieldError {
+            return .problem(Problem(error))
         } catch let refusal as RuleRefusal {
             return .problem(Problem(refusal))
+        } catch let error as StoreError {
+            return .problem(Problem(UseCaseError(error)))
         } catch {
             return .problem(Problem(.internalError, "the daemon failed: \(error)"))
         }

@@ -1,4 +1,5 @@
 import Foundation
+public import PaysignApplication
 import PaysignOpenSSL
 public import Logging
 public import PaysignPCSC

@@ -1,5 +1,6 @@
 import Foundation
 internal import CP11Kit
+public import PaysignSecrets
 
 /// The PIN state before and after one login attempt.
 public struct LoginReport: Sendable, Hashable {

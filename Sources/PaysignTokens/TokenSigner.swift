@@ -2,6 +2,7 @@ public import Foundation
 import Synchronization
 public import PaysignPKCS11
 public import PaysignOpenSSL
+public import PaysignSecrets
 
 /// A signature made on a token, in the encoding X.509 and CMS use.
 public struct TokenSignature: Sendable, Hashable {

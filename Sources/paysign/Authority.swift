@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import PaysignClient
+import PaysignSecrets
 
 /// The certification authority's commands (D6): the token lifecycle, holders leaving, CRLs.
 struct TokenTransitionOptions: ParsableArguments {

@@ -4,6 +4,7 @@ import PaysignClient
 import PaysignOpenSSL
 import PaysignPKCS11
 import PaysignTokens
+import PaysignSecrets
 
 /// The path of a signing certificate: the key is made on the holder's token and never leaves it;
 /// a request made there goes to the authority, which issues the certificate on its own token; the

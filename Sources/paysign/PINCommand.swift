@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import PaysignPKCS11
 import PaysignTokens
+import PaysignSecrets
 
 struct PINCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -2,6 +2,7 @@ import Foundation
 import PaysignPKCS11
 #if canImport(Glibc)
 import Glibc
+import PaysignSecrets
 #endif
 
 /// Where a PIN comes from: the terminal with echo off, or a file descriptor for automation.

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import PaysignClient
 import PaysignPKCS11
+import PaysignSecrets
 
 /// Options every command that talks to the daemon takes.
 struct SocketOptions: ParsableArguments {

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import PaysignDomain
 import PaysignPKCS11
+import PaysignSecrets
 
 /// `paysign sign ORDER --first|--second --token URI`: the signatures of D2, made by the daemon on
 /// the caller's own token.

@@ -1,3 +1,4 @@
+import PaysignSecrets
 import Foundation
 import PaysignDomain
 import PaysignFuzzHarness
@@ -16,7 +17,7 @@ struct FindingsTests {
     static func decoderSees(_ field: String, in body: String) -> (pinTaken: Bool, refused: Bool, decoderValue: String?) {
         var bytes = Array(body.utf8)
         let pin: PIN?
-        do { pin = try SecretFields.takePIN(field, from: &bytes) } catch { return (false, true, nil) }
+        do { pin = try PINFields.takePIN(field, from: &bytes) } catch { return (false, true, nil) }
         let object = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any]
         return (pin != nil, false, object?[field] as? String)
     }
@@ -43,9 +44,9 @@ struct FindingsTests {
     @Test("a body with a byte-order mark or in UTF-16 is refused, not passed to the decoder with its PIN")
     func otherEncodings() throws {
         var bom: [UInt8] = [0xEF, 0xBB, 0xBF] + Array(#"{"pin":"123456"}"#.utf8)
-        #expect(throws: Problem.self) { _ = try SecretFields.takePIN("pin", from: &bom) }
+        #expect(throws: PINFieldError.self) { _ = try PINFields.takePIN("pin", from: &bom) }
         var utf16 = Array(#"{"pin":"123456"}"#.utf16.flatMap { [UInt8($0 & 0xFF), UInt8($0 >> 8)] })
-        #expect(throws: Problem.self) { _ = try SecretFields.takePIN("pin", from: &utf16) }
+        #expect(throws: PINFieldError.self) { _ = try PINFields.takePIN("pin", from: &utf16) }
     }
 
     @Test("plain bodies still give their PIN, and the decoder sees stars")

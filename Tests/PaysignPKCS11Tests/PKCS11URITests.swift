@@ -1,3 +1,4 @@
+import PaysignSecrets
 import PaysignPKCS11
 import Testing
 

@@ -1,3 +1,4 @@
+import PaysignSecrets
 import Foundation
 import PaysignOpenSSL
 import PaysignPKCS11

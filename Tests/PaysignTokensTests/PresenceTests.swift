@@ -1,3 +1,4 @@
+import PaysignSecrets
 import Foundation
 import PaysignPCSC
 import PaysignPKCS11

@@ -1,3 +1,4 @@
+import PaysignSecrets
 import Foundation
 import PaysignOpenSSL
 import PaysignPKCS11
@@ -8,7 +9,7 @@ import Testing
 
 /// Everything that touches the SoftHSM tokens or the process-wide fault seam runs one test at a
 /// time: SoftHSM's login state is per process, and the seam is global.
-@Suite("SoftHSM2 tokens through p11-kit", .serialized)
+@Suite("SoftHSM2 tokens through p11-kit", .serialized, .softHSMInProcess)
 struct TokenTests {
     let pki: TestPKI
     let service: TokenService

@@ -1,3 +1,4 @@
+import PaysignSecrets
 import Foundation
 import PaysignPKCS11
 import PaysignTestSupport

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 import PaysignDomain
 import PaysignOpenSSL
 import PaysignStore
@@ -13,20 +13,20 @@ import PaysignStore
 extension AuthorityDesk {
     /// The answer of `GET /v1/registered-tokens/{serial}/certificate` (JSON): the certificate with
     /// its PEM, and the token it was registered with.
-    struct TokenCertificate: Encodable, Sendable {
+    public struct TokenCertificate: Encodable, Sendable {
         /// The token, its serial, label and state now.
-        var token: IssuedToken
+        public var token: IssuedToken
         /// The holder's Unix user; nil when the token has no holder any more.
-        var holder: String?
-        var subject: String
+        public var holder: String?
+        public var subject: String
         /// The certificate's serial number, upper-case hex.
-        var serial: String
-        var sha256: String
-        var notBefore: Date
-        var notAfter: Date
-        var pem: String
+        public var serial: String
+        public var sha256: String
+        public var notBefore: Date
+        public var notAfter: Date
+        public var pem: String
         /// The DER the registry holds, byte for byte (not encoded into the JSON answer).
-        var derEncoded: [UInt8]
+        public var derEncoded: [UInt8]
 
         enum CodingKeys: String, CodingKey {
             case token, holder, subject, serial, sha256, notBefore, notAfter, pem
@@ -52,26 +52,26 @@ extension AuthorityDesk {
     ///
     /// Refused with `not-found` (no such token, no such certificate on it), `invalid-field` (a
     /// `sha256` that is not 64 hex digits) or `conflict` (several certificates and none named).
-    func registeredCertificate(tokenSerial serial: String, sha256: String?) async throws -> TokenCertificate {
+    public func registeredCertificate(tokenSerial serial: String, sha256: String?) async throws -> TokenCertificate {
         guard let token = try await registry.token(serial: serial) else {
-            throw Problem(.notFound, "no registered token has the serial \(serial); see paysign token list")
+            throw UseCaseError(.notFound, "no registered token has the serial \(serial); see paysign token list")
         }
         let certificate: RegisteredCertificate
         if let sha256 {
             guard let wanted = SHA256Hex(sha256) else {
-                throw Problem(.invalidField, "sha256 must be 64 hex digits, not '\(sha256.prefix(80))'")
+                throw UseCaseError(.invalidField, "sha256 must be 64 hex digits, not '\(sha256.prefix(80))'")
             }
             guard let found = token.certificates.first(where: { $0.sha256 == wanted }) else {
-                throw Problem(.notFound, "token \(serial) was registered with no certificate of SHA-256 \(wanted.hex)")
+                throw UseCaseError(.notFound, "token \(serial) was registered with no certificate of SHA-256 \(wanted.hex)")
             }
             certificate = found
         } else {
             guard let only = token.certificates.first else {
-                throw Problem(.notFound, "token \(serial) was registered with no certificate")
+                throw UseCaseError(.notFound, "token \(serial) was registered with no certificate")
             }
             guard token.certificates.count == 1 else {
                 let list = token.certificates.map(\.sha256.hex).joined(separator: ", ")
-                throw Problem(.conflict, "token \(serial) was registered with \(token.certificates.count) certificates (SHA-256 \(list)); name one with sha256=")
+                throw UseCaseError(.conflict, "token \(serial) was registered with \(token.certificates.count) certificates (SHA-256 \(list)); name one with sha256=")
             }
             certificate = only
         }
@@ -82,7 +82,7 @@ extension AuthorityDesk {
                 token: IssuedToken(serial: token.serial, label: token.label, state: token.state.rawValue), holder: holder,
                 certificate: certificate)
         } catch {
-            throw Problem(.internalError, "the registry's copy of certificate \(certificate.sha256.hex) cannot be read: \(error)")
+            throw UseCaseError(.internalError, "the registry's copy of certificate \(certificate.sha256.hex) cannot be read: \(error)")
         }
     }
 }

@@ -1,25 +1,32 @@
-import Foundation
-import Logging
-import PaysignDomain
-import PaysignOpenSSL
-import PaysignPKCS11
-import PaysignStore
-import PaysignTokens
+public import Foundation
+public import Logging
+public import PaysignDomain
+public import PaysignOpenSSL
+public import PaysignPKCS11
+public import PaysignStore
+public import PaysignTokens
 import Synchronization
+public import PaysignSecrets
 
 /// The certification authority's side of the daemon (D6): the token lifecycle, holders leaving
 /// (clearance, death notices, retirement), revocation lists signed on the authority's own token,
 /// and CRLs imported from the authority, verified against the trust anchors and applied at once.
-final class AuthorityDesk: Sendable {
-    let registry: Registry
+public final class AuthorityDesk: Sendable {
+    /// The registry; the edge reads callers and idempotency records from it, never a rule.
+    public let registry: Registry
     let tokens: TokenService
     let bus: EventBus
     let logger: Logger
     /// The authority's token; nil: this daemon is not the authority (it only imports CRLs).
     let authorityToken: PKCS11URI?
-    let anchors: [Certificate]
+    public let anchors: [Certificate]
     let nextUpdateDays: Int
-    let clock: @Sendable () -> Date
+    public let clock: @Sendable () -> Date
+    /// The zone whose calendar days the holders report counts (the configured one).
+    public let timeZone: TimeZone
+    /// After how many days without a signature a holder is dormant (D4); how many days before a
+    /// retirement date a token is due for surrender (D6).
+    public let reportDays: (dormant: Int, retirementWarning: Int)
     /// Called with a token serial whose certificates were just revoked: drop any cached login.
     let onRevoked: @Sendable (String) -> Void
     /// The revocation lists held, parsed once (refreshed when one is issued or imported).
@@ -28,11 +35,14 @@ final class AuthorityDesk: Sendable {
     /// whole process), and one CRL number handed out at a time.
     private let authorityLock = KeyedLock()
 
-    init(
+    public init(
         registry: Registry, tokens: TokenService, bus: EventBus, logger: Logger, authorityToken: PKCS11URI?,
-        anchors: [Certificate], nextUpdateDays: Int, clock: @escaping @Sendable () -> Date = { Date() },
+        anchors: [Certificate], nextUpdateDays: Int, timeZone: TimeZone = .gmt, dormantDays: Int = 90,
+        retirementWarningDays: Int = 180, clock: @escaping @Sendable () -> Date = { Date() },
         onRevoked: @escaping @Sendable (String) -> Void = { _ in }
     ) {
+        self.timeZone = timeZone
+        self.reportDays = (dormantDays, retirementWarningDays)
         self.registry = registry
         self.tokens = tokens
         self.bus = bus
@@ -44,52 +54,10 @@ final class AuthorityDesk: Sendable {
         self.onRevoked = onRevoked
     }
 
-    // MARK: Trust anchors
-
-    /// The certificates of a PEM file, or of every `.pem`/`.crt` file of a folder.
-    static func loadAnchors(_ path: String?) throws -> [Certificate] {
-        guard let path else { return [] }
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            throw DaemonError("trust-anchors: \(path) does not exist")
-        }
-        let files: [String]
-        if isDirectory.boolValue {
-            files = ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? [])
-                .filter { $0.hasSuffix(".pem") || $0.hasSuffix(".crt") }.sorted().map { path + "/" + $0 }
-        } else {
-            files = [path]
-        }
-        var out: [Certificate] = []
-        for file in files {
-            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
-                throw DaemonError("trust-anchors: cannot read \(file)")
-            }
-            for block in pemBlocks(text, label: "CERTIFICATE") {
-                do { out.append(try Certificate(pemEncoded: block)) } catch {
-                    throw DaemonError("trust-anchors: \(file) holds a certificate OpenSSL cannot read: \(error)")
-                }
-            }
-        }
-        if out.isEmpty { throw DaemonError("trust-anchors: \(path) holds no PEM certificate") }
-        return out
-    }
-
-    static func pemBlocks(_ text: String, label: String) -> [String] {
-        let begin = "-----BEGIN \(label)-----", end = "-----END \(label)-----"
-        var blocks: [String] = []
-        var rest = text[...]
-        while let start = rest.range(of: begin), let stop = rest.range(of: end, range: start.upperBound..<rest.endIndex) {
-            blocks.append(String(rest[start.lowerBound..<stop.upperBound]) + "\n")
-            rest = rest[stop.upperBound...]
-        }
-        return blocks
-    }
-
     // MARK: Revocation lists held
 
     /// Loads the newest list of each issuer from the registry (at start-up).
-    func loadHeld() async {
+    public func loadHeld() async {
         do {
             let lists = try await registry.latestCRLs().map { try RevocationList(derEncoded: $0.derEncoded) }
             held.withLock { $0 = lists }
@@ -99,7 +67,7 @@ final class AuthorityDesk: Sendable {
     }
 
     /// The CRL entry revoking `certificate`, if a held list from its issuer names it (D6).
-    func revocation(of certificate: Certificate) -> RevokedEntry? {
+    public func revocation(of certificate: Certificate) -> RevokedEntry? {
         held.withLock { lists in
             for list in lists where list.issuer == certificate.issuer {
                 if let entry = list.entry(for: certificate.serialNumber) { return entry }
@@ -117,33 +85,33 @@ final class AuthorityDesk: Sendable {
 
     // MARK: Issuing a CRL on the authority's token
 
-    struct IssuedCRL: Codable, Sendable {
-        var number: String
-        var issuer: String
-        var thisUpdate: Date
-        var nextUpdate: Date?
-        var entries: Int
-        var sha256: String
+    public struct IssuedCRL: Codable, Sendable {
+        public var number: String
+        public var issuer: String
+        public var thisUpdate: Date
+        public var nextUpdate: Date?
+        public var entries: Int
+        public var sha256: String
     }
 
-    func issueCRL(pin: PIN, confirmFinalTry: Bool, caller: Caller) async throws -> IssuedCRL {
+    public func issueCRL(pin: PIN, confirmFinalTry: Bool, caller: Caller) async throws -> IssuedCRL {
         guard let authorityToken else {
-            throw Problem(.unavailable, "this daemon is not the certification authority: no authority-token in its configuration")
+            throw UseCaseError(.unavailable, "this daemon is not the certification authority: no authority-token in its configuration")
         }
         let signer: TokenSigner
         do { signer = try await tokens.signer(for: authorityToken) } catch {
-            throw TokenProblems.problem(for: error) ?? Problem(.tokenFailed, "\(error)")
+            throw TokenFailures.error(for: error, otherwise: UseCaseError(.tokenFailed, "\(error)"))
         }
         defer { Task { await signer.session.close() } }
         let authority = signer.certificate
         guard let keyID = authority.subjectKeyIdentifier.map(Hex.string) else {
-            throw Problem(.internalError, "the authority's certificate has no subject key identifier")
+            throw UseCaseError(.internalError, "the authority's certificate has no subject key identifier")
         }
         return try await authorityLock.withLock("authority") {
             do {
                 try await TokenLogin.login(signer, pin: pin, confirmFinalTry: confirmFinalTry, by: caller.actor, registry: registry, bus: bus)
             } catch {
-                throw TokenProblems.problem(for: error) ?? Problem(.tokenFailed, "\(error)")
+                throw TokenFailures.error(for: error, otherwise: UseCaseError(.tokenFailed, "\(error)"))
             }
             // Logged out inside the lock, never after it: a late logout would end the next login.
             do {
@@ -178,12 +146,12 @@ final class AuthorityDesk: Sendable {
                 try await signer.signAsAuthority(tbs, usage: .cRLSign, at: now).signature
             }
         } catch {
-            throw TokenProblems.problem(for: error) ?? Problem(.tokenFailed, "the revocation list could not be signed: \(error)")
+            throw TokenFailures.error(for: error, otherwise: UseCaseError(.tokenFailed, "the revocation list could not be signed: \(error)"))
         }
         guard list.isSigned(by: authority) else {
-            throw Problem(.tokenFailed, "the token's signature over the revocation list does not verify with the authority's certificate")
+            throw UseCaseError(.tokenFailed, "the token's signature over the revocation list does not verify with the authority's certificate")
         }
-        let stored = try await storeCall {
+        let stored = try await withStore {
             try await registry.recordCRL(
                 issuerKeyID: keyID, issuer: list.issuer, number: String(number, radix: 16, uppercase: true), thisUpdate: list.thisUpdate,
                 nextUpdate: list.nextUpdate, derEncoded: list.derEncoded, entries: list.entries.count, source: .issued, by: caller.actor)
@@ -222,21 +190,21 @@ final class AuthorityDesk: Sendable {
                 list = try RevocationList(derEncoded: bytes)
             }
         } catch {
-            throw Problem(.invalidField, "this is not an X.509 revocation list (DER or PEM): \(error)")
+            throw UseCaseError(.invalidField, "this is not an X.509 revocation list (DER or PEM): \(error)")
         }
         guard let anchor = anchors.first(where: { $0.subject == list.issuer && list.isSigned(by: $0) }) else {
             let names = anchors.isEmpty ? "none are configured (trust-anchors)" : anchors.map(\.subject).joined(separator: "; ")
-            throw Problem(.invalidField, "the revocation list from \(list.issuer) is not signed by a trusted authority; trust anchors: \(names)", rule: .d6)
+            throw UseCaseError(.invalidField, "the revocation list from \(list.issuer) is not signed by a trusted authority; trust anchors: \(names)", rule: .d6)
         }
         let now = clock()
         if let next = list.nextUpdate, next < now {
-            throw Problem(.invalidField, "the revocation list expired: its nextUpdate, \(next.formatted(Date.ISO8601FormatStyle())), has passed; ask the authority for the current one")
+            throw UseCaseError(.invalidField, "the revocation list expired: its nextUpdate, \(next.formatted(Date.ISO8601FormatStyle())), has passed; ask the authority for the current one")
         }
         guard let number = list.crlNumber, !number.isEmpty else {
-            throw Problem(.invalidField, "the revocation list has no CRL number; paysign cannot tell whether it is newer than the one held")
+            throw UseCaseError(.invalidField, "the revocation list has no CRL number; paysign cannot tell whether it is newer than the one held")
         }
         let keyID = (list.authorityKeyIdentifier ?? anchor.subjectKeyIdentifier).map(Hex.string) ?? Hex.string(anchor.sha256Fingerprint)
-        let stored = try await storeCall {
+        let stored = try await withStore {
             try await registry.recordCRL(
                 issuerKeyID: keyID, issuer: list.issuer, number: Hex.string(number).uppercased(), thisUpdate: list.thisUpdate,
                 nextUpdate: list.nextUpdate, derEncoded: list.derEncoded, entries: list.entries.count, source: .imported, by: actor)
@@ -269,16 +237,16 @@ final class AuthorityDesk: Sendable {
     }
 
     /// A token that left the active state: its cached logins go, and /v1/events hears of it.
-    func announce(_ token: TokenRecord) {
+    public func announce(_ token: TokenRecord) {
         if token.state != .active { onRevoked(token.serial) }
         bus.publish(DaemonEvent(type: "token-state-changed", detail: ["serial": token.serial, "state": token.state.rawValue]))
     }
 
     // MARK: Token lifecycle and holders
 
-    func transition(serial: String, action: TokenAction, cause: RevocationCause?, invalidityDate: Date?, note: String?, caller: Caller) async throws -> TokenRecord {
+    public func transition(serial: String, action: TokenAction, cause: RevocationCause?, invalidityDate: Date?, note: String?, caller: Caller) async throws -> TokenRecord {
         guard let token = try await registry.token(serial: serial) else {
-            throw Problem(.notFound, "no registered token has the serial \(serial)")
+            throw UseCaseError(.notFound, "no registered token has the serial \(serial)")
         }
         do {
             let changed = try await registry.transitionToken(
@@ -287,11 +255,11 @@ final class AuthorityDesk: Sendable {
             announce(changed)
             return changed
         } catch let refusal as RuleRefusal {
-            _ = try? await registry.append(.refusal(.init(rule: refusal.rule, reason: refusal.message)), by: caller.actor)
-            throw Problem(refusal)
+            throw await refuse(caller, UseCaseError(refusal))
         } catch let error as StoreError where error.code == .wrongState || error.code == .invalidField {
-            _ = try? await registry.append(.refusal(.init(rule: error.rule, reason: error.message)), by: caller.actor)
-            throw try await storeCall { throw error }
+            throw await refuse(caller, UseCaseError(error))
+        } catch let error as StoreError {
+            throw UseCaseError(error)
         }
     }
 }
@@ -299,22 +267,22 @@ final class AuthorityDesk: Sendable {
 // MARK: - Issuing certificates (a key made on the holder's token)
 
 extension AuthorityDesk {
-    struct IssuedCertificate: Codable, Sendable {
-        var holder: String
-        var subject: String
-        var serial: String
-        var sha256: String
-        var notBefore: Date
-        var notAfter: Date
-        var pem: String
+    public struct IssuedCertificate: Codable, Sendable {
+        public var holder: String
+        public var subject: String
+        public var serial: String
+        public var sha256: String
+        public var notBefore: Date
+        public var notAfter: Date
+        public var pem: String
         /// The holder's token the key is on, now registered to the holder as `issued`.
-        var token: IssuedToken
+        public var token: IssuedToken
     }
 
-    struct IssuedToken: Codable, Sendable {
-        var serial: String
-        var label: String
-        var state: String
+    public struct IssuedToken: Codable, Sendable {
+        public var serial: String
+        public var label: String
+        public var state: String
     }
 
     /// The holder's token as the authority sees it at issuance: its serial, label, and the
@@ -324,7 +292,7 @@ extension AuthorityDesk {
             let contents = try await tokens.contents(of: uri)
             return (contents.serial, contents.label, contents.publicKeys)
         } catch {
-            throw TokenProblems.problem(for: error) ?? Problem(.tokenFailed, "the holder's token could not be read: \(error)")
+            throw TokenFailures.error(for: error, otherwise: UseCaseError(.tokenFailed, "the holder's token could not be read: \(error)"))
         }
     }
 
@@ -338,31 +306,31 @@ extension AuthorityDesk {
         var token: (serial: String, label: String, keys: [[UInt8]])
     }
 
-    /// The checks before the authority's token is touched; each refusal is a `Problem` naming its rule.
+    /// The checks before the authority's token is touched; each refusal is a `UseCaseError` naming its rule.
     private func issuance(request pem: String, holder user: String, holderToken tokenURI: PKCS11URI) async throws -> Issuance {
         let request: CertificateRequest
         do { request = try CertificateRequest(pemEncoded: pem) } catch {
-            throw Problem(.invalidField, "csr is not a PEM certification request (PKCS #10): \(error)")
+            throw UseCaseError(.invalidField, "csr is not a PEM certification request (PKCS #10): \(error)")
         }
         guard request.verifySelfSignature() else {
-            throw Problem(.invalidField, "the certification request is not signed by the key it carries; make it on the holder's token (paysign token request)", rule: .d5)
+            throw UseCaseError(.invalidField, "the certification request is not signed by the key it carries; make it on the holder's token (paysign token request)", rule: .d5)
         }
-        guard let op = try await registry.operator(unixUser: user) else { throw Problem(.notFound, "\(user) is not an operator") }
-        if op.roles.contains(.dataEntry) { throw Problem(.ruleViolated, "\(user) is data-entry staff, who never hold a signing key", rule: .d13) }
+        guard let op = try await registry.operator(unixUser: user) else { throw UseCaseError(.notFound, "\(user) is not an operator") }
+        if op.roles.contains(.dataEntry) { throw UseCaseError(.ruleViolated, "\(user) is data-entry staff, who never hold a signing key", rule: .d13) }
         let role: Role
         if op.roles.contains(.firstSigner) { role = .firstSigner } else if op.roles.contains(.secondSigner) { role = .secondSigner } else {
-            throw Problem(.ruleViolated, "\(user) holds no signing role; add them as a holder first (an entity has at most two first signers, D3)", rule: .d3)
+            throw UseCaseError(.ruleViolated, "\(user) holds no signing role; add them as a holder first (an entity has at most two first signers, D3)", rule: .d3)
         }
         if op.service.clearedAt != nil || op.service.deathNotice != nil {
-            throw Problem(.ruleViolated, "\(user) has left (cleared or deceased); no certificate is issued to them", rule: .d6)
+            throw UseCaseError(.ruleViolated, "\(user) has left (cleared or deceased); no certificate is issued to them", rule: .d6)
         }
         guard let entityCode = op.entityCode, let entity = try await registry.entity(code: entityCode) else {
-            throw Problem(.ruleViolated, "\(user) belongs to no entity; a signing certificate names the holder's entity", rule: .d3)
+            throw UseCaseError(.ruleViolated, "\(user) belongs to no entity; a signing certificate names the holder's entity", rule: .d3)
         }
         // The key is on the holder's token, and the token is the holder's to have (D5, D6).
         let holderToken = try await holderToken(tokenURI)
         guard holderToken.keys.contains(request.subjectPublicKeyInfo) else {
-            throw Problem(.invalidField, "the certification request's key is not on token \(holderToken.label) (serial \(holderToken.serial)); make the request on the holder's token (paysign token request) and name that token", rule: .d5)
+            throw UseCaseError(.invalidField, "the certification request's key is not on token \(holderToken.label) (serial \(holderToken.serial)); make the request on the holder's token (paysign token request) and name that token", rule: .d5)
         }
         let registered = try await registry.token(serial: holderToken.serial)
         if let registered {
@@ -373,7 +341,7 @@ extension AuthorityDesk {
                 !mine ? "token \(holderToken.serial) is registered to another holder; a token is personal"
                 : registered.state.isFinal ? "token \(holderToken.serial) is \(registered.state.rawValue); a returned or revoked token gets no new certificate"
                 : "token \(holderToken.serial) is already registered to \(user) with its certificate; revoke it as superseded and issue on a new token"
-            throw Problem(.conflict, refusal, rule: mine ? .d6 : .d5)
+            throw UseCaseError(.conflict, refusal, rule: mine ? .d6 : .d5)
         }
         return Issuance(request: request, op: op, role: role, entity: entity, token: holderToken)
     }
@@ -389,29 +357,29 @@ extension AuthorityDesk {
     /// its keys (the key never left it), and the token must not be another person's or in a final
     /// state (D5, D6). A token not yet in the registry is registered to the holder as `issued`,
     /// with the new certificate; the authority activates it once handed over.
-    func issueCertificate(request pem: String, holder user: String, holderToken tokenURI: PKCS11URI, validityDays: Int, pin: PIN, confirmFinalTry: Bool, caller: Caller) async throws -> IssuedCertificate {
+    public func issueCertificate(request pem: String, holder user: String, holderToken tokenURI: PKCS11URI, validityDays: Int, pin: PIN, confirmFinalTry: Bool, caller: Caller) async throws -> IssuedCertificate {
         guard let authorityToken else {
-            throw Problem(.unavailable, "this daemon is not the certification authority: no authority-token in its configuration")
+            throw UseCaseError(.unavailable, "this daemon is not the certification authority: no authority-token in its configuration")
         }
         let checked: Issuance
         do {
             checked = try await issuance(request: pem, holder: user, holderToken: tokenURI)
-        } catch let problem as Problem {
+        } catch let failure as UseCaseError {
             // Every refusal is journaled, with the rule it names.
-            _ = try? await registry.append(.refusal(.init(rule: problem.rule, reason: problem.detail)), by: caller.actor)
-            throw problem
+            _ = try? await registry.append(.refusal(.init(rule: failure.rule, reason: failure.message)), by: caller.actor)
+            throw failure
         }
         let (request, op, role, entity, holderToken) = (checked.request, checked.op, checked.role, checked.entity, checked.token)
         let signer: TokenSigner
         do { signer = try await tokens.signer(for: authorityToken) } catch {
-            throw TokenProblems.problem(for: error) ?? Problem(.tokenFailed, "\(error)")
+            throw TokenFailures.error(for: error, otherwise: UseCaseError(.tokenFailed, "\(error)"))
         }
         defer { Task { await signer.session.close() } }
         return try await authorityLock.withLock("authority") {
             do {
                 try await TokenLogin.login(signer, pin: pin, confirmFinalTry: confirmFinalTry, by: caller.actor, registry: registry, bus: bus)
             } catch {
-                throw TokenProblems.problem(for: error) ?? Problem(.tokenFailed, "\(error)")
+                throw TokenFailures.error(for: error, otherwise: UseCaseError(.tokenFailed, "\(error)"))
             }
             do {
                 let issued = try await signCertificate(signer: signer, request: request, op: op, role: role, entity: entity, validityDays: validityDays, user: user, holderToken: holderToken, caller: caller)
@@ -448,7 +416,7 @@ extension AuthorityDesk {
                 try await signer.signAsAuthority(tbs, usage: .keyCertSign, at: now).signature
             }
         } catch {
-            throw TokenProblems.problem(for: error) ?? Problem(.invalidField, "the certificate could not be issued: \(error)")
+            throw TokenFailures.error(for: error, otherwise: UseCaseError(.invalidField, "the certificate could not be issued: \(error)"))
         }
         let sha = SHA256Hex(bytes: certificate.sha256Fingerprint)!
         _ = try? await registry.append(
@@ -456,7 +424,7 @@ extension AuthorityDesk {
             by: caller.actor)
         // The token goes into the registry as issued, with this certificate (D5): it signs once
         // the authority activates it.
-        let token = try await storeCall {
+        let token = try await withStore {
             try await registry.registerToken(
                 serial: holderToken.serial, label: holderToken.label, holder: op.id, certificates: [certificate.derEncoded],
                 state: .issued, by: caller.actor)

@@ -1,18 +1,19 @@
-import PaysignDomain
+public import PaysignDomain
 import PaysignPKCS11
-import PaysignStore
-import PaysignTokens
+public import PaysignStore
+public import PaysignTokens
+public import PaysignSecrets
 
 /// One `C_Login` with a caller's PIN, journaled: `login-succeeded`, `login-failed` with the PIN
 /// state the token reports (never the PIN, rule D5), or a refusal when no PIN was tried (final try
 /// not confirmed, token gone). A wrong PIN is never retried; the session is closed after a failure.
-enum TokenLogin {
+public enum TokenLogin {
     /// - Parameter journalSuccess: false when the caller writes the returned `login-succeeded`
     ///   entry itself, in the transaction of what the login was for (a signature: no journal write
     ///   then holds the token's lock). Failures are always journaled here, at once.
     /// - Returns: the `login-succeeded` entry.
     @discardableResult
-    static func login(
+    public static func login(
         _ signer: TokenSigner, pin: PIN?, confirmFinalTry: Bool, by actor: AuditActor, registry: Registry,
         bus: EventBus?, journalSuccess: Bool = true
     ) async throws -> AuditEvent {

@@ -1,16 +1,15 @@
-import Foundation
-import PaysignPKCS11
+public import Foundation
 
 /// A JSON request body that carries PINs (rule D5): the other fields are encoded as usual, and
 /// each PIN's bytes are copied from its locked memory straight into one pre-sized buffer, never
 /// into a `String`. The caller wipes the returned data once it is sent (`wipe`).
-enum SecretBody {
-    static func json(_ fields: some Encodable, pins: [(field: String, pin: PIN)]) throws -> Data {
+public enum PINBody {
+    public static func json(_ fields: some Encodable, pins: [(field: String, pin: PIN)]) throws -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let head = Array(try encoder.encode(fields))
         guard head.first == UInt8(ascii: "{"), head.last == UInt8(ascii: "}") else {
-            throw Failure.usage("internal error: a request body is not a JSON object")
+            throw PINFieldError(.invalidJSON, "internal error: a request body is not a JSON object")
         }
         var out: [UInt8] = []
         // Sized once, so that appending never reallocates and leaves a copy in freed memory.
@@ -25,7 +24,7 @@ enum SecretBody {
             try pin.withUnsafeBytes { bytes in
                 for byte in bytes {
                     guard byte >= 0x20, byte < 0x7F, byte != UInt8(ascii: "\""), byte != UInt8(ascii: "\\") else {
-                        throw Failure.usage("the PIN holds a character paysignd does not take (only printable ASCII, no quote or backslash)")
+                        throw PINFieldError(.invalidField, "the PIN holds a character paysignd does not take (only printable ASCII, no quote or backslash)")
                     }
                     out.append(byte)
                 }
@@ -36,11 +35,11 @@ enum SecretBody {
         return out.withUnsafeBufferPointer { Data(buffer: $0) }
     }
 
-    static func wipe(_ bytes: inout [UInt8]) {
+    public static func wipe(_ bytes: inout [UInt8]) {
         bytes.withUnsafeMutableBytes { _ = $0.initializeMemory(as: UInt8.self, repeating: 0) }
     }
 
-    static func wipe(_ data: inout Data) {
+    public static func wipe(_ data: inout Data) {
         data.withUnsafeMutableBytes { _ = $0.initializeMemory(as: UInt8.self, repeating: 0) }
     }
 }

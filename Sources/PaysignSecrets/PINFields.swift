@@ -1,42 +1,36 @@
-import PaysignPKCS11
-
-// Where a PIN goes in the daemon (rule D5), in order: the HTTP server keeps the body in one
-// buffer it zeroes once answered (HTTPServer.serve); `Request.decode(_:withPINs:)` below takes each
-// PIN field out into a `PIN` (PaysignPKCS11/Secret.swift: locked memory, wiped on release) before
-// the JSON decoder sees the body; the use case hands the `PIN` to `TokenLogin.login`
-// (TokenLogin.swift), which gives it to `C_Login` once, never retried; the `PIN` is wiped when the
-// request's last reference goes.
-
 /// The PINs a request body carried, by field name, each in a `PIN` (`Request.decode(_:withPINs:)`).
-struct TakenPINs: Sendable {
+public struct TakenPINs: Sendable {
     private var values: [String: PIN] = [:]
 
-    fileprivate init(_ values: [String: PIN]) { self.values = values }
+    init(_ values: [String: PIN]) { self.values = values }
 
     /// The PIN of `field`, nil when the body had none (or `null`).
-    subscript(field: String) -> PIN? { values[field] }
+    public subscript(field: String) -> PIN? { values[field] }
 
-    /// The PIN of `field`, or the problem `missing` when the body had none.
-    func required(_ field: String, _ missing: @autoclosure () -> String) throws -> PIN {
-        guard let pin = values[field] else { throw Problem(.invalidField, missing()) }
+    /// The PIN of `field`, or `missing` as the error when the body had none.
+    public func required(_ field: String, _ missing: @autoclosure () -> String) throws(PINFieldError) -> PIN {
+        guard let pin = values[field] else { throw PINFieldError(.invalidField, missing()) }
         return pin
     }
 }
 
-extension Request {
-    /// The one decode call for every body that carries PINs (rule D5): each field of `pins` is
-    /// taken out of a copy of the body into a `PIN` and overwritten with stars, the strict decoder
-    /// then reads the copy (the PIN fields decode as stars), and the copy is zeroed. Returns the
-    /// fields and the PINs together.
-    func decode<T: StrictDecodable>(_ type: T.Type, withPINs pins: [String]) throws -> (T, TakenPINs) {
-        var copy = self
-        defer { copy.body.withUnsafeMutableBytes { _ = $0.initializeMemory(as: UInt8.self, repeating: 0) } }
-        var taken: [String: PIN] = [:]
-        for field in pins {
-            if let pin = try SecretFields.takePIN(field, from: &copy.body) { taken[field] = pin }
-        }
-        return (try copy.decode(type), TakenPINs(taken))
+/// Why a body's PIN fields could not be taken: the body is not JSON this scanner can follow
+/// (`invalidJSON`), or a PIN field is not a PIN (`invalidField`). One sentence; never the PIN.
+public struct PINFieldError: Error, Sendable, Hashable, CustomStringConvertible {
+    public enum Kind: Sendable, Hashable {
+        case invalidJSON
+        case invalidField
     }
+
+    public var kind: Kind
+    public var message: String
+
+    public init(_ kind: Kind, _ message: String) {
+        self.kind = kind
+        self.message = message
+    }
+
+    public var description: String { message }
 }
 
 /// Takes PINs out of a JSON request body before anything else reads it (rule D5).
@@ -48,16 +42,26 @@ extension Request {
 ///
 /// Only top-level fields of the object are looked at, and a PIN must be a plain JSON string
 /// (no backslash escapes): PINs are digits or printable ASCII.
-enum SecretFields {
+public enum PINFields {
+    /// Takes each field of `fields` out of `body` into a `PIN` (the body keeps its length; the
+    /// PINs' bytes become `*`): what a decoder reads afterwards holds no PIN.
+    public static func take(_ fields: [String], from body: inout [UInt8]) throws(PINFieldError) -> TakenPINs {
+        var taken: [String: PIN] = [:]
+        for field in fields {
+            if let pin = try takePIN(field, from: &body) { taken[field] = pin }
+        }
+        return TakenPINs(taken)
+    }
+
     /// The PIN in `field`, or nil when the body has no such field (or `null`). The body keeps its
     /// length; the PIN's bytes become `*`.
-    static func takePIN(_ field: String, from body: inout [UInt8]) throws -> PIN? {
+    public static func takePIN(_ field: String, from body: inout [UInt8]) throws(PINFieldError) -> PIN? {
         guard let range = try valueRange(of: field, in: body) else { return nil }
-        guard !range.isEmpty else { throw Problem(.invalidField, "the field '\(field)' is empty; give the PIN") }
-        guard range.count <= 64 else { throw Problem(.invalidField, "the field '\(field)' is longer than any PIN (64 bytes)") }
+        guard !range.isEmpty else { throw PINFieldError(.invalidField, "the field '\(field)' is empty; give the PIN") }
+        guard range.count <= 64 else { throw PINFieldError(.invalidField, "the field '\(field)' is longer than any PIN (64 bytes)") }
         guard body[range].allSatisfy({ $0 >= 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "\\") }) else {
             for index in range { body[index] = UInt8(ascii: "*") }
-            throw Problem(.invalidField, "the field '\(field)' must be printable ASCII without escapes")
+            throw PINFieldError(.invalidField, "the field '\(field)' must be printable ASCII without escapes")
         }
         let pin = PIN(body[range])
         for index in range { body[index] = UInt8(ascii: "*") }
@@ -74,8 +78,8 @@ enum SecretFields {
     /// twice (the decoder keeps the last one), or structure the scanner cannot follow is a
     /// problem, not "no PIN". Errors the scanner does not need to see (a misspelled literal) are
     /// left to the decoder.
-    static func valueRange(of field: String, in body: [UInt8]) throws -> Range<Int>? {
-        func malformed() -> Problem { Problem(.invalidJSON, "the body is not a JSON object in UTF-8") }
+    static func valueRange(of field: String, in body: [UInt8]) throws(PINFieldError) -> Range<Int>? {
+        func malformed() -> PINFieldError { PINFieldError(.invalidJSON, "the body is not a JSON object in UTF-8") }
         var scanner = Scanner(bytes: body)
         scanner.skipSpace()
         guard scanner.take(UInt8(ascii: "{")) else { throw malformed() }
@@ -87,25 +91,25 @@ enum SecretFields {
             scanner.skipSpace()
             guard let key = scanner.string() else { throw malformed() }
             if body[key].contains(UInt8(ascii: "\\")) {
-                throw Problem(.invalidJSON, "a field name is written with escapes; write field names as plain text")
+                throw PINFieldError(.invalidJSON, "a field name is written with escapes; write field names as plain text")
             }
             // Every field name of the API is ASCII. One with other characters could hide the PIN's
             // name behind an invisible one (U+FEFF before "pin") from this scan but not from every
             // JSON reader: refused.
             if body[key].contains(where: { $0 >= 0x80 }) {
-                throw Problem(.invalidJSON, "a field name holds characters other than ASCII; the API's field names are ASCII")
+                throw PINFieldError(.invalidJSON, "a field name holds characters other than ASCII; the API's field names are ASCII")
             }
             scanner.skipSpace()
             guard scanner.take(UInt8(ascii: ":")) else { throw malformed() }
             scanner.skipSpace()
             if body[key].elementsEqual(wanted) {
-                guard found == nil else { throw Problem(.invalidField, "the field '\(field)' appears twice") }
+                guard found == nil else { throw PINFieldError(.invalidField, "the field '\(field)' appears twice") }
                 if scanner.peek == UInt8(ascii: "n") {
                     guard scanner.skipValue() else { throw malformed() }
                     found = .some(nil)
                 } else {
                     guard scanner.peek == UInt8(ascii: "\"") else {
-                        throw Problem(.invalidField, "the field '\(field)' has the wrong type; give the PIN as a string")
+                        throw PINFieldError(.invalidField, "the field '\(field)' has the wrong type; give the PIN as a string")
                     }
                     guard let range = scanner.string() else { throw malformed() }
                     found = .some(range)

@@ -4,6 +4,18 @@ import Glibc
 import Darwin
 #endif
 
+// Where a PIN goes (rule D5), every step in this module but the last:
+//   client   PINBody.json copies each PIN from its `PIN` straight into one pre-sized request body
+//            that is wiped once sent (never into a String); the head and the body are written
+//            separately (PaysignClient), so the PIN is never copied into a second buffer.
+//   daemon   the HTTP server keeps the body in one buffer it zeroes once answered;
+//            `PINFields.take` copies each PIN field into a `PIN` and overwrites it with stars
+//            before any JSON decoder sees the body (`Request.decode(_:withPINs:)` in the daemon is
+//            the one decode call every route that takes a PIN uses).
+//   token    the use case (PaysignApplication) hands the `PIN` to `TokenLogin.login`, which gives
+//            it to `C_Login` once, never retried (PaysignPKCS11, through `withBytes`); the `PIN`
+//            is wiped when its last reference goes.
+
 /// A PIN, held in memory that is locked against swapping where possible and wiped when released
 /// (rule D5: the PIN never leaves the holder's control; it is never logged, printed or stored).
 ///
@@ -25,8 +37,9 @@ public final class PIN: @unchecked Sendable, CustomStringConvertible {
 
     public let count: Int
 
-    /// Lends the bytes for the duration of one C call.
-    func withBytes<T>(_ body: (UnsafeMutablePointer<UInt8>, Int) throws -> T) rethrows -> T {
+    /// Lends the bytes for the duration of one C call (`C_Login`, `C_SetPIN`): for the modules of
+    /// this package only, never for a product's caller.
+    package func withBytes<T>(_ body: (UnsafeMutablePointer<UInt8>, Int) throws -> T) rethrows -> T {
         try body(storage.baseAddress!.assumingMemoryBound(to: UInt8.self), count)
     }
 

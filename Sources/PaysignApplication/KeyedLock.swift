@@ -4,14 +4,16 @@ import Synchronization
 /// when no other body holds the same key, in arrival order. A token is logged in for the whole
 /// application (PKCS#11 2.40, 5.6), so two requests must never interleave login, sign and logout
 /// on one token.
-final class KeyedLock: Sendable {
+public final class KeyedLock: Sendable {
+    public init() {}
+
     private struct State {
         var held: Set<String> = []
         var waiters: [String: [CheckedContinuation<Void, Never>]] = [:]
     }
     private let state = Mutex(State())
 
-    func withLock<T: Sendable>(_ key: String, _ body: () async throws -> T) async throws -> T {
+    public func withLock<T: Sendable>(_ key: String, _ body: () async throws -> T) async throws -> T {
         await acquire(key)
         defer { release(key) }
         return try await body()
@@ -44,10 +46,12 @@ final class KeyedLock: Sendable {
 
 /// A set of keys that are busy; `claim` fails at once instead of waiting (an order being signed,
 /// an idempotency key being answered).
-final class BusySet: Sendable {
+public final class BusySet: Sendable {
+    public init() {}
+
     private let keys = Mutex<Set<String>>([])
 
     /// True when the key was free and is now claimed.
-    func claim(_ key: String) -> Bool { keys.withLock { $0.insert(key).inserted } }
-    func release(_ key: String) { _ = keys.withLock { $0.remove(key) } }
+    public func claim(_ key: String) -> Bool { keys.withLock { $0.insert(key).inserted } }
+    public func release(_ key: String) { _ = keys.withLock { $0.remove(key) } }
 }

@@ -1,12 +1,13 @@
-import Foundation
-import Logging
-import PaysignDomain
+public import Foundation
+public import Logging
+public import PaysignDomain
 import PaysignOpenSSL
-import PaysignPKCS11
-import PaysignStore
-import PaysignTokens
+public import PaysignPKCS11
+public import PaysignStore
+public import PaysignTokens
 import PaysignVerification
 import Synchronization
+public import PaysignSecrets
 
 /// The daemon's payment-order desk: uploads (validated by the domain's rules), review of the file
 /// number (D9), rejection, and the first and second signatures made on the holders' tokens (D2),
@@ -16,8 +17,9 @@ import Synchronization
 /// PIN try on a signature that cannot be recorded), and one login-sign-logout at a time per token
 /// (`KeyedLock`): a token is logged in for the whole application, so two requests must not
 /// interleave on it.
-final class OrderDesk: Sendable {
-    let registry: Registry
+public final class OrderDesk: Sendable {
+    /// The registry; the edge reads callers and idempotency records from it, never a rule.
+    public let registry: Registry
     let tokens: TokenService
     let bus: EventBus
     let logger: Logger
@@ -30,24 +32,25 @@ final class OrderDesk: Sendable {
     let clock: @Sendable () -> Date
 
     private let busyOrders = BusySet()
-    private let tokenLocks = KeyedLock()
-    let idempotency: IdempotencyGuard
+    /// One login-sign-logout at a time per token, shared with every use case that logs in to a
+    /// holder's token (a PIN change).
+    let tokenLocks: KeyedLock
     /// Refusals of callers with no role, journaled at most once a minute per caller and act: the
     /// desk's own (the router's `access-denied` entries have theirs), so a window's count is
     /// journaled as the kind of entry it counts.
-    let throttle: RefusalThrottle
+    public let throttle: RefusalThrottle
     private let cachedLogins = Mutex<[String: CachedLogin]>([:])
     private let knownCertificates = Mutex<[[UInt8]: CertificateFacts]>([:])
     private let authorityDesk = Mutex<AuthorityDesk?>(nil)
 
     /// The authority's side, for the revocation lists held (set once at start-up).
-    var authority: AuthorityDesk? {
+    public var authority: AuthorityDesk? {
         get { authorityDesk.withLock { $0 } }
         set { authorityDesk.withLock { $0 = newValue } }
     }
 
     /// A token left service (revoked, suspended, listed on a CRL): its cached login goes now.
-    func forgetLogin(_ serial: String) { dropCachedLogin(serial) }
+    public func forgetLogin(_ serial: String) { dropCachedLogin(serial) }
 
     struct CachedLogin: Sendable {
         var operatorID: Operator.ID
@@ -55,12 +58,16 @@ final class OrderDesk: Sendable {
         var expires: ContinuousClock.Instant
     }
 
-    init(
+    /// - Parameters:
+    ///   - timeZone: the zone whose calendar days the rules count (D4, D10, D11): the configured one.
+    ///   - clock: what "now" is for every rule and record (tests pass a fixed one).
+    public init(
         registry: Registry, tokens: TokenService, bus: EventBus, logger: Logger, policy: SigningPolicy,
         holidays: Set<CalendarDay>, timeZone: TimeZone, pinCache: Duration?, throttle: RefusalThrottle = RefusalThrottle(),
-        clock: @escaping @Sendable () -> Date = { Date() }
+        tokenLocks: KeyedLock = KeyedLock(), clock: @escaping @Sendable () -> Date = { Date() }
     ) {
         self.throttle = throttle
+        self.tokenLocks = tokenLocks
         self.registry = registry
         self.tokens = tokens
         self.bus = bus
@@ -71,7 +78,6 @@ final class OrderDesk: Sendable {
         self.timeZone = timeZone
         self.pinCache = pinCache
         self.clock = clock
-        self.idempotency = IdempotencyGuard(registry: registry)
     }
 
     var today: CalendarDay { CalendarDay(clock(), in: timeZone) }
@@ -80,7 +86,7 @@ final class OrderDesk: Sendable {
 
     /// Validates an uploaded file with its metadata and stores it as a draft order. Every
     /// violation is reported at once, by line (one problem-details answer).
-    func create(metadata: OrderMetadata, file: [UInt8], caller: Caller, idempotency record: IdempotencyGuard.Maker?) async throws -> Order {
+    public func create(metadata: OrderMetadata, file: [UInt8], caller: Caller, idempotency record: RecordMaker<Order>?) async throws -> Order {
         // Authorization (role and scope, D13) before the file is judged; decided again in the
         // insert's transaction.
         do {
@@ -90,9 +96,9 @@ final class OrderDesk: Sendable {
         }
         let context = ValidationContext(today: today, holidays: holidays)
         let (parsed, validation) = validator.validate(bytes: file, metadata, context)
-        if !validation.violations.isEmpty { throw Self.invalidOrder(validation.violations) }
+        if !validation.violations.isEmpty { throw UseCaseError.invalidOrder(validation.violations) }
         do {
-            let order = try await storeCall {
+            let order = try await withStore {
                 try await registry.createOrder(
                     metadata: metadata, file: file, lineCount: parsed.lineCount, totalPiasters: parsed.total,
                     createdBy: caller.orderActor, by: caller.actor, decide: caller.decision, idempotency: record)
@@ -103,28 +109,13 @@ final class OrderDesk: Sendable {
             throw await refuse(caller, refusal)
         } catch let refused as OrderViolations {
             // D11's monthly cap, summed in the insert's transaction.
-            throw Self.invalidOrder(refused.violations)
+            throw UseCaseError.invalidOrder(refused.violations)
         }
-    }
-
-    /// Every violation of an order file as one problem (`invalid-order`), nothing stored.
-    static func invalidOrder(_ violations: [Violation]) -> Problem {
-        var problem = Problem(
-            .invalidOrder,
-            "the order file has \(violations.count) problem\(violations.count == 1 ? "" : "s"); nothing was stored",
-            rule: Self.commonRule(violations))
-        problem.violations = violations.map(Problem.Violation.init)
-        return problem
-    }
-
-    static func commonRule(_ violations: [Violation]) -> RuleNumber? {
-        let rules = Set(violations.compactMap(\.rule))
-        return rules.count == 1 && violations.allSatisfy({ $0.rule != nil }) ? rules.first : nil
     }
 
     // MARK: Review and rejection
 
-    func review(_ id: Order.ID, fileNumber: FileNumber, caller: Caller, idempotency record: IdempotencyGuard.Maker?) async throws -> Order {
+    public func review(_ id: Order.ID, fileNumber: FileNumber, caller: Caller, idempotency record: RecordMaker<Order>?) async throws -> Order {
         let order = try await visibleOrder(id, to: caller)
         do {
             try OrderActRule.check(caller.op, callerName: caller.name, act: .review, entityCode: order.metadata.entityCode)
@@ -132,20 +123,22 @@ final class OrderDesk: Sendable {
             throw await refuse(caller, error, order: order)
         }
         do {
-            let reviewed = try await registry.reviewOrder(
-                id: id, fileNumber: fileNumber, by: caller.orderActor, actor: caller.actor, decide: caller.decision,
-                idempotency: record)
+            let reviewed = try await withStore {
+                try await registry.reviewOrder(
+                    id: id, fileNumber: fileNumber, by: caller.orderActor, actor: caller.actor, decide: caller.decision,
+                    idempotency: record)
+            }
             announce(reviewed, by: caller)
             return reviewed
         } catch let refusal as RuleRefusal {
             throw await refuse(caller, refusal, order: order)
-        } catch let error as StoreError where error.code == .ruleViolated || error.code == .wrongState {
-            _ = try? await registry.append(.refusal(.init(rule: error.rule, reason: error.message, documentSHA256: order.documentSHA256)), by: caller.actor)
-            throw try await storeCall { throw error }
+        } catch let failure as UseCaseError where failure.kind == .ruleViolated || failure.kind == .wrongState {
+            _ = try? await registry.append(.refusal(.init(rule: failure.rule, reason: failure.message, documentSHA256: order.documentSHA256)), by: caller.actor)
+            throw failure
         }
     }
 
-    func reject(_ id: Order.ID, reason: String, caller: Caller, idempotency record: IdempotencyGuard.Maker?) async throws -> Order {
+    public func reject(_ id: Order.ID, reason: String, caller: Caller, idempotency record: RecordMaker<Order>?) async throws -> Order {
         let order = try await visibleOrder(id, to: caller)
         do {
             try OrderActRule.check(caller.op, callerName: caller.name, act: .reject, entityCode: order.metadata.entityCode)
@@ -153,7 +146,7 @@ final class OrderDesk: Sendable {
             throw await refuse(caller, error, order: order)
         }
         do {
-            let rejected = try await storeCall {
+            let rejected = try await withStore {
                 try await registry.rejectOrder(
                     id: id, reason: reason, by: caller.orderActor, actor: caller.actor, decide: caller.decision,
                     idempotency: record)
@@ -169,32 +162,40 @@ final class OrderDesk: Sendable {
 
     /// The order, if the caller may see it: operators tied to an entity see that entity's orders;
     /// the payment center, auditors, the authority and administrators see all.
-    func visibleOrder(_ id: Order.ID, to caller: Caller) async throws -> Order {
+    public func visibleOrder(_ id: Order.ID, to caller: Caller) async throws -> Order {
         guard let order = try await registry.order(id: id), caller.maySee(order.metadata.entityCode) else {
-            throw Problem(.notFound, "there is no order \(id)")
+            throw UseCaseError(.notFound, "there is no order \(id)")
         }
         return order
     }
 
     // MARK: Signing
 
-    struct SignRequest: Sendable {
-        var orderID: Order.ID
-        var step: SignatureStep
-        var token: PKCS11URI
-        var fileNumber: FileNumber?
-        var confirmFinalTry: Bool
+    public struct SignRequest: Sendable {
+        public var orderID: Order.ID
+        public var step: SignatureStep
+        public var token: PKCS11URI
+        public var fileNumber: FileNumber?
+        public var confirmFinalTry: Bool
+
+        public init(orderID: Order.ID, step: SignatureStep, token: PKCS11URI, fileNumber: FileNumber?, confirmFinalTry: Bool) {
+            self.orderID = orderID
+            self.step = step
+            self.token = token
+            self.fileNumber = fileNumber
+            self.confirmFinalTry = confirmFinalTry
+        }
     }
 
-    struct SignResult: Sendable, Codable {
-        var order: Order
-        var signature: OrderSignature
-        var warnings: [String]
+    public struct SignResult: Sendable, Codable {
+        public var order: Order
+        public var signature: OrderSignature
+        public var warnings: [String]
     }
 
     /// Applies the first or second signature (D2) on the caller's token. `pin` nil uses the
     /// holder's cached login when `pin-cache-seconds` allows one.
-    func sign(_ request: SignRequest, pin: PIN?, caller: Caller, idempotency record: IdempotencyGuard.ResultMaker<SignResult>?) async throws -> SignResult {
+    public func sign(_ request: SignRequest, pin: PIN?, caller: Caller, idempotency record: RecordMaker<SignResult>?) async throws -> SignResult {
         // A caller who is no operator is refused before anything is read (SignerRoleRule's D13).
         if caller.op == nil {
             do { _ = try SignerRoleRule.check(nil, callerName: caller.name, step: request.step) } catch {
@@ -213,7 +214,7 @@ final class OrderDesk: Sendable {
         guard let toSign = try await registry.orderToSign(id: request.orderID, tokenSerial: held?.session.token.serialNumber),
             caller.maySee(toSign.order.metadata.entityCode)
         else {
-            throw Problem(.notFound, "there is no order \(request.orderID)")
+            throw UseCaseError(.notFound, "there is no order \(request.orderID)")
         }
         let order = toSign.order
         // The caller's role and scope for this step, before the token is touched (D2, D3, D13).
@@ -234,7 +235,7 @@ final class OrderDesk: Sendable {
             if !ownOutOfService { throw await refuse(caller, error, order: order) }
         }
         if pin == nil && cached == nil {
-            throw Problem(.invalidField, "give the PIN of the token (pin); the daemon keeps no PIN\(pinCache == nil ? "" : " and holds no login of yours on that token")", rule: .d5)
+            throw UseCaseError(.invalidField, "give the PIN of the token (pin); the daemon keeps no PIN\(pinCache == nil ? "" : " and holds no login of yours on that token")", rule: .d5)
         }
         // A refusal is decided on the token as it is now: a kept signer that is refused is read
         // again before the refusal stands.
@@ -254,12 +255,12 @@ final class OrderDesk: Sendable {
         // order (a stranger never keeps it busy for its signer).
         let orderKey = String(request.orderID)
         guard busyOrders.claim(orderKey) else {
-            throw Problem(.conflict, "order \(request.orderID) is being changed by another request; try again when it is answered")
+            throw UseCaseError(.conflict, "order \(request.orderID) is being changed by another request; try again when it is answered")
         }
         defer { busyOrders.release(orderKey) }
         let serial = signer.session.token.serialNumber
         guard let certificateSHA256 = SHA256Hex(bytes: signer.certificate.sha256Fingerprint) else {
-            throw Problem(.internalError, "the certificate on token \(serial) has no fingerprint")
+            throw UseCaseError(.internalError, "the certificate on token \(serial) has no fingerprint")
         }
         let certificateFacts = facts(of: signer.certificate)
 
@@ -267,7 +268,7 @@ final class OrderDesk: Sendable {
         var previous: SignedDocument?
         if request.step == .second {
             guard let der = toSign.signedData else {
-                throw Problem(.internalError, "order \(order.id) is first-signed but its SignedData is missing")
+                throw UseCaseError(.internalError, "order \(order.id) is first-signed but its SignedData is missing")
             }
             previous = try SignedDocument(derEncoded: der)
         }
@@ -308,29 +309,29 @@ final class OrderDesk: Sendable {
                 }
             }
             signed = try prepared.draft.finishDetached(signature: signature)
-        } catch let problem as Problem {
+        } catch let failure as UseCaseError {
             if let loggedIn { _ = try? await registry.append(loggedIn, by: caller.actor) }
-            throw problem
+            throw failure
         } catch {
             if cached != nil { dropCachedLogin(serial) }
             tokens.discard(used)
-            let problem = TokenProblems.problem(for: error) ?? Problem(.tokenFailed, "the signature could not be made: \(error)")
+            let problem = TokenFailures.error(for: error, otherwise: UseCaseError(.tokenFailed, "the signature could not be made: \(error)"))
             var entries: [AuditEvent] = loggedIn.map { [$0] } ?? []
             if !(error is PKCS11Error && (error as! PKCS11Error).function == "C_Login") {
-                entries.append(.refusal(.init(rule: problem.rule, reason: problem.detail, documentSHA256: order.documentSHA256)))
+                entries.append(.refusal(.init(rule: problem.rule, reason: problem.message, documentSHA256: order.documentSHA256)))
             }
             if !entries.isEmpty { _ = try? await registry.append(contentsOf: entries, by: caller.actor) }
             throw problem
         }
         guard let signatureSHA256 = SHA256Hex(bytes: signed.signatureDigest) else {
-            throw Problem(.internalError, "the new signature has no digest")
+            throw UseCaseError(.internalError, "the new signature has no digest")
         }
 
         let signature = OrderSignature(
             step: request.step, signer: caller.orderActor, tokenSerial: serial, certificateSHA256: certificateSHA256,
             signatureSHA256: signatureSHA256, signedAt: clock())
         let warnings = approval.warnings
-        var saved: IdempotencyGuard.Maker?
+        var saved: RecordMaker<Order>?
         if let record {
             saved = { order in try record(SignResult(order: order, signature: signature, warnings: warnings)) }
         }
@@ -344,7 +345,7 @@ final class OrderDesk: Sendable {
             fileNumber: request.fileNumber, now: clock(), generation: caller.generation, pinSince: approval.pinSince)
         let recorded: Order
         do {
-            recorded = try await storeCall {
+            recorded = try await withStore {
                 try await registry.recordSignature(
                     orderID: order.id, signature: signature, signedData: der, by: caller.actor, journalFirst: journalFirst,
                     decide: decision, idempotency: saved)
@@ -393,7 +394,7 @@ final class OrderDesk: Sendable {
         do {
             return try await tokens.keptSigner(for: uri, fresh: fresh)
         } catch {
-            throw TokenProblems.problem(for: error) ?? Problem(.tokenFailed, "\(error)")
+            throw TokenFailures.error(for: error, otherwise: UseCaseError(.tokenFailed, "\(error)"))
         }
     }
 
@@ -438,7 +439,7 @@ final class OrderDesk: Sendable {
         guard signer.session.token.serialNumber == old.session.token.serialNumber,
             signer.certificate == old.certificate
         else {
-            throw Problem(.conflict, "the token changed while this request waited for it; send the request again")
+            throw UseCaseError(.conflict, "the token changed while this request waited for it; send the request again")
         }
         return signer
     }
@@ -452,11 +453,6 @@ final class OrderDesk: Sendable {
             tokens.discard(signer)
             await signer.session.close()
         }
-    }
-
-    /// Runs `body` while no other request uses the token.
-    func tokenLock<T: Sendable>(_ serial: String, _ body: () async throws -> T) async throws -> T {
-        try await tokenLocks.withLock(serial, body)
     }
 
     // MARK: PIN cache (off by default)
@@ -509,23 +505,23 @@ final class OrderDesk: Sendable {
 
     /// Journals a refusal of the rules (also one decided at a request's head, `Route.admitHead`)
     /// and returns the problem to answer.
-    func refuse(_ caller: Caller, _ refusal: RuleRefusal, order: Order? = nil) async -> Problem {
-        await refuse(caller, Problem.kind(of: refusal), refusal.rule, refusal.message, order: order)
+    public func refuse(_ caller: Caller, _ refusal: RuleRefusal, order: Order? = nil) async -> UseCaseError {
+        await refuse(caller, UseCaseError(refusal).kind, refusal.rule, refusal.message, order: order)
     }
 
     /// Journals a refusal (the attempt is evidence too) and returns the problem to answer. A
     /// caller with no role is journaled at most once a minute per act (`RefusalThrottle`).
-    private func refuse(_ caller: Caller, _ kind: Problem.Kind, _ rule: RuleNumber?, _ message: String, order: Order? = nil) async -> Problem {
+    private func refuse(_ caller: Caller, _ kind: UseCaseError.Kind, _ rule: RuleNumber?, _ message: String, order: Order? = nil) async -> UseCaseError {
         var reason = message
         if caller.roles.isEmpty {
             let admission = throttle.admit(
-                uid: caller.peer.uid, user: caller.peer.userName, act: "order \(kind.name) \(rule?.rawValue ?? "")", rule: rule)
+                uid: caller.uid, user: caller.userName, act: "order \(kind.rawValue) \(rule?.rawValue ?? "")", rule: rule)
             for ended in admission.ended {
                 _ = try? await registry.append(
                     .refusal(.init(rule: ended.rule, reason: RefusalThrottle.summary(ended))),
                     by: .user(uid: ended.uid, name: ended.user, operatorID: nil))
             }
-            guard let skipped = admission.journal else { return Problem(kind, message, rule: rule) }
+            guard let skipped = admission.journal else { return UseCaseError(kind, message, rule: rule) }
             reason = RefusalThrottle.reason(message, skipped: skipped)
         }
         do {
@@ -535,7 +531,7 @@ final class OrderDesk: Sendable {
         } catch {
             logger.error("could not journal a refusal: \(error)")
         }
-        return Problem(kind, message, rule: rule)
+        return UseCaseError(kind, message, rule: rule)
     }
 
     private func announce(_ order: Order, by caller: Caller) {
@@ -545,67 +541,57 @@ final class OrderDesk: Sendable {
     }
 }
 
-extension OperatorScope {
-    /// A caller's scope: its operator's; an administrator named in the configuration but not in
-    /// the registry is on the Ministry's side; anyone else has none.
-    static func caller(_ op: Operator?, roles: Set<Role>) -> OperatorScope {
-        if let op { return op.scope }
-        return roles.contains(.administrator) ? .ministry : .unassigned
-    }
-}
 
-/// Who is calling, resolved once per request.
-struct Caller: Sendable {
-    var peer: PeerCredentials
-    var op: Operator?
-    var roles: Set<Role>
-    /// The registry's generation read before `op` (nil when the router resolved the caller).
-    var generation: Int64? = nil
+// MARK: - Reading orders, by the caller's scope
 
-    var name: String { peer.userName ?? "uid \(peer.uid)" }
-    var actor: AuditActor { .user(uid: peer.uid, name: peer.userName, operatorID: op?.id) }
-    var orderActor: OrderActor { OrderActor(operatorID: op?.id, unixUser: name) }
-    /// Who the registry checks again inside the transaction that records the caller's act.
-    var decision: ActDecision { ActDecision(operatorID: op?.id, callerName: name) }
-
-    /// The same for an act of the authority or the payment center: one of `roles` still held.
-    func decision(_ roles: Set<Role>, doing: String, rule: RuleNumber?) -> RoleDecision {
-        RoleDecision(
-            operatorID: op?.id, callerName: name, roles: roles,
-            configured: self.roles.contains(.administrator) && !(op?.roles.contains(.administrator) ?? false),
-            doing: doing, rule: rule)
-    }
-
-    /// The caller's scope (`OperatorScope`): an operator's own; an administrator named in the
-    /// configuration but not in the registry is on the Ministry's side; anyone else has none.
-    var scope: OperatorScope { .caller(op, roles: roles) }
-
-    /// Whether the caller may read an entity's orders and events (D3, D13): by its scope alone.
-    func maySee(_ entityCode: String) -> Bool { scope.covers(entityCode) }
-
-    /// Whether the caller may read an operator's record (holders, their tokens, the holders
-    /// report): the Ministry's side reads everyone, an entity's operators their entity's people.
-    func mayRead(_ op: Operator) -> Bool {
-        if case .ministry = scope { return true }
-        return op.entityCode.map(maySee) ?? false
-    }
-
-    static func resolve(_ request: Request, registry: Registry) async throws -> Caller {
-        // The router read the operator already for a route with roles: once per request.
-        if let resolved = request.resolvedCaller {
-            return Caller(peer: request.peer, op: resolved.op, roles: request.roles.isEmpty ? (resolved.op?.roles ?? []) : request.roles)
+extension OrderDesk {
+    /// The orders matching `filter` within the caller's scope: the scope is part of the query, so
+    /// a page is a page of the caller's orders (D3, D13).
+    public func orders(_ filter: OrderFilter, caller: Caller) async throws -> [Order] {
+        var filter = filter
+        switch caller.scope {
+        case .ministry: break
+        case .unassigned: return []
+        case .entity(let code):
+            if let asked = filter.entityCode, asked != code { return [] }
+            filter.entityCode = code
         }
-        // The registry's generation is read with the operator, before every other fact of the
-        // request (`SignatureDecision.generation`).
-        var op: Operator?
-        var generation: Int64?
-        if let user = request.peer.userName {
-            (op, generation) = try await registry.operatorAndGeneration(unixUser: user)
-        } else {
-            generation = try await registry.generation()
+        return try await withStore { try await registry.orders(filter) }
+    }
+
+    /// The uploaded file of an order the caller may see, byte for byte.
+    public func file(of id: Order.ID, caller: Caller) async throws -> (Order, [UInt8]) {
+        let order = try await visibleOrder(id, to: caller)
+        return (order, try await withStore { try await registry.orderFile(id: order.id) } ?? [])
+    }
+
+    /// The canonical order document both signatures cover.
+    public func document(of id: Order.ID, caller: Caller) async throws -> (Order, [UInt8]) {
+        let order = try await visibleOrder(id, to: caller)
+        return (order, try await withStore { try await registry.orderDocument(id: order.id) } ?? [])
+    }
+
+    /// The order's detached CMS SignedData (DER), once it has a signature.
+    public func signedData(of id: Order.ID, caller: Caller) async throws -> (Order, [UInt8]) {
+        let order = try await visibleOrder(id, to: caller)
+        guard let der = try await withStore({ try await registry.orderSignedData(id: order.id) }) else {
+            throw UseCaseError(.notFound, "order \(order.id) has no signature yet")
         }
-        // Routes open to any caller resolve no roles before the handler: the operator's own count.
-        return Caller(
-            peer: request.peer, op: op, roles: request.roles.isEmpty ? (op?.roles ?? []) : request.roles, generation: generation)
+        return (order, der)
+    }
+
+    /// What the review sheet is made of (D9): the order, its file, the entity's name, and when.
+    public struct ReviewSheetInput: Sendable {
+        public var order: Order
+        public var file: OrderFile
+        public var entityName: String?
+        public var generatedAt: Date
+    }
+
+    public func reviewSheet(of id: Order.ID, caller: Caller) async throws -> ReviewSheetInput {
+        let order = try await visibleOrder(id, to: caller)
+        let file = OrderFile(parsing: try await withStore { try await registry.orderFile(id: order.id) } ?? [])
+        let entityName = try await withStore { try await registry.entity(code: order.metadata.entityCode) }?.name
+        return ReviewSheetInput(order: order, file: file, entityName: entityName, generatedAt: clock())
     }
 }

@@ -1,4 +1,4 @@
-@testable import PaysignDaemon
+@testable import PaysignApplication
 import Testing
 
 /// The journal is not flooded by one caller's refusals (issue 15): one entry per caller and act a

@@ -1,4 +1,4 @@
-import PaysignDomain
+public import PaysignDomain
 import Synchronization
 
 /// Keeps a caller from flooding the append-only journal with its own refusals: one entry per Unix
@@ -9,7 +9,7 @@ import Synchronization
 ///
 /// Bounded: at most `capacity` callers and acts are remembered; past that, the oldest window goes
 /// (its count handed back too).
-final class RefusalThrottle: Sendable {
+public final class RefusalThrottle: Sendable {
     struct Key: Hashable {
         var uid: UInt32
         var act: String
@@ -23,34 +23,34 @@ final class RefusalThrottle: Sendable {
     }
 
     /// A window that ended with refusals left out.
-    struct Ended: Sendable {
-        var uid: UInt32
-        var user: String?
-        var act: String
-        var skipped: Int
+    public struct Ended: Sendable {
+        public var uid: UInt32
+        public var user: String?
+        public var act: String
+        public var skipped: Int
         /// The rule of the refusals left out, when they name one.
-        var rule: RuleNumber?
+        public var rule: RuleNumber?
     }
 
-    struct Admission: Sendable {
+    public struct Admission: Sendable {
         /// Nil: leave this refusal out (it is counted); else how many of the same caller and act
         /// were left out before it.
-        var journal: Int?
+        public var journal: Int?
         /// Windows of any caller that ended with refusals left out, to journal now.
-        var ended: [Ended]
+        public var ended: [Ended]
     }
 
     private let windows = Mutex<[Key: Window]>([:])
     let interval: Duration
     let capacity: Int
 
-    init(interval: Duration = .seconds(60), capacity: Int = 4096) {
+    public init(interval: Duration = .seconds(60), capacity: Int = 4096) {
         self.interval = interval
         self.capacity = capacity
     }
 
     /// Whether to journal this refusal now, and the windows that ended meanwhile with a count.
-    func admit(uid: UInt32, user: String?, act: String, rule: RuleNumber? = nil, now: ContinuousClock.Instant = .now) -> Admission {
+    public func admit(uid: UInt32, user: String?, act: String, rule: RuleNumber? = nil, now: ContinuousClock.Instant = .now) -> Admission {
         let key = Key(uid: uid, act: act)
         return windows.withLock { windows -> Admission in
             var ended: [Ended] = []
@@ -82,20 +82,20 @@ final class RefusalThrottle: Sendable {
     }
 
     /// The sentence for a window's refusals that were left out.
-    static func summary(_ ended: Ended) -> String {
+    public static func summary(_ ended: Ended) -> String {
         "\(ended.skipped) refusal\(ended.skipped == 1 ? "" : "s") of \(ended.user ?? "uid \(ended.uid)") for \(ended.act) within a minute were not journaled one by one"
     }
 
     /// Text a caller chose (a path, an entity code in a sentence) made fit for the journal's
     /// fields: control characters become `?`, and it is cut to `limit` characters, so the refusal
     /// it describes is always journaled.
-    static func journalText(_ text: String, limit: Int) -> String {
+    public static func journalText(_ text: String, limit: Int) -> String {
         let clean = String(String.UnicodeScalarView(text.unicodeScalars.map { $0.properties.generalCategory == .control ? "?" : $0 }))
         return clean.count <= limit ? clean : String(clean.prefix(limit - 1)) + "…"
     }
 
     /// `reason`, with the count of refusals left out before it when there were some.
-    static func reason(_ reason: String, skipped: Int) -> String {
+    public static func reason(_ reason: String, skipped: Int) -> String {
         skipped == 0 ? reason : reason + " (\(skipped) more refusal\(skipped == 1 ? "" : "s") of this caller for this act within the minute before were not journaled)"
     }
 }

@@ -16,7 +16,7 @@ public struct DaemonEvent: Sendable, Codable, Hashable {
     }
 
     /// The event as an SSE frame: `event:` line, one `data:` line of JSON, blank line.
-    var frame: [UInt8] {
+    public var frame: [UInt8] {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         encoder.dateEncodingStrategy = .iso8601
