@@ -105,7 +105,18 @@ extension OrderDesk {
             },
             // Any caller reaches the handler: SigningPolicy refuses with the rule that applies (a
             // holder whose token was revoked hears D6, a clerk D13), before any PIN is used.
-            Route("POST", "/v1/orders/{id}/signatures", roles: nil) { request in
+            Route("POST", "/v1/orders/{id}/signatures", roles: nil, admitHead: { head, resolved in
+                // Someone who is no operator, or data entry, never signs (D13): refused from the
+                // head, the body (and its PIN) never read. Everyone else reaches the policy.
+                guard resolved.op == nil || resolved.op?.roles.contains(.dataEntry) == true else { return nil }
+                let caller = Caller(peer: head.peer, op: resolved.op, roles: resolved.roles)
+                do throws(RuleRefusal) {
+                    _ = try SignerRoleRule.check(resolved.op, callerName: caller.name, step: .first)
+                    return nil
+                } catch {
+                    return .problem(Problem(await desk.refuse(caller, error)))
+                }
+            }) { request in
                 let caller = try await Caller.resolve(request, registry: registry)
                 let id = try Self.orderID(request)
                 // The PIN leaves the body before the JSON decoder sees it (rule D5).

@@ -104,7 +104,8 @@ public struct Route: Sendable {
     /// The rule a caller without the roles is refused under (D13: data entry never signs), if one.
     public var rule: RuleNumber?
     /// What else the head alone decides, once the caller has the route's role (the scope of an
-    /// upload from its query): an answer refuses the request before its body is read.
+    /// upload from its query; on a route open to all, who may never call it): an answer refuses
+    /// the request before its body is read.
     public var admitHead: (@Sendable (Request, ResolvedCaller) async -> Response?)?
     public var handler: @Sendable (Request) async throws -> Response
 
@@ -180,7 +181,23 @@ public struct Router: Sendable {
     /// the route, before its body is read: authorization before any side effect.
     public func admit(_ head: Request) async -> Admission {
         // No route or no such method: `respond` answers it once the request is read.
-        guard case .found(let route, let parameters) = lookup(head), let needed = route.roles else { return .admitted(nil) }
+        guard case .found(let route, let parameters) = lookup(head) else { return .admitted(nil) }
+        guard let needed = route.roles else {
+            // A route open to every caller may still refuse from the head (a signature asked by
+            // someone who is no operator, or by data entry). The handler resolves the caller itself
+            // (with the registry's generation), so nothing resolved here is handed on.
+            guard let check = route.admitHead else { return .admitted(nil) }
+            do {
+                var admitted = head
+                admitted.parameters = parameters
+                if let refusal = await check(admitted, try await directory.resolve(head.peer)) { return .refused(refusal) }
+                return .admitted(nil)
+            } catch let problem as Problem {
+                return .refused(.problem(problem))
+            } catch {
+                return .refused(.problem(Problem(.internalError, "the daemon failed: \(error)")))
+            }
+        }
         do {
             let resolved = try await directory.resolve(head.peer)
             if let refusal = await refusal(head, route: route, needed: needed, roles: resolved.roles) { return .refused(refusal) }

@@ -180,21 +180,33 @@ struct ScopeTests {
             #expect(result.stdout.hasPrefix("HTTP/1.1 403"), "\(user) \(path): \(result.stdout.prefix(300))")
             #expect(result.stdout.contains("not-authorized"), "\(result.stdout.prefix(300))")
         }
+        // A signature, a route open to every caller: someone who is no operator, and data entry,
+        // are refused from the head (D13); the announced body (within the route's limit) and the
+        // PIN it would carry are never read.
+        for user in [UnixUsers.officer3, UnixUsers.clerk] {
+            let result = try UnixUsers.run(as: user, UnixUsers.python, ["-c", Self.headOnly, daemon.socket, "/v1/orders/1/signatures", "4096"])
+            #expect(result.status == 0, "\(result.stderr)")
+            #expect(result.stdout.hasPrefix("HTTP/1.1 403"), "\(user): \(result.stdout.prefix(300))")
+            #expect(result.stdout.contains("\"rule\":\"D13\""), "\(result.stdout.prefix(400))")
+        }
         #expect(daemon.isRunning)
         let entries = try Self.journal(daemon.socket, after: 0)
         #expect(entries.contains { $0.kind == "refusal" && $0.raw.contains(Self.otherEntity) && $0.detail.contains("\"D13\"") },
                 "the scope refusal from the head is journaled: \(entries.suffix(5).map(\.raw))")
+        #expect(entries.contains { $0.kind == "refusal" && $0.raw.contains(UnixUsers.clerk) && $0.detail.contains("data entry never signs") },
+                "the clerk's signature refused from the head is journaled")
     }
 
     // MARK: Helpers
 
-    /// argv: socket, path. Sends a POST head announcing 40 MiB and no body, and prints the answer
-    /// received within 5 s (empty when none came).
+    /// argv: socket, path[, length]. Sends a POST head announcing `length` bytes (40 MiB by
+    /// default) and no body, and prints the answer received within 5 s (empty when none came).
     static let headOnly = #"""
         import socket, sys, time
+        length = int(sys.argv[3]) if len(sys.argv) > 3 else 41943040
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         s.connect(sys.argv[1])
-        s.sendall(("POST %s HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/csv\r\nContent-Length: 41943040\r\n\r\n" % sys.argv[2]).encode())
+        s.sendall(("POST %s HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/csv\r\nContent-Length: %d\r\n\r\n" % (sys.argv[2], length)).encode())
         s.settimeout(5)
         data = b""
         try:
