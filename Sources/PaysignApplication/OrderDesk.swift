@@ -95,7 +95,8 @@ public final class OrderDesk: Sendable {
             throw await refuse(caller, error)
         }
         let context = ValidationContext(today: today, holidays: holidays)
-        let (parsed, validation) = validator.validate(bytes: file, metadata, context)
+        let validator = self.validator
+        let (parsed, validation) = await HeavyWork.run { validator.validate(bytes: file, metadata, context) }
         if !validation.violations.isEmpty { throw UseCaseError.invalidOrder(validation.violations) }
         do {
             let order = try await withStore {

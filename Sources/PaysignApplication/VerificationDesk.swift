@@ -147,7 +147,9 @@ public final class VerificationDesk: Sendable {
         } catch let error as VerificationSetupError {
             throw UseCaseError(.unavailable, error.message)
         }
-        var report = verifier.verify(name: input.name, document: input.document, signature: input.signature, payrollFile: payroll)
+        var report = await HeavyWork.run { [payroll] in
+            verifier.verify(name: input.name, document: input.document, signature: input.signature, payrollFile: payroll)
+        }
         // The judge's own remark (signatures judged at their time-stamp instead) stays after ours;
         // each such signer's own time is in its `trustedTime`, untouched here.
         var time = trustedTime

@@ -138,6 +138,10 @@ public struct Daemon: Sendable {
         ]
         limits.idleTimeout = .milliseconds(Int(configuration.idleTimeoutSeconds * 1000))
         limits.requestTimeout = .milliseconds(Int(configuration.requestTimeoutSeconds * 1000))
+        limits.shares.connectionsPerUser = configuration.maxConnectionsPerUser
+        limits.shares.requestsPerUser = configuration.maxRequestsPerUser
+        limits.shares.bodyBytesPerUser = configuration.bodyMemoryBytesPerUser
+        limits.shares.bodyBytesTotal = configuration.bodyMemoryBytes
         let server = HTTPServer(listener: listener, router: router, limits: limits, logger: logger)
         await registry.journalConfigurationLoaded(configuration)
 

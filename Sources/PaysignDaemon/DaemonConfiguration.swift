@@ -1,4 +1,5 @@
 import Foundation
+import PaysignApplication
 import PaysignDomain
 import Yams
 
@@ -58,6 +59,13 @@ public struct DaemonConfiguration: Sendable, Hashable, Codable {
     public var journalSigningCertificates: [String] = []
     /// Largest order file `POST /v1/orders` accepts (the other routes keep `max-body-bytes`).
     public var maxOrderBytes: Int = 32 << 20
+    /// Fair shares (issue 16): connections one Unix user may hold open, requests of one user
+    /// worked on at once, bytes of request bodies one user and all users together may have in the
+    /// daemon's memory at once. Root is not counted.
+    public var maxConnectionsPerUser: Int = 32
+    public var maxRequestsPerUser: Int = 16
+    public var bodyMemoryBytesPerUser: Int = 96 << 20
+    public var bodyMemoryBytes: Int = 128 << 20
     /// The time zone whose calendar day is "today" for the D10 checks.
     public var timeZone: String = "Africa/Cairo"
     /// Official holidays, `YYYY-MM-DD` (D10: a pay date on one moves to the working day before).
@@ -97,6 +105,11 @@ public struct DaemonConfiguration: Sendable, Hashable, Codable {
 
     public init() {}
 
+    /// The largest body any route reads: an order file, or a verification's base64 JSON of one.
+    public var largestBodyBytes: Int {
+        max(maxBodyBytes, maxOrderBytes, VerificationDesk.bodyLimit(maxOrderBytes: maxOrderBytes))
+    }
+
     enum CodingKeys: String, CodingKey, CaseIterable {
         case socket
         case socketGroup = "socket-group"
@@ -113,6 +126,10 @@ public struct DaemonConfiguration: Sendable, Hashable, Codable {
         case journalSigningToken = "journal-signing-token"
         case journalSigningCertificates = "journal-signing-certificates"
         case maxOrderBytes = "max-order-bytes"
+        case maxConnectionsPerUser = "max-connections-per-user"
+        case maxRequestsPerUser = "max-requests-per-user"
+        case bodyMemoryBytesPerUser = "body-memory-bytes-per-user"
+        case bodyMemoryBytes = "body-memory-bytes"
         case timeZone = "time-zone"
         case holidays
         case maximumPINAgeDays = "maximum-pin-age-days"
@@ -157,6 +174,10 @@ public struct DaemonConfiguration: Sendable, Hashable, Codable {
         journalSigningToken = try c.decodeIfPresent(String.self, forKey: .journalSigningToken)
         journalSigningCertificates = try c.decodeIfPresent([String].self, forKey: .journalSigningCertificates) ?? []
         maxOrderBytes = try c.decodeIfPresent(Int.self, forKey: .maxOrderBytes) ?? defaults.maxOrderBytes
+        maxConnectionsPerUser = try c.decodeIfPresent(Int.self, forKey: .maxConnectionsPerUser) ?? defaults.maxConnectionsPerUser
+        maxRequestsPerUser = try c.decodeIfPresent(Int.self, forKey: .maxRequestsPerUser) ?? defaults.maxRequestsPerUser
+        bodyMemoryBytesPerUser = try c.decodeIfPresent(Int.self, forKey: .bodyMemoryBytesPerUser) ?? defaults.bodyMemoryBytesPerUser
+        bodyMemoryBytes = try c.decodeIfPresent(Int.self, forKey: .bodyMemoryBytes) ?? defaults.bodyMemoryBytes
         timeZone = try c.decodeIfPresent(String.self, forKey: .timeZone) ?? defaults.timeZone
         holidays = try c.decodeIfPresent([String].self, forKey: .holidays) ?? []
         maximumPINAgeDays = try c.decodeIfPresent(Int.self, forKey: .maximumPINAgeDays)
@@ -228,6 +249,17 @@ public struct DaemonConfiguration: Sendable, Hashable, Codable {
         }
         guard (1024...(1 << 30)).contains(maxOrderBytes) else {
             throw DaemonError("max-order-bytes must be between 1024 and 1073741824")
+        }
+        guard (1...4096).contains(maxConnectionsPerUser), (1...4096).contains(maxRequestsPerUser) else {
+            throw DaemonError("max-connections-per-user and max-requests-per-user must be between 1 and 4096")
+        }
+        // One user's share must hold the largest body a route takes, and the whole budget one
+        // user's share: otherwise an upload allowed by its limit could never be read.
+        guard bodyMemoryBytesPerUser >= largestBodyBytes else {
+            throw DaemonError("body-memory-bytes-per-user (\(bodyMemoryBytesPerUser)) must be at least the largest request body a route takes (\(largestBodyBytes) bytes, from max-order-bytes)")
+        }
+        guard bodyMemoryBytes >= bodyMemoryBytesPerUser else {
+            throw DaemonError("body-memory-bytes (\(bodyMemoryBytes)) must be at least body-memory-bytes-per-user (\(bodyMemoryBytesPerUser))")
         }
         guard TimeZone(identifier: timeZone) != nil else {
             throw DaemonError("time-zone '\(timeZone)' is not a time zone name such as Africa/Cairo")

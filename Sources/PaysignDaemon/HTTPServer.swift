@@ -39,6 +39,8 @@ public struct ServerLimits: Sendable, Hashable {
     public var maxConnections: Int = 512
     /// On shutdown, how long requests in flight may take to finish before they are cancelled.
     public var drainTimeout: Duration = .seconds(10)
+    /// What one Unix user, and all together, may hold at once (`FairShares`).
+    public var shares = ShareLimits()
     public init() {}
 
     static func amount(_ duration: Duration) -> TimeAmount {
@@ -57,6 +59,10 @@ public final class HTTPServer: Sendable {
     let limits: ServerLimits
     let logger: Logger
     let group: any EventLoopGroup
+    let shares: FairShares
+    /// When each user's refused connections were last logged, and how many since (one line a
+    /// minute per user: a user opening thousands must not flood the log either).
+    private let refusedConnections = Mutex<[UInt32: (logged: ContinuousClock.Instant, since: Int)]>([:])
 
     public convenience init(listener: Listener, router: Router, limits: ServerLimits = ServerLimits(), logger: Logger) {
         self.init(listener: listener, router: router, limits: limits, logger: logger, group: MultiThreadedEventLoopGroup.singleton)
@@ -68,6 +74,7 @@ public final class HTTPServer: Sendable {
         self.limits = limits
         self.logger = logger
         self.group = group
+        self.shares = FairShares(limits.shares)
     }
 
     typealias Connection = NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>
@@ -79,6 +86,9 @@ public final class HTTPServer: Sendable {
         let logger = self.logger
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
+            // A client that shuts its side down after sending (a half-close) still gets its answer:
+            // the end of its input is an event, not the end of the connection.
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
         let initializer: @Sendable (any Channel) -> EventLoopFuture<(PeerCredentials, Connection)> = { channel in
             Self.peerCredentials(of: channel).flatMapThrowing { peer in
                 let sync = channel.pipeline.syncOperations
@@ -117,8 +127,17 @@ public final class HTTPServer: Sendable {
                         try? await connection.channel.close()
                         continue
                     }
+                    // One user's share of the connections (a user holding its share cannot take
+                    // the slots everybody else needs).
+                    guard shares.openConnection(peer.uid) else {
+                        open.value.subtract(1, ordering: .relaxed)
+                        refusedConnection(from: peer)
+                        try? await connection.channel.close()
+                        continue
+                    }
                     tasks.addTask {
                         await self.serve(connection, peer: peer)
+                        self.shares.closeConnection(peer.uid)
                         open.value.subtract(1, ordering: .relaxed)
                     }
                 }
@@ -132,6 +151,31 @@ public final class HTTPServer: Sendable {
             }
             tasks.cancelAll()
         }
+    }
+
+    /// Logs a connection closed for its user's share, at most once a minute per user.
+    private func refusedConnection(from peer: PeerCredentials) {
+        let now = ContinuousClock.now
+        let report: Int? = refusedConnections.withLock { seen in
+            if let last = seen[peer.uid], now - last.logged < .seconds(60) {
+                seen[peer.uid] = (last.logged, last.since + 1)
+                return nil
+            }
+            if seen.count >= 4096 { seen.removeAll() }
+            let since = seen[peer.uid]?.since ?? 0
+            seen[peer.uid] = (now, 0)
+            return since
+        }
+        if let since = report {
+            logger.warning("\(peer) holds \(limits.shares.connectionsPerUser) connections, one user's share; closing its new ones\(since > 0 ? " (\(since) more closed in the last minute)" : "")")
+        }
+    }
+
+    /// The answer to a request past its user's share (or past the daemon's memory for bodies).
+    static func unavailable(_ refusal: FairShares.Refusal) -> Response {
+        var response = Response.problem(Problem(.unavailable, refusal.sentence))
+        response.headers.append(("Retry-After", "1"))
+        return response
     }
 
     // MARK: One connection
@@ -152,12 +196,17 @@ public final class HTTPServer: Sendable {
                 var pending: Request?
                 // A body may hold a PIN (D5): it is zeroed once answered, never just let go.
                 defer { Self.wipe(&body) }
+                // Body bytes of this request counted against the user's share and the daemon's.
+                var reserved = 0
+                defer { shares.releaseBody(peer.uid, reserved) }
                 for try await part in inbound {
                     if answeredLast { continue }
                     switch part {
                     case .head(let requestHead):
                         head = requestHead
                         Self.wipe(&body)
+                        shares.releaseBody(peer.uid, reserved)
+                        reserved = 0
                         tooLarge = false
                         // Authorization before the body is read (and before any side effect): a
                         // caller without the route's role is answered from the head and the
@@ -185,7 +234,16 @@ public final class HTTPServer: Sendable {
                         guard !tooLarge else { continue }
                         if body.readableBytes + chunk.readableBytes > limit {
                             tooLarge = true
+                        } else if let refusal = shares.reserveBody(peer.uid, chunk.readableBytes) {
+                            // Past the user's share of body memory, or the daemon's: answered now,
+                            // the rest of the body never read.
+                            chunk.withUnsafeMutableReadableBytes { _ = $0.initializeMemory(as: UInt8.self, repeating: 0) }
+                            if let requestHead = head {
+                                try await write(Self.unavailable(refusal), keepAlive: false, head: requestHead, to: outbound)
+                            }
+                            return
                         } else {
+                            reserved += chunk.readableBytes
                             body.writeBuffer(&chunk)
                         }
                         chunk.withUnsafeMutableReadableBytes { _ = $0.initializeMemory(as: UInt8.self, repeating: 0) }
@@ -198,11 +256,20 @@ public final class HTTPServer: Sendable {
                         }
                         guard var request = pending else { continue }
                         pending = nil
+                        // One user's share of the work in progress.
+                        if let refusal = shares.beginRequest(peer.uid) {
+                            try await write(Self.unavailable(refusal), keepAlive: false, head: requestHead, to: outbound)
+                            return
+                        }
+                        defer { shares.endRequest(peer.uid) }
                         request.body = Array(body.readableBytesView)
                         Self.wipe(&body)
                         let response = await router.respond(to: request)
                         // The handler is done with its copies; this one is the last.
                         request.body.withUnsafeMutableBytes { _ = $0.initializeMemory(as: UInt8.self, repeating: 0) }
+                        request.body = []
+                        shares.releaseBody(peer.uid, reserved)
+                        reserved = 0
                         let keepAlive = requestHead.isKeepAlive
                         if case .bytes = response.body {
                             try await write(response, keepAlive: keepAlive, head: requestHead, to: outbound)
@@ -325,10 +392,24 @@ final class ProtocolErrorAnswer: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// An answer's head was written and its end not yet.
     private var answering = false
+    /// A parser error was answered (or the connection is being closed for one): whatever the
+    /// application writes after it is dropped, so a request never gets two answers.
     private var closing = false
+    /// A request's head went up to the application and its end has not come yet.
+    private var inRequest = false
+    /// An answer with `Connection: close` was written (an early 413, a refusal from the head): the
+    /// request it answered may never be read to its end, and nothing else is answered on this
+    /// connection. A parser error that follows (the client half-closes mid-body) only closes it:
+    /// a second answer would break HTTP/1.1 (and NIO's pipelining handler asserts on it).
+    private var answeredForGood = false
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !closing else { return }
+        switch unwrapInboundIn(data) {
+        case .head: inRequest = true
+        case .end: inRequest = false
+        case .body: break
+        }
         context.fireChannelRead(data)
     }
 
@@ -338,8 +419,15 @@ final class ProtocolErrorAnswer: ChannelDuplexHandler, RemovableChannelHandler {
             return
         }
         guard !closing else { return }
+        if case .invalidEOFState = parserError {
+            // The client shut its side down inside a request (a half-close mid-body). The
+            // application may still answer from the head (413, a refusal); its input simply
+            // ends. Between requests there is nothing to answer.
+            if !inRequest { context.close(promise: nil) }
+            return
+        }
         closing = true
-        guard !answering else {
+        guard !answering, !answeredForGood else {
             context.close(promise: nil)
             return
         }
@@ -358,8 +446,15 @@ final class ProtocolErrorAnswer: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        guard !closing else {
+            // The parser error's answer is the connection's last: the application's is dropped.
+            promise?.fail(ChannelError.ioOnClosedChannel)
+            return
+        }
         switch unwrapOutboundIn(data) {
-        case .head: answering = true
+        case .head(let head):
+            answering = true
+            if head.headers[canonicalForm: "connection"].contains(where: { $0.lowercased() == "close" }) { answeredForGood = true }
         case .end: answering = false
         case .body: break
         }

@@ -50,6 +50,10 @@ struct Paysignd: AsyncParsableCommand {
     @Option(name: .customLong("crl-next-update-days"), help: "nextUpdate of the CRLs this daemon issues, in days.") var crlNextUpdateDays: Int?
     @Option(name: .customLong("dormant-days"), help: "D4: days without a signature after which a holder is dormant.") var dormantDays: Int?
     @Option(name: .customLong("retirement-warning-days"), help: "D6: a second signer retiring within this many days is due to surrender.") var retirementWarningDays: Int?
+    @Option(name: .customLong("max-connections-per-user"), help: "Connections one Unix user may hold open.") var maxConnectionsPerUser: Int?
+    @Option(name: .customLong("max-requests-per-user"), help: "Requests of one Unix user worked on at once.") var maxRequestsPerUser: Int?
+    @Option(name: .customLong("body-memory-bytes-per-user"), help: "Bytes of request bodies one Unix user may have in memory at once.") var bodyMemoryBytesPerUser: Int?
+    @Option(name: .customLong("body-memory-bytes"), help: "Bytes of request bodies all users together may have in memory at once.") var bodyMemoryBytes: Int?
 
     func resolvedConfiguration() throws -> DaemonConfiguration {
         var configuration = DaemonConfiguration()
@@ -89,6 +93,10 @@ struct Paysignd: AsyncParsableCommand {
         if let crlNextUpdateDays { configuration.crlNextUpdateDays = crlNextUpdateDays }
         if let dormantDays { configuration.dormantDays = dormantDays }
         if let retirementWarningDays { configuration.retirementWarningDays = retirementWarningDays }
+        if let maxConnectionsPerUser { configuration.maxConnectionsPerUser = maxConnectionsPerUser }
+        if let maxRequestsPerUser { configuration.maxRequestsPerUser = maxRequestsPerUser }
+        if let bodyMemoryBytesPerUser { configuration.bodyMemoryBytesPerUser = bodyMemoryBytesPerUser }
+        if let bodyMemoryBytes { configuration.bodyMemoryBytes = bodyMemoryBytes }
         try configuration.validate()
         return configuration
     }

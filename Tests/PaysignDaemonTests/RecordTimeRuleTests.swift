@@ -32,7 +32,11 @@ struct RecordTimeRuleTests {
     @Test("a change while at least 50 signatures by the signer wait on the token: none recorded after the change's entry, every waiting request refused naming the rule, OpenSSL verifies every recorded one",
           arguments: Change.allCases)
     func changeWhileSignaturesWait(_ change: Change) throws {
-        let flow = try FlowDaemon(environment: ["PAYSIGN_PKCS11_FAULTS": "C_Sign~60"])
+        // 60 requests of one user at once: more than a user's default share of work (16), which
+        // this test lifts to make them all wait on the token.
+        let flow = try FlowDaemon(
+            arguments: ["--max-requests-per-user", "128", "--max-connections-per-user", "128"],
+            environment: ["PAYSIGN_PKCS11_FAULTS": "C_Sign~60"])
         defer { flow.close() }
         let (pki, daemon) = (flow.pki, flow.daemon)
         let bench = LoadBench(pki: pki, daemon: daemon)

@@ -8,11 +8,11 @@ public final class FlowDaemon: Sendable {
     public let daemon: DaemonProcess
     public var socket: String { daemon.socket }
 
-    public init(environment: [String: String] = [:]) throws {
+    public init(arguments: [String] = [], environment: [String: String] = [:]) throws {
         try UnixUsers.ensure()
         pki = try TestPKI.separate()
         do {
-            daemon = try DaemonProcess(pki: pki, environment: environment, socketGroup: UnixUsers.group)
+            daemon = try DaemonProcess(pki: pki, arguments: arguments, environment: environment, socketGroup: UnixUsers.group)
         } catch {
             try? FileManager.default.removeItem(at: pki.directory)
             throw error
