@@ -200,9 +200,9 @@ say "package: $deb ($(du -h "$deb" | cut -f1), version $package_version)"
 step "cgroups and overlayfs"
 name=paysign-testbed-$$
 if [ -e /sys/fs/cgroup/cgroup.controllers ]; then
-    cgroup_dirs=(/sys/fs/cgroup/$name)                                    # cgroup v2 only
+    cgroup_dirs=("/sys/fs/cgroup/$name")                                  # cgroup v2 only
 else
-    cgroup_dirs=(/sys/fs/cgroup/unified/$name /sys/fs/cgroup/systemd/$name) # hybrid: v2 + name=systemd
+    cgroup_dirs=("/sys/fs/cgroup/unified/$name" "/sys/fs/cgroup/systemd/$name") # hybrid: v2 + name=systemd
 fi
 for dir in "${cgroup_dirs[@]}"; do
     if ! err=$(mkdir "$dir" 2>&1); then
