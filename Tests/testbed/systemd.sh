@@ -20,8 +20,8 @@
 #      packaged with no drop-in and `systemd-analyze security` (online) at MAX_EXPOSURE or lower;
 #      MemoryMax=, TasksMax= and the start limit as the unit says; an order uploaded, reviewed and
 #      signed first and second through the daemon on SoftHSM tokens, checked by OpenSSL here; /run
-#      and /etc/paysign read-only in the daemon's mount namespace; SIGKILL then a restart; a clean
-#      stop; a daemon that cannot start (a missing shared library) given up after the start limit,
+#      and /etc/paysign read-only in the daemon's mount namespace; SIGKILL then a restart; a
+#      reinstall (the postinst's upgrade path); a clean stop; a daemon that cannot start (a missing shared library) given up after the start limit,
 #      and a waiting client refused at once; a reboot with the audit journal's hash chain intact;
 #      `apt-get purge`.
 #   5. SIGTERM to nspawn (the container powers off), the overlay and the cgroups removed: also on
@@ -510,6 +510,19 @@ after_restarts=$(show paysignd.service NRestarts)
 out=$(cexec timeout 30 paysign audit verify 2>&1) || fail_with "the audit journal does not verify after the SIGKILL." "$out"
 killed_line=$(cexec journalctl --no-pager -o cat -u paysignd.service | grep -m1 'status=9/KILL' || true)
 ok "PID $old_pid killed ($killed_line); restarted as PID $new_pid after RestartSec=2s (NRestarts $before_restarts -> $after_restarts); $out"
+
+# --- Reinstalling: the postinst's upgrade path ------------------------------------------------
+step "apt-get install --reinstall (the postinst's upgrade path)"
+old_pid=$(show paysignd.service MainPID)
+out=$(cexec apt-get install -y --reinstall "/var/tmp/paysign-test/$(basename "$deb")" 2>&1) \
+    || fail_with "apt-get install --reinstall failed in the container." "$(tail -n 15 <<<"$out")"
+new_pid=$(show paysignd.service MainPID)
+[ "$(show paysignd.service SubState)" = running ] && [ "$new_pid" != "$old_pid" ] \
+    || fail "after the reinstall paysignd.service should run again on the new binary (MainPID $old_pid before, $new_pid after, $(show paysignd.service SubState))."
+[ "$(show paysignd.socket ActiveState)" = active ] || fail "paysignd.socket is not listening after the reinstall."
+expect_stat /etc/paysign/paysignd.yaml "640 root paysign"
+out=$(cexec timeout 30 paysign audit verify 2>&1) || fail_with "the audit journal does not verify after the reinstall." "$out"
+ok "reinstalled: the running daemon was restarted on the new binary (PID $old_pid -> $new_pid), the socket kept listening, paysignd.yaml 0640 root:paysign again; $out"
 
 # --- A clean stop --------------------------------------------------------------------------------
 step "a clean stop"
