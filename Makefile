@@ -6,7 +6,7 @@
 
 SWIFT ?= swift
 
-.PHONY: all build test demo bench deps toolchain clean
+.PHONY: all build test demo bench deps toolchain clean deb man systemd-test
 
 all: build
 
@@ -39,5 +39,20 @@ fuzz: deps
 soak: deps
 	@scripts/soak.sh
 
+# The Debian package: dist/paysign_VERSION_ARCH.deb (release build with the Swift runtime linked
+# in, the units, sysusers/tmpfiles files, the example configuration, the man pages), then lintian.
+deb: deps
+	@scripts/deb.sh
+
+# Regenerate man/paysign.1 and man/paysignd.8 from the argument parser (generate-manual plugin);
+# commit the result. make deb refuses pages older than the options.
+man: deps
+	@scripts/man.sh
+
+# The packaged daemon under a real systemd (252, PID 1 of a systemd-nspawn container booted from
+# a cached Debian 12 root): the stage of make test after the Swift suites, alone.
+systemd-test: deps
+	@Tests/testbed/systemd.sh
+
 clean:
-	rm -rf .build demo-out
+	rm -rf .build demo-out dist

@@ -13,6 +13,11 @@ packages=(
   openssl faketime
   # setpriv (run clients as another user), procps (pgrep)
   util-linux procps
+  # make deb: dpkg-deb, dpkg-shlibdeps, strip, lintian
+  dpkg-dev binutils lintian
+  # the systemd stage of make test (Tests/testbed/systemd.sh): a Debian 12 root booted with
+  # systemd-nspawn; nsenter and overlayfs need nothing more
+  debootstrap debian-archive-keyring systemd-container
 )
 missing=()
 for p in "${packages[@]}"; do
