@@ -198,7 +198,13 @@ public struct DaemonConfiguration: Sendable, Hashable, Codable {
             throw DaemonError("cannot read the configuration file \(path)")
         }
         let text = String(decoding: data, as: UTF8.self)
-        if text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { return DaemonConfiguration() }
+        // A file of comments only (an example with every key commented out) is an empty
+        // document, which YAML reads as null: the defaults, as for an empty file.
+        let meaningful = text.split(whereSeparator: \.isNewline).contains { line in
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            return !trimmed.isEmpty && !trimmed.hasPrefix("#") && trimmed != "---" && trimmed != "..."
+        }
+        if !meaningful { return DaemonConfiguration() }
         let configuration: DaemonConfiguration
         do {
             configuration = try YAMLDecoder().decode(DaemonConfiguration.self, from: text)

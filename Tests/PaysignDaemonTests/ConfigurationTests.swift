@@ -23,6 +23,29 @@ struct ConfigurationTests {
         #expect(configuration.tokenThreadNice == -10)
     }
 
+    @Test("a file of comments only gives the defaults too (the packaged example with every key commented out)")
+    func commentsOnly() throws {
+        let configuration = try load("# paysignd.yaml\n---\n#   socket-group: paysign\n\n   # max-body-bytes: 4096\n")
+        #expect(configuration == DaemonConfiguration())
+    }
+
+    @Test("the fair shares are read, and a user's share must hold the largest body")
+    func shares() throws {
+        let configuration = try load("""
+            max-order-bytes: 1048576
+            max-connections-per-user: 4
+            max-requests-per-user: 2
+            body-memory-bytes-per-user: 4194304
+            body-memory-bytes: 8388608
+            """)
+        #expect(configuration.maxConnectionsPerUser == 4)
+        #expect(configuration.maxRequestsPerUser == 2)
+        #expect(configuration.bodyMemoryBytesPerUser == 4 << 20)
+        #expect(configuration.bodyMemoryBytes == 8 << 20)
+        #expect(throws: DaemonError.self) { try load("body-memory-bytes-per-user: 1048576") }
+        #expect(throws: DaemonError.self) { try load("body-memory-bytes: 100663295") }
+    }
+
     @Test("every documented key is read")
     func keys() throws {
         let configuration = try load("""
