@@ -56,7 +56,11 @@ public struct Daemon: Sendable {
         let logger = self.logger
         let startedAt = Date()
         // The socket first: a second daemon or a stray file is refused before anything is opened.
-        if inherited.isEmpty { try HTTPServer.prepare(socketPath: configuration.socket) }
+        // So is a socket group that does not exist (the socket would stay root's alone).
+        if inherited.isEmpty {
+            try HTTPServer.prepare(socketPath: configuration.socket)
+            _ = try HTTPServer.socketGroupID(configuration.socketGroup)
+        }
         let registry = try await RegistryAccess.open(stateDirectory: configuration.stateDirectory, logger: logger)
         // The threads that talk to tokens get a core first (`TokenThreadPriority`): the token is
         // the slow part, and the bookkeeping around its signatures waits for it, not the reverse.

@@ -104,6 +104,9 @@ public final class HTTPServer: Sendable {
         let server: NIOAsyncChannel<(PeerCredentials, Connection), Never>
         switch listener {
         case .path(let path, let mode, let groupName):
+            // The group is looked up before anything is bound: a daemon that would leave its
+            // socket to root alone does not start.
+            _ = try Self.socketGroupID(groupName)
             try Self.prepare(socketPath: path)
             server = try await bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: false, childChannelInitializer: initializer)
             try Self.setPermissions(path: path, mode: mode, group: groupName)
@@ -356,15 +359,41 @@ public final class HTTPServer: Sendable {
         }
     }
 
+    /// The configured socket group's id (nil: none configured); one that does not exist is an
+    /// error, never silently ignored.
+    static func socketGroupID(_ group: String?) throws -> gid_t? {
+        guard let group, !group.isEmpty else { return nil }
+        guard let gid = PeerCredentials.groupID(of: group) else {
+            throw DaemonError("the socket group '\(group)' does not exist; create it (groupadd \(group)) or set socket-group to \"\" to leave the socket to its owner")
+        }
+        return gid
+    }
+
+    /// Gives the socket its group and mode through a descriptor of the socket file itself
+    /// (`O_PATH|O_NOFOLLOW`, checked to be a socket owned by this process's user), never by
+    /// its path: a link or another file put in its place between the bind and here is refused,
+    /// not changed. A group that does not exist stops the daemon (one sentence).
     static func setPermissions(path: String, mode: UInt32, group: String?) throws {
-        if let group {
-            if let gid = PeerCredentials.groupID(of: group) {
-                guard chown(path, uid_t.max, gid) == 0 else {
-                    throw DaemonError("cannot give \(path) to group \(group): \(String(cString: strerror(errno)))")
-                }
+        let gid = try socketGroupID(group)
+        // O_PATH (<fcntl.h>, visible only with _GNU_SOURCE, so not imported): 010000000.
+        let oPath: Int32 = 0o10_000_000
+        let fd = open(path, oPath | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else {
+            throw DaemonError("cannot open the socket \(path) to set its mode: \(String(cString: strerror(errno)))")
+        }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFSOCK, info.st_uid == geteuid() else {
+            throw DaemonError("\(path) is no longer the socket paysignd bound (something replaced it); not changing it")
+        }
+        // The descriptor's own file, through /proc: chown and chmod reach exactly that inode.
+        let handle = "/proc/self/fd/\(fd)"
+        if let gid {
+            guard chown(handle, uid_t.max, gid) == 0 else {
+                throw DaemonError("cannot give \(path) to group \(group ?? ""): \(String(cString: strerror(errno)))")
             }
         }
-        guard chmod(path, mode_t(mode)) == 0 else {
+        guard chmod(handle, mode_t(mode)) == 0 else {
             throw DaemonError("cannot set the mode of \(path): \(String(cString: strerror(errno)))")
         }
     }

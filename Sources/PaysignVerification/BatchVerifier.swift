@@ -96,8 +96,13 @@ public final class BatchVerifier: Sendable {
             throw VerificationSetupError("the output folder \(output) cannot be made: \(error.localizedDescription)")
         }
         // The reports are created relative to the folder's descriptor: no path walk per report.
-        let directory = open(output, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        // The folder itself is never reached through a symbolic link (one planted where the
+        // batch was to write would send the reports, and the files they replace, elsewhere).
+        let directory = open(output, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
         guard directory >= 0 else {
+            if errno == ELOOP || errno == ENOTDIR {
+                throw VerificationSetupError("the output folder \(output) is a symbolic link or not a folder; give the folder itself")
+            }
             throw VerificationSetupError("the output folder \(output) cannot be opened: \(String(cString: strerror(errno)))")
         }
         defer { close(directory) }
@@ -163,8 +168,8 @@ public final class BatchVerifier: Sendable {
             indeterminate: entries.count { $0.verdict == .indeterminate }, invalidByCheck: invalidBy,
             indeterminateByCheck: indeterminateBy, seconds: seconds,
             ordersPerSecond: seconds > 0 ? Double(entries.count) / seconds : 0, orders: entries)
-        try Self.write(Self.json(summary), to: output + "/summary.json")
-        try Self.write(Array(Self.text(summary).utf8), to: output + "/summary.txt")
+        try Self.write(Self.json(summary), to: "summary.json", in: directory)
+        try Self.write(Array(Self.text(summary).utf8), to: "summary.txt", in: directory)
         return summary
     }
 
@@ -230,13 +235,17 @@ public final class BatchVerifier: Sendable {
         return out
     }
 
-    static func write(_ data: [UInt8], to path: String) throws {
-        try write(data, to: path, in: AT_FDCWD)
-    }
-
-    /// Writes `data` into the file `path`, relative to the folder `directory` (a descriptor).
+    /// Writes `data` into a new file `path`, relative to the folder `directory` (a descriptor).
+    ///
+    /// Never through a symbolic link or onto a file someone else put there: whatever has the name
+    /// is removed first (a link itself, never what it points to), and the report is created with
+    /// `O_CREAT|O_EXCL|O_NOFOLLOW`; a name taken again between the two fails, nothing is
+    /// overwritten.
     static func write(_ data: [UInt8], to path: String, in directory: Int32) throws {
-        let fd = openat(directory, path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        if unlinkat(directory, path, 0) != 0 && errno != ENOENT {
+            throw VerificationSetupError("cannot replace \(path): \(String(cString: strerror(errno)))")
+        }
+        let fd = openat(directory, path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw VerificationSetupError("cannot write \(path): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
         try data.withUnsafeBytes { buffer in

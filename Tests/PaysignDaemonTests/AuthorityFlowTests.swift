@@ -912,13 +912,29 @@ struct AuthorityFlowTests {
         // officer2 is not on the list and signs the waiting order.
         #expect(try importer.sign(Self.officer2, waiting.id, "first", token: "officer2").status == 201)
 
-        // Through the crl-watch folder.
+        // Through the crl-watch folder. First what an attacker who can write there would put
+        // (issue 16): a link to a file the daemon may read but must not, a file far larger than
+        // any list, a FIFO that would block a reader. None is read; each is named once in the log.
         let folder = try Bench.scratch()
         defer { try? FileManager.default.removeItem(at: folder) }
+        try FileManager.default.createSymbolicLink(atPath: folder.appendingPathComponent("a-link.crl").path, withDestinationPath: "/etc/shadow")
+        let huge = folder.appendingPathComponent("b-huge.crl")
+        _ = FileManager.default.createFile(atPath: huge.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: huge)
+        try handle.truncate(atOffset: 200 << 20)
+        try handle.close()
+        #expect(mkfifo(folder.appendingPathComponent("c-fifo.crl").path, 0o644) == 0)
         let watcher = try Bench(pki, authority: false, arguments: ["--crl-watch", folder.path])
         try watcher.setUpEntity()
         let order = try watcher.reviewedOrder()
         expectProblem(try watcher.get("/v1/crl"), 404, "not-found", rule: nil)
+        let planted = Date().addingTimeInterval(12)
+        while !watcher.daemon.log(tail: 400).contains("c-fifo.crl") && Date() < planted { usleep(200_000) }
+        let log = watcher.daemon.log(tail: 400)
+        #expect(log.contains("a-link.crl: a symbolic link"), "\(log.suffix(1500))")
+        #expect(log.contains("b-huge.crl: 209715200 bytes, more than"), "\(log.suffix(1500))")
+        #expect(log.contains("c-fifo.crl: not a regular file"), "\(log.suffix(1500))")
+        #expect(watcher.daemon.isRunning)
         // Written beside the folder, then renamed in: the watcher never sees half a file.
         let staged = folder.deletingLastPathComponent().appendingPathComponent("staged-\(UUID().uuidString.prefix(8)).crl")
         try crl.write(to: staged)
@@ -926,6 +942,8 @@ struct AuthorityFlowTests {
         let deadline = Date().addingTimeInterval(12)
         while try watcher.get("/v1/crl").status != 200 && Date() < deadline { usleep(200_000) }
         #expect(try watcher.get("/v1/crl").body == crl, "imported from the folder within 12 s")
+        #expect(watcher.daemon.log(tail: 2000).components(separatedBy: "a-link.crl: a symbolic link").count == 2,
+                "the planted link is named once, not at every scan")
         let entry = try watcher.journal().filter { $0.kind == "crl-imported" }
         #expect(entry.count == 1, "\(entry.map(\.raw))")
         try expectRevokedSignerRefused(watcher, order)

@@ -165,7 +165,7 @@ struct DaemonTests {
         #expect(try client.get("/v1/health").status == 200)
     }
 
-    @Test("start-up refuses, in one sentence, a live daemon's socket, a non-socket file, an unwritable state directory, a corrupt database")
+    @Test("start-up refuses, in one sentence, a live daemon's socket, a non-socket file, an unwritable state directory, a corrupt database, a socket group that does not exist")
     func startupFailures() throws {
         let daemon = try DaemonProcess(pki: pki)
         func start(_ arguments: [String]) throws -> Shell.Result {
@@ -185,7 +185,12 @@ struct DaemonTests {
         _ = FileManager.default.createFile(atPath: dir + "/corrupt/paysign.sqlite", contents: Data(repeating: 0x42, count: 8192))
         let corrupt = try start(["--socket", dir + "/s3.sock", "--state-dir", dir + "/corrupt"])
         #expect(corrupt.status != 0 && corrupt.stderr.hasPrefix("paysignd: "), "\(corrupt.stderr)")
-        for result in [live, plain, unwritable, corrupt] {
+        // A socket group that does not exist (issue 16: it was ignored, the socket left root's).
+        var noGroup = try start(["--socket", dir + "/s4.sock", "--state-dir", dir + "/s4", "--socket-group", "paysign-no-such-group"])
+        #expect(noGroup.status != 0 && noGroup.stderr.contains("the socket group 'paysign-no-such-group' does not exist"), "\(noGroup.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/s4.sock") || !UnixSocket.answers(dir + "/s4.sock"), "nothing serves on it")
+        noGroup.stderr = noGroup.stderr.trimmingCharacters(in: .whitespacesAndNewlines)
+        for result in [live, plain, unwritable, corrupt, noGroup] {
             #expect(result.stderr.split(separator: "\n").count == 1, "\(result.stderr)")
         }
         #expect(try DaemonClient(socketPath: daemon.socket).get("/v1/health").status == 200, "the live daemon is untouched")

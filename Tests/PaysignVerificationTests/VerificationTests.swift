@@ -183,6 +183,32 @@ struct VerificationTests {
         let a = try JSONDecoder.iso.decode(VerificationReport.self, from: Data(contentsOf: URL(fileURLWithPath: out + "/a-good.json")))
         #expect(a.verdict == .valid && a.check(.fileNumber)?.status == .pass)
         #expect(try String(contentsOfFile: out + "/summary.txt", encoding: .utf8).contains("invalid c-clerk: roles"))
+
+        // Again into the same folder, where someone planted links named like the reports to
+        // write (issue 16): the links are replaced by the reports, the files they point to
+        // untouched; an output folder that is itself a link is refused.
+        let victim = bench.path("victim.txt")
+        try Data("not yours\n".utf8).write(to: URL(fileURLWithPath: victim))
+        for name in ["a-good.json", "summary.json", "summary.txt"] {
+            try FileManager.default.removeItem(atPath: "\(out)/\(name)")
+            try FileManager.default.createSymbolicLink(atPath: "\(out)/\(name)", withDestinationPath: victim)
+        }
+        let again = try await bench.paysign(["verify", "--batch", folder, "--out", out, "--trust-anchors", bench.pki.caPEM.path,
+                                             "--crl", bench.path("crl-empty.der"), "--jobs", "2"])
+        #expect(again.status == 1, "\(again.stdout) \(again.stderr)")
+        #expect(try String(contentsOfFile: victim, encoding: .utf8) == "not yours\n", "a planted link's target was written")
+        for name in ["a-good.json", "summary.json", "summary.txt"] {
+            let attributes = try FileManager.default.attributesOfItem(atPath: "\(out)/\(name)")
+            #expect(attributes[.type] as? FileAttributeType == .typeRegular, "\(name) is a report again, not the link")
+        }
+        let linked = bench.path("batch-out-link")
+        try? FileManager.default.removeItem(atPath: linked)
+        try FileManager.default.createSymbolicLink(atPath: linked, withDestinationPath: out)
+        let refused = try await bench.paysign(["verify", "--batch", folder, "--out", linked, "--trust-anchors", bench.pki.caPEM.path,
+                                               "--crl", bench.path("crl-empty.der")])
+        #expect(refused.status != 0 && refused.status != 1, "\(refused.stdout)")
+        #expect(refused.stderr.contains("symbolic link"), "\(refused.stderr)")
+        #expect(refused.stderr.split(separator: "\n").count == 1, "one sentence: \(refused.stderr)")
     }
 }
 
