@@ -93,6 +93,10 @@ let package = Package(
             ],
             swiftSettings: swiftSettings),
 
+        // Files opened as an attacker would arrange them: never through a link, judged on the
+        // descriptor (a watched CRL file, the daemon's socket file).
+        .target(name: "PaysignFiles", swiftSettings: swiftSettings),
+
         // systemd integration: socket activation (LISTEN_FDS) and sd_notify, no libsystemd.
         .target(name: "PaysignSystemd", swiftSettings: swiftSettings),
 
@@ -101,7 +105,7 @@ let package = Package(
             name: "PaysignDaemon",
             dependencies: ["PaysignSecrets", 
                 "PaysignApplication", "PaysignDomain", "PaysignTokens", "PaysignPKCS11", "PaysignPCSC", "PaysignOpenSSL",
-                "PaysignStore", "PaysignSystemd", "PaysignClient", "PaysignVerification",
+                "PaysignStore", "PaysignSystemd", "PaysignClient", "PaysignVerification", "PaysignFiles",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

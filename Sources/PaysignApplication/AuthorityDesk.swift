@@ -224,7 +224,12 @@ public final class AuthorityDesk: Sendable {
     private func applyImported(_ list: RevocationList, number: String, by actor: AuditActor) async {
         guard let tokens = try? await registry.tokens() else { return }
         for token in tokens {
-            guard let entry = token.certificates.lazy.compactMap({ list.entry(for: $0.serialHex) }).first else { continue }
+            // An entry names a certificate by its issuer and serial together (RFC 5280, 5.3): a
+            // certificate of another issuer with a colliding serial is not revoked by this list.
+            guard let entry = token.certificates.lazy.compactMap({ registered -> RevokedEntry? in
+                guard let issuer = try? Certificate(derEncoded: registered.derEncoded).issuer, issuer == list.issuer else { return nil }
+                return list.entry(for: registered.serialHex)
+            }).first else { continue }
             onRevoked(token.serial)
             guard !token.state.isFinal else { continue }
             let note = "revoked on the certification authority's revocation list \(number) (reason \(entry.reasonName ?? "unspecified"))"

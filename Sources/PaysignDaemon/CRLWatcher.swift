@@ -2,6 +2,7 @@ import Foundation
 import PaysignApplication
 import Logging
 import PaysignDomain
+import PaysignFiles
 import ServiceLifecycle
 
 /// Imports revocation lists dropped into a configured file or folder (`crl-watch`): every few
@@ -21,7 +22,7 @@ struct CRLWatcher: Service {
             try? await gracefulShutdown()
             return
         }
-        try await cancelWhenGracefulShutdown {
+        try await untilShutdown {
             var seen: [String: WatchedFile.Stamp] = [:]
             // A file refused for what it is (a link, not a regular file, too large) is named once
             // until it changes, not every few seconds.

@@ -155,6 +155,7 @@ public struct Daemon: Sendable {
                     .init(service: monitor),
                     .init(service: journalSigner),
                     .init(service: CRLWatcher(path: configuration.crlWatch, authority: authority, logger: logger)),
+                    .init(service: IdempotencyPruner(registry: registry.registry, logger: logger)),
                     .init(service: APIServerService(server: server, notifier: notifier, logger: logger, onReady: onReady, onShutdown: { bus.finishAll() }),
                           successTerminationBehavior: .gracefullyShutdownGroup,
                           failureTerminationBehavior: .gracefullyShutdownGroup),
@@ -169,5 +170,16 @@ public struct Daemon: Sendable {
             throw DaemonError("\(error)")
         }
         bus.finishAll()
+    }
+}
+
+/// Runs a periodic service's loop until the daemon shuts down: the shutdown cancels the loop
+/// (its sleep throws `CancellationError`), which is the service's normal end, not a failure that
+/// would make paysignd exit non-zero on every `systemctl stop`.
+func untilShutdown(_ loop: @escaping @Sendable () async throws -> Void) async throws {
+    do {
+        try await cancelWhenGracefulShutdown(loop)
+    } catch is CancellationError {
+        return
     }
 }

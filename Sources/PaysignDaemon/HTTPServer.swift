@@ -6,6 +6,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import PaysignClient
+import PaysignFiles
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -370,31 +371,13 @@ public final class HTTPServer: Sendable {
     }
 
     /// Gives the socket its group and mode through a descriptor of the socket file itself
-    /// (`O_PATH|O_NOFOLLOW`, checked to be a socket owned by this process's user), never by
-    /// its path: a link or another file put in its place between the bind and here is refused,
-    /// not changed. A group that does not exist stops the daemon (one sentence).
+    /// (`SocketFile.setOwnership`); a group that does not exist stops the daemon (one sentence).
     static func setPermissions(path: String, mode: UInt32, group: String?) throws {
         let gid = try socketGroupID(group)
-        // O_PATH (<fcntl.h>, visible only with _GNU_SOURCE, so not imported): 010000000.
-        let oPath: Int32 = 0o10_000_000
-        let fd = open(path, oPath | O_NOFOLLOW | O_CLOEXEC)
-        guard fd >= 0 else {
-            throw DaemonError("cannot open the socket \(path) to set its mode: \(String(cString: strerror(errno)))")
-        }
-        defer { close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFSOCK, info.st_uid == geteuid() else {
-            throw DaemonError("\(path) is no longer the socket paysignd bound (something replaced it); not changing it")
-        }
-        // The descriptor's own file, through /proc: chown and chmod reach exactly that inode.
-        let handle = "/proc/self/fd/\(fd)"
-        if let gid {
-            guard chown(handle, uid_t.max, gid) == 0 else {
-                throw DaemonError("cannot give \(path) to group \(group ?? ""): \(String(cString: strerror(errno)))")
-            }
-        }
-        guard chmod(handle, mode_t(mode)) == 0 else {
-            throw DaemonError("cannot set the mode of \(path): \(String(cString: strerror(errno)))")
+        do {
+            try SocketFile.setGroupAndMode(path: path, group: gid, mode: mode)
+        } catch let error as SocketFile.Failure {
+            throw DaemonError(error.message)
         }
     }
 }

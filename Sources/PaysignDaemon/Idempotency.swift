@@ -1,4 +1,6 @@
 import Foundation
+import Logging
+import ServiceLifecycle
 import PaysignApplication
 import PaysignDomain
 import PaysignOpenSSL
@@ -60,5 +62,30 @@ final class IdempotencyGuard: Sendable {
         return Response(
             status: stored.status, headers: [("Content-Type", stored.contentType), ("Idempotency-Replayed", "true")],
             body: .bytes(stored.body))
+    }
+}
+
+/// Idempotency records expire: each is kept for `retention` (24 hours: a client retries within
+/// minutes, at worst the next morning), then deleted, checked every hour. A retry with an expired
+/// key is judged again like a new request.
+struct IdempotencyPruner: Service {
+    static let retention: Duration = .seconds(24 * 3600)
+    let registry: Registry
+    let logger: Logger
+    var interval: Duration = .seconds(3600)
+
+    func run() async throws {
+        try await untilShutdown {
+            while true {
+                let cutoff = Date().addingTimeInterval(-Double(Self.retention.components.seconds))
+                do {
+                    let removed = try await registry.pruneIdempotency(savedBefore: cutoff)
+                    if removed > 0 { logger.info("\(removed) idempotency records older than 24 hours removed") }
+                } catch {
+                    logger.warning("could not remove expired idempotency records: \(error)")
+                }
+                try await Task.sleep(for: interval)
+            }
+        }
     }
 }

@@ -76,7 +76,7 @@ final class JournalSigner: Service, Sendable {
             try? await gracefulShutdown()
             return
         }
-        try await cancelWhenGracefulShutdown {
+        try await untilShutdown {
             while true {
                 try await Task.sleep(for: interval)
                 guard let (signer, lastSeq) = self.current.withLock({ $0 }) else { continue }

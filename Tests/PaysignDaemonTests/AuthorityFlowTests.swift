@@ -876,6 +876,59 @@ struct AuthorityFlowTests {
 
     // MARK: 8. A CRL reaching a waiting order
 
+    @Test("D6: a CRL from another trusted issuer that lists a serial colliding with officer1's certificate revokes nothing here (entries are issuer and serial together)")
+    func foreignCRLWithCollidingSerial() throws {
+        // A second authority, trusted too, made with openssl ca: its list revokes a certificate of
+        // its own whose serial is the same number as officer1's.
+        let folder = try Bench.scratch()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        func openssl(_ arguments: [String]) throws {
+            let result = try Shell.run("openssl", arguments)
+            guard result.status == 0 else { throw Shell.Failure(message: "openssl \(arguments.first ?? ""): \(result.stderr)") }
+        }
+        let dir = folder.path
+        try openssl(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", dir + "/other.key",
+                     "-subj", "/C=EG/O=Another Authority/CN=Another CA", "-days", "30", "-out", dir + "/other-ca.pem"])
+        let serial = pki.token("officer1").certificateSerial.uppercased()
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = .gmt
+        formatter.dateFormat = "yyMMddHHmmss'Z'"
+        let expiry = formatter.string(from: Date().addingTimeInterval(86_400 * 300))
+        let revoked = formatter.string(from: Date().addingTimeInterval(-3600))
+        try "R\t\(expiry)\t\(revoked),keyCompromise\t\(serial)\tunknown\t/CN=Someone Else\n".write(toFile: dir + "/index.txt", atomically: true, encoding: .utf8)
+        try "01\n".write(toFile: dir + "/crlnumber", atomically: true, encoding: .utf8)
+        try """
+            [ca]
+            default_ca = other
+            [other]
+            database = \(dir)/index.txt
+            crlnumber = \(dir)/crlnumber
+            default_md = sha256
+            default_crl_days = 30
+            crl_extensions = ext
+            [ext]
+            authorityKeyIdentifier = keyid:always
+            """.write(toFile: dir + "/ca.cnf", atomically: true, encoding: .utf8)
+        try openssl(["ca", "-config", dir + "/ca.cnf", "-gencrl", "-keyfile", dir + "/other.key", "-cert", dir + "/other-ca.pem",
+                     "-out", dir + "/other.pem"])
+        try openssl(["crl", "-in", dir + "/other.pem", "-outform", "DER", "-out", dir + "/other.crl"])
+        let listed = try Shell.run("openssl", ["crl", "-in", dir + "/other.pem", "-noout", "-text"])
+        #expect(listed.stdout.contains("Serial Number: \(serial)"), "the other list names officer1's serial: \(listed.stdout)")
+        let anchors = folder.appendingPathComponent("anchors")
+        try FileManager.default.createDirectory(at: anchors, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: pki.caPEM, to: anchors.appendingPathComponent("paysign-test.pem"))
+        try FileManager.default.copyItem(atPath: dir + "/other-ca.pem", toPath: anchors.appendingPathComponent("other.pem").path)
+
+        let bench = try Bench(pki, authority: false, arguments: ["--trust-anchors", anchors.path])
+        try bench.setUpEntity()
+        let order = try bench.reviewedOrder()
+        let imported = try bench.importCRL(try Data(contentsOf: URL(fileURLWithPath: dir + "/other.crl")))
+        #expect(imported.status == 201, "\(imported.text)")
+        #expect(try bench.registeredToken("officer1")?["state"] as? String == "active", "officer1's token is not revoked by another issuer's list")
+        #expect(try bench.sign(Self.officer1, order.id, "first", token: "officer1").status == 201, "officer1 still signs")
+    }
+
     @Test("D6: a daemon that imports the authority's CRL (by the API, then through its crl-watch folder) while an order waits for officer1's first signature refuses officer1's signature with D6; the order is unchanged")
     func crlReachesWaitingOrder() throws {
         let authority = try Bench(pki)
@@ -947,6 +1000,9 @@ struct AuthorityFlowTests {
         let entry = try watcher.journal().filter { $0.kind == "crl-imported" }
         #expect(entry.count == 1, "\(entry.map(\.raw))")
         try expectRevokedSignerRefused(watcher, order)
+        // A daemon with its periodic services running (the folder watched, the idempotency
+        // records pruned) stops cleanly: their end at shutdown is no failure.
+        #expect(watcher.daemon.stop() == 0, "paysignd exited non-zero on SIGTERM: \(watcher.daemon.log(tail: 5))")
     }
 
     private func expectRevokedSignerRefused(_ bench: Bench, _ order: Bench.OrderRef, sourceLocation: SourceLocation = #_sourceLocation) throws {

@@ -1,33 +1,30 @@
-import Foundation
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// A file the daemon reads because it appeared in a folder others may write to (`crl-watch`),
 /// opened as an attacker would arrange it: never through a symbolic link (`O_NOFOLLOW`), only a
 /// regular file (`fstat` on the descriptor, not the path), and never larger than a cap, read from
 /// the same descriptor it was judged on.
-enum WatchedFile {
+public enum WatchedFile {
     /// What identifies a version of the file: its inode, size and modification time.
-    struct Stamp: Hashable, Sendable {
+    public struct Stamp: Hashable, Sendable {
         var inode: UInt64
         var size: Int64
         var modified: Int64
         var modifiedNanoseconds: Int64
     }
 
-    enum Read: Sendable {
+    public enum Read: Sendable {
         case unchanged
         case changed([UInt8], Stamp)
     }
 
     /// The file is not one the daemon reads: one sentence.
-    struct Refusal: Error, Sendable {
-        var message: String
+    public struct Refusal: Error, Sendable {
+        public var message: String
     }
 
     /// Reads `path` unless it still carries `stamp`.
-    static func read(_ path: String, unlessStamped stamp: Stamp?, maximumBytes: Int) throws -> Read {
+    public static func read(_ path: String, unlessStamped stamp: Stamp?, maximumBytes: Int) throws -> Read {
         let fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
         guard fd >= 0 else {
             if errno == ELOOP { throw Refusal(message: "a symbolic link; crl-watch reads regular files only, never through a link") }
