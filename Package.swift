@@ -188,7 +188,7 @@ let package = Package(
         .testTarget(
             name: "PaysignApplicationTests",
             dependencies: ["PaysignSecrets", 
-                "PaysignApplication", "PaysignDomain", "PaysignStore", "PaysignTokens", "PaysignPKCS11", "PaysignTestSupport",
+                "PaysignApplication", "PaysignDomain", "PaysignStore", "PaysignTokens", "PaysignPKCS11", "PaysignOpenSSL", "PaysignTestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings),

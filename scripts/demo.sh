@@ -144,9 +144,12 @@ run "$bin" holder add paysign-officer2 --entity EG-0101 --first --national-id 28
 run "$bin" holder add paysign-ministry --entity EG-0101 --second --national-id 27503030100033 --name "MoF Representative"
 refuse "a third first-signature holder for the entity (D3: at most two)" \
   "$bin" holder add paysign-officer3 --entity EG-0101 --first --national-id 29004040100044 --name "Officer Three"
-run "$bin" token register --token pkcs11:token=officer1 --holder paysign-officer1
-run "$bin" token register --token pkcs11:token=officer2 --holder paysign-officer2
-run "$bin" token register --token pkcs11:token=ministry --holder paysign-ministry
+# Tokens are bound to their holders by the certification authority (D6): an administrator's
+# registration starts issued, and only the authority activates a token.
+run "$bin" operator add --user paysign-authority --national-id 28806060100066 --name "e-Certification Unit" --role certification-authority
+as paysign-authority token register --token pkcs11:token=officer1 --holder paysign-officer1
+as paysign-authority token register --token pkcs11:token=officer2 --holder paysign-officer2
+as paysign-authority token register --token pkcs11:token=ministry --holder paysign-ministry
 run "$bin" holder list
 
 bold "The clerk uploads a 1,000-line payroll (every line checked: national IDs, amounts, D10 calendar, D12 maximum)"
@@ -205,7 +208,6 @@ openssl cms -cmsout -print -inform DER -in "$out/order.p7s" \
   | grep -E "^ *subject:|^ {12}object: " | sed 's/^ */  /' | sort | uniq -c
 
 bold "The certification authority revokes Officer Two's token (reported lost) and signs a revocation list on its own token (D6)"
-run "$bin" operator add --user paysign-authority --national-id 28806060100066 --name "e-Certification Unit" --role certification-authority
 officer2_serial=$(awk -F'\t' '$1 == "officer2" { sub(/.*serial=/, "", $7); sub(/;.*/, "", $7); print $7 }' "$out/pki/tokens.tsv")
 officer2_cert=$(awk -F'\t' '$1 == "officer2" { print $6 }' "$out/pki/tokens.tsv")
 refuse_as "a first signer trying to revoke a token (only the authority may)" \

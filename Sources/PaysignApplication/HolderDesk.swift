@@ -1,6 +1,7 @@
 import Foundation
 public import Logging
 public import PaysignDomain
+public import PaysignOpenSSL
 public import PaysignPKCS11
 public import PaysignStore
 public import PaysignTokens
@@ -16,12 +17,16 @@ public final class HolderDesk: Sendable {
     /// The same per-token locks as the order desk's: a PIN change never interleaves with a
     /// signature on the same token.
     let tokenLocks: KeyedLock
+    /// The certification authority's roots (`trust-anchors`): a registered token's certificates
+    /// must chain to one (D6).
+    let anchors: [Certificate]
 
-    public init(registry: Registry, tokens: TokenService, logger: Logger, tokenLocks: KeyedLock) {
+    public init(registry: Registry, tokens: TokenService, logger: Logger, tokenLocks: KeyedLock, anchors: [Certificate]) {
         self.registry = registry
         self.tokens = tokens
         self.logger = logger
         self.tokenLocks = tokenLocks
+        self.anchors = anchors
     }
 
     /// A holder and the serials of the tokens registered to them.
@@ -117,8 +122,16 @@ public final class HolderDesk: Sendable {
     }
 
     /// Binds the token a URI names (read without a login: its serial, label, certificates) to a
-    /// holder (D5).
-    public func registerToken(_ uri: PKCS11URI, holder user: String, state: TokenState, caller: Caller) async throws -> TokenRecord {
+    /// holder (D5). Its certificates must chain to a trust anchor, and it starts `issued` unless
+    /// the certification authority registers it `active` (D6, `TokenRegistrationRule`). A refusal
+    /// is journaled.
+    public func registerToken(_ uri: PKCS11URI, holder user: String, state requested: TokenState?, caller: Caller) async throws -> TokenRecord {
+        let state: TokenState
+        do {
+            state = try TokenRegistrationRule.initialState(requested: requested, callerRoles: caller.roles, callerName: caller.name)
+        } catch {
+            throw await refuse(caller, UseCaseError(error))
+        }
         guard let holder = try await withStore({ try await registry.operator(unixUser: user) }) else {
             throw UseCaseError(.notFound, "\(user) is not an operator; add the holder first")
         }
@@ -129,11 +142,26 @@ public final class HolderDesk: Sendable {
         guard !contents.certificates.isEmpty else {
             throw UseCaseError(.invalidField, "the token \(contents.label) holds no certificate; it cannot be registered to sign")
         }
+        let anchors = self.anchors
+        let chains = contents.certificates.map { der -> (subject: String, chains: Bool) in
+            guard let certificate = try? Certificate(derEncoded: der) else { return ("(a certificate OpenSSL cannot read)", false) }
+            return (certificate.subject, anchors.contains { certificate.isIssued(by: $0) })
+        }
+        do {
+            try TokenRegistrationRule.checkChains(chains, anchorsConfigured: !anchors.isEmpty)
+        } catch {
+            throw await refuse(caller, UseCaseError(error))
+        }
         return try await withStore {
             try await registry.registerToken(
                 serial: contents.serial, label: contents.label, holder: holder.id, certificates: contents.certificates, state: state,
                 by: caller.actor)
         }
+    }
+
+    private func refuse(_ caller: Caller, _ failure: UseCaseError) async -> UseCaseError {
+        _ = try? await registry.append(.refusal(.init(rule: failure.rule, reason: String(failure.message.prefix(500)))), by: caller.actor)
+        return failure
     }
 
     // MARK: PIN change

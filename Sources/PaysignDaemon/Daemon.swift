@@ -108,14 +108,15 @@ public struct Daemon: Sendable {
             holidays: configuration.holidayDays, timeZone: timeZone,
             pinCache: configuration.pinCacheSeconds > 0 ? .milliseconds(Int(configuration.pinCacheSeconds * 1000)) : nil,
             tokenLocks: tokenLocks)
-        let holders = HolderDesk(registry: registry.registry, tokens: tokens, logger: logger, tokenLocks: tokenLocks)
+        let anchors = try TrustAnchors.load(configuration.trustAnchors)
+        let holders = HolderDesk(registry: registry.registry, tokens: tokens, logger: logger, tokenLocks: tokenLocks, anchors: anchors)
         await registry.warnUnscopedOperators()
         let authority = AuthorityDesk(
             registry: registry.registry, tokens: tokens, bus: bus, logger: logger,
             authorityToken: try configuration.authorityToken.map { text in
                 do { return try PKCS11URI(text) } catch { throw DaemonError("authority-token: \(error)") }
             },
-            anchors: try TrustAnchors.load(configuration.trustAnchors), nextUpdateDays: configuration.crlNextUpdateDays,
+            anchors: anchors, nextUpdateDays: configuration.crlNextUpdateDays,
             timeZone: timeZone, dormantDays: configuration.dormantDays, retirementWarningDays: configuration.retirementWarningDays,
             onRevoked: { serial in desk.forgetLogin(serial) })
         await authority.loadHeld()

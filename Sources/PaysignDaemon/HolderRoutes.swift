@@ -40,11 +40,13 @@ enum HolderRoutes {
                 let caller = try await Caller.resolve(request, registry: registry)
                 let body = try request.decode(TokenRegistration.self)
                 let uri = try tokenURI(body.token)
-                let state: TokenState
-                switch body.state ?? "active" {
+                // Unset: active for the certification authority, issued for anyone else (D6).
+                let state: TokenState?
+                switch body.state {
+                case nil: state = nil
                 case "active": state = .active
                 case "issued": state = .issued
-                case let other: throw Problem(.invalidField, "state must be issued or active, not '\(other)'")
+                case let other?: throw Problem(.invalidField, "state must be issued or active, not '\(other)'")
                 }
                 let token = try await desk.registerToken(uri, holder: body.holder, state: state, caller: caller)
                 return try .json(RegisteredTokenView(token), status: 201)

@@ -176,6 +176,12 @@ public enum CertificateIssuer {
 }
 
 extension Certificate {
+    /// Whether `issuer` issued this certificate: the issuer name is `issuer`'s subject and the
+    /// signature verifies with `issuer`'s key (`X509_verify`). Validity dates are not judged.
+    public func isIssued(by issuer: Certificate) -> Bool {
+        self.issuer == issuer.subject && CertificateIssuer.verifies(self, with: issuer)
+    }
+
     /// The exact DER of the certificate's SubjectPublicKeyInfo.
     public var subjectPublicKeyInfo: [UInt8] {
         get throws { try X509Support.subjectAndKey(of: self).spki }

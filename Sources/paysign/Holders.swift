@@ -117,22 +117,22 @@ struct TokenCommand: AsyncParsableCommand {
     struct Register: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Bind an inserted token, and the certificates on it, to its holder.",
-            discussion: "The daemon reads the serial, label and certificates from the token itself; a certificate naming another person's national ID is refused (D5).")
+            discussion: "The daemon reads the serial, label and certificates from the token itself; a certificate naming another person's national ID is refused (D5), and so is one that chains to none of the daemon's trust anchors (D6). Registered by the certification authority, the token is active; by an administrator, it is issued, and signs once the authority activates it (paysign token activate, D6).")
         @OptionGroup var remote: SocketOptions
         @Option(name: .customLong("token"), help: "PKCS#11 URI of the token.") var token: String
         @Option(help: "The holder's Unix user.") var holder: String
-        @Flag(help: "Register the token as issued, not yet handed over: it signs once the authority activates it (paysign token activate).")
+        @Flag(help: "Register the token as issued even when the certification authority registers it: it signs once the authority activates it (paysign token activate).")
         var issued = false
 
         struct Body: Encodable {
             var token: String
             var holder: String
-            var state: String
+            var state: String?
         }
 
         func run() async throws {
             _ = try parseURI(token)
-            let response = try remote.call("POST", "/v1/registered-tokens", body: Body(token: token, holder: holder, state: issued ? "issued" : "active"))
+            let response = try remote.call("POST", "/v1/registered-tokens", body: Body(token: token, holder: holder, state: issued ? "issued" : nil))
             try remote.output(response, as: TokenView.self) { "token \($0.label) (serial \($0.serial)) registered to \(holder) as \($0.state ?? "active") with \($0.certificates.count) certificate(s)\n" }
         }
     }

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import PaysignApplication
 import PaysignDomain
+import PaysignOpenSSL
 import PaysignPKCS11
 import PaysignStore
 import PaysignTestSupport
@@ -16,6 +17,7 @@ import Testing
 struct UseCaseTests {
     static let entity = "EG-0101"
     static let administrator = Caller(uid: 0, userName: "root", op: nil, roles: [.administrator])
+    static let authority = Caller(uid: 990, userName: "paysign-authority", op: nil, roles: [.certificationAuthority])
 
     /// Everything a test needs: the desks on one registry and one token service, the clock fixed.
     struct Desks {
@@ -57,7 +59,8 @@ struct UseCaseTests {
         let orders = OrderDesk(
             registry: registry, tokens: tokens, bus: bus, logger: logger, policy: SigningPolicy(), holidays: [], timeZone: zone,
             pinCache: nil, tokenLocks: locks, clock: clock)
-        let holders = HolderDesk(registry: registry, tokens: tokens, logger: logger, tokenLocks: locks)
+        let root = try Certificate(pemEncoded: String(contentsOf: pki.caPEM, encoding: .utf8))
+        let holders = HolderDesk(registry: registry, tokens: tokens, logger: logger, tokenLocks: locks, anchors: [root])
         let authority = AuthorityDesk(
             registry: registry, tokens: tokens, bus: bus, logger: logger, authorityToken: nil, anchors: [], nextUpdateDays: 7,
             timeZone: zone, dormantDays: 90, retirementWarningDays: 30, clock: clock)
@@ -77,7 +80,7 @@ struct UseCaseTests {
             unixUser: "ministry", nationalID: "27503030100033", name: "MoF Representative", entity: Self.entity, role: .secondSigner,
             onSite: false, caller: admin)
         for (label, user) in [("officer1", "officer1"), ("ministry", "ministry")] {
-            _ = try await holders.registerToken(try TokenURI.parse(pki.token(label).uri), holder: user, state: .active, caller: admin)
+            _ = try await holders.registerToken(try TokenURI.parse(pki.token(label).uri), holder: user, state: .active, caller: Self.authority)
         }
         return desks
     }
@@ -165,6 +168,33 @@ struct UseCaseTests {
         let unseen = await #expect(throws: UseCaseError.self) { try await desks.orders.visibleOrder(order.id, to: stranger) }
         #expect(unseen?.kind == .notFound)
         #expect(try await desks.orders.orders(OrderFilter(), caller: stranger).isEmpty)
+    }
+
+    @Test("D6: an administrator registers a token issued, never active; a certificate that chains to no trust anchor is not registered")
+    func registration() async throws {
+        let desks = try await desks(now: Date())
+        defer { desks.close() }
+        let admin = Self.administrator
+        _ = try await desks.holders.addHolder(
+            unixUser: "officer2", nationalID: "28502020100022", name: "Officer Two", entity: Self.entity, role: .firstSigner, onSite: false,
+            caller: admin)
+        let officer2 = try TokenURI.parse(pki.token("officer2").uri)
+        let active = await #expect(throws: UseCaseError.self) {
+            try await desks.holders.registerToken(officer2, holder: "officer2", state: .active, caller: admin)
+        }
+        #expect(active?.rule == .d6 && active?.kind == .notAuthorized, "\(String(describing: active))")
+        let registered = try await desks.holders.registerToken(officer2, holder: "officer2", state: nil, caller: admin)
+        #expect(registered.state == .issued)
+
+        // A daemon whose anchors are not the test PKI's: the same token chains to none of them.
+        let stranger = try Certificate(pemEncoded: String(contentsOf: pki.certificatePEM("officer1"), encoding: .utf8))
+        for anchors in [[], [stranger]] {
+            let elsewhere = HolderDesk(registry: desks.registry, tokens: desks.tokens, logger: Logger(label: "t"), tokenLocks: KeyedLock(), anchors: anchors)
+            let refused = await #expect(throws: UseCaseError.self) {
+                try await elsewhere.registerToken(officer2, holder: "officer2", state: nil, caller: Self.authority)
+            }
+            #expect(refused?.rule == .d6 && refused?.kind == .ruleViolated, "\(String(describing: refused))")
+        }
     }
 
     @Test("the holders report counts days in the injected zone (D6: due to surrender 30 days before retirement)")

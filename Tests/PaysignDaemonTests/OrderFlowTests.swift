@@ -400,8 +400,7 @@ struct OrderFlowTests {
         try desk.setUpEntity(officer2: false)
         // officer3 is the person the expired certificate names (national ID 29004040100044).
         #expect(try desk.post("root", "/v1/holders", Desk.holder(Desk.officer3, step: "first")).status == 201)
-        let registered = try desk.post("root", "/v1/registered-tokens", ["token": pki.token("expired").uri, "holder": Self.officer3])
-        #expect(registered.status == 201, "\(registered.text)")
+        try FlowSetup.registerActive(socket: desk.daemon.socket, [(pki.token("expired").uri, Self.officer3)])
         let order = try desk.reviewedOrder()
         let before = try desk.orderBytes(order.id)
         let mark = try desk.head()
@@ -881,9 +880,8 @@ fileprivate final class Desk {
         try created(try post("root", "/v1/holders", Self.holder(Self.ministry, step: "second")), "ministry")
         var tokens = [("officer1", Self.officer1.user), ("ministry", Self.ministry.user)]
         if officer2 { tokens.append(("officer2", Self.officer2.user)) }
-        for (label, holder) in tokens {
-            try created(try post("root", "/v1/registered-tokens", ["token": pki.token(label).uri, "holder": holder]), label)
-        }
+        // Active, as the certification authority registers them (D6).
+        try FlowSetup.registerActive(socket: daemon.socket, tokens.map { (pki.token($0.0).uri, $0.1) })
     }
 
     func holders() throws -> [(user: String, onSite: Bool)] {

@@ -156,4 +156,21 @@ extension RuleTypesTests {
         let reviewer = Self.op("r", [.reviewer], entity: "EG-0303")
         #expect(OnSiteFirstSignerRule.entitiesLacking([a, b, c, reviewer]) == ["EG-0202"])
     }
+
+    @Test("D6: a registration starts issued unless the authority makes it active; an administrator asking for active is refused; every certificate chains to an anchor")
+    func tokenRegistration() throws {
+        #expect(try TokenRegistrationRule.initialState(requested: nil, callerRoles: [.administrator], callerName: "root") == .issued)
+        #expect(try TokenRegistrationRule.initialState(requested: nil, callerRoles: [.certificationAuthority], callerName: "ca") == .active)
+        #expect(try TokenRegistrationRule.initialState(requested: .issued, callerRoles: [.certificationAuthority], callerName: "ca") == .issued)
+        #expect(throws: RuleRefusal.self) { try TokenRegistrationRule.initialState(requested: .active, callerRoles: [.administrator], callerName: "root") }
+        do {
+            _ = try TokenRegistrationRule.initialState(requested: .active, callerRoles: [.administrator], callerName: "root")
+        } catch {
+            #expect(error.rule == .d6 && error.kind == .notAuthorized)
+        }
+        #expect(throws: RuleRefusal.self) { try TokenRegistrationRule.initialState(requested: .revoked, callerRoles: [.certificationAuthority], callerName: "ca") }
+        try TokenRegistrationRule.checkChains([("CN=a", true), ("CN=b", true)], anchorsConfigured: true)
+        #expect(throws: RuleRefusal.self) { try TokenRegistrationRule.checkChains([("CN=a", true), ("CN=stray", false)], anchorsConfigured: true) }
+        #expect(throws: RuleRefusal.self) { try TokenRegistrationRule.checkChains([("CN=a", true)], anchorsConfigured: false) }
+    }
 }

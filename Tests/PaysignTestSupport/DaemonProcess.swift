@@ -42,8 +42,10 @@ public final class DaemonProcess: @unchecked Sendable {
         environment["SOFTHSM2_CONF"] = pki.directory.appendingPathComponent("softhsm2.conf").path
         for (key, value) in extra { environment[key] = value }
         process.executableURL = URL(fileURLWithPath: Self.binary)
+        // The test PKI's root is the trust anchor (a token's certificate must chain to one to be
+        // registered, D6); a test's own --trust-anchors comes later and wins.
         process.arguments = ["--socket", socket, "--state-dir", stateDirectory, "--module", TestPKI.softHSMModule,
-                             "--socket-group", socketGroup, "--log-level", "debug"] + arguments
+                             "--socket-group", socketGroup, "--log-level", "debug", "--trust-anchors", pki.caPEM.path] + arguments
         process.environment = environment
         let logHandle = try FileHandle(forWritingTo: logFile)
         logHandle.seekToEndOfFile()

@@ -35,8 +35,29 @@ public enum FlowSetup {
                 "unixUser": user, "nationalID": nid, "name": name, "entity": entity, "step": step, "onSite": onSite,
             ]), user)
         }
-        for (label, user) in [("officer1", UnixUsers.officer1), ("officer2", UnixUsers.officer2), ("ministry", UnixUsers.ministry)] {
-            try created(try call(socket, "POST", "/v1/registered-tokens", json: ["token": pki.token(label).uri, "holder": user]), label)
+        try registerActive(socket: socket, [("officer1", UnixUsers.officer1), ("officer2", UnixUsers.officer2), ("ministry", UnixUsers.ministry)].map {
+            (pki.token($0.0).uri, $0.1)
+        })
+    }
+
+    /// Registers tokens to their holders, active, as the certification authority does it (D6:
+    /// an administrator registers a token `issued`, only the authority makes it active): the
+    /// authority's operator (`UnixUsers.authority`) is added first when the registry lacks it.
+    public static func registerActive(socket: String, _ tokens: [(uri: String, holder: String)]) throws {
+        let operators = try call(socket, "GET", "/v1/operators")
+        let known = (try? JSONSerialization.jsonObject(with: operators.body) as? [[String: Any]])?.contains { $0["unixUser"] as? String == UnixUsers.authority } ?? false
+        if !known {
+            let added = try call(socket, "POST", "/v1/operators", json: [
+                "unixUser": UnixUsers.authority, "nationalID": "28806060100066", "name": "e-Certification Unit", "roles": ["certification-authority"],
+            ])
+            guard added.status == 201 else { throw Shell.Failure(message: "the authority's operator: \(added.text)") }
+        }
+        for (uri, holder) in tokens {
+            let answer = try UnixUsers.request(
+                as: UnixUsers.authority, socket: socket, "POST", "/v1/registered-tokens",
+                body: try JSONSerialization.data(withJSONObject: ["token": uri, "holder": holder, "state": "active"]),
+                contentType: "application/json")
+            guard answer.status == 201 else { throw Shell.Failure(message: "registering \(uri) to \(holder): \(answer.text)") }
         }
     }
 

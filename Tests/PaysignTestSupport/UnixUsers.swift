@@ -15,6 +15,8 @@ public enum UnixUsers {
     public static let officer2 = "paysign-officer2"
     public static let officer3 = "paysign-officer3"
     public static let ministry = "paysign-ministry"
+    /// The certification authority's operator (D6): only it activates a token.
+    public static let authority = "paysign-authority"
     /// The group the clients run with, and the daemon's socket group.
     public static let group = "nogroup"
 

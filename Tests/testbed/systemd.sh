@@ -317,6 +317,11 @@ printf 'directories.tokendir = /var/lib/paysign/softhsm/\nobjectstore.backend = 
 # Debian's softhsm2 lets the members of group softhsm read its configuration (/etc/softhsm is
 # 0750 root:softhsm); systemd gives User=paysign its groups from /etc/group.
 out=$(cexec usermod -aG softhsm paysign 2>&1) || fail_with "usermod -aG softhsm paysign failed in the container." "$out"
+# The test PKI's root as the daemon's trust anchor: a token is registered only with a
+# certificate that chains to one (D6). Root-owned and read-only for the daemon, like the file.
+install -m 0640 "$work/pki/ca/ca.pem" "$merged/etc/paysign/trust-anchors.pem"
+cexec chown root:paysign /etc/paysign/trust-anchors.pem
+printf '\n# The test PKI (Tests/testbed/systemd.sh)\ntrust-anchors: /etc/paysign/trust-anchors.pem\n' >>"$merged/etc/paysign/paysignd.yaml"
 
 # --- The user and the folders --------------------------------------------------------------------
 step "the user, the group and the folders (sysusers.d, tmpfiles.d)"
@@ -427,8 +432,14 @@ admin operator add --user paysign-clerk --national-id 29505050100055 --name "Dat
 admin operator add --user paysign-reviewer --national-id 29912120100066 --name "Accounts Reviewer" --entity EG-0101 --role reviewer
 admin holder add paysign-officer1 --entity EG-0101 --first --on-site --national-id 28001010100011 --name "Officer One"
 admin holder add paysign-ministry --entity EG-0101 --second --national-id 27503030100033 --name "MoF Representative"
-admin token register --token pkcs11:token=officer1 --holder paysign-officer1
-admin token register --token pkcs11:token=ministry --holder paysign-ministry
+# The certification authority binds the tokens to their holders (an administrator's registration
+# would start issued, D6).
+admin operator add --user paysign-authority --national-id 28806060100066 --name "e-Certification Unit" --role certification-authority
+for pair in officer1:paysign-officer1 ministry:paysign-ministry; do
+    out=$(as paysign-authority token register --token "pkcs11:token=${pair%%:*}" --holder "${pair#*:}" 2>&1) \
+        || fail_with "the authority could not register token ${pair%%:*}." "$out"
+    printf '%s\n' "$out" | sed 's/^/   /'
+done
 out=$(as paysign-clerk order create /var/tmp/paysign-test/payroll.csv --entity EG-0101 --kind salary --value-date "$value_date" 2>&1) \
     || fail_with "the clerk could not upload the order." "$out"
 order=$(awk '/^order / { print $2; exit }' <<<"$out")
@@ -614,6 +625,9 @@ ok "nspawn exited 133 on 'systemctl reboot' and booted again in $boot_ms ms; the
 
 # --- Purge ---------------------------------------------------------------------------------------
 step "apt-get purge paysign"
+# The trust anchor this test put in /etc/paysign is the administrator's file, not the package's:
+# dpkg leaves such files (and so the folder) behind, so the administrator removes it first.
+cexec rm -f /etc/paysign/trust-anchors.pem
 out=$(cexec apt-get purge -y paysign 2>&1) || fail_with "apt-get purge paysign failed." "$(tail -n 15 <<<"$out")"
 left=$(cexec sh -c 'for p in /usr/bin/paysign /usr/bin/paysignd /lib/systemd/system/paysignd.service /lib/systemd/system/paysignd.socket /usr/lib/sysusers.d/paysign.conf /usr/lib/tmpfiles.d/paysign.conf /etc/paysign /run/paysign/paysign.sock /etc/systemd/system/sockets.target.wants/paysignd.socket; do [ -e "$p" ] && echo "$p"; done; true')
 [ -z "$left" ] || fail_with "apt-get purge left files of the package behind." "$left"
