@@ -10,7 +10,7 @@ import Testing
 @Suite("Fair shares: one answer per request, bounded per user", .serialized)
 struct FairShareTests {
     @Test("a head over the body limit, or refused from the head, then a half-close: exactly one answer, and the daemon serves on")
-    func oneAnswer() throws {
+    func oneAnswer() async throws {
         let flow = try FlowDaemon()
         defer { flow.close() }
         // The administrator (root) announcing 2 MiB to a 1 MiB route: 413 before the body. A
@@ -24,7 +24,9 @@ struct FairShareTests {
         for (user, path, status) in cases {
             for _ in 0..<5 {
                 let arguments = ["-c", Self.halfClose, flow.socket, path, "2097152"]
-                let result = try user.map { try UnixUsers.run(as: $0, UnixUsers.python, arguments) } ?? Shell.run(UnixUsers.python, arguments)
+                let result = try await Self.offThePool {
+                    try user.map { try UnixUsers.run(as: $0, UnixUsers.python, arguments) } ?? Shell.run(UnixUsers.python, arguments)
+                }
                 #expect(result.status == 0, "\(result.stderr)")
                 let answers = result.stdout.components(separatedBy: "HTTP/1.1 ").count - 1
                 #expect(answers == 1, "\(user ?? "root") \(path): \(answers) answers: \(result.stdout.prefix(600))")
@@ -38,7 +40,7 @@ struct FairShareTests {
     }
 
     @Test("a stranger holding every connection it can and a clerk sending bodies as fast as it can: the signer still signs, the daemon's memory stays bounded")
-    func signerSignsUnderLoad() throws {
+    func signerSignsUnderLoad() async throws {
         // Small shares, so that the test reaches them in seconds: 8 connections a user, 4 MiB of
         // bodies a user, 6 MiB in all (order files up to 1 MiB).
         let flow = try FlowDaemon(arguments: [
@@ -60,19 +62,22 @@ struct FairShareTests {
         }
         holder.start()
         flooder.start()
-        Thread.sleep(forTimeInterval: 1.5)
+        // Async waits throughout: a test that blocks one of the test process's few cooperative
+        // threads for seconds starves the other suites' clocks (their time-outs run out unfairly).
+        try await Task.sleep(for: .milliseconds(1500))
 
         // The signer, meanwhile.
         let started = Date()
-        let answer = try UnixUsers.request(
-            as: UnixUsers.officer1, socket: flow.socket, "POST", "/v1/orders/\(order.id)/signatures",
-            body: try JSONSerialization.data(withJSONObject: ["step": "first", "token": token.uri, "pin": token.pin]),
-            contentType: "application/json")
+        let body = try JSONSerialization.data(withJSONObject: ["step": "first", "token": token.uri, "pin": token.pin])
+        let socket = flow.socket
+        let answer = try await Self.offThePool {
+            try UnixUsers.request(as: UnixUsers.officer1, socket: socket, "POST", "/v1/orders/\(order.id)/signatures", body: body, contentType: "application/json")
+        }
         let took = Date().timeIntervalSince(started)
         #expect(answer.status == 201, "the signer: \(answer.status) \(answer.text.prefix(300))")
 
         let deadline = Date().addingTimeInterval(seconds + 60)
-        while (stranger.withLock { $0 == nil } || hog.withLock { $0 == nil }) && Date() < deadline { Thread.sleep(forTimeInterval: 0.1) }
+        while (stranger.withLock { $0 == nil } || hog.withLock { $0 == nil }) && Date() < deadline { try await Task.sleep(for: .milliseconds(100)) }
         let held = try #require(stranger.withLock { $0 }, "the stranger's script did not finish")
         let flooded = try #require(hog.withLock { $0 }, "the clerk's script did not finish")
         #expect(held.status == 0 && flooded.status == 0, "\(held.stderr) \(flooded.stderr)")
@@ -95,6 +100,13 @@ struct FairShareTests {
         #expect(flow.daemon.isRunning)
         #expect(flow.daemon.log(tail: 2000).components(separatedBy: "one user's share").count - 1 <= 2,
                 "the refused connections are logged once a minute, not each: \(flow.daemon.log(tail: 5))")
+    }
+
+    /// Runs a blocking call (a client process) on a thread of its own, not a cooperative one.
+    static func offThePool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread { continuation.resume(with: Result { try body() }) }.start()
+        }
     }
 
     static func peakResidentMiB(_ pid: Int32) -> Int {
