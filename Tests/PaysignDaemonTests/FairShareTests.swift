@@ -39,7 +39,7 @@ struct FairShareTests {
         #expect(!flow.daemon.log(tail: 400).contains("second response"), "NIO saw a second answer: \(flow.daemon.log(tail: 20))")
     }
 
-    @Test("a stranger holding every connection it can and a clerk sending bodies as fast as it can: the signer still signs, the daemon's memory stays bounded")
+    @Test("a stranger holding every connection it can and uploading as fast as it can, and a clerk sending bodies as fast as it can: the signer still signs, the daemon's memory stays bounded")
     func signerSignsUnderLoad() async throws {
         // Small shares, so that the test reaches them in seconds: 8 connections a user, 4 MiB of
         // bodies a user, 6 MiB in all (order files up to 1 MiB).
@@ -53,14 +53,20 @@ struct FairShareTests {
         let seconds = 8.0
 
         let stranger = Mutex<Shell.Result?>(nil)
+        let strangerUploads = Mutex<Shell.Result?>(nil)
         let hog = Mutex<Shell.Result?>(nil)
         let holder = Thread {
             stranger.withLock { $0 = try? UnixUsers.run(as: UnixUsers.officer3, UnixUsers.python, ["-c", Self.holdConnections, flow.socket, "40", String(seconds)]) }
+        }
+        // The same stranger also uploads as fast as it can: refused from the head, never read.
+        let uploader = Thread {
+            strangerUploads.withLock { $0 = try? UnixUsers.run(as: UnixUsers.officer3, UnixUsers.python, ["-c", Self.flood, flow.socket, "4", String(seconds), "1000000"]) }
         }
         let flooder = Thread {
             hog.withLock { $0 = try? UnixUsers.run(as: UnixUsers.clerk, UnixUsers.python, ["-c", Self.flood, flow.socket, "6", String(seconds), "1000000"]) }
         }
         holder.start()
+        uploader.start()
         flooder.start()
         // Async waits throughout: a test that blocks one of the test process's few cooperative
         // threads for seconds starves the other suites' clocks (their time-outs run out unfairly).
@@ -77,7 +83,9 @@ struct FairShareTests {
         #expect(answer.status == 201, "the signer: \(answer.status) \(answer.text.prefix(300))")
 
         let deadline = Date().addingTimeInterval(seconds + 60)
-        while (stranger.withLock { $0 == nil } || hog.withLock { $0 == nil }) && Date() < deadline { try await Task.sleep(for: .milliseconds(100)) }
+        while (stranger.withLock { $0 == nil } || hog.withLock { $0 == nil } || strangerUploads.withLock { $0 == nil }) && Date() < deadline {
+            try await Task.sleep(for: .milliseconds(100))
+        }
         let held = try #require(stranger.withLock { $0 }, "the stranger's script did not finish")
         let flooded = try #require(hog.withLock { $0 }, "the clerk's script did not finish")
         #expect(held.status == 0 && flooded.status == 0, "\(held.stderr) \(flooded.stderr)")
@@ -85,6 +93,11 @@ struct FairShareTests {
         let holding = try JSONSerialization.jsonObject(with: Data(held.stdout.utf8)) as? [String: Any] ?? [:]
         let open = holding["open"] as? Int ?? -1
         #expect((1...8).contains(open), "the stranger kept \(open) connections open: \(held.stdout)")
+        // The stranger's uploads: refused from the head (403), or not even accepted while it holds
+        // its share of connections; never read, never judged.
+        let uploads = try #require(strangerUploads.withLock { $0 }, "the stranger's uploads did not finish")
+        let uploaded = (try JSONSerialization.jsonObject(with: Data(uploads.stdout.utf8)) as? [String: Any])?["statuses"] as? [String: Int] ?? [:]
+        #expect(Set(uploaded.keys).isSubset(of: ["403", "none", "reset"]) && uploaded.values.reduce(0, +) > 0, "the stranger's uploads: \(uploaded)")
         // The clerk: some bodies refused for its share (503), the others read and judged; never a
         // connection left hanging.
         let flood = try JSONSerialization.jsonObject(with: Data(flooded.stdout.utf8)) as? [String: Any] ?? [:]
@@ -95,7 +108,7 @@ struct FairShareTests {
 
         // Memory: the peak resident size stays under the README's bound for these shares.
         let peak = Self.peakResidentMiB(flow.daemon.pid)
-        print("fair shares: signature in \(String(format: "%.2f", took)) s under load; clerk \(statuses); stranger held \(open); peak RSS \(peak) MiB")
+        print("fair shares: signature in \(String(format: "%.2f", took)) s under load; clerk \(statuses); stranger held \(open), its uploads \(uploaded); peak RSS \(peak) MiB")
         #expect(peak < 256, "paysignd's peak resident size: \(peak) MiB")
         #expect(flow.daemon.isRunning)
         #expect(flow.daemon.log(tail: 2000).components(separatedBy: "one user's share").count - 1 <= 2,
