@@ -80,7 +80,14 @@ public struct DaemonClient: Sendable {
                      headers extra: [(String, String)] = []) throws -> DaemonResponse {
         let fd = try connect(receiveTimeout: timeout)
         defer { close(fd) }
-        try writeRequest(fd, method: method, path: path, body: body, contentType: contentType, extra: extra)
+        // The daemon may answer from the head and close before the body is all sent (a refusal,
+        // a body over the limit): the write then fails, and the answer is still there to read.
+        var unsent: ConnectionError?
+        do {
+            try writeRequest(fd, method: method, path: path, body: body, contentType: contentType, extra: extra)
+        } catch let error as ConnectionError {
+            unsent = error
+        }
         do {
             var reader = Reader(fd: fd)
             let (status, headers) = try reader.readHead()
@@ -96,6 +103,8 @@ public struct DaemonClient: Sendable {
             }
             return DaemonResponse(status: status, headers: headers, body: bodyData)
         } catch var error as ConnectionError {
+            // No answer after a failed write: the write's failure is the one to report.
+            if let unsent { throw unsent }
             error.requestSent = true
             throw error
         }

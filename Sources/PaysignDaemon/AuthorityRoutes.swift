@@ -82,7 +82,7 @@ extension AuthorityDesk {
             },
             // The issued certificate again, from the registry (issue 15: a lost --out file never
             // strands a token); an administrator reads it too, as they read /v1/registered-tokens.
-            Route("GET", "/v1/registered-tokens/{serial}/certificate", roles: [.certificationAuthority, .administrator]) { request in
+            Route("GET", "/v1/registered-tokens/{serial}/certificate", roles: [.certificationAuthority, .administrator], query: [.sha256("sha256"), .oneOf("format", ["json", "pem", "der"])]) { request in
                 let copy = try await desk.registeredCertificate(tokenSerial: request.parameters["serial"] ?? "", sha256: request.query["sha256"])
                 switch request.query["format"] ?? "json" {
                 case "json":
@@ -95,7 +95,7 @@ extension AuthorityDesk {
                     throw Problem(.invalidField, "format must be json, pem or der, not '\(other)'")
                 }
             },
-            Route("GET", "/v1/crl", roles: nil) { request in
+            Route("GET", "/v1/crl", roles: nil, query: [.oneOf("format", ["der", "pem"])]) { request in
                 let stored = try await desk.latestCRL()
                 switch request.query["format"] ?? "der" {
                 case "der":
@@ -110,7 +110,7 @@ extension AuthorityDesk {
                 let caller = try await Caller.resolve(request, registry: registry)
                 return try .json(try await desk.importCRL(request.body, caller: caller), status: 201)
             },
-            Route("GET", "/v1/reports/holders", roles: overseers, rule: .d4) { request in
+            Route("GET", "/v1/reports/holders", roles: overseers, rule: .d4, query: [.text("entity", maxLength: 32), .oneOf("format", ["json", "csv", "text"])]) { request in
                 let caller = try await Caller.resolve(request, registry: registry)
                 let report = try await desk.holdersReport(entity: request.query["entity"], caller: caller)
                 switch request.query["format"] ?? "json" {

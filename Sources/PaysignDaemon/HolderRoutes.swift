@@ -13,7 +13,7 @@ enum HolderRoutes {
         let administrators: Set<Role> = [.administrator]
         let overseers: Set<Role> = [.administrator, .certificationAuthority, .auditor]
         return [
-            Route("GET", "/v1/holders", roles: overseers) { request in
+            Route("GET", "/v1/holders", roles: overseers, query: [.text("entity", maxLength: 32)]) { request in
                 let caller = try await Caller.resolve(request, registry: registry)
                 let holders = try await desk.holders(entity: request.query["entity"], caller: caller)
                 return try .json(holders.map(HolderView.init))
@@ -26,7 +26,7 @@ enum HolderRoutes {
                     role: try signerRole(body.step), onSite: body.onSite, caller: caller)
                 return try .json(HolderView(holder), status: 201)
             },
-            Route("DELETE", "/v1/holders/{user}", roles: administrators) { request in
+            Route("DELETE", "/v1/holders/{user}", roles: administrators, query: [.oneOf("step", ["first", "second"])]) { request in
                 let caller = try await Caller.resolve(request, registry: registry)
                 let removing: Set<Role> = try request.query["step"].map { [try signerRole($0)] } ?? [.firstSigner, .secondSigner]
                 let holder = try await desk.removeHolder(unixUser: request.parameters["user"] ?? "", removing: removing, caller: caller)

@@ -14,7 +14,7 @@ extension OrderDesk {
         let registry = self.registry
         let readers = API.anyRole
         return [
-            Route("POST", "/v1/orders", roles: [.dataEntry], rule: .d13, admitHead: { head, resolved in
+            Route("POST", "/v1/orders", roles: [.dataEntry], rule: .d13, query: [.text("entity", maxLength: 32), .oneOf("kind", OrderKind.allCases.map(\.rawValue)), .day("valueDate"), .text("currency", maxLength: 8)], admitHead: { head, resolved in
                 // Role and scope from the query, before the file is read (D13).
                 guard let entity = head.query["entity"], !entity.isEmpty else { return nil }
                 let caller = Caller(peer: head.peer, op: resolved.op, roles: resolved.roles)
@@ -39,7 +39,7 @@ extension OrderDesk {
                     try await desk.create(metadata: metadata, file: file, caller: caller, idempotency: record)
                 }
             },
-            Route("GET", "/v1/orders", roles: readers) { request in
+            Route("GET", "/v1/orders", roles: readers, query: [.text("entity", maxLength: 32), .oneOf("state", OrderState.allCases.map(\.rawValue)), .day("from"), .day("to"), .integer("limit", 1...1000)]) { request in
                 let caller = try await Caller.resolve(request, registry: registry)
                 return try .json(try await desk.orders(try Self.filter(request.query), caller: caller))
             },
@@ -57,7 +57,7 @@ extension OrderDesk {
                 let (order, bytes) = try await desk.document(of: try Self.orderID(request), caller: caller)
                 return Response(status: 200, headers: [("Content-Type", "text/plain; charset=utf-8"), Self.attachment("order-\(order.id).txt")], body: .bytes(bytes))
             },
-            Route("GET", "/v1/orders/{id}/signature", roles: readers) { request in
+            Route("GET", "/v1/orders/{id}/signature", roles: readers, query: [.oneOf("format", ["der", "pem"])]) { request in
                 let caller = try await Caller.resolve(request, registry: registry)
                 let (order, der) = try await desk.signedData(of: try Self.orderID(request), caller: caller)
                 switch request.query["format"] ?? "der" {
@@ -69,7 +69,7 @@ extension OrderDesk {
                     throw Problem(.invalidField, "format must be der or pem, not '\(other)'")
                 }
             },
-            Route("GET", "/v1/orders/{id}/export", roles: readers) { request in
+            Route("GET", "/v1/orders/{id}/export", roles: readers, query: [.oneOf("format", ["csv", "html"])]) { request in
                 let caller = try await Caller.resolve(request, registry: registry)
                 let sheet = try await desk.reviewSheet(of: try Self.orderID(request), caller: caller)
                 let (order, file, entityName) = (sheet.order, sheet.file, sheet.entityName)

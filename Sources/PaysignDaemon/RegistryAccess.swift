@@ -146,14 +146,15 @@ struct RegistryAccess: Sendable {
         let auditors: Set<Role> = [.auditor, .administrator]
         let administrators: Set<Role> = [.administrator]
         return [
-            Route("GET", "/v1/audit", roles: auditors) { request in
+            Route("GET", "/v1/audit", roles: auditors, query: [.integer("after", 0...Int64.max), .integer("limit", 1...1000)]) { request in
                 // The journal holds every entity's acts: read by the Ministry's side (D3, D13).
                 let scope = OperatorScope.caller(request.resolvedCaller?.op, roles: request.roles)
                 guard scope == .ministry else {
                     throw Problem(.notAuthorized, "\(request.peer.userName ?? "uid \(request.peer.uid)") is an auditor of \(scope); the journal holds every entity's acts and is read by the Ministry's side", rule: .d3)
                 }
-                let after = Int64(request.query["after"] ?? "0") ?? 0
-                let limit = min(max(Int(request.query["limit"] ?? "100") ?? 100, 1), 1000)
+                // Validated from the head (`QueryParameter`): numbers in their ranges.
+                let after = request.query["after"].flatMap { Int64($0) } ?? 0
+                let limit = request.query["limit"].flatMap { Int($0) } ?? 100
                 let entries = try await registry.auditEntries(after: after, limit: limit)
                 return try .json(AuditPage(entries: entries.map(AuditEntryView.init), next: entries.last.map(\.seq)))
             },

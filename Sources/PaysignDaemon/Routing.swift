@@ -107,13 +107,17 @@ public struct Route: Sendable {
     /// upload from its query; on a route open to all, who may never call it): an answer refuses
     /// the request before its body is read.
     public var admitHead: (@Sendable (Request, ResolvedCaller) async -> Response?)?
+    /// The query parameters the route takes (`QueryParameter`): any other, or a bad value, is
+    /// refused from the head with a problem naming it.
+    public var query: [QueryParameter]
     public var handler: @Sendable (Request) async throws -> Response
 
     public init(
-        _ method: String, _ pattern: String, roles: Set<Role>?, rule: RuleNumber? = nil,
+        _ method: String, _ pattern: String, roles: Set<Role>?, rule: RuleNumber? = nil, query: [QueryParameter] = [],
         admitHead: (@Sendable (Request, ResolvedCaller) async -> Response?)? = nil,
         handler: @escaping @Sendable (Request) async throws -> Response
     ) {
+        self.query = query
         self.admitHead = admitHead
         self.method = method
         self.pattern = pattern.split(separator: "/")
@@ -182,6 +186,9 @@ public struct Router: Sendable {
     public func admit(_ head: Request) async -> Admission {
         // No route or no such method: `respond` answers it once the request is read.
         guard case .found(let route, let parameters) = lookup(head) else { return .admitted(nil) }
+        // The query is checked first: a bad parameter is the caller's mistake whoever the caller is,
+        // and answering it reveals nothing the route's document does not say.
+        if let problem = QueryParameter.check(head.query, against: route.query) { return .refused(.problem(problem)) }
         guard let needed = route.roles else {
             // A route open to every caller may still refuse from the head (a signature asked by
             // someone who is no operator, or by data entry). The handler resolves the caller itself
@@ -259,6 +266,7 @@ public struct Router: Sendable {
         }
         var request = request
         request.parameters = parameters
+        if let problem = QueryParameter.check(request.query, against: route.query) { return .problem(problem) }
         do {
             // A caller admitted from the head (`admit`) was resolved there, once per request; its
             // roles are compared with the route's again all the same (no read).

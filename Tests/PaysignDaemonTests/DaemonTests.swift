@@ -165,6 +165,21 @@ struct DaemonTests {
         #expect(try client.get("/v1/health").status == 200)
     }
 
+    @Test("query parameters are validated: a bad value or an unknown parameter is a problem naming it (issue 17)", arguments: [
+        ("/v1/audit?limit=abc", "'limit'"), ("/v1/audit?after=null", "'after'"), ("/v1/audit?limit=0", "'limit'"),
+        ("/v1/audit?limit=1001", "'limit'"), ("/v1/orders?state=paid", "'state'"), ("/v1/orders?from=2026-13-01", "'from'"),
+        ("/v1/orders?limt=5", "'limt'"), ("/v1/health?x=1", "'x'"), ("/v1/crl?format=xml", "'format'"),
+    ])
+    func queryParameters(path: String, names: String) throws {
+        let daemon = try DaemonProcess(pki: pki)
+        let response = try DaemonClient(socketPath: daemon.socket).get(path)
+        #expect(response.status == 422, "\(path): \(response.status)")
+        let problem = try json(response)
+        #expect(problem["type"] as? String == "urn:paysign:problem:invalid-field")
+        #expect((problem["detail"] as? String)?.contains(names) == true, "\(problem)")
+        #expect(try DaemonClient(socketPath: daemon.socket).get("/v1/audit?after=0&limit=1000").status == 200)
+    }
+
     @Test("start-up refuses, in one sentence, a live daemon's socket, a non-socket file, an unwritable state directory, a corrupt database, a socket group that does not exist")
     func startupFailures() throws {
         let daemon = try DaemonProcess(pki: pki)
