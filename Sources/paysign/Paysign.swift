@@ -2,6 +2,7 @@ import ArgumentParser
 import CPaysignShims
 import Foundation
 import Logging
+import PaysignDomain
 import PaysignPKCS11
 import PaysignTokens
 
@@ -23,6 +24,7 @@ struct Paysign: AsyncParsableCommand {
             no such module, pcscd not running, bad URI), 3 a certificate was issued but its file could
             not be written (the message says how to fetch it again).
             """,
+        version: PaysignVersion.current,
         subcommands: [
             Health.self, Tokens.self, Events.self, Audit.self, OperatorCommand.self, EntityCommand.self,
             OrderCommand.self, SignOrder.self, HolderCommand.self, TokenCommand.self, CRLCommand.self, ReportCommand.self,
@@ -52,8 +54,20 @@ struct Paysign: AsyncParsableCommand {
             fail(error.description, status: 1)
         } catch let error as Failure {
             fail(error.message, status: error.status)
+        } catch let code as ExitCode {
+            // A command that printed its answer and ends with a status (an invalid order file: 1).
+            Foundation.exit(code.rawValue)
         } catch {
-            exit(withError: error)
+            // The argument parser's own answers: help and --version on standard output with
+            // status 0; a usage error as every other failure, one sentence after `paysign:` with
+            // status 2 (the parser's default would be "Error: …" and 64).
+            if exitCode(for: error) == .success {
+                print(fullMessage(for: error))
+                Foundation.exit(0)
+            }
+            let message = Self.message(for: error).trimmingCharacters(in: .whitespacesAndNewlines)
+            let sentence = message.hasPrefix("Error: ") ? String(message.dropFirst("Error: ".count)) : message
+            fail((sentence.split(separator: "\n").first.map(String.init) ?? sentence) + " (paysign --help, or paysign COMMAND --help)", status: 2)
         }
     }
 

@@ -2,13 +2,14 @@ import ArgumentParser
 import Foundation
 import Logging
 import PaysignDaemon
+import PaysignDomain
 import PaysignSystemd
 import CPaysignShims
 
 /// The daemon's command line: the configuration file, and a flag for every key in it.
 @main
 struct Paysignd: AsyncParsableCommand {
-    static let version = "0.2.0"
+    static let version = PaysignVersion.current
 
     static let configuration = CommandConfiguration(
         commandName: "paysignd",

@@ -72,6 +72,11 @@ struct CLITests {
         (["sign-file", "--key", "pkcs11:token=expired", "--in", "/etc/hostname", "--out", "/tmp/paysign-never", "--pin-fd", "0"], 1, "expired on 2020-12-31"),
         (["sign-file", "--key", "pkcs11:token=officer1?pin-value=111111", "--in", "/etc/hostname", "--out", "/tmp/x"], 1, "rule D5"),
         (["sign-file", "--key", "pkcs11:token=officer1", "--in", "/nonexistent", "--out", "/tmp/x"], 2, "cannot read /nonexistent"),
+        // The argument parser's usage errors (issue 17): status 2 and one sentence, as the README says.
+        (["helth"], 2, "Unexpected argument 'helth'"),
+        (["health", "--jsn"], 2, "Unknown option '--jsn'"),
+        (["sign", "1", "--first", "--second", "--token", "pkcs11:token=officer1"], 2, "exactly one of --first and --second"),
+        (["order", "list", "--limit", "abc"], 2, "--limit"),
     ])
     func badInput(arguments: [String], status: Int32, phrase: String) async throws {
         let result = try await paysign(arguments, stdin: "000000\n")
@@ -81,6 +86,16 @@ struct CLITests {
         #expect(result.stderr.hasPrefix("paysign: "))
         #expect(result.stderr.contains(phrase), "\(result.stderr)")
         #expect(!FileManager.default.fileExists(atPath: "/tmp/paysign-never"))
+    }
+
+    @Test("paysign --version prints the version the daemon prints; --help exits 0")
+    func version() async throws {
+        let client = try await paysign(["--version"], stdin: "")
+        #expect(client.status == 0 && client.stderr.isEmpty, "\(client.stderr)")
+        let daemonBinary = URL(fileURLWithPath: TestPKI.paysignBinary).deletingLastPathComponent().appendingPathComponent("paysignd").path
+        let daemon = try Shell.run(daemonBinary, ["--version"])
+        #expect(client.stdout == daemon.stdout && !client.stdout.isEmpty, "paysign \(client.stdout) / paysignd \(daemon.stdout)")
+        #expect(try await paysign(["--help"], stdin: "").status == 0)
     }
 
     @Test("paysign pin change changes the PIN; paysign sign then needs the new one")

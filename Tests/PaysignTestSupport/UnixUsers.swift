@@ -126,7 +126,12 @@ public enum UnixUsers {
         headers = {k: v for k, v in json.loads(pairs)}
         if ctype:
             headers["Content-Type"] = ctype
-        conn.request(method, target, body=body if (body or method in ("POST", "PUT")) else None, headers=headers)
+        try:
+            conn.request(method, target, body=body if (body or method in ("POST", "PUT")) else None, headers=headers)
+        except (BrokenPipeError, ConnectionResetError):
+            # The daemon answered from the head (a refusal) and closed before the body was all
+            # sent: its answer is there to read.
+            pass
         r = conn.getresponse()
         data = r.read()
         out = [str(r.status)] + ["%s: %s" % (k, v) for k, v in r.getheaders()] + ["", base64.b64encode(data).decode()]
