@@ -15,6 +15,10 @@ fi
 run_tmp=$(mktemp -d /tmp/paysign-test-run.XXXXXX)
 chmod 1777 "$run_tmp"
 trap 'rm -rf "$run_tmp"' EXIT
+# docs/rules.md states every rule the code cites and every README link into it lands: seconds,
+# no build, so it runs first.
+echo "== rules doc (scripts/check-rules-doc.sh)"
+scripts/check-rules-doc.sh
 Tests/testbed/pcsc.sh start
 echo "== build (debug, with tests)"
 # The build's own status, read before anything else runs: after `... | grep || true` under

@@ -50,7 +50,7 @@ public enum AuditKind: String, Sendable, Hashable, Codable, CaseIterable {
     }
 }
 
-/// A rule of `domain.md`, cited by number in refusals (`D3`).
+/// A rule of `docs/rules.md`, cited by number in refusals (`D3`).
 public enum RuleNumber: String, Sendable, Hashable, Codable, CaseIterable {
     case d1 = "D1", d2 = "D2", d3 = "D3", d4 = "D4", d5 = "D5", d6 = "D6", d7 = "D7", d8 = "D8"
     case d9 = "D9", d10 = "D10", d11 = "D11", d12 = "D12", d13 = "D13", d14 = "D14", d15 = "D15"

@@ -55,7 +55,7 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
         /// draft, signing second before first, rejecting a payable order); the message names the
         /// state it is in, and `rule` the rule that orders the steps (D2, D9) where one does.
         public static let wrongState = Code(.wrongState)
-        /// The change would break a rule of `domain.md` (`rule` says which: D2, D3, D5, D6, D9,
+        /// The change would break a rule of `docs/rules.md` (`rule` says which: D2, D3, D5, D6, D9,
         /// D13).
         public static let ruleViolated = Code(.ruleViolated)
         /// `append` was given an event only the registry writes (`operator-added`, …), or a
@@ -72,7 +72,7 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
     public var message: String
     /// The request field at fault, for validation errors (`nationalID`, `unixUser`).
     public var field: String?
-    /// The rule of `domain.md` the change would break, for `.ruleViolated`.
+    /// The rule of `docs/rules.md` the change would break, for `.ruleViolated`.
     public var rule: RuleNumber?
     /// What SQLite or GRDB said, when the error came from them.
     public var cause: String?

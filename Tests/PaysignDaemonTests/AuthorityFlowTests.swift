@@ -3,7 +3,7 @@ import PaysignClient
 import PaysignTestSupport
 import Testing
 
-/// The certification authority's side of `domain.md` driven over the real paysignd's Unix socket,
+/// The certification authority's side of `docs/rules.md` driven over the real paysignd's Unix socket,
 /// by the people of the flow as distinct Unix users (`Tests/testbed/users.sh`; the authority is
 /// `paysign-authority`), on real SoftHSM tokens: the token lifecycle (D6), a revocation freeing a
 /// first signer's place (D3), clearance after surrender and death notices within a week (D6),

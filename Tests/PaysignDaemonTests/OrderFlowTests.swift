@@ -3,7 +3,7 @@ import PaysignClient
 import PaysignTestSupport
 import Testing
 
-/// The payment-order flow of `domain.md` driven over the real paysignd's Unix socket, by the
+/// The payment-order flow of `docs/rules.md` driven over the real paysignd's Unix socket, by the
 /// people of the flow as distinct Unix users (`Tests/testbed/users.sh`: the daemon knows them by
 /// SO_PEERCRED), on real SoftHSM tokens: upload (D13), review of the file number (D9), first and
 /// second signatures (D2), who holds which token (D3, D5, D13), certificates (D6), PINs (D5).

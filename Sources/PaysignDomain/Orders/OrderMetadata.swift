@@ -41,7 +41,7 @@ public struct Violation: Hashable, Sendable, CustomStringConvertible {
     public var line: Int?
     /// The CSV column (`amount_piasters`) or metadata field (`valueDate`) concerned, if one is.
     public var field: String?
-    /// The rule of `domain.md` broken, when the problem is a rule and not a format error.
+    /// The rule of `docs/rules.md` broken, when the problem is a rule and not a format error.
     public var rule: RuleNumber?
     /// One sentence for the clerk who has to fix the file.
     public var message: String

@@ -3,7 +3,7 @@ public import Foundation
 /// The payment center's rules: facts about a signed order in, a verdict with every check named out
 /// (issue 6). Pure: no C, no I/O, no clock (the trusted time is one of the facts).
 ///
-/// An order is payable when (rule numbers from domain.md):
+/// An order is payable when (rule numbers from docs/rules.md):
 /// - the `.p7s` is a detached CMS SignedData (cms-structure) and the document is a canonical order
 ///   document (order-document);
 /// - exactly two SignerInfos, one claiming the role `first` and one `second`, the second bound to
