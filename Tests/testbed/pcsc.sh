@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The real PC/SC stack for the tests: pcscd with the vsmartcard virtual reader (vpcd gives it
 # "Virtual PCD 00 00" on port 35963 and "Virtual PCD 00 01" on port 35964) and the vicc card
-# emulator. See shared/testbed.md, "A real PC/SC stack".
+# emulator (both from the vsmartcard project; scripts/deps.sh installs them).
 #
 #   pcsc.sh start          start `pcscd -f` unless it runs; wait (at most 5 s) until it answers
 #   pcsc.sh stop           stop pcscd (by the PID in its pid file) and wait until it is gone
