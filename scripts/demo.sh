@@ -6,7 +6,25 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out=demo-out
 bold() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-run() { printf '$ %s\n' "${*/#$bin/paysign}"; "$@"; }
+# Every command is echoed as it can be pasted: each argument quoted for the shell, the built
+# binaries as `paysign` and `paysignd` (on PATH once installed, see the end), and a PIN read from
+# a file with its redirection shown (`pin_file=FILE run …` adds `--pin-fd 3 3<FILE`).
+show() {
+  local line='$' arg
+  for arg in "$@"; do
+    case $arg in
+      "$bin"|"${tmp:-/nonexistent}/paysign") arg=paysign ;;
+      "${daemon_bin:-/nonexistent}") arg=paysignd ;;
+    esac
+    arg=${arg//$PWD\//}
+    line+=" $(printf '%q' "$arg")"
+  done
+  [ -z "${pin_file:-}" ] || line+=" --pin-fd 3 3<$(printf '%q' "${pin_file//$PWD\//}")"
+  printf '%s\n' "$line"
+}
+# Runs a command, with the PIN file on descriptor 3 when pin_file is set.
+with_pin() { if [ -n "${pin_file:-}" ]; then "$@" --pin-fd 3 3<"$pin_file"; else "$@"; fi; }
+run() { show "$@"; with_pin "$@"; }
 
 bold "Building paysign and paysignd"
 swift build --product paysign 2>&1 | tail -1
@@ -20,7 +38,8 @@ mkdir -p "$out"
 Certs/make-test-pki.sh "$out/pki"
 cp "$out/pki/ca/ca.pem" "$out/ca.pem"
 export SOFTHSM2_CONF=$PWD/$out/pki/softhsm2.conf
-column -t -s $'\t' "$out/pki/tokens.tsv" | cut -c1-150
+# Label, key, role and the whole URI (a URI cut short cannot be pasted).
+awk -F'\t' 'BEGIN { OFS = "\t"; print "TOKEN", "KEY", "ROLE", "URI" } { print $1, $2, $5, $7 }' "$out/pki/tokens.tsv" | column -t -s $'\t' 
 
 readers=--no-readers
 if [ "$(id -u)" -eq 0 ]; then
@@ -48,14 +67,20 @@ bold "paysign tokens --json (first token)"
 
 printf 'Payment order 2026/11/0001: 1,000 salaries, 4,250,000.00 EGP\n' > "$out/sample.txt"
 pin_of() { awk -F'\t' -v l="$1" '$1 == l {print $3}' "$out/pki/tokens.tsv"; }
+# Each token's PIN in a file of its own (and two wrong ones), for the commands to read on
+# descriptor 3 as a user would paste them; demo-out is a throw-away folder.
+mkdir -p "$out/pins"
+chmod 700 "$out/pins"
+for label in $(cut -f1 "$out/pki/tokens.tsv"); do (umask 077; pin_of "$label" > "$out/pins/$label.pin"); done
+(umask 077; echo 000000 > "$out/pins/wrong.pin"; echo 1 > "$out/pins/any.pin")
+pin_path() { printf '%s/%s/pins/%s.pin' "$PWD" "$out" "$1"; }
 
 sign_and_verify() { # LABEL ALGORITHM [openssl dgst options…]
   local label=$1 algorithm=$2; shift 2
   local sig="$out/$label.$algorithm.sig" cert="$out/$label.pem"
   bold "Sign with $label ($algorithm), then verify with OpenSSL"
-  printf '$ %s\n' "paysign sign-file --key 'pkcs11:token=$label' --algorithm $algorithm --in $out/sample.txt --out $sig --pin-fd 3 3<<<PIN"
-  "$bin" sign-file --key "pkcs11:token=$label" --algorithm "$algorithm" --in "$out/sample.txt" --out "$sig" \
-    --cert-out "$cert" --pin-fd 3 3<<<"$(pin_of "$label")"
+  pin_file=$(pin_path "$label") run "$bin" sign-file --key "pkcs11:token=$label" --algorithm "$algorithm" --in "$out/sample.txt" \
+    --out "$sig" --cert-out "$cert"
   openssl x509 -in "$cert" -pubkey -noout > "$out/$label.pub.pem"
   run openssl verify -CAfile "$out/ca.pem" "$cert"
   run openssl dgst -sha256 -verify "$out/$label.pub.pem" "$@" -signature "$sig" "$out/sample.txt"
@@ -67,20 +92,20 @@ sign_and_verify ministry rsa-pkcs1-sha256
 
 refuse() { # DESCRIPTION, then the command; it must fail
   bold "Refused: $1"; shift
-  printf '$ %s\n' "${*/#$bin/paysign}"
+  show "$@"
   set +e
-  "$@"
+  with_pin "$@"
   local status=$?
   set -e
   [ $status -ne 0 ] || { echo "demo: expected a refusal, got success" >&2; exit 1; }
   echo "(exit status $status)"
 }
-refuse "a wrong PIN (never retried; the token's PIN state is reported)" \
-  "$bin" sign-file --key pkcs11:token=ministry --in "$out/sample.txt" --out "$out/x.sig" --pin-fd 3 3<<<"000000"
-refuse "a token whose certificate has expired" \
-  "$bin" sign-file --key pkcs11:token=expired --in "$out/sample.txt" --out "$out/x.sig" --pin-fd 3 3<<<"$(pin_of expired)"
-refuse "a token that is not present" \
-  "$bin" sign-file --key pkcs11:token=nobody --in "$out/sample.txt" --out "$out/x.sig" --pin-fd 3 3<<<"1"
+pin_file="$(pin_path wrong)" refuse "a wrong PIN (never retried; the token's PIN state is reported)" \
+  "$bin" sign-file --key pkcs11:token=ministry --in "$out/sample.txt" --out "$out/x.sig"
+pin_file="$(pin_path expired)" refuse "a token whose certificate has expired" \
+  "$bin" sign-file --key pkcs11:token=expired --in "$out/sample.txt" --out "$out/x.sig"
+pin_file="$(pin_path any)" refuse "a token that is not present" \
+  "$bin" sign-file --key pkcs11:token=nobody --in "$out/sample.txt" --out "$out/x.sig"
 refuse "a PIN inside the URI (rule D5)" \
   "$bin" sign-file --key 'pkcs11:token=officer1?pin-value=111111' --in "$out/sample.txt" --out "$out/x.sig"
 refuse "a PKCS#11 module that does not exist" "$bin" tokens --local --module /nonexistent/libnothing.so
@@ -110,10 +135,11 @@ for candidate in /usr/lib/softhsm/libsofthsm2.so /usr/lib/x86_64-linux-gnu/softh
   [ -f "$candidate" ] && { module=$candidate; break; }
 done
 export PAYSIGN_SOCKET=$tmp/paysign.sock
-printf '$ paysignd --socket %s --state-dir %s --module %s --socket-group nogroup --holiday 2026-12-25 &\n' "$PAYSIGN_SOCKET" "$out/state" "$module"
-"$daemon_bin" --socket "$PAYSIGN_SOCKET" --state-dir "$PWD/$out/state" --module "$module" --socket-group nogroup \
-  --holiday 2026-12-25 --bind "Virtual PCD 00 00=pkcs11:token=officer1" \
-  --authority-token pkcs11:token=authority --trust-anchors "$PWD/$out/ca.pem" 2>"$out/paysignd.log" &
+daemon_arguments=(--socket "$PAYSIGN_SOCKET" --state-dir "$PWD/$out/state" --module "$module" --socket-group nogroup
+  --holiday 2026-12-25 --bind "Virtual PCD 00 00=pkcs11:token=officer1"
+  --authority-token pkcs11:token=authority --trust-anchors "$PWD/$out/ca.pem")
+printf '%s 2>%s &\n' "$(show "$daemon_bin" "${daemon_arguments[@]}")" "$out/paysignd.log"
+"$daemon_bin" "${daemon_arguments[@]}" 2>"$out/paysignd.log" &
 daemon=$!
 trap 'kill -TERM $daemon 2>/dev/null || true; rm -rf "$tmp"' EXIT
 for _ in $(seq 100); do [ -S "$PAYSIGN_SOCKET" ] && break; sleep 0.05; done
@@ -122,8 +148,8 @@ run "$bin" health
 # as USER paysign …: the client as that Unix user (group nogroup, which owns the socket).
 as() {
   local user=$1; shift
-  printf '$ (as %s) paysign %s\n' "$user" "$*" >&2
-  setpriv --reuid="$user" --regid=nogroup --clear-groups "$tmp/paysign" "$@"
+  show setpriv --reuid="$user" --regid=nogroup --clear-groups "$tmp/paysign" "$@" >&2
+  with_pin setpriv --reuid="$user" --regid=nogroup --clear-groups "$tmp/paysign" "$@"
 }
 refuse_as() { # DESCRIPTION USER ARGS…: must fail
   bold "Refused: $1"; shift
@@ -170,8 +196,8 @@ done
 as paysign-clerk order create "$tmp/payroll.csv" --entity EG-0101 --kind salary --value-date "$value_date" --idempotency-key demo-upload-1 | tee "$out/create.txt"
 order=$(awk '/^order /{print $2; exit}' "$out/create.txt")
 file_number=$(awk '/^file number /{print $3; exit}' "$out/create.txt")
-refuse_as "signing before the file number is reviewed (D9)" \
-  paysign-officer1 sign "$order" --first --token pkcs11:token=officer1 --pin-fd 3 3<<<"$(pin_of officer1)"
+pin_file="$(pin_path officer1)" refuse_as "signing before the file number is reviewed (D9)" \
+  paysign-officer1 sign "$order" --first --token pkcs11:token=officer1
 
 bold "The reviewer exports the review sheet, checks it, and confirms the file number (D9)"
 as paysign-reviewer order export "$order" --format html > "$out/order-review.html"
@@ -179,23 +205,23 @@ as paysign-reviewer order export "$order" --format csv > "$out/order-review.csv"
 echo "(review sheet: $out/order-review.html, $out/order-review.csv)"
 as paysign-reviewer order review "$order" --file-number "$file_number"
 
-refuse_as "the clerk, with the officer's token and the right PIN (D5, D13)" \
-  paysign-clerk sign "$order" --first --token pkcs11:token=officer1 --pin-fd 3 3<<<"$(pin_of officer1)"
-refuse_as "an officer with another officer's token and its PIN (D5)" \
-  paysign-officer2 sign "$order" --first --token pkcs11:token=officer1 --pin-fd 3 3<<<"$(pin_of officer1)"
+pin_file="$(pin_path officer1)" refuse_as "the clerk, with the officer's token and the right PIN (D5, D13)" \
+  paysign-clerk sign "$order" --first --token pkcs11:token=officer1
+pin_file="$(pin_path officer1)" refuse_as "an officer with another officer's token and its PIN (D5)" \
+  paysign-officer2 sign "$order" --first --token pkcs11:token=officer1
 
 bold "The first signature: Officer One, on the officer1 token (D2)"
-as paysign-officer1 sign "$order" --first --token pkcs11:token=officer1 --pin-fd 3 3<<<"$(pin_of officer1)"
-refuse_as "the same officer signing again" \
-  paysign-officer1 sign "$order" --first --token pkcs11:token=officer1 --pin-fd 3 3<<<"$(pin_of officer1)"
-refuse_as "the first signer applying the second signature (D2)" \
-  paysign-officer1 sign "$order" --second --file-number "$file_number" --token pkcs11:token=officer1 --pin-fd 3 3<<<"$(pin_of officer1)"
-refuse_as "the Ministry representative with a file number that is not the uploaded file's (D9)" \
+pin_file="$(pin_path officer1)" as paysign-officer1 sign "$order" --first --token pkcs11:token=officer1
+pin_file="$(pin_path officer1)" refuse_as "the same officer signing again" \
+  paysign-officer1 sign "$order" --first --token pkcs11:token=officer1
+pin_file="$(pin_path officer1)" refuse_as "the first signer applying the second signature (D2)" \
+  paysign-officer1 sign "$order" --second --file-number "$file_number" --token pkcs11:token=officer1
+pin_file="$(pin_path ministry)" refuse_as "the Ministry representative with a file number that is not the uploaded file's (D9)" \
   paysign-ministry sign "$order" --second --file-number 0000-1111-2222-3333-4444-5555-6666-7777-8888-9999-aaaa-bbbb-cccc-dddd-eeee-ffff \
-  --token pkcs11:token=ministry --pin-fd 3 3<<<"$(pin_of ministry)"
+  --token pkcs11:token=ministry
 
 bold "The second signature: the Ministry of Finance representative checks the file number and signs (D2, D9)"
-as paysign-ministry sign "$order" --second --file-number "$file_number" --token pkcs11:token=ministry --pin-fd 3 3<<<"$(pin_of ministry)"
+pin_file="$(pin_path ministry)" as paysign-ministry sign "$order" --second --file-number "$file_number" --token pkcs11:token=ministry
 as paysign-reviewer order show "$order"
 
 bold "The signed order, checked by OpenSSL alone: both signers, over the order document"
@@ -213,7 +239,7 @@ officer2_cert=$(awk -F'\t' '$1 == "officer2" { print $6 }' "$out/pki/tokens.tsv"
 refuse_as "a first signer trying to revoke a token (only the authority may)" \
   paysign-officer1 token revoke "$officer2_serial" --cause loss
 as paysign-authority token revoke "$officer2_serial" --cause loss --invalidity-date "$(date -u +%Y-%m-%d)" --note "reported lost by the holder"
-as paysign-authority crl issue --pin-fd 3 3<<<"$(pin_of authority)"
+pin_file="$(pin_path authority)" as paysign-authority crl issue
 as paysign-authority crl get > "$out/crl.der"
 run openssl crl -inform DER -in "$out/crl.der" -CAfile "$out/ca.pem" -noout
 echo "Officer Two's certificate serial is $officer2_cert; the list says:"
@@ -225,8 +251,8 @@ bold "A new order: Officer Two's revoked token can no longer sign it (D6)"
 as paysign-clerk order create "$tmp/payroll.csv" --entity EG-0101 --kind salary --value-date "$value_date" | tee "$out/create2.txt"
 order2=$(awk '/^order /{print $2; exit}' "$out/create2.txt")
 as paysign-reviewer order review "$order2" --file-number "$file_number"
-refuse_as "a signature with the revoked token, right PIN and all" \
-  paysign-officer2 sign "$order2" --first --token pkcs11:token=officer2 --pin-fd 3 3<<<"$(pin_of officer2)"
+pin_file="$(pin_path officer2)" refuse_as "a signature with the revoked token, right PIN and all" \
+  paysign-officer2 sign "$order2" --first --token pkcs11:token=officer2
 as paysign-authority report holders --entity EG-0101
 
 bold "The payment center verifies the signed order offline: every check by name (D2, D3, D6, D9, D13)"
@@ -256,7 +282,20 @@ trap - EXIT
 rm -rf "$tmp"
 echo "(paysignd stopped on SIGTERM; its log is in $out/paysignd.log)"
 
+bold "The echoed commands can be pasted: two of them replayed from this transcript"
+# A line echoed above, run again through the shell exactly as printed (paysign on PATH).
+export PATH="$(dirname "$bin"):$PATH"
+replay=$(show "$bin" verify "$out/order.txt" "$out/order.p7s" --trust-anchors "$out/ca.pem" --crl "$out/crl.der")
+echo "$replay"
+bash -c "${replay#\$ } > /dev/null" && echo "(replayed: exit 0)"
+replay=$(pin_file=$(pin_path officer1) show "$bin" sign-file --key "pkcs11:token=officer1" --in "$out/sample.txt" --out "$out/replayed.sig")
+echo "$replay"
+bash -c "${replay#\$ }" > /dev/null && echo "(replayed: exit 0)"
+
 bold "Done"
+echo "The binaries are in $(dirname "$bin") (paysign, paysignd); put them on PATH to paste the commands above:"
+echo "  export PATH=\"$(dirname "$bin"):\$PATH\"   # or install them: install -m 0755 $(dirname "$bin")/paysign $(dirname "$bin")/paysignd /usr/local/bin/"
+echo "The test PINs are in $out/pins/ (throw-away tokens only)."
 echo "In $out/: the order document order.txt, its signatures order.p7s, the test root ca.pem, the review sheet, the revocation list crl.der, the verification report verification.html."
 echo "Verify again with: paysign verify $out/order.txt $out/order.p7s --trust-anchors $out/ca.pem --crl $out/crl.der"
 echo "Check them again with: openssl cms -verify -binary -inform DER -content $out/order.txt -in $out/order.p7s -CAfile $out/ca.pem"
