@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import PaysignClient
+import PaysignDomain
 import PaysignSecrets
 
 /// The certification authority's commands (D6): the token lifecycle, holders leaving, CRLs.
@@ -50,7 +51,8 @@ extension TokenCommand {
         static let configuration = CommandConfiguration(
             abstract: "Record that the holder handed the token back (D6: before clearance); its certificates go on the next CRL.")
         @OptionGroup var options: TokenTransitionOptions
-        @Option(help: "retirement, transfer, secondment, withdrawal, replaced or other.") var cause: String
+        @Option(help: "retirement, transfer, secondment, withdrawal, replaced or other.",
+                completion: .list(["retirement", "transfer", "secondment", "withdrawal", "replaced", "other"])) var cause: String
         func run() async throws { try transition(options, "surrender", cause: cause) }
     }
 
@@ -63,7 +65,8 @@ extension TokenCommand {
                 withdrawal → privilegeWithdrawn, replaced → superseded, other → unspecified.
                 """)
         @OptionGroup var options: TokenTransitionOptions
-        @Option(help: "retirement, transfer, secondment, loss, pin-disclosed, death, withdrawal, replaced or other.") var cause: String
+        @Option(help: "retirement, transfer, secondment, loss, pin-disclosed, death, withdrawal, replaced or other.",
+                completion: .list(RevocationCause.allCases.map(\.rawValue))) var cause: String
         @Option(name: .customLong("invalidity-date"), help: "When the key stopped being trustworthy (YYYY-MM-DD or an ISO 8601 time).") var invalidityDate: String?
         func run() async throws { try transition(options, "revoke", cause: cause, invalidityDate: invalidityDate) }
     }
@@ -204,7 +207,7 @@ struct ReportCommand: AsyncParsableCommand {
             abstract: "Holders per entity: roles, on site, token states, last signature, PIN age; dormant (D4), due to surrender and late death notices (D6).")
         @OptionGroup var remote: SocketOptions
         @Option(help: "Only this entity.") var entity: String?
-        @Option(help: "text, json or csv.") var format = "text"
+        @Option(help: "text, json or csv.", completion: .list(["text", "json", "csv"])) var format = "text"
 
         func run() async throws {
             guard ["text", "json", "csv"].contains(format) else { throw Failure.usage("--format must be text, json or csv, not '\(format)'") }

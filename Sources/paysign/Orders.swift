@@ -146,18 +146,30 @@ extension OrderCommand {
                 """)
         @OptionGroup var remote: SocketOptions
         @Argument(help: "The order's id.") var id: Int64
-        @Option(help: "html, csv, file, document, p7s or p7s-pem.") var format = "html"
+        @Option(help: "What to write.") var format: ExportFormat = .html
         @Option(name: .customLong("out"), help: "Where to write it (default: standard output).") var output: String?
 
+        enum ExportFormat: String, CaseIterable, ExpressibleByArgument {
+            case html, csv, file, document, p7s
+            case p7sPEM = "p7s-pem"
+        }
+
         func run() async throws {
+            // The export is the document itself: there is no JSON of it to print.
+            if remote.json {
+                throw Failure.usage("order export writes the \(format.rawValue) itself; --json means nothing here (give --out FILE to save it)")
+            }
+            // Binary DER is never written to a terminal (it would garble it and help no one).
+            if format == .p7s && output == nil && isatty(STDOUT_FILENO) == 1 {
+                throw Failure.usage("the signature is binary (DER); give --out FILE, redirect standard output, or use --format p7s-pem")
+            }
             let path: String
             switch format {
-            case "html", "csv": path = "/v1/orders/\(id)/export?format=\(format)"
-            case "file": path = "/v1/orders/\(id)/file"
-            case "document": path = "/v1/orders/\(id)/document"
-            case "p7s": path = "/v1/orders/\(id)/signature"
-            case "p7s-pem": path = "/v1/orders/\(id)/signature?format=pem"
-            default: throw Failure.usage("--format must be html, csv, file, document, p7s or p7s-pem, not '\(format)'")
+            case .html, .csv: path = "/v1/orders/\(id)/export?format=\(format.rawValue)"
+            case .file: path = "/v1/orders/\(id)/file"
+            case .document: path = "/v1/orders/\(id)/document"
+            case .p7s: path = "/v1/orders/\(id)/signature"
+            case .p7sPEM: path = "/v1/orders/\(id)/signature?format=pem"
             }
             let response = try remote.call("GET", path)
             if let output {

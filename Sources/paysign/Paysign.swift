@@ -67,7 +67,13 @@ struct Paysign: AsyncParsableCommand {
             }
             let message = Self.message(for: error).trimmingCharacters(in: .whitespacesAndNewlines)
             let sentence = message.hasPrefix("Error: ") ? String(message.dropFirst("Error: ".count)) : message
-            fail((sentence.split(separator: "\n").first.map(String.init) ?? sentence) + " (paysign --help, or paysign COMMAND --help)", status: 2)
+            // One line: the parser's first line, with a list it gives of allowed values ("- html",
+            // "- csv", …) folded into it.
+            let lines = sentence.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+            let values = lines.dropFirst().filter { $0.hasPrefix("- ") }.map { String($0.dropFirst(2)) }
+            let first = lines.first ?? sentence
+            let line = values.isEmpty ? first : first + " " + values.joined(separator: ", ")
+            fail(line + " (paysign --help, or paysign COMMAND --help)", status: 2)
         }
     }
 

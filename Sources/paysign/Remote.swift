@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import PaysignClient
+import PaysignDomain
 import PaysignPKCS11
 import PaysignSecrets
 
@@ -212,7 +213,8 @@ struct OperatorCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "set-roles", abstract: "Replace an operator's roles (journaled).")
         @OptionGroup var remote: SocketOptions
         @Argument(help: "The operator's id (see 'paysign operator list').") var id: Int64
-        @Option(name: .customLong("role"), help: "A role (repeatable); none removes every role.") var roles: [String] = []
+        @Option(name: .customLong("role"), help: "A role (repeatable); none removes every role.",
+                completion: .list(Role.allCases.map(\.rawValue))) var roles: [String] = []
         struct Body: Encodable { var roles: [String] }
         func run() async throws {
             let response = try remote.call("PUT", "/v1/operators/\(id)/roles", body: Body(roles: roles))
@@ -237,7 +239,8 @@ struct OperatorCommand: AsyncParsableCommand {
         @Option(name: .customLong("national-id"), help: "The 14-digit national ID.") var nationalID: String
         @Option(help: "The operator's full name.") var name: String
         @Option(help: "The entity code.") var entity: String?
-        @Option(name: .customLong("role"), help: "A role (repeatable): data-entry, reviewer, first-signer, second-signer, certification-authority, payment-center, auditor, administrator.")
+        @Option(name: .customLong("role"), help: "A role (repeatable): data-entry, reviewer, first-signer, second-signer, certification-authority, payment-center, auditor, administrator.",
+                completion: .list(Role.allCases.map(\.rawValue)))
         var roles: [String] = []
 
         struct Body: Encodable {

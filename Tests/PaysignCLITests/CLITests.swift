@@ -77,6 +77,8 @@ struct CLITests {
         (["health", "--jsn"], 2, "Unknown option '--jsn'"),
         (["sign", "1", "--first", "--second", "--token", "pkcs11:token=officer1"], 2, "exactly one of --first and --second"),
         (["order", "list", "--limit", "abc"], 2, "--limit"),
+        (["order", "export", "1", "--format", "xml"], 2, "html, csv, file, document, p7s, p7s-pem"),
+        (["order", "export", "1", "--format", "p7s", "--json"], 2, "--json means nothing here"),
     ])
     func badInput(arguments: [String], status: Int32, phrase: String) async throws {
         let result = try await paysign(arguments, stdin: "000000\n")
@@ -96,6 +98,11 @@ struct CLITests {
         let daemon = try Shell.run(daemonBinary, ["--version"])
         #expect(client.stdout == daemon.stdout && !client.stdout.isEmpty, "paysign \(client.stdout) / paysignd \(daemon.stdout)")
         #expect(try await paysign(["--help"], stdin: "").status == 0)
+        // Completions offer the values of the options that take a word from a list.
+        let bash = try await paysign(["--generate-completion-script", "bash"], stdin: "")
+        for value in ["p7s-pem", "pin-disclosed", "certification-authority", "foreign-non-resident"] {
+            #expect(bash.stdout.contains(value), "the bash completion offers \(value)")
+        }
     }
 
     @Test("paysign pin change changes the PIN; paysign sign then needs the new one")

@@ -115,6 +115,9 @@ public enum Shell {
         public var stderr: String
     }
 
+    /// SIGPIPE ignored in the test process, once: a child that closes its input early is no crash.
+    static let sigpipeIgnored: Void = { _ = signal(SIGPIPE, SIG_IGN) }()
+
     @discardableResult
     public static func run(_ executable: String, _ arguments: [String], stdin: Data? = nil, environment: [String: String]? = nil) throws -> Result {
         let process = Process()
@@ -131,9 +134,24 @@ public enum Shell {
         // The input is written by a thread of its own while both outputs are read: a program that
         // answers line by line (the crash harness's client) fills its output pipe long before a
         // large input is all written, and writing first then reading would wait on each other.
+        // A program that exits without reading its input (a usage error) closes the pipe: the
+        // write then fails with EPIPE, which must neither kill this process (SIGPIPE ignored) nor
+        // trap in FileHandle.write; plain write(2), stopping at the first error.
+        _ = Self.sigpipeIgnored
         let writeHandle = input.fileHandleForWriting
         let writer = Thread {
-            if let stdin { writeHandle.write(stdin) }
+            if let stdin {
+                let fd = writeHandle.fileDescriptor
+                stdin.withUnsafeBytes { raw in
+                    var offset = 0
+                    while offset < raw.count {
+                        let n = write(fd, raw.baseAddress! + offset, raw.count - offset)
+                        if n < 0 && errno == EINTR { continue }
+                        guard n > 0 else { break }
+                        offset += n
+                    }
+                }
+            }
             try? writeHandle.close()
         }
         writer.start()
