@@ -139,8 +139,13 @@ struct DaemonTests {
         let client = DaemonClient(socketPath: daemon.socket)
         func problem(_ response: DaemonResponse) -> String? { response.problem?.type }
         #expect(problem(try client.get("/v1/nowhere")) == "urn:paysign:problem:not-found")
-        for query in ["?=", "?&&", "?==", "?a=1&=", "?%ZZ=%"] {
+        // Empty query parts name nothing and are passed over; a named parameter the route does
+        // not take is refused, naming it (issue 17).
+        for query in ["?=", "?&&", "?=="] {
             #expect(try client.get("/v1/health" + query).status == 200, "query \(query)")
+        }
+        for query in ["?a=1&=", "?%ZZ=%"] {
+            #expect(problem(try client.get("/v1/health" + query)) == "urn:paysign:problem:invalid-field", "query \(query)")
         }
         #expect(problem(try client.send("DELETE", "/v1/health")) == "urn:paysign:problem:method-not-allowed")
         #expect(problem(try client.send("POST", "/v1/entities", body: Data("{".utf8), contentType: "application/json")) == "urn:paysign:problem:invalid-json")
