@@ -97,6 +97,7 @@ struct Verify: ParsableCommand {
     }
 
     func run() throws {
+        if let order, let signature { try Self.checkInputs(document: order, signature: signature) }
         if daemon, let order, let signature { return try runOnDaemon(order: order, signature: signature) }
         let verifier: OrderVerifier
         do {
@@ -121,6 +122,28 @@ struct Verify: ParsableCommand {
         }
         let report = verifier.verify(name: order, documentPath: order, signaturePath: signature, payrollFile: payrollFacts)
         try finish(report, order: order, json: json ? try ReportRendering.json(report) : nil)
+    }
+
+    /// What a user gets wrong before any check can run: a file that is not there or cannot be
+    /// read, and the two files given the wrong way round (the signature first). Each is a usage
+    /// error (status 2: "could not check"), never a verdict on the order.
+    static func checkInputs(document: String, signature: String) throws {
+        for (path, what) in [(document, "order document"), (signature, "signature file")] {
+            guard FileManager.default.isReadableFile(atPath: path) else {
+                throw Failure.usage("the \(what) \(path) cannot be read (\(FileManager.default.fileExists(atPath: path) ? "permission denied" : "no such file"))")
+            }
+        }
+        // A DER SignedData starts with a SEQUENCE (0x30) and its content-type OID; an order
+        // document is UTF-8 text. The first bytes tell which is which.
+        func looksLikeDER(_ path: String) -> Bool {
+            guard let handle = FileHandle(forReadingAtPath: path) else { return false }
+            defer { try? handle.close() }
+            let head = [UInt8]((try? handle.read(upToCount: 16)) ?? Data())
+            return head.count >= 2 && head[0] == 0x30 && head[1] >= 0x80
+        }
+        if looksLikeDER(document) && !looksLikeDER(signature) {
+            throw Failure.usage("\(document) looks like the signature file (DER) and \(signature) like the document: give the order document first, then its .p7s")
+        }
     }
 
     /// Prints the report (the JSON given, or text), writes the HTML page, exits by the verdict.

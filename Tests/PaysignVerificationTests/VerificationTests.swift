@@ -153,6 +153,19 @@ struct VerificationTests {
         #expect(page.contains("28001010100011") && page.contains("Officer One"))
     }
 
+    @Test("paysign verify: a file that is not there, or the two files swapped, is 'could not check' (exit 2, one sentence), not a verdict")
+    func wrongInputs() async throws {
+        let trust = ["--trust-anchors", bench.pki.caPEM.path]
+        let missing = try await bench.paysign(["verify", bench.path("no-such-order.txt"), bench.path("good.p7s")] + trust)
+        #expect(missing.status == 2, "\(missing.stdout) \(missing.stderr)")
+        #expect(missing.stderr.hasPrefix("paysign: the order document") && missing.stderr.contains("no such file"), "\(missing.stderr)")
+        let swapped = try await bench.paysign(["verify", bench.path("good.p7s"), bench.path("order.txt")] + trust)
+        #expect(swapped.status == 2, "\(swapped.stdout) \(swapped.stderr)")
+        #expect(swapped.stderr.contains("give the order document first"), "\(swapped.stderr)")
+        #expect(swapped.stdout.isEmpty, "no report for inputs that were never checked")
+        for result in [missing, swapped] { #expect(result.stderr.split(separator: "\n").count == 1) }
+    }
+
     @Test("paysign verify --batch: every pair verified, one report each, a summary by reason")
     func batch() async throws {
         let folder = bench.path("batch")
