@@ -371,8 +371,7 @@ extension AuthorityDesk {
             checked = try await issuance(request: pem, holder: user, holderToken: tokenURI)
         } catch let failure as UseCaseError {
             // Every refusal is journaled, with the rule it names.
-            _ = try? await registry.append(.refusal(.init(rule: failure.rule, reason: failure.message)), by: caller.actor)
-            throw failure
+            throw await refuse(caller, failure)
         }
         let (request, op, role, entity, holderToken) = (checked.request, checked.op, checked.role, checked.entity, checked.token)
         let signer: TokenSigner

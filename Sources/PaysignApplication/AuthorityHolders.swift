@@ -84,7 +84,7 @@ extension AuthorityDesk {
         do {
             return try await importCRL(bytes, by: caller.actor)
         } catch let failure as UseCaseError {
-            _ = try? await registry.append(.refusal(.init(rule: .d6, reason: String(failure.message.prefix(500)))), by: caller.actor)
+            await registry.journalRefusal(rule: .d6, failure.message, by: caller.actor, logger: logger)
             throw failure
         }
     }
@@ -106,11 +106,6 @@ extension AuthorityDesk {
 
     /// Journals a refusal of the authority's side and returns it.
     func refuse(_ caller: Caller, _ failure: UseCaseError) async -> UseCaseError {
-        do {
-            _ = try await registry.append(.refusal(.init(rule: failure.rule, reason: String(failure.message.prefix(500)))), by: caller.actor)
-        } catch {
-            logger.error("could not journal a refusal: \(error)")
-        }
-        return failure
+        await registry.journalRefusal(failure, by: caller.actor, logger: logger)
     }
 }

@@ -62,3 +62,17 @@ public struct Caller: Sendable {
 /// Turns the value a change answers with into the idempotency record saved in the same
 /// transaction as the change (a retried request gets the first answer back, never a second change).
 public typealias RecordMaker<T> = @Sendable (T) throws -> IdempotencyRecord
+
+/// A request's checked Idempotency-Key, with its caller's uid and the digest of the request it
+/// was sent with: the change it asks for saves its answer under it, in the change's transaction.
+public struct IdempotencyKey: Sendable {
+    public var uid: UInt32
+    public var key: String
+    public var digest: SHA256Hex
+
+    public init(uid: UInt32, key: String, digest: SHA256Hex) {
+        self.uid = uid
+        self.key = key
+        self.digest = digest
+    }
+}

@@ -160,8 +160,7 @@ public final class HolderDesk: Sendable {
     }
 
     private func refuse(_ caller: Caller, _ failure: UseCaseError) async -> UseCaseError {
-        _ = try? await registry.append(.refusal(.init(rule: failure.rule, reason: String(failure.message.prefix(500)))), by: caller.actor)
-        return failure
+        await registry.journalRefusal(failure, by: caller.actor, logger: logger)
     }
 
     // MARK: PIN change
@@ -192,8 +191,8 @@ public final class HolderDesk: Sendable {
         }
         // The current PIN is tried once by C_SetPIN: on the final try only when the holder says so.
         if !confirmFinalTry, let state = try? await slot.tokenInfo().pinState, state.contains(.finalTry) {
-            _ = try? await registry.append(
-                .refusal(.init(rule: .d5, reason: "token \(serial) is on its final PIN try; PIN change not attempted")), by: caller.actor)
+            await registry.journalRefusal(
+                rule: .d5, "token \(serial) is on its final PIN try; PIN change not attempted", by: caller.actor, logger: logger)
             throw UseCaseError(
                 .pinLocked, "token \(serial) is on its final PIN try: a wrong current PIN now locks it; send confirmFinalTry to use this try",
                 rule: .d5)
@@ -212,7 +211,6 @@ public final class HolderDesk: Sendable {
     }
 
     private func refusePIN(_ caller: Caller, _ message: String) async -> UseCaseError {
-        _ = try? await registry.append(.refusal(.init(rule: .d5, reason: message)), by: caller.actor)
-        return UseCaseError(.notAuthorized, message, rule: .d5)
+        await refuse(caller, UseCaseError(.notAuthorized, message, rule: .d5))
     }
 }

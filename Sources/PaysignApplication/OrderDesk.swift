@@ -134,8 +134,7 @@ public final class OrderDesk: Sendable {
         } catch let refusal as RuleRefusal {
             throw await refuse(caller, refusal, order: order)
         } catch let failure as UseCaseError where failure.kind == .ruleViolated || failure.kind == .wrongState {
-            _ = try? await registry.append(.refusal(.init(rule: failure.rule, reason: failure.message, documentSHA256: order.documentSHA256)), by: caller.actor)
-            throw failure
+            throw await refuse(caller, failure.kind, failure.rule, failure.message, order: order)
         }
     }
 
@@ -525,13 +524,7 @@ public final class OrderDesk: Sendable {
             guard let skipped = admission.journal else { return UseCaseError(kind, message, rule: rule) }
             reason = RefusalThrottle.reason(message, skipped: skipped)
         }
-        do {
-            _ = try await registry.append(
-                .refusal(.init(rule: rule, reason: RefusalThrottle.journalText(reason, limit: 500), documentSHA256: order?.documentSHA256)),
-                by: caller.actor)
-        } catch {
-            logger.error("could not journal a refusal: \(error)")
-        }
+        await registry.journalRefusal(rule: rule, reason, by: caller.actor, document: order?.documentSHA256, logger: logger)
         return UseCaseError(kind, message, rule: rule)
     }
 

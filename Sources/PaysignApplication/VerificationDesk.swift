@@ -81,20 +81,6 @@ public final class VerificationDesk: Sendable {
         }
     }
 
-    /// The Idempotency-Key of a presentation, with the digest of the request it was sent with: a
-    /// presentation retried with it gets its first answer (`RecordMaker`), not a replay of itself.
-    public struct IdempotencyKey: Sendable {
-        public var uid: UInt32
-        public var key: String
-        public var digest: SHA256Hex
-
-        public init(uid: UInt32, key: String, digest: SHA256Hex) {
-            self.uid = uid
-            self.key = key
-            self.digest = digest
-        }
-    }
-
     // MARK: Verifying
 
     /// Verifies, registers the signatures' first sighting, checks for a replay, records a
@@ -201,8 +187,7 @@ public final class VerificationDesk: Sendable {
                     decide: caller.decision([.paymentCenter], doing: "the presentation for payment", rule: nil), idempotency: made)
             }
         } catch let refusal as RuleRefusal {
-            _ = try? await registry.append(.refusal(.init(rule: refusal.rule, reason: refusal.message)), by: caller.actor)
-            throw UseCaseError(refusal)
+            throw await registry.journalRefusal(UseCaseError(refusal), by: caller.actor, logger: logger)
         }
         switch outcome {
         case .recorded(let presentation):
@@ -224,11 +209,7 @@ public final class VerificationDesk: Sendable {
                 ? "payment of \(what) refused: it could not be checked completely (\(unsure.map(\.name.rawValue).joined(separator: ", ")))"
                 : "payment of \(what) refused: \(failed.map(\.name.rawValue).joined(separator: ", ")) failed"
             let rule = (failed.isEmpty ? unsure : failed).lazy.compactMap { $0.rule }.first
-            do {
-                _ = try await registry.append(.refusal(.init(rule: rule, reason: String(reason.prefix(500)), documentSHA256: documentDigest)), by: caller.actor)
-            } catch {
-                logger.error("could not journal a refused presentation: \(error)")
-            }
+            await registry.journalRefusal(rule: rule, reason, by: caller.actor, document: documentDigest, logger: logger)
         }
         return report
     }

@@ -125,7 +125,7 @@ public struct Daemon: Sendable {
         let idempotency = IdempotencyGuard(registry: registry.registry)
         var routes: [Route] = API.routes(context) + registry.routes(journalSigner: journalSigner) + desk.routes(idempotency: idempotency)
             + HolderRoutes.routes(holders, registry: registry.registry) + authority.routes()
-        routes += verifications.routes()
+        routes += verifications.routes(idempotency: idempotency)
         let router = Router(routes: routes, directory: directory)
 
         let listener: Listener

@@ -39,7 +39,7 @@ enum HolderRoutes {
             Route("POST", "/v1/registered-tokens", roles: [.administrator, .certificationAuthority]) { request in
                 let caller = try await Caller.resolve(request, registry: registry)
                 let body = try request.decode(TokenRegistration.self)
-                let uri = try tokenURI(body.token)
+                let uri = try TokenURI.parse(body.token)
                 // Unset: active for the certification authority, issued for anyone else (D6).
                 let state: TokenState?
                 switch body.state {
@@ -57,15 +57,11 @@ enum HolderRoutes {
                 guard let old = pins["oldPin"], let new = pins["newPin"] else {
                     throw Problem(.invalidField, "give oldPin and newPin")
                 }
-                let uri = try tokenURI(fields.token)
+                let uri = try TokenURI.parse(fields.token)
                 let token = try await desk.changePIN(uri, old: old, new: new, confirmFinalTry: fields.confirmFinalTry ?? false, caller: caller)
                 return try .json(RegisteredTokenView(token))
             },
         ]
-    }
-
-    static func tokenURI(_ text: String) throws -> PKCS11URI {
-        try TokenURI.parse(text)
     }
 
     static func signerRole(_ step: String) throws -> Role {

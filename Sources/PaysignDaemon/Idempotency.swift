@@ -25,9 +25,25 @@ final class IdempotencyGuard: Sendable {
     func respond<T: Encodable & Sendable>(
         _ request: Request, what: [String], status: Int = 200, _ body: (ResultMaker<T>?) async throws -> T
     ) async throws -> Response {
-        guard let key = request.headers["idempotency-key"] else {
-            return try .json(try await body(nil), status: status)
+        try await once(request, what: what) { key in
+            guard let key else { return try .json(try await body(nil), status: status) }
+            let maker: ResultMaker<T> = { value in
+                IdempotencyRecord(
+                    uid: key.uid, key: key.key, requestDigest: key.digest, status: status, contentType: "application/json",
+                    body: Array(try Response.encoder.encode(value)))
+            }
+            return try .json(try await body(maker), status: status)
         }
+    }
+
+    typealias Key = IdempotencyKey
+
+    /// The one path of every request that may carry an Idempotency-Key: no key, `body(nil)`; a
+    /// key answered before, that answer again (or a refusal when it came with another request);
+    /// a key being answered now, a conflict; else `body(key)`, which saves its answer with its
+    /// change.
+    func once(_ request: Request, what: [String], _ body: (Key?) async throws -> Response) async throws -> Response {
+        guard let key = request.headers["idempotency-key"] else { return try await body(nil) }
         guard (1...200).contains(key.utf8.count), key.utf8.allSatisfy({ $0 >= 0x21 && $0 <= 0x7E }) else {
             throw Problem(.invalidField, "the Idempotency-Key must be 1 to 200 printable ASCII characters without spaces")
         }
@@ -47,12 +63,7 @@ final class IdempotencyGuard: Sendable {
         if let stored = try await registry.idempotencyRecord(uid: uid, key: key) {
             return try Self.replay(stored, digest: digest, key: key)
         }
-        let maker: ResultMaker<T> = { value in
-            IdempotencyRecord(
-                uid: uid, key: key, requestDigest: digest, status: status, contentType: "application/json",
-                body: Array(try Response.encoder.encode(value)))
-        }
-        return try .json(try await body(maker), status: status)
+        return try await body(Key(uid: uid, key: key, digest: digest))
     }
 
     static func replay(_ stored: IdempotencyRecord, digest: SHA256Hex, key: String) throws -> Response {

@@ -1,6 +1,8 @@
 import Foundation
 public import PaysignApplication
 public import PaysignDomain
+import PaysignSecrets
+import PaysignStore
 
 /// An error as the API answers it: RFC 9457 problem details, `application/problem+json`.
 ///
@@ -47,6 +49,20 @@ public struct Problem: Error, Sendable, Codable, Hashable {
     public init(_ failure: UseCaseError) {
         self.init(Self.kind(of: failure.kind), failure.message, rule: failure.rule)
         if !failure.violations.isEmpty { violations = failure.violations.map(Violation.init) }
+    }
+
+    /// Whatever a route or the router's head check threw, as the API answers it: the one place
+    /// every error type is mapped (a use case's failure, a rule's refusal, the registry's error, a
+    /// PIN field that is not a PIN); anything else is the daemon's own failure.
+    init(answering error: any Error) {
+        switch error {
+        case let problem as Problem: self = problem
+        case let failure as UseCaseError: self.init(failure)
+        case let refusal as RuleRefusal: self.init(refusal)
+        case let error as StoreError: self.init(UseCaseError(error))
+        case let error as PINFieldError: self.init(error)
+        default: self.init(.internalError, "the daemon failed: \(error)")
+        }
     }
 
     /// A refusal of the Ministry's rules (`RuleRefusal`), answered as the use case reports it.

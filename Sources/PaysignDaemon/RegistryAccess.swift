@@ -202,33 +202,28 @@ struct RegistryAccess: Sendable {
             Route("POST", "/v1/operators", roles: administrators) { request in
                 let body = try request.decode(NewOperator.self)
                 let roles = try Self.roles(body.roles)
-                let op = try await storeCall {
-                    try await registry.addOperator(
-                        unixUser: body.unixUser, nationalID: body.nationalID, name: body.name, entityCode: body.entity,
-                        roles: Set(roles), by: await access.actor(request.peer))
-                }
+                // A StoreError is turned into problem details by the router (`Problem(answering:)`).
+                let op = try await registry.addOperator(
+                    unixUser: body.unixUser, nationalID: body.nationalID, name: body.name, entityCode: body.entity,
+                    roles: Set(roles), by: await access.actor(request.peer))
                 return try .json(op, status: 201)
             },
             Route("PUT", "/v1/operators/{id}/roles", roles: administrators) { request in
                 let id = try Self.operatorID(request)
                 let body = try request.decode(RoleChange.self)
                 let roles = try Self.roles(body.roles)
-                let op = try await storeCall {
-                    try await registry.setRoles(operator: id, roles: Set(roles), by: await access.actor(request.peer))
-                }
+                let op = try await registry.setRoles(operator: id, roles: Set(roles), by: await access.actor(request.peer))
                 return try .json(op)
             },
             Route("DELETE", "/v1/operators/{id}", roles: administrators) { request in
                 let id = try Self.operatorID(request)
-                let op = try await storeCall { try await registry.removeOperator(id, by: await access.actor(request.peer)) }
+                let op = try await registry.removeOperator(id, by: await access.actor(request.peer))
                 return try .json(op)
             },
             Route("GET", "/v1/entities", roles: administrators) { _ in try .json(try await registry.entities()) },
             Route("POST", "/v1/entities", roles: administrators) { request in
                 let body = try request.decode(NewEntity.self)
-                let entity = try await storeCall {
-                    try await registry.addEntity(code: body.code, name: body.name, by: await access.actor(request.peer))
-                }
+                let entity = try await registry.addEntity(code: body.code, name: body.name, by: await access.actor(request.peer))
                 return try .json(entity, status: 201)
             },
         ]
@@ -331,12 +326,6 @@ struct RegistryAccess: Sendable {
         var newestSignedHead: Int64?
         var certificatesPinned: Bool
     }
-}
-
-/// The registry's refusals as the use cases report them (`UseCaseError.init(_: StoreError)`, the
-/// one conversion), for the few administration routes that call the registry themselves.
-func storeCall<T: Sendable>(_ body: () async throws -> T) async throws -> T {
-    do { return try await body() } catch let error as StoreError { throw UseCaseError(error) }
 }
 
 extension Optional {

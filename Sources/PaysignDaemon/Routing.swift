@@ -1,8 +1,5 @@
 import Foundation
-import PaysignApplication
 public import PaysignDomain
-import PaysignSecrets
-import PaysignStore
 
 /// One API request, with the caller's identity from the socket.
 public struct Request: Sendable {
@@ -189,35 +186,22 @@ public struct Router: Sendable {
         // The query is checked first: a bad parameter is the caller's mistake whoever the caller is,
         // and answering it reveals nothing the route's document does not say.
         if let problem = QueryParameter.check(head.query, against: route.query) { return .refused(.problem(problem)) }
-        guard let needed = route.roles else {
-            // A route open to every caller may still refuse from the head (a signature asked by
-            // someone who is no operator, or by data entry). The handler resolves the caller itself
-            // (with the registry's generation), so nothing resolved here is handed on.
-            guard let check = route.admitHead else { return .admitted(nil) }
-            do {
-                var admitted = head
-                admitted.parameters = parameters
-                if let refusal = await check(admitted, try await directory.resolve(head.peer)) { return .refused(refusal) }
-                return .admitted(nil)
-            } catch let problem as Problem {
-                return .refused(.problem(problem))
-            } catch {
-                return .refused(.problem(Problem(.internalError, "the daemon failed: \(error)")))
-            }
-        }
+        // A route open to every caller may still refuse from the head (a signature asked by
+        // someone who is no operator, or by data entry); one with neither roles nor a head check
+        // needs no caller here.
+        guard route.roles != nil || route.admitHead != nil else { return .admitted(nil) }
         do {
             let resolved = try await directory.resolve(head.peer)
-            if let refusal = await refusal(head, route: route, needed: needed, roles: resolved.roles) { return .refused(refusal) }
+            if let needed = route.roles, let refusal = await refusal(head, route: route, needed: needed, roles: resolved.roles) {
+                return .refused(refusal)
+            }
             var admitted = head
             admitted.parameters = parameters
             if let check = route.admitHead, let refusal = await check(admitted, resolved) { return .refused(refusal) }
-            return .admitted(resolved)
-        } catch let problem as Problem {
-            return .refused(.problem(problem))
-        } catch let failure as UseCaseError {
-            return .refused(.problem(Problem(failure)))
+            // An open route's handler resolves the caller itself (with the registry's generation).
+            return .admitted(route.roles == nil ? nil : resolved)
         } catch {
-            return .refused(.problem(Problem(.internalError, "the daemon failed: \(error)")))
+            return .refused(.problem(Problem(answering: error)))
         }
     }
 
@@ -282,18 +266,8 @@ public struct Router: Sendable {
                 if let refusal = await refusal(request, route: route, needed: needed, roles: resolved.roles) { return refusal }
             }
             return try await route.handler(request)
-        } catch let problem as Problem {
-            return .problem(problem)
-        } catch let failure as UseCaseError {
-            return .problem(Problem(failure))
-        } catch let error as PINFieldError {
-            return .problem(Problem(error))
-        } catch let refusal as RuleRefusal {
-            return .problem(Problem(refusal))
-        } catch let error as StoreError {
-            return .problem(Problem(UseCaseError(error)))
         } catch {
-            return .problem(Problem(.internalError, "the daemon failed: \(error)"))
+            return .problem(Problem(answering: error))
         }
     }
 }

@@ -10,11 +10,9 @@ import PaysignVerification
 extension VerificationDesk {
     // MARK: The route
 
-    func routes() -> [Route] {
+    func routes(idempotency: IdempotencyGuard) -> [Route] {
         let desk = self
         let registry = self.registry
-        // Presentations being answered, by Unix user and Idempotency-Key.
-        let busy = BusySet()
         return [
             Route("POST", "/v1/verifications", roles: [.paymentCenter, .auditor, .administrator]) { request in
                 let caller = try await Caller.resolve(request, registry: registry)
@@ -33,30 +31,14 @@ extension VerificationDesk {
                 }
                 let order = VerificationInput(
                     name: body.name ?? "order", document: document, signature: signature, file: file, present: body.present ?? false)
-                guard order.present, let key = request.headers["idempotency-key"] else {
-                    return try Self.response(try await desk.verify(order, caller: caller, idempotency: nil))
-                }
+                guard order.present else { return try Self.response(try await desk.verify(order, caller: caller, idempotency: nil)) }
                 // A presentation retried with the same Idempotency-Key gets its first answer back,
                 // not a replay of itself.
-                guard (1...200).contains(key.utf8.count), key.utf8.allSatisfy({ $0 >= 0x21 && $0 <= 0x7E }) else {
-                    throw Problem(.invalidField, "the Idempotency-Key must be 1 to 200 printable ASCII characters without spaces")
-                }
                 let what = [order.name, Hex.string(SHA256.hash(document)), Hex.string(SHA256.hash(signature)),
                             file.map { Hex.string(SHA256.hash($0)) } ?? "-", "present"]
-                let digest = SHA256Hex(bytes: SHA256.hash(Array(([request.method, request.path] + what).joined(separator: "\n").utf8)))!
-                let uid = request.peer.uid
-                if let stored = try await registry.idempotencyRecord(uid: uid, key: key) {
-                    return try IdempotencyGuard.replay(stored, digest: digest, key: key)
+                return try await idempotency.once(request, what: what) { key in
+                    try Self.response(try await desk.verify(order, caller: caller, idempotency: key))
                 }
-                guard busy.claim("\(uid)/\(key)") else {
-                    throw Problem(.conflict, "a request with the Idempotency-Key '\(key)' is still being answered; retry when it is")
-                }
-                defer { busy.release("\(uid)/\(key)") }
-                if let stored = try await registry.idempotencyRecord(uid: uid, key: key) {
-                    return try IdempotencyGuard.replay(stored, digest: digest, key: key)
-                }
-                return try Self.response(
-                    try await desk.verify(order, caller: caller, idempotency: .init(uid: uid, key: key, digest: digest)))
             },
         ]
     }
