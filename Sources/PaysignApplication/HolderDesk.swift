@@ -152,10 +152,19 @@ public final class HolderDesk: Sendable {
         } catch {
             throw await refuse(caller, UseCaseError(error))
         }
-        return try await withStore {
-            try await registry.registerToken(
-                serial: contents.serial, label: contents.label, holder: holder.id, certificates: contents.certificates, state: state,
-                by: caller.actor)
+        // Decided again where it is recorded: an active registration needs the authority's role
+        // still held at commit, any registration an administrator's or the authority's.
+        let decision = state == .active
+            ? caller.decision([.certificationAuthority], doing: "registering a token active", rule: .d6)
+            : caller.decision([.administrator, .certificationAuthority], doing: "registering a token", rule: .d6)
+        do {
+            return try await withStore {
+                try await registry.registerToken(
+                    serial: contents.serial, label: contents.label, holder: holder.id, certificates: contents.certificates, state: state,
+                    by: caller.actor, decide: decision)
+            }
+        } catch let refusal as RuleRefusal {
+            throw await refuse(caller, UseCaseError(refusal))
         }
     }
 

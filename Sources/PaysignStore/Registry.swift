@@ -576,7 +576,7 @@ extension Registry {
     @discardableResult
     public func registerToken(
         serial: String, label: String, holder: Operator.ID?, certificates: [[UInt8]], state: TokenState = .active,
-        by actor: AuditActor
+        by actor: AuditActor, decide: RoleDecision? = nil
     ) async throws -> TokenRecord {
         guard state == .active || state == .issued else {
             throw StoreError(.invalidField, "A token is registered as issued or active, not \(state.rawValue).", field: "state")
@@ -596,6 +596,9 @@ extension Registry {
         }
         let at = now
         return try await write("register a token") { db in
+            // Who may register, and who may register active (D6), decided on the registry as it
+            // is at commit.
+            try decide?.check(db)
             if try TokenRow.filter(Column("serial") == serial).fetchCount(db) > 0 {
                 throw StoreError(.duplicate, "A token with serial '\(serial)' is already registered.", field: "serial")
             }

@@ -17,7 +17,6 @@ import Testing
 struct UseCaseTests {
     static let entity = "EG-0101"
     static let administrator = Caller(uid: 0, userName: "root", op: nil, roles: [.administrator])
-    static let authority = Caller(uid: 990, userName: "paysign-authority", op: nil, roles: [.certificationAuthority])
 
     /// Everything a test needs: the desks on one registry and one token service, the clock fixed.
     struct Desks {
@@ -79,8 +78,14 @@ struct UseCaseTests {
         _ = try await holders.addHolder(
             unixUser: "ministry", nationalID: "27503030100033", name: "MoF Representative", entity: Self.entity, role: .secondSigner,
             onSite: false, caller: admin)
+        // The certification authority registers the tokens active (D6), an operator of the
+        // registry whose role is checked again when the registration is recorded.
+        _ = try await registry.addOperator(
+            unixUser: "authority", nationalID: "28806060100066", name: "e-Certification Unit", entityCode: nil,
+            roles: [.certificationAuthority], by: admin.actor)
+        let certifier = try await desks.caller("authority")
         for (label, user) in [("officer1", "officer1"), ("ministry", "ministry")] {
-            _ = try await holders.registerToken(try TokenURI.parse(pki.token(label).uri), holder: user, state: .active, caller: Self.authority)
+            _ = try await holders.registerToken(try TokenURI.parse(pki.token(label).uri), holder: user, state: .active, caller: certifier)
         }
         return desks
     }
@@ -191,7 +196,7 @@ struct UseCaseTests {
         for anchors in [[], [stranger]] {
             let elsewhere = HolderDesk(registry: desks.registry, tokens: desks.tokens, logger: Logger(label: "t"), tokenLocks: KeyedLock(), anchors: anchors)
             let refused = await #expect(throws: UseCaseError.self) {
-                try await elsewhere.registerToken(officer2, holder: "officer2", state: nil, caller: Self.authority)
+                try await elsewhere.registerToken(officer2, holder: "officer2", state: nil, caller: try await desks.caller("authority"))
             }
             #expect(refused?.rule == .d6 && refused?.kind == .ruleViolated, "\(String(describing: refused))")
         }

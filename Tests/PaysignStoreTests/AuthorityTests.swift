@@ -628,6 +628,33 @@ struct AuthorityTests {
         }
     }
 
+    @Test("D6: registering a token active needs the authority's role held when the registration is recorded")
+    func activeRegistrationNeedsTheRoleAtCommit() async throws {
+        try await withRegistry(clock: { F.date(F.now) }) { registry, _ in
+            let people = try await F.populate(registry)
+            let ca = try await registry.addOperator(
+                unixUser: "ca", nationalID: "28806060100066", name: "Authority", entityCode: nil, roles: [], by: Fixture.admin)
+            let decision = RoleDecision(
+                operatorID: ca.id, callerName: "ca", roles: [.certificationAuthority], configured: false,
+                doing: "registering a token active", rule: .d6)
+            let certificate = try F.carolCertificate.get()
+            do {
+                _ = try await registry.registerToken(
+                    serial: "C9", label: "c9", holder: people.carol.id, certificates: [certificate], state: .active, by: Fixture.admin,
+                    decide: decision)
+                Issue.record("an active registration by an operator without the role was recorded")
+            } catch let refusal as RuleRefusal {
+                #expect(refusal.rule == .d6)
+            }
+            #expect(try await registry.token(serial: "C9") == nil)
+            try await registry.setRoles(operator: ca.id, roles: [.certificationAuthority], by: Fixture.admin)
+            let registered = try await registry.registerToken(
+                serial: "C9", label: "c9", holder: people.carol.id, certificates: [certificate], state: .active, by: Fixture.admin,
+                decide: decision)
+            #expect(registered.state == .active)
+        }
+    }
+
     @Test("D6: clearance after a revocation, or with no token at all; every role goes; unknown operator refused")
     func clearanceAllowed() async throws {
         try await withRegistry(clock: { F.date(F.now) }) { registry, _ in
