@@ -32,6 +32,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.0"),
+        .package(url: "https://github.com/apple/swift-openapi-generator", from: "1.14.0"),
+        .package(url: "https://github.com/apple/swift-openapi-runtime", from: "1.13.0"),
     ],
     targets: [
         // C bridges.
@@ -105,7 +107,7 @@ let package = Package(
             name: "PaysignDaemon",
             dependencies: ["PaysignSecrets", 
                 "PaysignApplication", "PaysignDomain", "PaysignTokens", "PaysignPKCS11", "PaysignPCSC", "PaysignOpenSSL",
-                "PaysignStore", "PaysignSystemd", "PaysignClient", "PaysignVerification", "PaysignFiles",
+                "PaysignStore", "PaysignSystemd", "PaysignClient", "PaysignVerification", "PaysignFiles", "PaysignAPI",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -114,7 +116,6 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
             ],
-            resources: [.embedInCode("openapi.json")],
             swiftSettings: swiftSettings),
 
         // The payment center's verification of signed orders (issue 6): facts from PaysignOpenSSL,
@@ -123,15 +124,27 @@ let package = Package(
             name: "PaysignVerification", dependencies: ["PaysignOpenSSL", "PaysignDomain"],
             swiftSettings: swiftSettings),
 
+        // The API's contract: openapi.json is its one description; swift-openapi-generator's build
+        // plugin makes the request and answer types the daemon and the client share.
+        .target(
+            name: "PaysignAPI",
+            dependencies: [.product(name: "OpenAPIRuntime", package: "swift-openapi-runtime")],
+            resources: [.embedInCode("openapi.json")],
+            // The generated files import with `package import`, which Swift before 6.4 reports as
+            // unused in files that declare nothing (the generator silences it from 6.4 on). This
+            // target holds only generated code and the embedded document.
+            swiftSettings: [.unsafeFlags(["-suppress-warnings"])],
+            plugins: [.plugin(name: "OpenAPIGenerator", package: "swift-openapi-generator")]),
+
         // The client's side of the socket: HTTP/1.1 over a Unix socket, no event loop.
-        .target(name: "PaysignClient", swiftSettings: swiftSettings),
+        .target(name: "PaysignClient", dependencies: ["PaysignAPI"], swiftSettings: swiftSettings),
 
         // Edges.
         .executableTarget(
             name: "paysign",
             dependencies: [
                 "PaysignSecrets", "PaysignTokens", "PaysignPKCS11", "PaysignOpenSSL", "PaysignPCSC", "PaysignClient", "CPaysignShims",
-                "PaysignDomain", "PaysignVerification",
+                "PaysignDomain", "PaysignVerification", "PaysignAPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -150,7 +163,7 @@ let package = Package(
 
         // Benchmarks (make bench).
         .executableTarget(
-            name: "paysign-bench", dependencies: ["PaysignSecrets", "PaysignTokens", "PaysignPKCS11", "PaysignOpenSSL", "PaysignClient", "PaysignDomain"],
+            name: "paysign-bench", dependencies: ["PaysignSecrets", "PaysignTokens", "PaysignPKCS11", "PaysignOpenSSL", "PaysignClient", "PaysignDomain", "PaysignAPI"],
             path: "Benchmarks/paysign-bench", swiftSettings: swiftSettings),
         // Signed orders for the verification tests and benchmark (scripts/bench-verify.sh): signs
         // on the SoftHSM tokens of a test PKI, in a process of its own.
@@ -182,7 +195,7 @@ let package = Package(
             name: "PaysignSystemdTests", dependencies: ["PaysignSystemd", "PaysignTestSupport"],
             swiftSettings: swiftSettings),
         .testTarget(
-            name: "PaysignDaemonTests", dependencies: ["PaysignClient", "PaysignTestSupport", "PaysignDaemon", "PaysignDomain"],
+            name: "PaysignDaemonTests", dependencies: ["PaysignClient", "PaysignTestSupport", "PaysignDaemon", "PaysignDomain", "PaysignAPI", "PaysignApplication"],
             swiftSettings: swiftSettings),
         .testTarget(name: "PaysignDomainTests", dependencies: ["PaysignDomain"], swiftSettings: swiftSettings),
         .testTarget(
@@ -205,7 +218,7 @@ let package = Package(
         // scripts/fuzz.sh), whose executable only exists when PAYSIGN_FUZZ=1 (below).
         .target(
             name: "PaysignFuzzHarness",
-            dependencies: ["PaysignSecrets", "PaysignDomain", "PaysignOpenSSL", "PaysignPKCS11", "PaysignDaemon"],
+            dependencies: ["PaysignSecrets", "PaysignDomain", "PaysignOpenSSL", "PaysignPKCS11", "PaysignDaemon", "PaysignAPI"],
             path: "Fuzz/Harness",
             swiftSettings: swiftSettings + [.define("PAYSIGN_TESTABLE", .when(configuration: .debug))]),
         .testTarget(

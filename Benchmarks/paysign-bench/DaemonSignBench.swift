@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import PaysignAPI
 import PaysignClient
 
 /// Signatures through the daemon: the flow of `scripts/demo.sh` (administrator, clerk, reviewer,

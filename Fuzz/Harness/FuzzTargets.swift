@@ -3,6 +3,7 @@ import Foundation
 import PaysignDomain
 import PaysignOpenSSL
 import PaysignPKCS11
+import PaysignAPI
 #if PAYSIGN_TESTABLE
 @testable import PaysignDaemon
 #else
@@ -429,7 +430,11 @@ public final class FuzzHarness: @unchecked Sendable {
             let request = Request(method: "POST", path: "/v1/fuzz", query: [:], headers: ["content-type": contentType],
                                   body: bytes, peer: peer)
             do {
-                _ = try request.decode(FuzzBody.self)
+                // Bodies of the API with strings, enums, booleans, integers and arrays of enums.
+                _ = try request.decode(Components.Schemas.IssueCertificate.self)
+                _ = try request.decode(Components.Schemas.SignatureRequest.self)
+                _ = try request.decode(Components.Schemas.NewOperator.self)
+                _ = try request.decode(Components.Schemas.TokenTransition.self)
             } catch let problem as Problem {
                 guard [400, 415, 422].contains(problem.status), !problem.detail.isEmpty else {
                     return "Request.decode answered \(problem.status): \(problem.detail)"
@@ -443,13 +448,3 @@ public final class FuzzHarness: @unchecked Sendable {
     }
 }
 
-/// A request body with the field types the API's bodies use.
-struct FuzzBody: StrictDecodable {
-    static let fieldNames: Set<String> = ["token", "step", "confirmFinalTry", "validityDays", "roles", "note"]
-    var token: String
-    var step: String
-    var confirmFinalTry: Bool?
-    var validityDays: Int?
-    var roles: [String]?
-    var note: String?
-}

@@ -1,4 +1,5 @@
 public import Foundation
+package import PaysignAPI
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -19,35 +20,25 @@ public struct DaemonResponse: Sendable {
     public var headers: [String: String]
     public var body: Data
 
-    /// The problem details of a refusal (RFC 9457), when the body is one.
-    public var problem: ProblemBody? {
+    /// The problem details of a refusal (RFC 9457), decoded with the type generated from the API's
+    /// document (`Components.Schemas.Problem`), when the body is one.
+    package var problem: Components.Schemas.Problem? {
         guard status >= 400 else { return nil }
-        return try? JSONDecoder().decode(ProblemBody.self, from: body)
+        return try? JSONDecoder().decode(Components.Schemas.Problem.self, from: body)
     }
 }
 
-/// RFC 9457 problem details as the client reads them.
-public struct ProblemBody: Sendable, Codable, Hashable {
-    public var type: String
-    public var title: String
-    public var status: Int
-    public var detail: String
-    public var rule: String?
-    /// Every problem of an uploaded order file (`invalid-order`).
-    public var violations: [Violation]?
+extension Components.Schemas.Problem {
+    /// The problem's type, `urn:paysign:problem:…`.
+    package var type: String { _type.rawValue }
+}
 
-    public struct Violation: Sendable, Codable, Hashable, CustomStringConvertible {
-        public var line: Int?
-        public var field: String?
-        public var rule: String?
-        public var message: String
-
-        /// `line 7, amount_piasters (D12): …`
-        public var description: String {
-            var head = [line.map { "line \($0)" }, field].compactMap { $0 }.joined(separator: ", ")
-            if let rule { head += head.isEmpty ? "(\(rule))" : " (\(rule))" }
-            return head.isEmpty ? message : "\(head): \(message)"
-        }
+extension Components.Schemas.Violation {
+    /// `line 7, amount_piasters (D12): …`
+    package var sentence: String {
+        var head = [line.map { "line \($0)" }, field].compactMap { $0 }.joined(separator: ", ")
+        if let rule { head += head.isEmpty ? "(\(rule))" : " (\(rule))" }
+        return head.isEmpty ? message : "\(head): \(message)"
     }
 }
 
@@ -120,7 +111,7 @@ public struct DaemonClient: Sendable {
         let (status, headers) = try reader.readHead()
         guard status == 200 else {
             let body = headers["transfer-encoding"]?.contains("chunked") == true ? (try reader.readChunk() ?? Data()) : try reader.readToEnd()
-            throw ConnectionError(message: (try? JSONDecoder().decode(ProblemBody.self, from: body))?.detail ?? "the daemon answered \(status)")
+            throw ConnectionError(message: (try? JSONDecoder().decode(Components.Schemas.Problem.self, from: body))?.detail ?? "the daemon answered \(status)")
         }
         var pending = ""
         var name = "message"

@@ -1,5 +1,6 @@
 public import Foundation
 public import PaysignApplication
+import PaysignAPI
 import PaysignDomain
 import PaysignPCSC
 public import PaysignTokens
@@ -37,8 +38,8 @@ public enum API {
     public static func routes(_ context: APIContext) -> [Route] {
         [
             Route("GET", "/v1/health", roles: nil) { _ in
-                try .json(Health(
-                    status: "ok", version: context.version,
+                try .json(Components.Schemas.Health(
+                    status: .ok, version: context.version,
                     uptimeSeconds: Int(Date().timeIntervalSince(context.startedAt)),
                     readers: context.monitor?.readers.count, eventListeners: context.bus.subscriberCount))
             },
@@ -93,18 +94,4 @@ public enum API {
             },
         ]
     }
-
-    struct Health: Codable {
-        var status: String
-        var version: String
-        var uptimeSeconds: Int
-        var readers: Int?
-        var eventListeners: Int
-    }
-}
-
-/// The OpenAPI 3 document, kept in the repository as `Sources/PaysignDaemon/openapi.json` and
-/// compiled into the daemon (no file to find at run time).
-enum OpenAPIDocument {
-    static let bytes: [UInt8] = PackageResources.openapi_json
 }

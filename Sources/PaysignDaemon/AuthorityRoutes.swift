@@ -4,6 +4,7 @@ import PaysignDomain
 import PaysignOpenSSL
 import PaysignStore
 import PaysignSecrets
+import PaysignAPI
 
 /// `/v1/registered-tokens/{serial}/transitions` and `…/certificate`, `/v1/certificates`,
 /// `/v1/holders/{user}/…` (clearance, death notice, retirement date), `/v1/crl` and
@@ -17,17 +18,10 @@ extension AuthorityDesk {
         return [
             Route("POST", "/v1/registered-tokens/{serial}/transitions", roles: authority, rule: .d6) { request in
                 let caller = try await Caller.resolve(request, registry: registry)
-                let body = try request.decode(Transition.self)
-                guard let action = TokenAction(rawValue: body.action) else {
-                    throw Problem(.invalidField, "action must be one of \(TokenAction.allCases.map(\.rawValue).joined(separator: ", ")), not '\(body.action)'")
-                }
-                var cause: RevocationCause?
-                if let text = body.cause {
-                    guard let parsed = RevocationCause(rawValue: text) else {
-                        throw Problem(.invalidField, "cause must be one of \(RevocationCause.allCases.map(\.rawValue).joined(separator: ", ")), not '\(text)'")
-                    }
-                    cause = parsed
-                }
+                let body = try request.decode(Wire.TokenTransition.self)
+                // The document's actions and causes are the domain's (`ContractTests`).
+                let action = try Contract.domain(body.action, as: TokenAction.self)
+                let cause = try body.cause.map { try Contract.domain($0, as: RevocationCause.self) }
                 let invalidity = try body.invalidityDate.map { text -> Date in
                     guard let date = Self.time(text) else {
                         throw Problem(.invalidField, "invalidityDate must be an ISO 8601 time (2026-11-20T10:00:00Z) or a day (2026-11-20), not '\(text)'")
@@ -37,7 +31,7 @@ extension AuthorityDesk {
                 let token = try await desk.transition(
                     serial: request.parameters["serial"] ?? "", action: action, cause: cause, invalidityDate: invalidity,
                     note: body.note, caller: caller)
-                return try .json(HolderRoutes.RegisteredTokenView(token))
+                return try .json(Wire.RegisteredToken(token))
             },
             Route("POST", "/v1/holders/{user}/clearance", roles: [.certificationAuthority, .administrator], rule: .d6) { request in
                 let caller = try await Caller.resolve(request, registry: registry)
@@ -45,7 +39,7 @@ extension AuthorityDesk {
             },
             Route("POST", "/v1/holders/{user}/death-notice", roles: authority, rule: .d6) { request in
                 let caller = try await Caller.resolve(request, registry: registry)
-                let body = try request.decode(DeathNoticeBody.self)
+                let body = try request.decode(Wire.DeathNotice.self)
                 guard let died = CalendarDay(iso: body.dateOfDeath) else {
                     throw Problem(.invalidField, "dateOfDeath must be YYYY-MM-DD, not '\(body.dateOfDeath)'")
                 }
@@ -57,7 +51,7 @@ extension AuthorityDesk {
             },
             Route("PUT", "/v1/holders/{user}/retirement-date", roles: [.certificationAuthority, .administrator]) { request in
                 let caller = try await Caller.resolve(request, registry: registry)
-                let body = try request.decode(RetirementBody.self)
+                let body = try request.decode(Wire.RetirementDate.self)
                 let day = try body.retirementDate.map { text -> CalendarDay in
                     guard let day = CalendarDay(iso: text) else { throw Problem(.invalidField, "retirementDate must be YYYY-MM-DD or null, not '\(text)'") }
                     return day
@@ -66,13 +60,13 @@ extension AuthorityDesk {
             },
             Route("POST", "/v1/crl", roles: authority) { request in
                 let caller = try await Caller.resolve(request, registry: registry)
-                let (body, pins) = try request.decode(IssueCRL.self, withPINs: ["pin"])
+                let (body, pins) = try request.decode(Wire.IssueCRL.self, withPINs: ["pin"])
                 let pin = try pins.required("pin", "give the PIN of the authority's token (pin)")
                 return try .json(try await desk.issueCRL(pin: pin, confirmFinalTry: body.confirmFinalTry ?? false, caller: caller), status: 201)
             },
             Route("POST", "/v1/certificates", roles: authority, rule: .d3) { request in
                 let caller = try await Caller.resolve(request, registry: registry)
-                let (body, pins) = try request.decode(IssueCertificate.self, withPINs: ["pin"])
+                let (body, pins) = try request.decode(Wire.IssueCertificate.self, withPINs: ["pin"])
                 let pin = try pins.required("pin", "give the PIN of the authority's token (pin)")
                 let days = body.validityDays ?? 730
                 guard (1...3650).contains(days) else { throw Problem(.invalidField, "validityDays must be 1 to 3650") }
@@ -127,44 +121,4 @@ extension AuthorityDesk {
         if let day = CalendarDay(iso: text) { return Date(timeIntervalSince1970: TimeInterval(day.daysSince1970) * 86_400) }
         return try? Date(text, strategy: .iso8601)
     }
-
-    struct Transition: StrictDecodable {
-        var action: String
-        var cause: String?
-        var invalidityDate: String?
-        var note: String?
-        static let fieldNames: Set<String> = ["action", "cause", "invalidityDate", "note"]
-    }
-
-    struct DeathNoticeBody: StrictDecodable {
-        var dateOfDeath: String
-        var notifiedOn: String
-        var reference: String
-        static let fieldNames: Set<String> = ["dateOfDeath", "notifiedOn", "reference"]
-    }
-
-    struct RetirementBody: StrictDecodable {
-        var retirementDate: String?
-        static let fieldNames: Set<String> = ["retirementDate"]
-    }
-
-    struct IssueCertificate: StrictDecodable {
-        var csr: String
-        var holder: String
-        /// The PKCS#11 URI of the holder's token, present at issuance: the request's key must be on it.
-        var token: String
-        var validityDays: Int?
-        /// Decoded only as stars: `PINFields` took the PIN out before.
-        var pin: String?
-        var confirmFinalTry: Bool?
-        static let fieldNames: Set<String> = ["csr", "holder", "token", "validityDays", "pin", "confirmFinalTry"]
-    }
-
-    struct IssueCRL: StrictDecodable {
-        /// Decoded only as stars: `PINFields` took the PIN out before.
-        var pin: String?
-        var confirmFinalTry: Bool?
-        static let fieldNames: Set<String> = ["pin", "confirmFinalTry"]
-    }
 }
-

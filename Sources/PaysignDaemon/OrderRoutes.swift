@@ -4,6 +4,7 @@ import PaysignDomain
 import PaysignOpenSSL
 import PaysignPKCS11
 import PaysignStore
+import PaysignAPI
 import PaysignSecrets
 
 /// `/v1/orders`: upload, list, read, export, review, reject and sign payment orders: decoding
@@ -87,7 +88,7 @@ extension OrderDesk {
             Route("POST", "/v1/orders/{id}/review", roles: [.reviewer], rule: .d9) { request in
                 let caller = try await Caller.resolve(request, registry: registry)
                 let id = try Self.orderID(request)
-                let body = try request.decode(Review.self)
+                let body = try request.decode(Wire.Review.self)
                 guard let number = FileNumber(body.fileNumber) else {
                     throw Problem(.invalidField, "fileNumber must be the 64 hex digits of the file number (dashes and spaces allowed)", rule: .d9)
                 }
@@ -98,7 +99,7 @@ extension OrderDesk {
             Route("POST", "/v1/orders/{id}/reject", roles: [.reviewer, .firstSigner, .secondSigner]) { request in
                 let caller = try await Caller.resolve(request, registry: registry)
                 let id = try Self.orderID(request)
-                let body = try request.decode(Rejection.self)
+                let body = try request.decode(Wire.Rejection.self)
                 return try await idempotency.respond(request, what: [body.reason]) { record in
                     try await desk.reject(id, reason: body.reason, caller: caller, idempotency: record)
                 }
@@ -120,10 +121,11 @@ extension OrderDesk {
                 let caller = try await Caller.resolve(request, registry: registry)
                 let id = try Self.orderID(request)
                 // The PIN leaves the body before the JSON decoder sees it (rule D5).
-                let (fields, pins) = try request.decode(SignatureRequest.self, withPINs: ["pin"])
+                let (fields, pins) = try request.decode(Wire.SignatureRequest.self, withPINs: ["pin"])
                 let pin = pins["pin"]
-                guard let step = SignatureStep(rawValue: fields.step) else {
-                    throw Problem(.invalidField, "step must be first or second, not '\(fields.step)'", rule: .d2)
+                let step: SignatureStep = switch fields.step {
+                case .first: .first
+                case .second: .second
                 }
                 let uri = try TokenURI.parse(fields.token)
                 var number: FileNumber?
@@ -140,26 +142,6 @@ extension OrderDesk {
                 }
             },
         ]
-    }
-
-    struct Review: StrictDecodable {
-        var fileNumber: String
-        static let fieldNames: Set<String> = ["fileNumber"]
-    }
-
-    struct Rejection: StrictDecodable {
-        var reason: String
-        static let fieldNames: Set<String> = ["reason"]
-    }
-
-    struct SignatureRequest: StrictDecodable {
-        var step: String
-        var token: String
-        /// Decoded only as stars: `PINFields` took the PIN out before.
-        var pin: String?
-        var fileNumber: String?
-        var confirmFinalTry: Bool?
-        static let fieldNames: Set<String> = ["step", "token", "pin", "fileNumber", "confirmFinalTry"]
     }
 
     static func orderID(_ request: Request) throws -> Order.ID {

@@ -3,6 +3,7 @@ public import PaysignApplication
 public import PaysignDomain
 import PaysignSecrets
 import PaysignStore
+import PaysignAPI
 
 /// An error as the API answers it: RFC 9457 problem details, `application/problem+json`.
 ///
@@ -114,11 +115,27 @@ public struct Problem: Error, Sendable, Codable, Hashable {
         public static let tokenFailed = Kind(name: "token-failed", title: "Token failed", status: 502)
         public static let unavailable = Kind(name: "unavailable", title: "Service unavailable", status: 503)
         public static let internalError = Kind(name: "internal-error", title: "Internal error", status: 500)
+
+        /// Every kind, each a type of the document's `Problem` (`ContractTests`).
+        public static let all: [Kind] = [
+            notFound, methodNotAllowed, malformedRequest, invalidJSON, invalidField, unsupportedMediaType, bodyTooLarge,
+            notAuthorized, conflict, invalidOrder, wrongState, idempotencyMismatch, ruleViolated, wrongPIN, pinLocked,
+            tokenAbsent, tokenFailed, unavailable, internalError,
+        ]
+    }
+
+    /// The problem as the document describes it (`Components.Schemas.Problem`): a type the
+    /// document does not list is answered as internal-error (`ContractTests` keeps them equal).
+    var wire: Components.Schemas.Problem {
+        Components.Schemas.Problem(
+            _type: .init(rawValue: type) ?? .urn_colon_paysign_colon_problem_colon_internalError, title: title, status: status,
+            detail: detail, instance: instance, rule: rule?.rawValue,
+            violations: violations?.map { .init(line: $0.line, field: $0.field, rule: $0.rule?.rawValue, message: $0.message) })
     }
 
     var json: Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return (try? encoder.encode(self)) ?? Data("{\"status\":500}".utf8)
+        return (try? encoder.encode(wire)) ?? Data("{\"status\":500}".utf8)
     }
 }

@@ -8,6 +8,7 @@ import PaysignPKCS11
 import PaysignStore
 import Synchronization
 import PaysignSecrets
+import PaysignAPI
 
 /// The daemon's side of the registry: opening it at start-up, resolving callers to roles,
 /// journaling what the daemon sees, and the API routes over operators, entities and the journal.
@@ -156,7 +157,7 @@ struct RegistryAccess: Sendable {
                 let after = request.query["after"].flatMap { Int64($0) } ?? 0
                 let limit = request.query["limit"].flatMap { Int($0) } ?? 100
                 let entries = try await registry.auditEntries(after: after, limit: limit)
-                return try .json(AuditPage(entries: entries.map(AuditEntryView.init), next: entries.last.map(\.seq)))
+                return try .json(Wire.AuditPage(entries: entries.map(Wire.AuditEntry.init), next: entries.last.map { Int($0.seq) }))
             },
             Route("GET", "/v1/audit/verify", roles: auditors) { _ in
                 let result = try await registry.verifyJournal()
@@ -164,26 +165,26 @@ struct RegistryAccess: Sendable {
                 let pinned = !journalSigner.pinned.isEmpty
                 switch result {
                 case .intact(let entries, let head) where bad.isEmpty:
-                    return try .json(JournalCheck(intact: true, entries: entries, head: head.hex, brokenAt: nil, reason: nil,
-                                                  signedHeads: signedHeads, badHeadSignatures: [], newestSignedHead: newest,
+                    return try .json(Wire.JournalCheck(intact: true, entries: Int(entries), head: head.hex, brokenAt: nil, reason: nil,
+                                                  signedHeads: signedHeads, badHeadSignatures: [], newestSignedHead: newest.map(Int.init),
                                                   certificatesPinned: pinned))
                 case .intact:
-                    return try .json(JournalCheck(intact: false, entries: nil, head: nil, brokenAt: bad.first,
+                    return try .json(Wire.JournalCheck(intact: false, entries: nil, head: nil, brokenAt: bad.first.map(Int.init),
                                                   reason: "the signature over journal head \(bad[0]) does not verify, or its certificate is not pinned",
-                                                  signedHeads: signedHeads, badHeadSignatures: bad, newestSignedHead: newest,
+                                                  signedHeads: signedHeads, badHeadSignatures: bad.map(Int.init), newestSignedHead: newest.map(Int.init),
                                                   certificatesPinned: pinned))
                 case .broken(let seq, let reason):
-                    return try .json(JournalCheck(intact: false, entries: nil, head: nil, brokenAt: seq, reason: reason,
-                                                  signedHeads: signedHeads, badHeadSignatures: bad, newestSignedHead: newest,
+                    return try .json(Wire.JournalCheck(intact: false, entries: nil, head: nil, brokenAt: Int(seq), reason: reason,
+                                                  signedHeads: signedHeads, badHeadSignatures: bad.map(Int.init), newestSignedHead: newest.map(Int.init),
                                                   certificatesPinned: pinned))
                 }
             },
             Route("GET", "/v1/audit/head-signatures", roles: auditors) { _ in
-                try .json(try await registry.headSignatures().map(HeadSignatureView.init))
+                try .json(try await registry.headSignatures().map(Wire.HeadSignature.init))
             },
             Route("POST", "/v1/audit/head-signatures", roles: auditors) { request in
                 // The PIN leaves the body before the JSON decoder sees it (rule D5).
-                let (body, pins) = try request.decode(SignHead.self, withPINs: ["pin"])
+                let (body, pins) = try request.decode(Wire.SignHead.self, withPINs: ["pin"])
                 let pin = try pins.required("pin", "the field 'pin' is missing")
                 var uri: PKCS11URI?
                 if let token = body.token {
@@ -192,7 +193,7 @@ struct RegistryAccess: Sendable {
                 do {
                     let signature = try await journalSigner.signNow(
                         uri: uri, pin: pin, confirmFinalTry: body.confirmFinalTry ?? false, by: await access.actor(request.peer))
-                    return try .json(HeadSignatureView(signature), status: 201)
+                    return try .json(Wire.HeadSignature(signature), status: 201)
                 } catch {
                     if let failure = TokenFailures.error(for: error) { throw failure }
                     throw error
@@ -200,7 +201,7 @@ struct RegistryAccess: Sendable {
             },
             Route("GET", "/v1/operators", roles: administrators) { _ in try .json(try await registry.operators()) },
             Route("POST", "/v1/operators", roles: administrators) { request in
-                let body = try request.decode(NewOperator.self)
+                let body = try request.decode(Wire.NewOperator.self)
                 let roles = try Self.roles(body.roles)
                 // A StoreError is turned into problem details by the router (`Problem(answering:)`).
                 let op = try await registry.addOperator(
@@ -210,7 +211,7 @@ struct RegistryAccess: Sendable {
             },
             Route("PUT", "/v1/operators/{id}/roles", roles: administrators) { request in
                 let id = try Self.operatorID(request)
-                let body = try request.decode(RoleChange.self)
+                let body = try request.decode(Wire.RoleChange.self)
                 let roles = try Self.roles(body.roles)
                 let op = try await registry.setRoles(operator: id, roles: Set(roles), by: await access.actor(request.peer))
                 return try .json(op)
@@ -222,20 +223,16 @@ struct RegistryAccess: Sendable {
             },
             Route("GET", "/v1/entities", roles: administrators) { _ in try .json(try await registry.entities()) },
             Route("POST", "/v1/entities", roles: administrators) { request in
-                let body = try request.decode(NewEntity.self)
+                let body = try request.decode(Wire.NewEntity.self)
                 let entity = try await registry.addEntity(code: body.code, name: body.name, by: await access.actor(request.peer))
                 return try .json(entity, status: 201)
             },
         ]
     }
 
-    static func roles(_ names: [String]) throws -> [Role] {
-        try names.map { name -> Role in
-            guard let role = Role(rawValue: name) else {
-                throw Problem(.invalidField, "unknown role '\(name)'; roles: \(Role.allCases.map(\.rawValue).joined(separator: ", "))")
-            }
-            return role
-        }
+    /// The document's roles are the domain's (`RoleContractTests`).
+    static func roles(_ roles: [Wire.Role]) throws -> [Role] {
+        try roles.map { try Contract.domain($0, as: Role.self) }
     }
 
     static func operatorID(_ request: Request) throws -> Operator.ID {
@@ -244,93 +241,27 @@ struct RegistryAccess: Sendable {
         }
         return id
     }
-
-    struct RoleChange: StrictDecodable {
-        var roles: [String]
-        static let fieldNames: Set<String> = ["roles"]
-    }
-
-    struct NewOperator: StrictDecodable {
-        var unixUser: String
-        var nationalID: String
-        var name: String
-        var entity: String?
-        var roles: [String]
-        static let fieldNames: Set<String> = ["unixUser", "nationalID", "name", "entity", "roles"]
-    }
-
-    struct SignHead: StrictDecodable {
-        var token: String?
-        /// Decoded only as stars: `PINFields` took the PIN out before.
-        var pin: String?
-        var confirmFinalTry: Bool?
-        static let fieldNames: Set<String> = ["token", "pin", "confirmFinalTry"]
-    }
-
-    struct HeadSignatureView: Codable {
-        var seq: Int64
-        var hash: String
-        var algorithm: String
-        var certificateSHA256: String
-        var recordedAt: Date
-
-        init(_ signature: HeadSignature) {
-            seq = signature.seq
-            hash = signature.hash.hex
-            algorithm = signature.algorithm
-            certificateSHA256 = signature.certificateSHA256.hex
-            recordedAt = signature.recordedAt
-        }
-    }
-
-    struct NewEntity: StrictDecodable {
-        var code: String
-        var name: String
-        static let fieldNames: Set<String> = ["code", "name"]
-    }
-
-    struct AuditPage: Codable {
-        var entries: [AuditEntryView]
-        /// Pass as `after=` to read on; nil when the page is empty.
-        var next: Int64?
-    }
-
-    struct AuditEntryView: Codable {
-        var seq: Int64
-        var at: String
-        var actor: String
-        var kind: String
-        var detail: String
-        var previousHash: String
-        var hash: String
-
-        init(_ entry: AuditEntry) {
-            seq = entry.seq
-            at = entry.at
-            actor = entry.actorJSON
-            kind = entry.kind.rawValue
-            detail = entry.detailJSON
-            previousHash = entry.previousHash.hex
-            hash = entry.hash.hex
-        }
-    }
-
-    struct JournalCheck: Codable {
-        var intact: Bool
-        var entries: Int64?
-        var head: String?
-        var brokenAt: Int64?
-        var reason: String?
-        var signedHeads: Int
-        var badHeadSignatures: [Int64]
-        var newestSignedHead: Int64?
-        var certificatesPinned: Bool
-    }
 }
 
 extension Optional {
     func asyncFlatMap<U>(_ transform: (Wrapped) async throws -> U?) async rethrows -> U? {
         guard let value = self else { return nil }
         return try await transform(value)
+    }
+}
+
+extension Wire.AuditEntry {
+    init(_ entry: AuditEntry) {
+        self.init(
+            seq: Int(entry.seq), at: entry.at, actor: entry.actorJSON, kind: entry.kind.rawValue, detail: entry.detailJSON,
+            previousHash: entry.previousHash.hex, hash: entry.hash.hex)
+    }
+}
+
+extension Wire.HeadSignature {
+    init(_ signature: HeadSignature) {
+        self.init(
+            seq: Int(signature.seq), hash: signature.hash.hex, algorithm: signature.algorithm,
+            certificateSHA256: signature.certificateSHA256.hex, recordedAt: signature.recordedAt)
     }
 }

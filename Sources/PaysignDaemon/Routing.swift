@@ -18,42 +18,6 @@ public struct Request: Sendable {
     /// The caller as the router resolved it (routes with roles): its operator record, read once per
     /// request (nil: not resolved, so a handler reads it itself).
     public var resolvedCaller: ResolvedCaller?
-
-    /// Decodes a JSON body strictly: `application/json` only, no unknown fields, one sentence per
-    /// problem (problem details on the API).
-    public func decode<T: StrictDecodable>(_ type: T.Type) throws -> T {
-        let contentType = headers["content-type"]?.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
-        guard contentType == "application/json" else {
-            throw Problem(.unsupportedMediaType, "send the body as application/json (got \(headers["content-type"] ?? "no content type"))")
-        }
-        let object: Any
-        do { object = try JSONSerialization.jsonObject(with: Data(body)) } catch {
-            throw Problem(.invalidJSON, "the body is not valid JSON")
-        }
-        guard let dictionary = object as? [String: Any] else {
-            throw Problem(.invalidJSON, "the body must be a JSON object")
-        }
-        let unknown = Set(dictionary.keys).subtracting(T.fieldNames)
-        if let field = unknown.sorted().first {
-            throw Problem(.invalidField, "unknown field '\(field)'; allowed: \(T.fieldNames.sorted().joined(separator: ", "))")
-        }
-        do { return try JSONDecoder().decode(T.self, from: Data(body)) } catch let DecodingError.keyNotFound(key, _) {
-            throw Problem(.invalidField, "the field '\(key.stringValue)' is missing")
-        } catch let DecodingError.typeMismatch(_, context), let DecodingError.valueNotFound(_, context) {
-            let field = context.codingPath.map(\.stringValue).joined(separator: ".")
-            throw Problem(.invalidField, "the field '\(field)' has the wrong type")
-        } catch let DecodingError.dataCorrupted(context) {
-            let field = context.codingPath.map(\.stringValue).joined(separator: ".")
-            throw Problem(.invalidField, "the field '\(field)' is invalid: \(context.debugDescription)")
-        } catch {
-            throw Problem(.invalidJSON, "the body could not be read")
-        }
-    }
-}
-
-/// A request body type that names its fields, so unknown fields are refused.
-public protocol StrictDecodable: Decodable {
-    static var fieldNames: Set<String> { get }
 }
 
 /// What a handler answers: a body in one piece, or a stream (server-sent events).

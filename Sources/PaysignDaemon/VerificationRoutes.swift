@@ -4,6 +4,7 @@ import PaysignDomain
 import PaysignOpenSSL
 import PaysignStore
 import PaysignVerification
+import PaysignAPI
 
 /// `POST /v1/verifications`: the payment center's verification through the daemon
 /// (`VerificationDesk`). The route decodes the body and the Idempotency-Key and renders the report.
@@ -16,7 +17,7 @@ extension VerificationDesk {
         return [
             Route("POST", "/v1/verifications", roles: [.paymentCenter, .auditor, .administrator]) { request in
                 let caller = try await Caller.resolve(request, registry: registry)
-                let body = try request.decode(VerificationBody.self)
+                let body = try request.decode(Wire.VerificationRequest.self)
                 let document = try Self.base64(body.document, field: "document")
                 let signature = try Self.base64(body.signature, field: "signature")
                 let file = try body.file.map { try Self.base64($0, field: "file") }
@@ -45,20 +46,6 @@ extension VerificationDesk {
 
     static func response(_ report: VerificationReport) throws -> Response {
         Response(status: 200, headers: [("Content-Type", "application/json")], body: .bytes(Array(try ReportRendering.json(report))))
-    }
-
-    struct VerificationBody: StrictDecodable {
-        /// The order document, the exact signed bytes (base64).
-        var document: String
-        /// The detached CMS SignedData, DER (base64).
-        var signature: String
-        /// The payroll file (base64): its SHA-256 and size must be the document's file number (D9).
-        var file: String?
-        /// Present the order for payment: record it when valid (payment center only).
-        var present: Bool?
-        /// What the report calls the order (`order` by default; the CLI sends the document's path).
-        var name: String?
-        static let fieldNames: Set<String> = ["document", "signature", "file", "present", "name"]
     }
 
     /// Strict base64 (RFC 4648, padding required, no line breaks): 422 naming the field otherwise.

@@ -3,11 +3,24 @@ public import Foundation
 /// A JSON request body that carries PINs (rule D5): the other fields are encoded as usual, and
 /// each PIN's bytes are copied from its locked memory straight into one pre-sized buffer, never
 /// into a `String`. The caller wipes the returned data once it is sent (`wipe`).
+///
+/// `fields` may be a body type generated from the API's document, whose PIN fields are plain
+/// strings: it is given with those empty, and they are dropped before the PINs are written.
 public enum PINBody {
     public static func json(_ fields: some Encodable, pins: [(field: String, pin: PIN)]) throws -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        let head = Array(try encoder.encode(fields))
+        var head = Array(try encoder.encode(fields))
+        let pinFields = Set(pins.map(\.field))
+        if var object = try? JSONSerialization.jsonObject(with: Data(head)) as? [String: Any], !pinFields.isDisjoint(with: object.keys) {
+            for field in pinFields {
+                guard let placeholder = object.removeValue(forKey: field) else { continue }
+                guard (placeholder as? String)?.isEmpty == true else {
+                    throw PINFieldError(.invalidField, "internal error: the PIN field '\(field)' must be empty in the body's other fields")
+                }
+            }
+            head = Array(try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]))
+        }
         guard head.first == UInt8(ascii: "{"), head.last == UInt8(ascii: "}") else {
             throw PINFieldError(.invalidJSON, "internal error: a request body is not a JSON object")
         }

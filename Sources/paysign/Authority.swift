@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import PaysignAPI
 import PaysignClient
 import PaysignDomain
 import PaysignSecrets
@@ -11,20 +12,21 @@ struct TokenTransitionOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Why (journaled).", valueName: "text")) var note: String?
 }
 
-struct TransitionBody: Encodable {
-    var action: String
-    var cause: String?
-    var invalidityDate: String?
-    var note: String?
-}
-
-func transition(_ options: TokenTransitionOptions, _ action: String, cause: String? = nil, invalidityDate: String? = nil) throws {
+func transition(
+    _ options: TokenTransitionOptions, _ action: Wire.TokenTransition.ActionPayload, cause: String? = nil, invalidityDate: String? = nil
+) throws {
+    let cause = try cause.map { text in
+        guard let cause = Wire.TokenTransition.CausePayload(rawValue: text) else {
+            throw Failure.usage("--cause must be one of \(Wire.TokenTransition.CausePayload.allCases.map(\.rawValue).joined(separator: ", ")), not '\(text)'")
+        }
+        return cause
+    }
     let serial = options.serial.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? options.serial
     let response = try options.remote.call(
         "POST", "/v1/registered-tokens/\(serial)/transitions",
-        body: TransitionBody(action: action, cause: cause, invalidityDate: invalidityDate, note: options.note))
-    try options.remote.output(response, as: TokenCommand.TokenView.self) { token in
-        "token \(token.label) (serial \(token.serial)) is now \(token.state ?? action)\(token.reason.map { ", reason \($0)" } ?? "")\n"
+        body: Wire.TokenTransition(action: action, cause: cause, invalidityDate: invalidityDate, note: options.note))
+    try options.remote.output(response, as: Wire.RegisteredToken.self) { token in
+        "token \(token.label) (serial \(token.serial)) is now \(token.state.rawValue)\(token.reasonText.map { ", reason \($0)" } ?? "")\n"
     }
 }
 
@@ -32,19 +34,19 @@ extension TokenCommand {
     struct Activate: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Put an issued token in service (certification authority).")
         @OptionGroup var options: TokenTransitionOptions
-        func run() async throws { try transition(options, "activate") }
+        func run() async throws { try transition(options, .activate) }
     }
 
     struct Suspend: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Suspend a token, e.g. reported lost; it signs again only once resumed.")
         @OptionGroup var options: TokenTransitionOptions
-        func run() async throws { try transition(options, "suspend") }
+        func run() async throws { try transition(options, .suspend) }
     }
 
     struct Resume: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Resume a suspended token (found again).")
         @OptionGroup var options: TokenTransitionOptions
-        func run() async throws { try transition(options, "resume") }
+        func run() async throws { try transition(options, .resume) }
     }
 
     struct Surrender: AsyncParsableCommand {
@@ -53,7 +55,7 @@ extension TokenCommand {
         @OptionGroup var options: TokenTransitionOptions
         @Option(help: "retirement, transfer, secondment, withdrawal, replaced or other.",
                 completion: .list(["retirement", "transfer", "secondment", "withdrawal", "replaced", "other"])) var cause: String
-        func run() async throws { try transition(options, "surrender", cause: cause) }
+        func run() async throws { try transition(options, .surrender, cause: cause) }
     }
 
     struct Revoke: AsyncParsableCommand {
@@ -68,7 +70,7 @@ extension TokenCommand {
         @Option(help: "retirement, transfer, secondment, loss, pin-disclosed, death, withdrawal, replaced or other.",
                 completion: .list(RevocationCause.allCases.map(\.rawValue))) var cause: String
         @Option(name: .customLong("invalidity-date"), help: "When the key stopped being trustworthy (YYYY-MM-DD or an ISO 8601 time).") var invalidityDate: String?
-        func run() async throws { try transition(options, "revoke", cause: cause, invalidityDate: invalidityDate) }
+        func run() async throws { try transition(options, .revoke, cause: cause, invalidityDate: invalidityDate) }
     }
 }
 
@@ -80,7 +82,7 @@ extension HolderCommand {
         @Argument(help: "The holder's Unix user.") var user: String
         func run() async throws {
             let response = try remote.call("POST", "/v1/holders/\(user)/clearance")
-            try remote.output(response, as: OperatorCommand.OperatorView.self) { "\($0.unixUser) cleared; no roles left\n" }
+            try remote.output(response, as: Wire.Operator.self) { "\($0.unixUser) cleared; no roles left\n" }
         }
     }
 
@@ -94,21 +96,10 @@ extension HolderCommand {
         @Option(name: .customLong("notified-on"), help: "The date of the entity's notice, YYYY-MM-DD.") var notifiedOn: String
         @Option(help: "The notice's reference.") var reference: String
 
-        struct Body: Encodable {
-            var dateOfDeath: String
-            var notifiedOn: String
-            var reference: String
-        }
-        struct Result: Decodable {
-            var revokedTokens: [String]
-            var delayDays: Int
-            var late: Bool
-            var warning: String?
-        }
 
         func run() async throws {
-            let response = try remote.call("POST", "/v1/holders/\(user)/death-notice", body: Body(dateOfDeath: dateOfDeath, notifiedOn: notifiedOn, reference: reference))
-            try remote.output(response, as: Result.self) { r in
+            let response = try remote.call("POST", "/v1/holders/\(user)/death-notice", body: Wire.DeathNotice(dateOfDeath: dateOfDeath, notifiedOn: notifiedOn, reference: reference))
+            try remote.output(response, as: Wire.DeathNoticeResult.self) { r in
                 "death notice recorded (\(r.delayDays) days after the death); tokens revoked: \(r.revokedTokens.isEmpty ? "none" : r.revokedTokens.joined(separator: ", "))\n"
                     + (r.warning.map { "warning: \($0)\n" } ?? "")
             }
@@ -123,15 +114,13 @@ extension HolderCommand {
         @Option(help: "YYYY-MM-DD.") var date: String?
         @Flag(help: "Clear the date.") var none = false
 
-        struct Body: Encodable { var retirementDate: String? }
-
         func validate() throws {
             guard (date == nil) == none else { throw ValidationError("give --date or --none") }
         }
 
         func run() async throws {
-            let response = try remote.call("PUT", "/v1/holders/\(user)/retirement-date", body: Body(retirementDate: date))
-            try remote.output(response, as: OperatorCommand.OperatorView.self) { "\($0.unixUser): retirement date \(date ?? "cleared")\n" }
+            let response = try remote.call("PUT", "/v1/holders/\(user)/retirement-date", body: Wire.RetirementDate(retirementDate: date))
+            try remote.output(response, as: Wire.Operator.self) { "\($0.unixUser): retirement date \(date ?? "cleared")\n" }
         }
     }
 }
@@ -141,13 +130,6 @@ struct CRLCommand: AsyncParsableCommand {
         commandName: "crl", abstract: "Revocation lists: issue one on the authority's token, fetch the newest, import one.",
         subcommands: [Issue.self, Get.self, Import.self])
 
-    struct Info: Decodable {
-        var number: String
-        var issuer: String
-        var entries: Int
-        var nextUpdate: Date?
-    }
-
     struct Issue: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Sign a new CRL on the authority's token with every revoked or surrendered token's certificates (certification authority).",
@@ -156,14 +138,12 @@ struct CRLCommand: AsyncParsableCommand {
         @Option(name: .customLong("pin-fd"), help: "Read the authority token's PIN from this file descriptor.") var pinFD: Int32?
         @Flag(help: "Use the token's final PIN try.") var confirmFinalTry = false
 
-        struct Body: Encodable { var confirmFinalTry: Bool }
-
         func run() async throws {
             let pin = try PINInput.obtain(fd: pinFD, prompt: "PIN for the authority's token: ")
-            var body = try SecretBody.json(Body(confirmFinalTry: confirmFinalTry), pins: [("pin", pin)])
+            var body = try SecretBody.json(Wire.IssueCRL(pin: "", confirmFinalTry: confirmFinalTry), pins: [("pin", pin)])
             defer { SecretBody.wipe(&body) }
             let response = try remote.send("POST", "/v1/crl", body: body, contentType: "application/json")
-            try remote.output(response, as: Info.self) { "CRL number \($0.number) signed by \($0.issuer): \($0.entries) revoked certificate(s)\n" }
+            try remote.output(response, as: Wire.CRLInfo.self) { "CRL number \($0.number) signed by \($0.issuer): \($0.entries) revoked certificate(s)\n" }
         }
     }
 
@@ -193,7 +173,7 @@ struct CRLCommand: AsyncParsableCommand {
         func run() async throws {
             guard let data = FileManager.default.contents(atPath: file) else { throw Failure.usage("cannot read \(file)") }
             let response = try remote.send("POST", "/v1/crl/imports", body: data, contentType: "application/pkix-crl")
-            try remote.output(response, as: Info.self) { "CRL number \($0.number) from \($0.issuer) imported: \($0.entries) revoked certificate(s)\n" }
+            try remote.output(response, as: Wire.CRLInfo.self) { "CRL number \($0.number) from \($0.issuer) imported: \($0.entries) revoked certificate(s)\n" }
         }
     }
 }

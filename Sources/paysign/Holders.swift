@@ -1,25 +1,12 @@
 import ArgumentParser
 import Foundation
+import PaysignAPI
 
 /// `paysign holder`: first- and second-signature holders per entity (D3), by an administrator.
 struct HolderCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "holder", abstract: "Register who signs first and second for an entity (administrators, D3).",
         subcommands: [Add.self, List.self, Remove.self, Clear.self, DeathNotice.self, SetRetirement.self])
-
-    struct HolderView: Decodable {
-        var id: Int64
-        var unixUser: String
-        var name: String
-        var entity: String?
-        var steps: [String]
-        var onSite: Bool
-        var tokens: [String]
-
-        var line: String {
-            "\(unixUser)\t\(entity ?? "-")\t\(steps.joined(separator: ","))\t\(onSite ? "on-site" : "-")\t\(name)\t\(tokens.isEmpty ? "no token" : tokens.joined(separator: ","))\n"
-        }
-    }
 
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -38,23 +25,14 @@ struct HolderCommand: AsyncParsableCommand {
         @Option(name: .customLong("national-id"), help: "The 14-digit national ID (new operators).") var nationalID: String?
         @Option(help: "The holder's full name (new operators).") var name: String?
 
-        struct Body: Encodable {
-            var unixUser: String
-            var nationalID: String?
-            var name: String?
-            var entity: String
-            var step: String
-            var onSite: Bool?
-        }
-
         func validate() throws {
             guard first != second else { throw ValidationError("give exactly one of --first and --second") }
         }
 
         func run() async throws {
-            let body = Body(unixUser: user, nationalID: nationalID, name: name, entity: entity, step: first ? "first" : "second", onSite: onSite ? true : nil)
+            let body = Wire.NewHolder(unixUser: user, nationalID: nationalID, name: name, entity: entity, step: first ? .first : .second, onSite: onSite ? true : nil)
             let response = try remote.call("POST", "/v1/holders", body: body)
-            try remote.output(response, as: HolderView.self) { "holder \($0.unixUser) of \($0.entity ?? "-"): \($0.steps.joined(separator: ", ")) signer\($0.onSite ? ", on site" : "")\n" }
+            try remote.output(response, as: Wire.Holder.self) { "holder \($0.unixUser) of \($0.entity ?? "-"): \($0.steps.map(\.rawValue).joined(separator: ", ")) signer\($0.onSite ? ", on site" : "")\n" }
         }
     }
 
@@ -66,7 +44,7 @@ struct HolderCommand: AsyncParsableCommand {
         func run() async throws {
             let query = entity.map { "?entity=\($0.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? $0)" } ?? ""
             let response = try remote.call("GET", "/v1/holders" + query)
-            try remote.output(response, as: [HolderView].self) { $0.map(\.line).joined() }
+            try remote.output(response, as: [Wire.Holder].self) { $0.map(\.line).joined() }
         }
     }
 
@@ -81,7 +59,7 @@ struct HolderCommand: AsyncParsableCommand {
         func run() async throws {
             let step = first ? "?step=first" : second ? "?step=second" : ""
             let response = try remote.call("DELETE", "/v1/holders/\(user)\(step)")
-            try remote.output(response, as: HolderView.self) { "\($0.unixUser) now signs: \($0.steps.isEmpty ? "nothing" : $0.steps.joined(separator: ", "))\n" }
+            try remote.output(response, as: Wire.Holder.self) { "\($0.unixUser) now signs: \($0.steps.isEmpty ? "nothing" : $0.steps.map(\.rawValue).joined(separator: ", "))\n" }
         }
     }
 }
@@ -91,28 +69,6 @@ struct TokenCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "token", abstract: "Register tokens to their holders and move them through their lifecycle (certification authority, D6).",
         subcommands: [Register.self, List.self, Request.self, Issue.self, CertificateCopy.self, Install.self, Activate.self, Suspend.self, Resume.self, Surrender.self, Revoke.self])
-
-    struct TokenView: Decodable {
-        var id: Int64
-        var serial: String
-        var label: String
-        var holder: Int64?
-        var registeredAt: Date
-        var pinChangedAt: Date?
-        var state: String?
-        var revocation: Revocation?
-        var certificates: [Certificate]
-        struct Revocation: Decodable {
-            var cause: String
-            var reason: String
-        }
-        var reason: String? { revocation.map { "\($0.reason) (\($0.cause))" } }
-        struct Certificate: Decodable {
-            var sha256: String
-            var serial: String
-            var subject: String
-        }
-    }
 
     struct Register: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -124,16 +80,10 @@ struct TokenCommand: AsyncParsableCommand {
         @Flag(help: "Register the token as issued even when the certification authority registers it: it signs once the authority activates it (paysign token activate).")
         var issued = false
 
-        struct Body: Encodable {
-            var token: String
-            var holder: String
-            var state: String?
-        }
-
         func run() async throws {
             _ = try parseURI(token)
-            let response = try remote.call("POST", "/v1/registered-tokens", body: Body(token: token, holder: holder, state: issued ? "issued" : nil))
-            try remote.output(response, as: TokenView.self) { "token \($0.label) (serial \($0.serial)) registered to \(holder) as \($0.state ?? "active") with \($0.certificates.count) certificate(s)\n" }
+            let response = try remote.call("POST", "/v1/registered-tokens", body: Wire.TokenRegistration(token: token, holder: holder, state: issued ? .issued : nil))
+            try remote.output(response, as: Wire.RegisteredToken.self) { "token \($0.label) (serial \($0.serial)) registered to \(holder) as \($0.state.rawValue) with \($0.certificates.count) certificate(s)\n" }
         }
     }
 
@@ -143,9 +93,21 @@ struct TokenCommand: AsyncParsableCommand {
 
         func run() async throws {
             let response = try remote.call("GET", "/v1/registered-tokens")
-            try remote.output(response, as: [TokenView].self) { tokens in
-                tokens.map { "\($0.serial)\t\($0.label)\t\($0.state ?? "-")\tholder \($0.holder.map(String.init) ?? "-")\tPIN changed \($0.pinChangedAt.map { $0.formatted(Date.ISO8601FormatStyle()) } ?? "never")\n" }.joined()
+            try remote.output(response, as: [Wire.RegisteredToken].self) { tokens in
+                tokens.map { "\($0.serial)\t\($0.label)\t\($0.state.rawValue)\tholder \($0.holder.map(String.init) ?? "-")\tPIN changed \($0.pinChangedAt.map { $0.formatted(Date.ISO8601FormatStyle()) } ?? "never")\n" }.joined()
             }
         }
     }
+}
+
+extension Wire.Holder {
+    /// user, entity, steps, on-site, name, tokens: one line of `paysign holder list`.
+    var line: String {
+        "\(unixUser)\t\(entity ?? "-")\t\(steps.map(\.rawValue).joined(separator: ","))\t\(onSite ? "on-site" : "-")\t\(name)\t\(tokens.isEmpty ? "no token" : tokens.joined(separator: ","))\n"
+    }
+}
+
+extension Wire.RegisteredToken {
+    /// `keyCompromise (loss)`: why a revoked or surrendered token went on the CRL.
+    var reasonText: String? { revocation.map { "\($0.reason) (\($0.cause))" } }
 }

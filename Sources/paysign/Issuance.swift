@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import PaysignAPI
 import PaysignClient
 import PaysignOpenSSL
 import PaysignPKCS11
@@ -32,20 +33,6 @@ extension TokenCommand {
             throw Failure.refused("token '\(session.token.label)' has no public key object beside key \(Hex.string(key.id))")
         }
         return (key, publicKey)
-    }
-
-    /// A certificate as `POST /v1/certificates` and `GET /v1/registered-tokens/{serial}/certificate`
-    /// answer it.
-    struct Issued: Decodable {
-        struct Token: Decodable {
-            var serial: String
-            var label: String
-            var state: String
-        }
-        var subject: String
-        var serial: String
-        var pem: String
-        var token: Token
     }
 
     struct Request: AsyncParsableCommand {
@@ -96,14 +83,6 @@ extension TokenCommand {
         @Option(name: .customLong("pin-fd"), help: "Read the authority token's PIN from this file descriptor.") var pinFD: Int32?
         @Flag(help: "Use the authority token's final PIN try.") var confirmFinalTry = false
 
-        struct Body: Encodable {
-            var csr: String
-            var holder: String
-            var token: String
-            var validityDays: Int
-            var confirmFinalTry: Bool
-        }
-
         func run() async throws {
             guard let text = try? String(contentsOfFile: csr, encoding: .utf8) else { throw Failure.usage("cannot read \(csr)") }
             _ = try parseURI(token)
@@ -117,24 +96,24 @@ extension TokenCommand {
             defer { out.discard() }
             let refetch = "paysign token certificate SERIAL --out \(shellQuoted(output))"
             let pin = try PINInput.obtain(fd: pinFD, prompt: "PIN for the authority's token: ")
-            var body = try SecretBody.json(Body(csr: text, holder: holder, token: token, validityDays: validityDays, confirmFinalTry: confirmFinalTry), pins: [("pin", pin)])
+            var body = try SecretBody.json(Wire.IssueCertificate(csr: text, holder: holder, token: token, validityDays: validityDays, pin: "", confirmFinalTry: confirmFinalTry), pins: [("pin", pin)])
             defer { SecretBody.wipe(&body) }
             let response = try remote.send(
                 "POST", "/v1/certificates", body: body, contentType: "application/json",
                 ifUnanswered: "the request was sent, so the certificate may have been issued: see paysign token list, and fetch it with \(refetch)")
-            guard let issued = try? JSONDecoder().decode(Issued.self, from: response.body) else {
+            guard let issued = try? Wire.decoder.decode(Wire.IssuedCertificate.self, from: response.body) else {
                 throw Failure.usage("paysignd answered something this client does not understand; the certificate may have been issued: see paysign token list, and fetch it with \(refetch)")
             }
             do {
                 try out.commit(Data(issued.pem.utf8))
             } catch {
                 throw Failure(
-                    message: "certificate \(issued.serial) was issued and token \(issued.token.label) (serial \(issued.token.serial)) registered to \(holder) as \(issued.token.state), "
+                    message: "certificate \(issued.serial) was issued and token \(issued.token.label) (serial \(issued.token.serial)) registered to \(holder) as \(issued.token.state.rawValue), "
                         + "but \(output) could not be written (\(error.reason)); fetch the certificate again with: paysign token certificate \(shellQuoted(issued.token.serial)) --out \(shellQuoted(output))",
                     status: Failure.issuedNotWritten)
             }
             print("certificate \(issued.serial) issued: \(issued.subject); written to \(output)")
-            print("token \(issued.token.label) (serial \(issued.token.serial)) registered to \(holder) as \(issued.token.state); paysign token activate \(issued.token.serial) once it is handed over")
+            print("token \(issued.token.label) (serial \(issued.token.serial)) registered to \(holder) as \(issued.token.state.rawValue); paysign token activate \(issued.token.serial) once it is handed over")
         }
     }
 
@@ -156,7 +135,7 @@ extension TokenCommand {
             let escaped = serial.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? serial
             let query = sha256.map { "?sha256=" + ($0.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? $0) } ?? ""
             let response = try remote.call("GET", "/v1/registered-tokens/\(escaped)/certificate" + query)
-            guard let copy = try? JSONDecoder().decode(Issued.self, from: response.body) else {
+            guard let copy = try? Wire.decoder.decode(Wire.TokenCertificate.self, from: response.body) else {
                 throw Failure.usage("paysignd answered something this client does not understand; is it the same version?")
             }
             if let out {
@@ -165,9 +144,9 @@ extension TokenCommand {
                 }
             }
             if remote.json {
-                try remote.output(response, as: Issued.self) { _ in "" }
+                try remote.output(response, as: Wire.TokenCertificate.self) { _ in "" }
             } else if let out {
-                print("certificate \(copy.serial) of token \(copy.token.label) (serial \(copy.token.serial), \(copy.token.state)): \(copy.subject); written to \(out.path)")
+                print("certificate \(copy.serial) of token \(copy.token.label) (serial \(copy.token.serial), \(copy.token.state.rawValue)): \(copy.subject); written to \(out.path)")
             } else {
                 FileHandle.standardOutput.write(Data(copy.pem.utf8))
             }

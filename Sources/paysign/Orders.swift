@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import PaysignAPI
 import PaysignClient
 import PaysignDomain
 
@@ -13,20 +14,20 @@ struct RetryOptions: ParsableArguments {
     var headers: [(String, String)] { key.map { [("Idempotency-Key", $0)] } ?? [] }
 }
 
-extension Order {
+extension Wire.Order {
     /// What `order show` prints.
     var text: String {
         var lines = [
             "order \(id)  \(state.rawValue)",
             "  entity       \(metadata.entityCode)",
             "  kind         \(metadata.kind.rawValue), \(metadata.currency), value date \(metadata.valueDate)",
-            "  file number  \(fileNumber.grouped)",
-            "  lines        \(lineCount), total \(ReviewSheet.egp(totalPiasters, grouped: true)) \(metadata.currency) (\(fileBytes) bytes)",
+            "  file number  \(fileNumber)",
+            "  lines        \(lineCount), total \(ReviewSheet.egp(Int64(totalPiasters), grouped: true)) \(metadata.currency) (\(fileBytes) bytes)",
             "  created      \(Self.time(createdAt)) by \(createdBy.unixUser)",
         ]
         if let reviewedAt, let reviewedBy { lines.append("  reviewed     \(Self.time(reviewedAt)) by \(reviewedBy.unixUser) (D9)") }
         for signature in signatures {
-            lines.append("  \(signature.step == .first ? "first " : "second") sig   \(Self.time(signature.signedAt)) by \(signature.signer.unixUser), token \(signature.tokenSerial), certificate \(signature.certificateSHA256.hex.prefix(16))…")
+            lines.append("  \(signature.step == .first ? "first " : "second") sig   \(Self.time(signature.signedAt)) by \(signature.signer.unixUser), token \(signature.tokenSerial), certificate \(signature.certificateSHA256.prefix(16))…")
         }
         if let rejectedAt, let rejectedBy {
             lines.append("  rejected     \(Self.time(rejectedAt)) by \(rejectedBy.unixUser): \(rejectionReason ?? "")")
@@ -62,8 +63,8 @@ extension OrderCommand {
                 .map { "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? $0.1)" }
                 .joined(separator: "&")
             let response = try remote.send("POST", "/v1/orders?" + query, body: data, contentType: "text/csv", headers: retry.headers)
-            try remote.output(response, as: Order.self) { order in
-                "order \(order.id) created (draft): \(order.lineCount) lines, \(ReviewSheet.egp(order.totalPiasters, grouped: true)) \(order.metadata.currency)\nfile number \(order.fileNumber.grouped)\n"
+            try remote.output(response, as: Wire.Order.self) { order in
+                "order \(order.id) created (draft): \(order.lineCount) lines, \(ReviewSheet.egp(Int64(order.totalPiasters), grouped: true)) \(order.metadata.currency)\nfile number \(order.fileNumber)\n"
             }
         }
     }
@@ -83,9 +84,9 @@ extension OrderCommand {
                 if let value { query.append("\(name)=\(value.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? value)") }
             }
             let response = try remote.call("GET", "/v1/orders?" + query.joined(separator: "&"))
-            try remote.output(response, as: [Order].self) { orders in
+            try remote.output(response, as: [Wire.Order].self) { orders in
                 orders.map { o in
-                    "\(o.id)\t\(o.state.rawValue)\t\(o.metadata.entityCode)\t\(o.metadata.kind.rawValue)\t\(o.metadata.valueDate)\t\(o.lineCount) lines\t\(ReviewSheet.egp(o.totalPiasters, grouped: true))\t\(o.fileNumber.grouped)\n"
+                    "\(o.id)\t\(o.state.rawValue)\t\(o.metadata.entityCode)\t\(o.metadata.kind.rawValue)\t\(o.metadata.valueDate)\t\(o.lineCount) lines\t\(ReviewSheet.egp(Int64(o.totalPiasters), grouped: true))\t\(o.fileNumber)\n"
                 }.joined()
             }
         }
@@ -98,7 +99,7 @@ extension OrderCommand {
 
         func run() async throws {
             let response = try remote.call("GET", "/v1/orders/\(id)")
-            try remote.output(response, as: Order.self) { $0.text }
+            try remote.output(response, as: Wire.Order.self) { $0.text }
         }
     }
 
@@ -111,11 +112,9 @@ extension OrderCommand {
         @Argument(help: "The order's id.") var id: Int64
         @Option(name: .customLong("file-number"), help: "The file number you reviewed.") var fileNumber: String
 
-        struct Body: Encodable { var fileNumber: String }
-
         func run() async throws {
-            let response = try remote.call("POST", "/v1/orders/\(id)/review", body: Body(fileNumber: fileNumber), headers: retry.headers)
-            try remote.output(response, as: Order.self) { "order \($0.id) reviewed: file number \($0.fileNumber.grouped) confirmed\n" }
+            let response = try remote.call("POST", "/v1/orders/\(id)/review", body: Wire.Review(fileNumber: fileNumber), headers: retry.headers)
+            try remote.output(response, as: Wire.Order.self) { "order \($0.id) reviewed: file number \($0.fileNumber) confirmed\n" }
         }
     }
 
@@ -126,11 +125,9 @@ extension OrderCommand {
         @Argument(help: "The order's id.") var id: Int64
         @Option(help: "Why, in one sentence.") var reason: String
 
-        struct Body: Encodable { var reason: String }
-
         func run() async throws {
-            let response = try remote.call("POST", "/v1/orders/\(id)/reject", body: Body(reason: reason), headers: retry.headers)
-            try remote.output(response, as: Order.self) { "order \($0.id) rejected: \($0.rejectionReason ?? "")\n" }
+            let response = try remote.call("POST", "/v1/orders/\(id)/reject", body: Wire.Rejection(reason: reason), headers: retry.headers)
+            try remote.output(response, as: Wire.Order.self) { "order \($0.id) rejected: \($0.rejectionReason ?? "")\n" }
         }
     }
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import PaysignAPI
 import PaysignPKCS11
 import PaysignTokens
 import PaysignSecrets
@@ -29,11 +30,6 @@ struct PINCommand: AsyncParsableCommand {
         var newPINFD: Int32?
         @Flag(help: "Use the token's final PIN try.") var confirmFinalTry = false
 
-        struct Body: Encodable {
-            var token: String
-            var confirmFinalTry: Bool
-        }
-
         func run() async throws {
             let uri = try parseURI(token)
             if !local {
@@ -43,10 +39,10 @@ struct PINCommand: AsyncParsableCommand {
                     let again = try PINInput.prompt("New PIN again: ")
                     guard PINCommand.equal(again, new) else { throw Failure.usage("the two new PINs differ; nothing was changed") }
                 }
-                var body = try SecretBody.json(Body(token: token, confirmFinalTry: confirmFinalTry), pins: [("oldPin", old), ("newPin", new)])
+                var body = try SecretBody.json(Wire.PINChange(token: token, oldPin: "", newPin: "", confirmFinalTry: confirmFinalTry), pins: [("oldPin", old), ("newPin", new)])
                 defer { SecretBody.wipe(&body) }
                 let response = try remote.send("POST", "/v1/pin-changes", body: body, contentType: "application/json")
-                try remote.output(response, as: TokenCommand.TokenView.self) { "PIN of token \($0.label) (serial \($0.serial)) changed; recorded\n" }
+                try remote.output(response, as: Wire.RegisteredToken.self) { "PIN of token \($0.label) (serial \($0.serial)) changed; recorded\n" }
                 return
             }
             let service = try modules.service()

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import PaysignAPI
 import PaysignClient
 import PaysignDomain
 import PaysignPKCS11
@@ -38,7 +39,7 @@ struct SocketOptions: ParsableArguments {
         if let problem = response.problem {
             // Every problem of an order file, one per line, then the sentence.
             for violation in problem.violations ?? [] {
-                FileHandle.standardError.write(Data(("  " + violation.description + "\n").utf8))
+                FileHandle.standardError.write(Data(("  " + violation.sentence + "\n").utf8))
             }
             throw Failure.refused(problem.detail + (problem.rule.map { " (rule \($0))" } ?? ""))
         }
@@ -69,18 +70,11 @@ struct Health: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Ask the daemon whether it is up.")
     @OptionGroup var remote: SocketOptions
 
-    struct Answer: Decodable {
-        var status: String
-        var version: String
-        var uptimeSeconds: Int
-        var readers: Int?
-        var eventListeners: Int
-    }
 
     func run() async throws {
         let response = try remote.call("GET", "/v1/health")
-        try remote.output(response, as: Answer.self) { h in
-            "paysignd \(h.version): \(h.status), up \(h.uptimeSeconds) s, \(h.readers.map { "\($0) readers" } ?? "readers unknown"), \(h.eventListeners) event listeners\n"
+        try remote.output(response, as: Wire.Health.self) { h in
+            "paysignd \(h.version): \(h.status.rawValue), up \(h.uptimeSeconds) s, \(h.readers.map { "\($0) readers" } ?? "readers unknown"), \(h.eventListeners) event listeners\n"
         }
     }
 }
@@ -112,18 +106,7 @@ struct Audit: AsyncParsableCommand {
         subcommands: [List.self, Verify.self, SignHead.self],
         defaultSubcommand: List.self)
 
-    struct Entry: Decodable {
-        var seq: Int64
-        var at: String
-        var actor: String
-        var kind: String
-        var detail: String
-    }
 
-    struct Page: Decodable {
-        var entries: [Entry]
-        var next: Int64?
-    }
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "list", abstract: "Print journal entries.")
@@ -133,7 +116,7 @@ struct Audit: AsyncParsableCommand {
 
         func run() async throws {
             let response = try remote.call("GET", "/v1/audit?after=\(after)&limit=\(limit)")
-            try remote.output(response, as: Page.self) { page in
+            try remote.output(response, as: Wire.AuditPage.self) { page in
                 page.entries.map { "\($0.seq)\t\($0.at)\t\($0.kind)\t\($0.actor)\t\($0.detail)\n" }.joined()
             }
         }
@@ -145,21 +128,13 @@ struct Audit: AsyncParsableCommand {
             discussion: "Exit status 0 when the chain is intact, 1 when it is broken.")
         @OptionGroup var remote: SocketOptions
 
-        struct Check: Decodable {
-            var intact: Bool
-            var entries: Int64?
-            var head: String?
-            var brokenAt: Int64?
-            var reason: String?
-            var signedHeads: Int?
-        }
 
         func run() async throws {
             let response = try remote.call("GET", "/v1/audit/verify")
-            let check = try JSONDecoder().decode(Check.self, from: response.body)
-            try remote.output(response, as: Check.self) { c in
+            let check = try JSONDecoder().decode(Wire.JournalCheck.self, from: response.body)
+            try remote.output(response, as: Wire.JournalCheck.self) { c in
                 c.intact
-                    ? "journal intact: \(c.entries ?? 0) entries, head \(c.head ?? ""), \(c.signedHeads ?? 0) signed heads verified\n"
+                    ? "journal intact: \(c.entries ?? 0) entries, head \(c.head ?? ""), \(c.signedHeads) signed heads verified\n"
                     : "journal BROKEN at entry \(c.brokenAt ?? 0): \(c.reason ?? "")\n"
             }
             if !check.intact { throw ExitCode(1) }
@@ -182,24 +157,15 @@ extension Audit {
         @Option(name: .customLong("pin-fd"), help: "Read the PIN from this file descriptor.") var pinFD: Int32?
         @Flag(help: "Use the token's final PIN try.") var confirmFinalTry = false
 
-        struct Body: Encodable {
-            var token: String
-            var confirmFinalTry: Bool
-        }
 
-        struct Signed: Decodable {
-            var seq: Int64
-            var hash: String
-            var algorithm: String
-        }
 
         func run() async throws {
             _ = try parseURI(token)
             let pin = try PINInput.obtain(fd: pinFD, prompt: "PIN for the token that signs the journal: ")
-            var body = try SecretBody.json(Body(token: token, confirmFinalTry: confirmFinalTry), pins: [("pin", pin)])
+            var body = try SecretBody.json(Wire.SignHead(token: token, pin: "", confirmFinalTry: confirmFinalTry), pins: [("pin", pin)])
             defer { SecretBody.wipe(&body) }
             let response = try remote.send("POST", "/v1/audit/head-signatures", body: body, contentType: "application/json")
-            try remote.output(response, as: Signed.self) { "journal head \($0.seq) (\($0.hash.prefix(16))…) signed with \($0.algorithm)\n" }
+            try remote.output(response, as: Wire.HeadSignature.self) { "journal head \($0.seq) (\($0.hash.prefix(16))…) signed with \($0.algorithm)\n" }
         }
     }
 }
@@ -215,10 +181,9 @@ struct OperatorCommand: AsyncParsableCommand {
         @Argument(help: "The operator's id (see 'paysign operator list').") var id: Int64
         @Option(name: .customLong("role"), help: "A role (repeatable); none removes every role.",
                 completion: .list(Role.allCases.map(\.rawValue))) var roles: [String] = []
-        struct Body: Encodable { var roles: [String] }
         func run() async throws {
-            let response = try remote.call("PUT", "/v1/operators/\(id)/roles", body: Body(roles: roles))
-            try remote.output(response, as: OperatorView.self) { "operator \($0.id) (\($0.unixUser)) now has: \($0.roles.sorted().joined(separator: ", "))\n" }
+            let response = try remote.call("PUT", "/v1/operators/\(id)/roles", body: Wire.RoleChange(roles: try wireRoles(roles)))
+            try remote.output(response, as: Wire.Operator.self) { "operator \($0.id) (\($0.unixUser)) now has: \($0.roles.map(\.rawValue).sorted().joined(separator: ", "))\n" }
         }
     }
 
@@ -228,7 +193,7 @@ struct OperatorCommand: AsyncParsableCommand {
         @Argument(help: "The operator's id.") var id: Int64
         func run() async throws {
             let response = try remote.call("DELETE", "/v1/operators/\(id)")
-            try remote.output(response, as: OperatorView.self) { "operator \($0.id) (\($0.unixUser)) removed\n" }
+            try remote.output(response, as: Wire.Operator.self) { "operator \($0.id) (\($0.unixUser)) removed\n" }
         }
     }
 
@@ -243,17 +208,10 @@ struct OperatorCommand: AsyncParsableCommand {
                 completion: .list(Role.allCases.map(\.rawValue)))
         var roles: [String] = []
 
-        struct Body: Encodable {
-            var unixUser: String
-            var nationalID: String
-            var name: String
-            var entity: String?
-            var roles: [String]
-        }
 
         func run() async throws {
-            let response = try remote.call("POST", "/v1/operators", body: Body(unixUser: unixUser, nationalID: nationalID, name: name, entity: entity, roles: roles))
-            try remote.output(response, as: OperatorView.self) { "operator \($0.id) added: \($0.unixUser) (\($0.roles.sorted().joined(separator: ", ")))\n" }
+            let response = try remote.call("POST", "/v1/operators", body: Wire.NewOperator(unixUser: unixUser, nationalID: nationalID, name: name, entity: entity, roles: try wireRoles(roles)))
+            try remote.output(response, as: Wire.Operator.self) { "operator \($0.id) added: \($0.unixUser) (\($0.roles.map(\.rawValue).sorted().joined(separator: ", ")))\n" }
         }
     }
 
@@ -262,42 +220,27 @@ struct OperatorCommand: AsyncParsableCommand {
         @OptionGroup var remote: SocketOptions
         func run() async throws {
             let response = try remote.call("GET", "/v1/operators")
-            try remote.output(response, as: [OperatorView].self) { list in
-                list.map { "\($0.id)\t\($0.unixUser)\t\($0.name)\t\($0.entityCode ?? "-")\t\($0.roles.sorted().joined(separator: ","))\n" }.joined()
+            try remote.output(response, as: [Wire.Operator].self) { list in
+                list.map { "\($0.id)\t\($0.unixUser)\t\($0.name)\t\($0.entityCode ?? "-")\t\($0.roles.map(\.rawValue).sorted().joined(separator: ","))\n" }.joined()
             }
         }
     }
 
-    struct OperatorView: Decodable {
-        var id: Int64
-        var unixUser: String
-        var name: String
-        var entityCode: String?
-        var roles: [String]
-    }
 }
 
 struct EntityCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "entity", abstract: "Register government entities (administrators).", subcommands: [Add.self, List.self])
 
-    struct EntityView: Decodable {
-        var code: String
-        var name: String
-    }
 
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Register an entity.")
         @OptionGroup var remote: SocketOptions
         @Option(help: "The entity code.") var code: String
         @Option(help: "The entity's name.") var name: String
-        struct Body: Encodable {
-            var code: String
-            var name: String
-        }
         func run() async throws {
-            let response = try remote.call("POST", "/v1/entities", body: Body(code: code, name: name))
-            try remote.output(response, as: EntityView.self) { "entity \($0.code) added: \($0.name)\n" }
+            let response = try remote.call("POST", "/v1/entities", body: Wire.NewEntity(code: code, name: name))
+            try remote.output(response, as: Wire.Entity.self) { "entity \($0.code) added: \($0.name)\n" }
         }
     }
 
@@ -306,7 +249,7 @@ struct EntityCommand: AsyncParsableCommand {
         @OptionGroup var remote: SocketOptions
         func run() async throws {
             let response = try remote.call("GET", "/v1/entities")
-            try remote.output(response, as: [EntityView].self) { $0.map { "\($0.code)\t\($0.name)\n" }.joined() }
+            try remote.output(response, as: [Wire.Entity].self) { $0.map { "\($0.code)\t\($0.name)\n" }.joined() }
         }
     }
 }

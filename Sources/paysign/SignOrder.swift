@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import PaysignAPI
 import PaysignDomain
 import PaysignPKCS11
 import PaysignSecrets
@@ -29,19 +30,6 @@ struct SignOrder: AsyncParsableCommand {
     @Flag(name: .customLong("cached-login"), help: "Send no PIN: use the login the daemon keeps for you (pin-cache-seconds).") var cachedLogin = false
     @Flag(help: "Use the token's final PIN try (a wrong PIN then locks it).") var confirmFinalTry = false
 
-    struct Body: Encodable {
-        var step: String
-        var token: String
-        var fileNumber: String?
-        var confirmFinalTry: Bool
-    }
-
-    struct Result: Decodable {
-        var order: Order
-        var signature: OrderSignature
-        var warnings: [String]
-    }
-
     func validate() throws {
         guard first != second else { throw ValidationError("give exactly one of --first and --second") }
         if second && fileNumber == nil { throw ValidationError("--second needs --file-number: the number you reviewed (D9)") }
@@ -49,7 +37,7 @@ struct SignOrder: AsyncParsableCommand {
 
     func run() async throws {
         _ = try parseURI(token)
-        let fields = Body(step: first ? "first" : "second", token: token, fileNumber: fileNumber, confirmFinalTry: confirmFinalTry)
+        let fields = Wire.SignatureRequest(step: first ? .first : .second, token: token, pin: cachedLogin ? nil : "", fileNumber: fileNumber, confirmFinalTry: confirmFinalTry)
         var body: Data
         if cachedLogin {
             body = try SecretBody.json(fields, pins: [])
@@ -59,7 +47,7 @@ struct SignOrder: AsyncParsableCommand {
         }
         defer { SecretBody.wipe(&body) }
         let response = try remote.send("POST", "/v1/orders/\(order)/signatures", body: body, contentType: "application/json", headers: retry.headers)
-        try remote.output(response, as: Result.self) { result in
+        try remote.output(response, as: Wire.SignResult.self) { result in
             var text = "order \(result.order.id) signed \(result.signature.step.rawValue) by \(result.signature.signer.unixUser) on token \(result.signature.tokenSerial); now \(result.order.state.rawValue)\n"
             for warning in result.warnings { text += "warning: \(warning)\n" }
             return text

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import PaysignAPI
 import PaysignClient
 import PaysignDomain
 import PaysignOpenSSL
@@ -174,18 +175,11 @@ struct Verify: ParsableCommand {
     /// `--daemon`: POST /v1/verifications with the files' bytes; the daemon's report printed as
     /// the offline one is (its JSON byte for byte with --json).
     private func runOnDaemon(order: String, signature: String) throws {
-        struct Body: Encodable {
-            var document: String
-            var signature: String
-            var file: String?
-            var present: Bool
-            var name: String
-        }
         func read(_ path: String, _ what: String) throws -> Data {
             guard let data = FileManager.default.contents(atPath: path) else { throw Failure.usage("the \(what) \(path) cannot be read") }
             return data
         }
-        let body = Body(
+        let body = Wire.VerificationRequest(
             document: try read(order, "order document").base64EncodedString(),
             signature: try read(signature, "signature file").base64EncodedString(),
             file: try payroll.map { try read($0, "payroll file").base64EncodedString() }, present: present, name: order)

@@ -1,3 +1,4 @@
+import PaysignAPI
 import Foundation
 import PaysignClient
 import PaysignTestSupport
@@ -321,7 +322,7 @@ extension DaemonTests {
 struct OpenAPITests {
     @Test("it is valid JSON, OpenAPI 3.1, and names every route the daemon serves")
     func everyRouteDocumented() throws {
-        let url = TestPKI.repositoryRoot.appendingPathComponent("Sources/PaysignDaemon/openapi.json")
+        let url = TestPKI.repositoryRoot.appendingPathComponent("Sources/PaysignAPI/openapi.json")
         let document = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
         #expect(document["openapi"] as? String == "3.1.0")
         let paths = try #require(document["paths"] as? [String: [String: Any]])

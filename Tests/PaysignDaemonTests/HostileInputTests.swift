@@ -1,3 +1,4 @@
+import PaysignAPI
 import Foundation
 import PaysignClient
 import PaysignTestSupport
@@ -71,7 +72,7 @@ struct HostileInputTests {
 
     /// Every POST and PUT route of the API description, with its path parameters filled in.
     static func bodyRoutes() throws -> [(method: String, path: String, contentType: String)] {
-        let url = TestPKI.repositoryRoot.appendingPathComponent("Sources/PaysignDaemon/openapi.json")
+        let url = TestPKI.repositoryRoot.appendingPathComponent("Sources/PaysignAPI/openapi.json")
         let document = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
         let paths = try #require(document["paths"] as? [String: [String: Any]])
         var routes: [(String, String, String)] = []

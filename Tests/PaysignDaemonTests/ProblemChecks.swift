@@ -1,3 +1,4 @@
+import PaysignAPI
 import PaysignTestSupport
 import Testing
 

@@ -1,3 +1,4 @@
+import PaysignAPI
 import Foundation
 import PaysignClient
 import PaysignTestSupport
