@@ -10,6 +10,8 @@ public struct ConnectionError: Error, Sendable, CustomStringConvertible {
     /// The whole request was sent before the connection failed: the daemon may have acted on it
     /// (a certificate issued, an order signed) without the answer reaching the client.
     public var requestSent = false
+    /// The daemon answered, refusing (a 4xx status on a stream, which has no `DaemonResponse`).
+    public var refusedStatus: Int?
     public var description: String { message }
 }
 
@@ -111,7 +113,10 @@ public struct DaemonClient: Sendable {
         let (status, headers) = try reader.readHead()
         guard status == 200 else {
             let body = headers["transfer-encoding"]?.contains("chunked") == true ? (try reader.readChunk() ?? Data()) : try reader.readToEnd()
-            throw ConnectionError(message: (try? JSONDecoder().decode(Components.Schemas.Problem.self, from: body))?.detail ?? "the daemon answered \(status)")
+            let problem = try? JSONDecoder().decode(Components.Schemas.Problem.self, from: body)
+            throw ConnectionError(
+                message: problem.map { $0.detail + ($0.rule.map { " (rule \($0))" } ?? "") } ?? "the daemon answered \(status)",
+                refusedStatus: (400..<500).contains(status) ? status : nil)
         }
         var pending = ""
         var name = "message"

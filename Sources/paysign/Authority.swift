@@ -153,6 +153,10 @@ struct CRLCommand: AsyncParsableCommand {
         @Flag(help: "PEM instead of DER.") var pem = false
         @Option(name: .customLong("out"), help: "Where to write it (default: standard output).") var output: String?
 
+        func validate() throws {
+            if remote.json { throw ValidationError("--json means nothing here: the list is written as DER, or PEM with --pem") }
+        }
+
         func run() async throws {
             let response = try remote.call("GET", "/v1/crl" + (pem ? "?format=pem" : ""))
             if let output {
@@ -187,10 +191,15 @@ struct ReportCommand: AsyncParsableCommand {
             abstract: "Holders per entity: roles, on site, token states, last signature, PIN age; dormant (D4), due to surrender and late death notices (D6).")
         @OptionGroup var remote: SocketOptions
         @Option(help: "Only this entity.") var entity: String?
-        @Option(help: "text, json or csv.", completion: .list(["text", "json", "csv"])) var format = "text"
+        @Option(help: "text, json or csv (--json is --format json).", completion: .list(["text", "json", "csv"])) var format: String?
+
+        func validate() throws {
+            if let format, !["text", "json", "csv"].contains(format) { throw ValidationError("--format must be text, json or csv, not '\(format)'") }
+            if remote.json, let format, format != "json" { throw ValidationError("give --json or --format \(format), not both") }
+        }
 
         func run() async throws {
-            guard ["text", "json", "csv"].contains(format) else { throw Failure.usage("--format must be text, json or csv, not '\(format)'") }
+            let format = remote.json ? "json" : self.format ?? "text"
             var query = "?format=\(format)"
             if let entity { query += "&entity=\(entity.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? entity)" }
             let response = try remote.call("GET", "/v1/reports/holders" + query)

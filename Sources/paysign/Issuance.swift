@@ -44,6 +44,7 @@ extension TokenCommand {
         @Option(help: "Your name, as the request's common name.") var name: String
         @Option(name: .customLong("out"), help: "Where to write the request (PEM).") var output: String
         @Option(name: .customLong("pin-fd"), help: "Read the PIN from this file descriptor.") var pinFD: Int32?
+        @Flag(help: "Print JSON (token, keyID, out).") var json = false
 
         func run() async throws {
             let uri = try parseURI(token)
@@ -66,7 +67,11 @@ extension TokenCommand {
             try? await session.logout()
             await session.close()
             try writeAtomically(Data(request.pemEncoded.utf8), to: output)
-            print("certification request for key \(Hex.string(key.id)) on token '\(session.token.label)' written to \(output)")
+            if json {
+                try printJSON(["token": session.token.label, "keyID": Hex.string(key.id), "out": output])
+            } else {
+                print("certification request for key \(Hex.string(key.id)) on token '\(session.token.label)' written to \(output)")
+            }
         }
     }
 
@@ -111,6 +116,10 @@ extension TokenCommand {
                     message: "certificate \(issued.serial) was issued and token \(issued.token.label) (serial \(issued.token.serial)) registered to \(holder) as \(issued.token.state.rawValue), "
                         + "but \(output) could not be written (\(error.reason)); fetch the certificate again with: paysign token certificate \(shellQuoted(issued.token.serial)) --out \(shellQuoted(output))",
                     status: Failure.issuedNotWritten)
+            }
+            if remote.json {
+                try remote.output(response, as: Wire.IssuedCertificate.self) { _ in "" }
+                return
             }
             print("certificate \(issued.serial) issued: \(issued.subject); written to \(output)")
             print("token \(issued.token.label) (serial \(issued.token.serial)) registered to \(holder) as \(issued.token.state.rawValue); paysign token activate \(issued.token.serial) once it is handed over")
@@ -160,6 +169,7 @@ extension TokenCommand {
         @Option(name: .customLong("token"), help: "PKCS#11 URI of the token.") var token: String
         @Option(help: "The certificate (PEM).") var cert: String
         @Option(name: .customLong("pin-fd"), help: "Read the PIN from this file descriptor.") var pinFD: Int32?
+        @Flag(help: "Print JSON (token, keyID, certificateSerial).") var json = false
 
         func run() async throws {
             let uri = try parseURI(token)
@@ -182,7 +192,11 @@ extension TokenCommand {
             try await session.storeCertificate(der: certificate.derEncoded, subjectDER: certificate.subjectDER, id: key.id, label: key.label.isEmpty ? "sign" : key.label)
             try? await session.logout()
             await session.close()
-            print("certificate \(certificate.serialNumber) stored on token '\(session.token.label)' beside key \(Hex.string(key.id))")
+            if json {
+                try printJSON(["token": session.token.label, "keyID": Hex.string(key.id), "certificateSerial": "\(certificate.serialNumber)"])
+            } else {
+                print("certificate \(certificate.serialNumber) stored on token '\(session.token.label)' beside key \(Hex.string(key.id))")
+            }
         }
     }
 }

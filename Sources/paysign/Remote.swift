@@ -95,7 +95,8 @@ struct Events: AsyncParsableCommand {
                 return count.map { seen < $0 } ?? true
             }
         } catch let error as ConnectionError {
-            throw Failure.usage(error.message)
+            // Refused (no role): exit 1, as every other command; no daemon: exit 2.
+            throw error.refusedStatus == nil ? Failure.usage(error.message) : Failure.refused(error.message)
         }
     }
 }

@@ -79,6 +79,8 @@ struct CLITests {
         (["order", "list", "--limit", "abc"], 2, "--limit"),
         (["order", "export", "1", "--format", "xml"], 2, "html, csv, file, document, p7s, p7s-pem"),
         (["order", "export", "1", "--format", "p7s", "--json"], 2, "--json means nothing here"),
+        (["crl", "get", "--json"], 2, "--json means nothing here"),
+        (["report", "holders", "--json", "--format", "csv"], 2, "give --json or --format csv, not both"),
     ])
     func badInput(arguments: [String], status: Int32, phrase: String) async throws {
         let result = try await paysign(arguments, stdin: "000000\n")
