@@ -62,8 +62,8 @@ extension TokenCommand {
         static let configuration = CommandConfiguration(
             abstract: "Revoke a token at once (D6): it stops signing on this daemon, and its certificates go on the next CRL.",
             discussion: """
-                The cause gives the RFC 5280 reason: retirement and death → cessationOfOperation,
-                transfer and secondment → affiliationChanged, loss and pin-disclosed → keyCompromise,
+                The cause gives the RFC 5280 reason: retirement and death → cessationOfOperation, \
+                transfer and secondment → affiliationChanged, loss and pin-disclosed → keyCompromise, \
                 withdrawal → privilegeWithdrawn, replaced → superseded, other → unspecified.
                 """)
         @OptionGroup var options: TokenTransitionOptions

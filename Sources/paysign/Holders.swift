@@ -12,8 +12,8 @@ struct HolderCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Make a Unix user a first- or second-signature holder of an entity.",
             discussion: """
-                An entity has at most two first-signature holders and at least one of them on site
-                (D3): the third is refused, naming the two. A new operator needs --national-id and
+                An entity has at most two first-signature holders and at least one of them on site \
+                (D3): the third is refused, naming the two. A new operator needs --national-id and \
                 --name; an existing one gets the role added.
                 """)
         @OptionGroup var remote: SocketOptions

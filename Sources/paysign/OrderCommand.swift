@@ -9,8 +9,8 @@ struct OrderCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "order", abstract: "Payment orders: check, upload, review, reject, read and export them.",
         discussion: """
-            The flow (D9, D2): a data-entry clerk uploads the file ('order create'); a reviewer
-            confirms its file number ('order review'); the entity's finance officer signs first and
+            The flow (D9, D2): a data-entry clerk uploads the file ('order create'); a reviewer \
+            confirms its file number ('order review'); the entity's finance officer signs first and \
             the Ministry of Finance representative second ('paysign sign ORDER --first|--second').
             """,
         subcommands: [Validate.self, Create.self, List.self, Show.self, Review.self, Reject.self, Export.self])
@@ -19,9 +19,9 @@ struct OrderCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Check a payment-order file before it is uploaded, and print its file number (D9).",
             discussion: """
-                Runs in process, on the file alone: every problem is listed with its line, field and
-                rule (D10 calendar, D11 cashier cap, D12 maximum and passports). The file number is the
-                SHA-256 of the file's exact bytes, in the groups reviewers read. Exit status 0 when
+                Runs in process, on the file alone: every problem is listed with its line, field and \
+                rule (D10 calendar, D11 cashier cap, D12 maximum and passports). The file number is the \
+                SHA-256 of the file's exact bytes, in the groups reviewers read. Exit status 0 when \
                 the file is valid, 1 when it is not, 2 when it cannot be read.
                 """)
 

@@ -45,8 +45,8 @@ extension OrderCommand {
         static let configuration = CommandConfiguration(
             abstract: "Upload a payment-order file (data-entry staff, D13).",
             discussion: """
-                The daemon checks every line and the rules (D10 calendar, D11 cashier cap, D12
-                maximum and passports) and stores the file byte for byte, or lists every problem by
+                The daemon checks every line and the rules (D10 calendar, D11 cashier cap, D12 \
+                maximum and passports) and stores the file byte for byte, or lists every problem by \
                 line and stores nothing. Prints the order's id and its file number (D9).
                 """)
         @OptionGroup var remote: SocketOptions
@@ -135,10 +135,10 @@ extension OrderCommand {
         static let configuration = CommandConfiguration(
             abstract: "Write an order out: its review sheet (html, csv), the file as uploaded, the signed document, or the signature.",
             discussion: """
-                html: a printable review sheet carrying the file number, with sign-off boxes for the
-                entitlements department and the accounts reviewer (D9; print it to PDF from a browser).
-                csv: the same for a spreadsheet. file: the uploaded bytes. document: the canonical order
-                document both signatures cover. p7s: the CMS SignedData (DER), p7s-pem the same in PEM.
+                html: a printable review sheet carrying the file number, with sign-off boxes for the \
+                entitlements department and the accounts reviewer (D9; print it to PDF from a browser). \
+                csv: the same for a spreadsheet. file: the uploaded bytes. document: the canonical order \
+                document both signatures cover. p7s: the CMS SignedData (DER), p7s-pem the same in PEM. \
                 Verify with: openssl cms -verify -binary -inform DER -content DOCUMENT -in ORDER.p7s -CAfile ROOT
                 """)
         @OptionGroup var remote: SocketOptions

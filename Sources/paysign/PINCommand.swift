@@ -13,9 +13,9 @@ struct PINCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Change the user PIN of your token (rule D5: change it periodically).",
             discussion: """
-                Asks the current PIN and the new one twice on the terminal, or reads them from file
-                descriptors. Through the daemon (the default), only the token's registered holder may
-                change its PIN, and the date is recorded: maximum-pin-age-days counts from it. With
+                Asks the current PIN and the new one twice on the terminal, or reads them from file \
+                descriptors. Through the daemon (the default), only the token's registered holder may \
+                change its PIN, and the date is recorded: maximum-pin-age-days counts from it. With \
                 --local the change is made in process and nothing is recorded.
                 """)
 

@@ -12,16 +12,16 @@ struct Paysign: AsyncParsableCommand {
         commandName: "paysign",
         abstract: "Sign and verify government payment orders on PKCS#11 / PC/SC tokens.",
         discussion: """
-            Tokens and keys are named by PKCS#11 URI (RFC 7512), e.g. pkcs11:token=officer1;id=%01.
+            Tokens and keys are named by PKCS#11 URI (RFC 7512), e.g. pkcs11:token=officer1;id=%01. \
             Run 'paysign tokens' to see the URIs of the tokens present.
 
-            Commands talk to paysignd over its socket (--socket, PAYSIGN_SOCKET, default
-            /run/paysign/paysign.sock); 'tokens --local', 'readers', 'sign-file', 'order validate'
+            Commands talk to paysignd over its socket (--socket, PAYSIGN_SOCKET, default \
+            /run/paysign/paysign.sock); 'tokens --local', 'readers', 'sign-file', 'order validate' \
             and 'pin change --local' work in process, on the tokens and files of this machine.
 
-            Exit status: 0 success, 1 refused (by the daemon or the token: not authorized, wrong PIN,
-            expired certificate, …), 2 usage, configuration or connection error (is paysignd running?,
-            no such module, pcscd not running, bad URI), 3 a certificate was issued but its file could
+            Exit status: 0 success, 1 refused (by the daemon or the token: not authorized, wrong PIN, \
+            expired certificate, …), 2 usage, configuration or connection error (is paysignd running?, \
+            no such module, pcscd not running, bad URI), 3 a certificate was issued but its file could \
             not be written (the message says how to fetch it again).
             """,
         version: PaysignVersion.current,

@@ -149,8 +149,8 @@ extension Audit {
             commandName: "sign-head",
             abstract: "Sign the journal's head on a token, so a rewrite of the whole journal shows.",
             discussion: """
-                The daemon logs in to the token with the PIN (asked on the terminal, or read from
-                --pin-fd), signs the head, stores the signature, and re-signs the head periodically
+                The daemon logs in to the token with the PIN (asked on the terminal, or read from \
+                --pin-fd), signs the head, stores the signature, and re-signs the head periodically \
                 (head-signing-interval-minutes) while that login lasts. Roles: auditor, administrator.
                 """)
         @OptionGroup var remote: SocketOptions

@@ -11,7 +11,7 @@ struct SignFile: AsyncParsableCommand {
         commandName: "sign-file",
         abstract: "Sign any file in process with a key on a token (a raw signature, not a payment order).",
         discussion: """
-            The PIN is asked on the terminal with echo off, or read from --pin-fd. A wrong PIN is
+            The PIN is asked on the terminal with echo off, or read from --pin-fd. A wrong PIN is \
             never retried: paysign reports the token's PIN state and stops.
             """)
 

@@ -12,11 +12,11 @@ struct SignOrder: AsyncParsableCommand {
         commandName: "sign",
         abstract: "Apply the first or second signature to a payment order with your token (D2).",
         discussion: """
-            The daemon checks that you hold the role and the token (D3, D5, D13), that the order was
-            reviewed (D9) or first-signed (D2), and for the second signature that the file number
-            you reviewed equals the uploaded file's (D9); then it logs in to the token once with your
-            PIN and makes a CMS (CAdES-BES) signature on the token. The PIN is asked on the terminal
-            with echo off, or read from --pin-fd; it is sent only over the daemon's socket and never
+            The daemon checks that you hold the role and the token (D3, D5, D13), that the order was \
+            reviewed (D9) or first-signed (D2), and for the second signature that the file number \
+            you reviewed equals the uploaded file's (D9); then it logs in to the token once with your \
+            PIN and makes a CMS (CAdES-BES) signature on the token. The PIN is asked on the terminal \
+            with echo off, or read from --pin-fd; it is sent only over the daemon's socket and never \
             retried. Exit status 0 signed, 1 refused (rule, wrong PIN, …), 2 usage or connection.
             """)
     @OptionGroup var remote: SocketOptions

@@ -7,9 +7,9 @@ struct Tokens: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "List tokens, their certificates, keys, URIs and PIN state, and the PC/SC readers.",
         discussion: """
-            Asks paysignd, or with --local reads the tokens of this machine in process (the module
-            options and --no-readers/--all apply then). In process it exits 2, after printing the
-            tokens, when pcscd cannot be reached, unless --no-readers. p11-kit's trust store is left
+            Asks paysignd, or with --local reads the tokens of this machine in process (the module \
+            options and --no-readers/--all apply then). In process it exits 2, after printing the \
+            tokens, when pcscd cannot be reached, unless --no-readers. p11-kit's trust store is left \
             out unless --all.
             """)
 

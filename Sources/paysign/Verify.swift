@@ -13,38 +13,38 @@ struct Verify: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Verify signed payment orders offline: both signatures, certificates, revocation, roles, order.",
         discussion: """
-            paysign verify ORDER.txt ORDER.p7s [--file PAYROLL.csv] checks one order: the document is
-            the exact signed bytes ('paysign order export ID --format document'), the .p7s its
-            signatures ('--format p7s'). Every check is reported by name: cms-structure,
-            order-document, first-signature, second-signature, certificate-chain,
-            validity-at-trusted-time, revocation-at-trusted-time, signer-count-and-order, binding,
+            paysign verify ORDER.txt ORDER.p7s [--file PAYROLL.csv] checks one order: the document is \
+            the exact signed bytes ('paysign order export ID --format document'), the .p7s its \
+            signatures ('--format p7s'). Every check is reported by name: cms-structure, \
+            order-document, first-signature, second-signature, certificate-chain, \
+            validity-at-trusted-time, revocation-at-trusted-time, signer-count-and-order, binding, \
             distinct-signers, roles, file-number (rules D2, D6, D9, D13).
 
-            paysign verify --batch FOLDER --out DIR checks every NAME.txt + NAME.p7s pair of FOLDER
-            (with NAME.csv, the payroll file, when present) on all cores, and writes NAME.json per
+            paysign verify --batch FOLDER --out DIR checks every NAME.txt + NAME.p7s pair of FOLDER \
+            (with NAME.csv, the payroll file, when present) on all cores, and writes NAME.json per \
             order, summary.json and summary.txt into DIR.
 
-            Trust anchors: --trust-anchors, else PAYSIGN_TRUST_ANCHORS, else /etc/paysign/trust.
-            Issuing CAs between a root and the signers: --intermediates (each must chain to an
-            anchor), or carried in the .p7s. Revocation: every --crl must be a CRL signed by a trust
-            anchor or a given intermediate; the signer's certificate and every intermediate CA on
-            its path are looked up in their issuer's list; one whose issuer has no list given
-            cannot be checked (exit 2). The trusted time is --at, else now; a signer's own
-            signing-time attribute is reported, never trusted. A signature with an RFC 3161
-            time-stamp token that verifies (TSA under the trust anchors, EKU timeStamping) is
-            judged at the token's time instead; one that does not verify fails
+            Trust anchors: --trust-anchors, else PAYSIGN_TRUST_ANCHORS, else /etc/paysign/trust. \
+            Issuing CAs between a root and the signers: --intermediates (each must chain to an \
+            anchor), or carried in the .p7s. Revocation: every --crl must be a CRL signed by a trust \
+            anchor or a given intermediate; the signer's certificate and every intermediate CA on \
+            its path are looked up in their issuer's list; one whose issuer has no list given \
+            cannot be checked (exit 2). The trusted time is --at, else now; a signer's own \
+            signing-time attribute is reported, never trusted. A signature with an RFC 3161 \
+            time-stamp token that verifies (TSA under the trust anchors, EKU timeStamping) is \
+            judged at the token's time instead; one that does not verify fails \
             validity-at-trusted-time.
 
-            paysign verify --daemon ORDER.txt ORDER.p7s [--file PAYROLL.csv] [--present] sends the
-            order to paysignd (POST /v1/verifications) instead: the daemon's trust anchors and the
-            CRLs it holds, validity and revocation at the time the daemon first registered the
-            order's signatures, and the check not-presented-before (a second presentation of the
-            same order or file number is a replay). --present presents it for payment (the
-            payment-center role): a valid order is recorded, and from then on refused as a replay.
+            paysign verify --daemon ORDER.txt ORDER.p7s [--file PAYROLL.csv] [--present] sends the \
+            order to paysignd (POST /v1/verifications) instead: the daemon's trust anchors and the \
+            CRLs it holds, validity and revocation at the time the daemon first registered the \
+            order's signatures, and the check not-presented-before (a second presentation of the \
+            same order or file number is a replay). --present presents it for payment (the \
+            payment-center role): a valid order is recorded, and from then on refused as a replay. \
             Without --present the order is only checked, and nothing is recorded.
 
-            Exit status: 0 valid, 1 invalid (a check failed; or the daemon refused the request), 2
-            could not check (a missing or bad trust anchor or CRL, a check that lacked evidence,
+            Exit status: 0 valid, 1 invalid (a check failed; or the daemon refused the request), 2 \
+            could not check (a missing or bad trust anchor or CRL, a check that lacked evidence, \
             unreadable input, no daemon).
             """)
 

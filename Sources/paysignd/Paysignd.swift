@@ -15,8 +15,8 @@ struct Paysignd: AsyncParsableCommand {
         commandName: "paysignd",
         abstract: "The paysign daemon: owns the tokens, the registry and the audit journal; serves the API on a Unix socket.",
         discussion: """
-            Configuration comes from --config (default /etc/paysign/paysignd.yaml when it exists); every
-            key can be overridden by the flag of the same name. Under systemd the daemon takes the
+            Configuration comes from --config (default /etc/paysign/paysignd.yaml when it exists); every \
+            key can be overridden by the flag of the same name. Under systemd the daemon takes the \
             listening socket systemd passes (LISTEN_FDS) and reports READY=1 / STOPPING=1.
             """,
         version: version)
