@@ -1,3 +1,4 @@
+import Foundation
 import PaysignDomain
 
 /// A query parameter a route takes, and what values it accepts (issue 17: every parameter is
@@ -73,6 +74,25 @@ public struct QueryParameter: Sendable {
                     "unknown query parameter '\(name.prefix(40))'; " + (known.isEmpty ? "this route takes none" : "this route takes \(known.joined(separator: ", "))"))
             }
             if let sentence = parameter.refusal(query[name] ?? "") { return Problem(.invalidField, sentence) }
+        }
+        return nil
+    }
+
+    /// The path parameters of every route, by name (`/v1/orders/{id}`): the same kinds, checked
+    /// from the head; the document gives each the same bounds.
+    static let path: [String: QueryParameter] = [
+        "id": .integer("id", 1...Int64.max),
+        "user": .text("user", maxLength: 32),
+        "serial": .text("serial", maxLength: 64),
+    ]
+
+    /// Checks a matched route's path parameters: a bad value is one problem naming it.
+    static func check(path parameters: [String: String]) -> Problem? {
+        for name in parameters.keys.sorted() {
+            guard let parameter = path[name] else { continue }
+            if let sentence = parameter.refusal(parameters[name] ?? "") {
+                return Problem(.invalidField, sentence.replacingOccurrences(of: "the parameter", with: "the path parameter"))
+            }
         }
         return nil
     }

@@ -149,7 +149,9 @@ public struct Router: Sendable {
         guard case .found(let route, let parameters) = lookup(head) else { return .admitted(nil) }
         // The query is checked first: a bad parameter is the caller's mistake whoever the caller is,
         // and answering it reveals nothing the route's document does not say.
-        if let problem = QueryParameter.check(head.query, against: route.query) { return .refused(.problem(problem)) }
+        if let problem = QueryParameter.check(head.query, against: route.query) ?? QueryParameter.check(path: parameters) {
+            return .refused(.problem(problem))
+        }
         // A route open to every caller may still refuse from the head (a signature asked by
         // someone who is no operator, or by data entry); one with neither roles nor a head check
         // needs no caller here.
@@ -214,7 +216,9 @@ public struct Router: Sendable {
         }
         var request = request
         request.parameters = parameters
-        if let problem = QueryParameter.check(request.query, against: route.query) { return .problem(problem) }
+        if let problem = QueryParameter.check(request.query, against: route.query) ?? QueryParameter.check(path: parameters) {
+            return .problem(problem)
+        }
         do {
             // A caller admitted from the head (`admit`) was resolved there, once per request; its
             // roles are compared with the route's again all the same (no read).

@@ -171,10 +171,13 @@ struct DaemonTests {
         #expect(try client.get("/v1/health").status == 200)
     }
 
-    @Test("query parameters are validated: a bad value or an unknown parameter is a problem naming it (issue 17)", arguments: [
+    @Test("query and path parameters are validated: a bad value or an unknown parameter is a problem naming it (issue 17)", arguments: [
         ("/v1/audit?limit=abc", "'limit'"), ("/v1/audit?after=null", "'after'"), ("/v1/audit?limit=0", "'limit'"),
         ("/v1/audit?limit=1001", "'limit'"), ("/v1/orders?state=paid", "'state'"), ("/v1/orders?from=2026-13-01", "'from'"),
         ("/v1/orders?limt=5", "'limt'"), ("/v1/health?x=1", "'x'"), ("/v1/crl?format=xml", "'format'"),
+        ("/v1/orders/-2467", "path parameter 'id'"), ("/v1/orders/0/file", "path parameter 'id'"),
+        ("/v1/orders/99999999999999999999", "path parameter 'id'"),
+        ("/v1/registered-tokens/\(String(repeating: "A", count: 65))/certificate", "path parameter 'serial'"),
     ])
     func queryParameters(path: String, names: String) throws {
         let daemon = try DaemonProcess(pki: pki)
