@@ -6,7 +6,7 @@
 
 SWIFT ?= swift
 
-.PHONY: all build test demo bench deps toolchain clean deb man systemd-test
+.PHONY: all build test demo bench deps toolchain clean deb man systemd-test conformance
 
 all: build
 
@@ -53,6 +53,12 @@ man: deps
 # a cached Debian 12 root): the stage of make test after the Swift suites, alone.
 systemd-test: deps
 	@Tests/testbed/systemd.sh
+
+# The daemon against its own OpenAPI document (schemathesis, pinned), as an administrator, a holder
+# and a caller with no role: the stage of make test after the Swift suites, alone.
+conformance: deps
+	swift build --product paysignd && swift build --product paysign
+	@Tests/conformance/run.sh
 
 clean:
 	rm -rf .build demo-out dist

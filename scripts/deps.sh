@@ -18,6 +18,9 @@ packages=(
   # the systemd stage of make test (Tests/testbed/systemd.sh): a Debian 12 root booted with
   # systemd-nspawn; nsenter and overlayfs need nothing more
   debootstrap debian-archive-keyring systemd-container
+  # the conformance stage (Tests/conformance/run.sh): each caller's loopback port relayed to the
+  # daemon's socket; schemathesis (pinned, from PyPI) in a venv of its own
+  socat python3-venv
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -63,6 +63,12 @@ Tests/testbed/pcsc.sh start
 echo "== all other suites"
 swift test --skip-build --skip PaysignPCSCTests 2>&1 | quiet
 rest_status=${PIPESTATUS[0]}
+# The API against its own document (issue 17): schemathesis, pinned, drives the real daemon over
+# its socket as an administrator, a holder and a Unix user with no role; any server error,
+# undocumented status or content type, or answer that does not match its schema fails the run.
+echo "== conformance: the daemon against its OpenAPI document (Tests/conformance/run.sh)"
+Tests/conformance/run.sh
+conformance_status=$?
 # The Debian package under a real systemd: make deb (a release build with the Swift runtime
 # linked in, then lintian), a cached Debian 12 root booted with systemd-nspawn, the package
 # installed and checked there. It fails, never skips, where no container can be booted.
@@ -70,8 +76,8 @@ echo "== systemd: the package under systemd 252 as PID 1 (Tests/testbed/systemd.
 Tests/testbed/systemd.sh
 systemd_status=$?
 set -e
-if [ "$pcsc_status" -ne 0 ] || [ "$rest_status" -ne 0 ] || [ "$systemd_status" -ne 0 ]; then
-  echo "make test: FAILED (PC/SC suite exit $pcsc_status, other suites exit $rest_status, systemd stage exit $systemd_status)" >&2
+if [ "$pcsc_status" -ne 0 ] || [ "$rest_status" -ne 0 ] || [ "$conformance_status" -ne 0 ] || [ "$systemd_status" -ne 0 ]; then
+  echo "make test: FAILED (PC/SC suite exit $pcsc_status, other suites exit $rest_status, conformance exit $conformance_status, systemd stage exit $systemd_status)" >&2
   exit 1
 fi
 echo "make test: all suites passed"
