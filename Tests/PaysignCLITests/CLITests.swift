@@ -92,6 +92,28 @@ struct CLITests {
         #expect(!FileManager.default.fileExists(atPath: "/tmp/paysign-never"))
     }
 
+    @Test("a usage error in every command, from the argument parser's own list: exit 2, one sentence starting paysign:")
+    func usageErrorInEveryCommand() async throws {
+        let dump = try await paysign(["--experimental-dump-help"])
+        let root = try #require(try JSONSerialization.jsonObject(with: Data(dump.stdout.utf8)) as? [String: Any])
+        var leaves: [[String]] = []
+        func walk(_ command: [String: Any], _ path: [String]) {
+            let subcommands = command["subcommands"] as? [[String: Any]] ?? []
+            if subcommands.isEmpty, let name = command["commandName"] as? String, name != "help" { leaves.append(path + [name]) }
+            for sub in subcommands { walk(sub, path + [command["commandName"] as? String ?? ""]) }
+        }
+        walk(try #require(root["command"] as? [String: Any]), [])
+        #expect(leaves.count >= 45, "\(leaves.count) commands")
+        for leaf in leaves {
+            let arguments = Array(leaf.dropFirst()) + ["--no-such-option"]
+            let result = try await paysign(arguments)
+            #expect(result.status == 2, "paysign \(arguments.joined(separator: " ")): \(result.status) \(result.stderr)")
+            #expect(result.stderr.hasPrefix("paysign: ") && result.stderr.split(separator: "\n").count == 1,
+                    "paysign \(arguments.joined(separator: " ")): \(result.stderr)")
+            #expect(result.stdout.isEmpty)
+        }
+    }
+
     @Test("paysign --version prints the version the daemon prints; --help exits 0")
     func version() async throws {
         let client = try await paysign(["--version"], stdin: "")
