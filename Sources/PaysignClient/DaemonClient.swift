@@ -116,7 +116,7 @@ public struct DaemonClient: Sendable {
             let problem = try? JSONDecoder().decode(Components.Schemas.Problem.self, from: body)
             throw ConnectionError(
                 message: problem.map { $0.detail + ($0.rule.map { " (rule \($0))" } ?? "") } ?? "the daemon answered \(status)",
-                refusedStatus: (400..<500).contains(status) ? status : nil)
+                refusedStatus: problem == nil ? nil : status)
         }
         var pending = ""
         var name = "message"

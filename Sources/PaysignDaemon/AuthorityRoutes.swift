@@ -104,7 +104,7 @@ extension AuthorityDesk {
                 let caller = try await Caller.resolve(request, registry: registry)
                 return try .json(try await desk.importCRL(request.body, caller: caller), status: 201)
             },
-            Route("GET", "/v1/reports/holders", roles: overseers, rule: .d4, query: [.text("entity", maxLength: 32), .oneOf("format", ["json", "csv", "text"])]) { request in
+            Route("GET", "/v1/reports/holders", roles: overseers, rule: .d4, query: [.text("entity", maxLength: 64), .oneOf("format", ["json", "csv", "text"])]) { request in
                 let caller = try await Caller.resolve(request, registry: registry)
                 let report = try await desk.holdersReport(entity: request.query["entity"], caller: caller)
                 switch request.query["format"] ?? "json" {

@@ -63,7 +63,9 @@ enum Contract {
     /// `state must be issued or active, not 'revoked'`.
     static func sentence(field: String, values: [String], got value: Any?) -> String {
         let list = values.count == 2 ? "\(values[0]) or \(values[1])" : "one of \(values.joined(separator: ", "))"
-        return "\(field) must be \(list)" + ((value as? String).map { ", not '\($0)'" } ?? "")
+        // The caller's value, cut short and without control characters, as QueryParameter quotes one.
+        let quoted = (value as? String).map { String(String.UnicodeScalarView($0.unicodeScalars.filter { $0.properties.generalCategory != .control }).prefix(40)) }
+        return "\(field) must be \(list)" + (quoted.map { ", not '\($0)'" } ?? "")
     }
 }
 

@@ -444,7 +444,7 @@ final class ProtocolErrorAnswer: ChannelDuplexHandler, RemovableChannelHandler {
             return
         }
         let problem = Problem(.malformedRequest, "the request is not HTTP/1.1 that paysignd can read (\(Self.describe(parserError)))")
-        let body = (try? JSONEncoder().encode(problem)) ?? Data()
+        let body = problem.json
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: "application/problem+json")
         headers.add(name: "Content-Length", value: String(body.count))

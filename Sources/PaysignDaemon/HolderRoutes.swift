@@ -14,7 +14,7 @@ enum HolderRoutes {
         let administrators: Set<Role> = [.administrator]
         let overseers: Set<Role> = [.administrator, .certificationAuthority, .auditor]
         return [
-            Route("GET", "/v1/holders", roles: overseers, query: [.text("entity", maxLength: 32)]) { request in
+            Route("GET", "/v1/holders", roles: overseers, query: [.text("entity", maxLength: 64)]) { request in
                 let caller = try await Caller.resolve(request, registry: registry)
                 let holders = try await desk.holders(entity: request.query["entity"], caller: caller)
                 return try .json(holders.map(Wire.Holder.init))
@@ -90,7 +90,8 @@ extension Wire.RegisteredToken {
             certificates: token.certificates.map {
                 .init(sha256: $0.sha256.hex, serial: $0.serialHex, subject: $0.subject, notBefore: $0.notBefore, notAfter: $0.notAfter)
             },
-            state: Wire.TokenState(rawValue: token.state.rawValue)!,
+            // The document's states are the domain's (`ContractTests`); never a trap if they drift.
+            state: Wire.TokenState(rawValue: token.state.rawValue) ?? .revoked,
             revocation: token.revocation.map {
                 .init(at: $0.at, cause: $0.cause.rawValue, reason: $0.reason.rawValue, invalidityDate: $0.invalidityDate)
             })

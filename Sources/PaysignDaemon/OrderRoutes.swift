@@ -15,7 +15,7 @@ extension OrderDesk {
         let registry = self.registry
         let readers = API.anyRole
         return [
-            Route("POST", "/v1/orders", roles: [.dataEntry], rule: .d13, query: [.text("entity", maxLength: 32), .oneOf("kind", OrderKind.allCases.map(\.rawValue)), .day("valueDate"), .text("currency", maxLength: 8)], admitHead: { head, resolved in
+            Route("POST", "/v1/orders", roles: [.dataEntry], rule: .d13, query: [.text("entity", maxLength: 64), .oneOf("kind", OrderKind.allCases.map(\.rawValue)), .day("valueDate"), .text("currency", maxLength: 8)], admitHead: { head, resolved in
                 // Role and scope from the query, before the file is read (D13).
                 guard let entity = head.query["entity"], !entity.isEmpty else { return nil }
                 let caller = Caller(peer: head.peer, op: resolved.op, roles: resolved.roles)
@@ -40,7 +40,7 @@ extension OrderDesk {
                     try await desk.create(metadata: metadata, file: file, caller: caller, idempotency: record)
                 }
             },
-            Route("GET", "/v1/orders", roles: readers, query: [.text("entity", maxLength: 32), .oneOf("state", OrderState.allCases.map(\.rawValue)), .day("from"), .day("to"), .integer("limit", 1...1000)]) { request in
+            Route("GET", "/v1/orders", roles: readers, query: [.text("entity", maxLength: 64), .oneOf("state", OrderState.allCases.map(\.rawValue)), .day("from"), .day("to"), .integer("limit", 1...1000)]) { request in
                 let caller = try await Caller.resolve(request, registry: registry)
                 return try .json(try await desk.orders(try Self.filter(request.query), caller: caller))
             },

@@ -149,13 +149,14 @@ public struct Router: Sendable {
         guard case .found(let route, let parameters) = lookup(head) else { return .admitted(nil) }
         // The query is checked first: a bad parameter is the caller's mistake whoever the caller is,
         // and answering it reveals nothing the route's document does not say.
-        if let problem = QueryParameter.check(head.query, against: route.query) ?? QueryParameter.check(path: parameters) {
-            return .refused(.problem(problem))
-        }
+        if let problem = QueryParameter.check(head.query, against: route.query) { return .refused(.problem(problem)) }
         // A route open to every caller may still refuse from the head (a signature asked by
         // someone who is no operator, or by data entry); one with neither roles nor a head check
-        // needs no caller here.
-        guard route.roles != nil || route.admitHead != nil else { return .admitted(nil) }
+        // needs no caller here. Path parameters are checked once the caller may call the route:
+        // a stranger probing /v1/orders/0 is refused (and journaled) as on any other id.
+        guard route.roles != nil || route.admitHead != nil else {
+            return QueryParameter.check(path: parameters).map { .refused(.problem($0)) } ?? .admitted(nil)
+        }
         do {
             let resolved = try await directory.resolve(head.peer)
             if let needed = route.roles, let refusal = await refusal(head, route: route, needed: needed, roles: resolved.roles) {
@@ -164,6 +165,7 @@ public struct Router: Sendable {
             var admitted = head
             admitted.parameters = parameters
             if let check = route.admitHead, let refusal = await check(admitted, resolved) { return .refused(refusal) }
+            if let problem = QueryParameter.check(path: parameters) { return .refused(.problem(problem)) }
             // An open route's handler resolves the caller itself (with the registry's generation).
             return .admitted(route.roles == nil ? nil : resolved)
         } catch {
@@ -216,9 +218,7 @@ public struct Router: Sendable {
         }
         var request = request
         request.parameters = parameters
-        if let problem = QueryParameter.check(request.query, against: route.query) ?? QueryParameter.check(path: parameters) {
-            return .problem(problem)
-        }
+        if let problem = QueryParameter.check(request.query, against: route.query) { return .problem(problem) }
         do {
             // A caller admitted from the head (`admit`) was resolved there, once per request; its
             // roles are compared with the route's again all the same (no read).
@@ -233,6 +233,7 @@ public struct Router: Sendable {
                 request.resolvedCaller = resolved
                 if let refusal = await refusal(request, route: route, needed: needed, roles: resolved.roles) { return refusal }
             }
+            if let problem = QueryParameter.check(path: parameters) { return .problem(problem) }
             return try await route.handler(request)
         } catch {
             return .problem(Problem(answering: error))

@@ -11,7 +11,8 @@ public enum PINBody {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         var head = Array(try encoder.encode(fields))
-        let pinFields = Set(pins.map(\.field))
+        // Every PIN field of the API's bodies, given or not: one left non-empty is never sent.
+        let pinFields = Set(pins.map(\.field)).union(["pin", "oldPin", "newPin"])
         if var object = try? JSONSerialization.jsonObject(with: Data(head)) as? [String: Any], !pinFields.isDisjoint(with: object.keys) {
             for field in pinFields {
                 guard let placeholder = object.removeValue(forKey: field) else { continue }
