@@ -124,12 +124,15 @@ add_row() {
     "$cert_serial" "$(token_serial_of "$label")" "$label" >> "$dir/tokens.tsv"
 }
 
-# make_key LABEL KEYTYPE PIN: a new token and a key pair generated on it (CKA_ID 01).
+# make_key LABEL KEYTYPE PIN [--always-auth]: a new token and a key pair generated on it (CKA_ID
+# 01); --always-auth marks the private key CKA_ALWAYS_AUTHENTICATE (its PIN again at every use, as
+# on qualified-signature cards).
 make_key() {
   local label=$1 keytype=$2 pin=$3
+  shift 3
   quiet softhsm2-util --init-token --free --label "$label" --so-pin "so-$pin" --pin "$pin"
   quiet pkcs11-tool --module "$module" --token-label "$label" --login --pin "$pin" \
-    --keypairgen --key-type "$keytype" --id 01 --label sign
+    --keypairgen --key-type "$keytype" --id 01 --label sign "$@"
 }
 
 # certify_with_openssl LABEL KEYTYPE PIN ROLE ENTITY "COMMON NAME" NATIONAL_ID [expired]: the
@@ -167,6 +170,7 @@ make_key ministry rsa:2048      333333
 make_key expired  rsa:2048      444444
 make_key clerk    EC:prime256v1 555555
 make_key spare    rsa:2048      777777
+make_key qualified rsa:2048     888888 --always-auth
 certify_with_openssl expired rsa:2048      444444 first-signature "Test Entity EG-0101" "Officer Expired" 29004040100044 expired
 certify_with_openssl clerk   EC:prime256v1 555555 data-entry      "Test Entity EG-0101" "Data Entry Clerk" 29505050100055
 add_row spare rsa:2048 777777 none -
@@ -259,6 +263,9 @@ issue_with_paysign() {
 issue_with_paysign officer1 rsa:2048      111111 first-signature  "Officer One"        pki-officer1
 issue_with_paysign officer2 EC:prime256v1 222222 first-signature  "Officer Two"        pki-officer2
 issue_with_paysign ministry rsa:2048      333333 second-signature "MoF Representative" pki-ministry
+# A second token of officer one's, its key CKA_ALWAYS_AUTHENTICATE (issue 21): the request is signed
+# with a context-specific login, as every signature of this key is.
+issue_with_paysign qualified rsa:2048     888888 first-signature  "Officer One"        pki-officer1
 kill -TERM $daemon 2>/dev/null || true
 wait $daemon 2>/dev/null || true
 trap - EXIT

@@ -276,8 +276,10 @@ public final class OrderDesk: Sendable {
         // The signer that signs: the one checked above, or the same key's next kept signer if that
         // one was discarded while this request waited for the token.
         var used = signer
-        // The login's `login-succeeded` entry, journaled with the signature (or the refusal).
+        // The login's `login-succeeded` entry, journaled with the signature (or the refusal), and
+        // the context-specific login's of a key that asks for its PIN at every signature.
         var loggedIn: AuditEvent?
+        var contextLogin: AuditEvent?
         let signed: DetachedSignature
         do {
             // The SignedData is built before the token is taken and checked after it is let go:
@@ -288,14 +290,26 @@ public final class OrderDesk: Sendable {
                 do {
                     if cached == nil {
                         if !used.isUsable { used = try await replacement(for: used, uri: request.token) }
+                        // A token that cannot make this signature is refused before the PIN is used.
+                        _ = try await used.mechanism(for: prepared.algorithm)
                         // login-succeeded is journaled with the signature (or the refusal), not under the lock.
                         loggedIn = try await TokenLogin.login(
                             used, pin: pin, confirmFinalTry: request.confirmFinalTry, by: caller.actor,
                             registry: registry, bus: bus, journalSuccess: false)
                     }
                     do {
-                        let signature = try await used.sign(prepared)
-                        if !willCache && cached == nil { await logOut(used) }
+                        // A key with CKA_ALWAYS_AUTHENTICATE gets the request's PIN again, for this
+                        // signature only; such a login is never kept (pin-cache-seconds).
+                        let signature: [UInt8]
+                        do {
+                            signature = try await used.sign(prepared, again: ContextLogin(pin: pin, confirmFinalTry: request.confirmFinalTry))
+                        } catch let error as PKCS11Error where error.function == "C_Login" {
+                            await TokenLogin.journal(
+                                error, serial: serial, label: used.session.token.label, by: caller.actor, registry: registry, bus: bus)
+                            throw error
+                        }
+                        if used.asksPINPerSignature { contextLogin = .loginSucceeded(.init(tokenSerial: serial)) }
+                        if !(willCache && !used.asksPINPerSignature) && cached == nil { await logOut(used) }
                         return signature
                     } catch {
                         if cached == nil { await logOut(used) }
@@ -336,7 +350,7 @@ public final class OrderDesk: Sendable {
             saved = { order in try record(SignResult(order: order, signature: signature, warnings: warnings)) }
         }
         let der = signed.derEncoded
-        let journalFirst: [AuditEvent] = loggedIn.map { [$0] } ?? []
+        let journalFirst: [AuditEvent] = [loggedIn, contextLogin].compactMap { $0 }
         // Decided again where it is recorded: the policy runs inside the write transaction, on the
         // registry as it is at commit (a role removed, a token suspended or revoked while the
         // token signed refuses it, and the signature bytes are dropped).
@@ -362,7 +376,7 @@ public final class OrderDesk: Sendable {
             if !journalFirst.isEmpty { _ = try? await registry.append(contentsOf: journalFirst, by: caller.actor) }
             throw error
         }
-        if willCache, let pinCache, let op = caller.op {
+        if willCache, !used.asksPINPerSignature, let pinCache, let op = caller.op {
             remember(used, serial: serial, operatorID: op.id, for: pinCache)
         }
         announce(recorded, by: caller)

@@ -1,5 +1,5 @@
 public import PaysignDomain
-import PaysignPKCS11
+public import PaysignPKCS11
 public import PaysignStore
 public import PaysignTokens
 public import PaysignSecrets
@@ -27,17 +27,26 @@ public enum TokenLogin {
             return succeeded
         } catch let error as PKCS11Error {
             await signer.session.close()
-            if error.function == "C_Login" && [.pinIncorrect, .pinLocked, .pinExpired].contains(error.code) {
-                // The token judged a PIN: that is a failed login, with the state it reports.
-                let state: PaysignDomain.PINState = error.pinState.map(journalState) ?? .incorrect
-                _ = try? await registry.append(.loginFailed(.init(tokenSerial: serial, pinState: state)), by: actor)
-                if let after = error.pinState { announce(bus, label: label, serial: serial, state: after) }
-            } else {
-                // No PIN was tried (final try not confirmed, token gone, …): a refusal, not a failed login.
-                _ = try? await registry.append(
-                    .refusal(.init(rule: error.code == .pinFinalTry ? .d5 : nil, reason: error.message)), by: actor)
-            }
+            await journal(error, serial: serial, label: label, by: actor, registry: registry, bus: bus)
             throw error
+        }
+    }
+
+    /// Journals a login that failed: `login-failed` with the PIN state the token reports when the
+    /// token judged a PIN, else a refusal (no PIN was tried: final try not confirmed, a PIN outside
+    /// the token's limits, token gone). Also for the context-specific login a key with
+    /// `CKA_ALWAYS_AUTHENTICATE` asks for at every signature.
+    public static func journal(
+        _ error: PKCS11Error, serial: String, label: String, by actor: AuditActor, registry: Registry, bus: EventBus?
+    ) async {
+        if error.function == "C_Login" && [.pinIncorrect, .pinLocked, .pinExpired].contains(error.code) {
+            // The token judged a PIN: that is a failed login, with the state it reports.
+            let state: PaysignDomain.PINState = error.pinState.map(journalState) ?? .incorrect
+            _ = try? await registry.append(.loginFailed(.init(tokenSerial: serial, pinState: state)), by: actor)
+            if let after = error.pinState { announce(bus, label: label, serial: serial, state: after) }
+        } else {
+            _ = try? await registry.append(
+                .refusal(.init(rule: error.code == .pinFinalTry ? .d5 : nil, reason: error.message)), by: actor)
         }
     }
 

@@ -26,6 +26,9 @@ public enum FaultSeam {
         /// Milliseconds to wait before each matching call (a slow token: `C_Sign~30`); the call
         /// then goes through.
         public var delayMilliseconds: Int
+        /// For `C_GetMechanismList`: the only mechanisms the token seems to offer (a token that
+        /// offers less than SoftHSM: `C_GetMechanismList:only=CKM_RSA_PKCS|CKM_ECDSA`).
+        public var onlyMechanisms: Set<UInt>?
 
         public init(
             function: String, returnValue: ReturnValue? = nil, callThrough: Bool = false,
@@ -84,6 +87,16 @@ public enum FaultSeam {
     public static func parse(_ text: String) -> [Rule] {
         text.split(separator: ",").compactMap { item -> Rule? in
             var spec = Substring(item.trimmingCharacters(in: .whitespaces))
+            if let colon = spec.range(of: ":only=") {
+                var only: Set<UInt> = []
+                for name in spec[colon.upperBound...].split(separator: "|") {
+                    guard let type = mechanismTypes[String(name)] else { return nil }
+                    only.insert(type)
+                }
+                var rule = Rule(function: String(spec[..<colon.lowerBound]))
+                rule.onlyMechanisms = only
+                return rule
+            }
             if let tilde = spec.firstIndex(of: "~") {
                 guard let ms = Int(spec[spec.index(after: tilde)...]), ms > 0, ms <= 10_000 else { return nil }
                 return Rule(function: String(spec[..<tilde]), delayMilliseconds: ms)
@@ -146,6 +159,25 @@ public enum FaultSeam {
     }
 
     /// PIN-state bits to add to a `C_GetTokenInfo` answer.
+    /// The mechanism names the seam takes, by type.
+    public static let mechanismTypes: [String: UInt] = [
+        "CKM_RSA_PKCS": 0x01, "CKM_RSA_PKCS_PSS": 0x0D, "CKM_SHA256_RSA_PKCS": 0x40, "CKM_SHA256_RSA_PKCS_PSS": 0x43,
+        "CKM_ECDSA": 0x1041, "CKM_ECDSA_SHA256": 0x1044, "CKM_RSA_PKCS_OAEP": 0x09,
+    ]
+
+    /// The mechanisms a token offers, less those a rule hides (debug builds).
+    static func offered(_ types: [UInt]) -> [UInt] {
+        #if DEBUG
+        state.lock.lock()
+        let only = state.rules.compactMap { $0.rule.function == "C_GetMechanismList" ? $0.rule.onlyMechanisms : nil }.first
+        state.lock.unlock()
+        guard let only else { return types }
+        return types.filter(only.contains)
+        #else
+        return types
+        #endif
+    }
+
     static func extraPINState() -> PINState {
         #if DEBUG
         return fire("C_GetTokenInfo", wantsReturnValue: false)?.addPINState ?? []

@@ -151,12 +151,40 @@ public struct ObjectInfo: Hashable, Sendable {
     public var ecParameters: [UInt8]?
     /// `CKA_EC_POINT` of an EC public key (DER OCTET STRING) or `CKA_MODULUS` of an RSA key.
     public var publicValue: [UInt8]?
+    /// `CKA_ALWAYS_AUTHENTICATE` of a private key: the PIN is presented again, with a
+    /// context-specific login, for every signature (usual for qualified-signature keys).
+    public var alwaysAuthenticate = false
 
     public init(handle: UInt, objectClass: ObjectClass, id: [UInt8], label: String) {
         self.handle = handle
         self.objectClass = objectClass
         self.id = id
         self.label = label
+    }
+}
+
+/// What `C_GetMechanismInfo` says of a mechanism: key sizes (bits for RSA and EC) and flags.
+public struct MechanismInfo: Sendable, Hashable {
+    public var type: UInt
+    public var minKeySize: UInt
+    public var maxKeySize: UInt
+    public var flags: UInt
+
+    public init(type: UInt, minKeySize: UInt, maxKeySize: UInt, flags: UInt) {
+        self.type = type
+        self.minKeySize = minKeySize
+        self.maxKeySize = maxKeySize
+        self.flags = flags
+    }
+
+    /// `CKF_SIGN`: the mechanism signs.
+    public var signs: Bool { flags & 0x800 != 0 }
+
+    /// Whether a key of `bits` is within the mechanism's sizes (a size of 0, or sizes the token
+    /// leaves unset, limit nothing).
+    public func fits(bits: Int?) -> Bool {
+        guard let bits, maxKeySize > 0, maxKeySize >= minKeySize else { return true }
+        return UInt(bits) >= minKeySize && UInt(bits) <= maxKeySize
     }
 }
 
@@ -168,15 +196,49 @@ public enum SigningMechanism: String, Hashable, Sendable, Codable, CaseIterable 
     case rsaPSSSHA256 = "rsa-pss-sha256"
     /// `CKM_ECDSA`: the caller passes the digest; the token returns raw r‖s.
     case ecdsa = "ecdsa"
+    /// `CKM_RSA_PKCS` over a DER DigestInfo (SHA-256) the caller makes: the same PKCS #1 v1.5
+    /// signature as `sha256RSAPKCS`, for tokens that do not hash.
+    case rsaPKCSDigestInfo = "rsa-pkcs1-digestinfo"
 
-    /// True when the token expects a digest rather than the message.
+    /// True when the token expects a digest rather than the message (for `rsaPKCSDigestInfo`, the
+    /// digest inside a DigestInfo: `input(for:)`).
     public var takesDigest: Bool { self != .sha256RSAPKCS }
+
+    /// The PKCS#11 name, as `pkcs11-tool -M` and the standard print it.
+    public var ckName: String {
+        switch self {
+        case .sha256RSAPKCS: return "CKM_SHA256_RSA_PKCS"
+        case .rsaPSSSHA256: return "CKM_RSA_PKCS_PSS"
+        case .ecdsa: return "CKM_ECDSA"
+        case .rsaPKCSDigestInfo: return "CKM_RSA_PKCS"
+        }
+    }
+
+    /// The mechanism's CK_MECHANISM_TYPE.
+    public var type: UInt { ckMechanism }
+
+    /// What the token is given to sign for a message whose SHA-256 is `digest` (`message` itself
+    /// for a mechanism that hashes on the token).
+    public func input(message: [UInt8], digest: @autoclosure () -> [UInt8]) -> [UInt8] {
+        switch self {
+        case .sha256RSAPKCS: return message
+        case .rsaPKCSDigestInfo: return Self.sha256DigestInfoPrefix + digest()
+        case .rsaPSSSHA256, .ecdsa: return digest()
+        }
+    }
+
+    /// DER of DigestInfo { AlgorithmIdentifier { id-sha256, NULL }, OCTET STRING (32) } up to the
+    /// digest (RFC 8017, 9.2, note 1).
+    public static let sha256DigestInfoPrefix: [UInt8] = [
+        0x30, 0x31, 0x30, 0x0D, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20,
+    ]
 
     var ckMechanism: UInt {
         switch self {
         case .sha256RSAPKCS: return 0x40  // CKM_SHA256_RSA_PKCS
         case .rsaPSSSHA256: return 0x0D  // CKM_RSA_PKCS_PSS
         case .ecdsa: return 0x1041  // CKM_ECDSA
+        case .rsaPKCSDigestInfo: return 0x01  // CKM_RSA_PKCS
         }
     }
 }

@@ -3,6 +3,18 @@ internal import CP11Kit
 public import PaysignSecrets
 
 /// The PIN state before and after one login attempt.
+/// The PIN presented again for one signature with a key that has `CKA_ALWAYS_AUTHENTICATE` (a
+/// context-specific login, `C_Login` with `CKU_CONTEXT_SPECIFIC`): nil `pin` uses the PIN pad.
+public struct ContextLogin: Sendable {
+    public var pin: PIN?
+    public var confirmFinalTry: Bool
+
+    public init(pin: PIN?, confirmFinalTry: Bool) {
+        self.pin = pin
+        self.confirmFinalTry = confirmFinalTry
+    }
+}
+
 public struct LoginReport: Sendable, Hashable {
     public var before: PINState
     public var after: PINState
@@ -142,24 +154,44 @@ public final class PKCS11Session: @unchecked Sendable {
     /// locking. On the token's final try the login is refused unless `confirmFinalTry` is true.
     @discardableResult
     public func login(pin: PIN?, confirmFinalTry: Bool = false) async throws -> LoginReport {
-        let functions = self.functions
-        let slotID = slot.id
-        let context = self.context
         let transfer = UnsafeTransfer(pin)
         return try await slot.worker.run { [self] in
             try checkValid(function: "C_Login")
-            let before = try readTokenInfo(function: "C_Login")
-            if before.pinState.contains(.locked) {
-                throw PKCS11Error(
-                    .pinLocked, "the PIN of \(context) is locked; the certification authority must unblock or replace the token",
-                    function: "C_Login", pinState: before.pinState)
-            }
-            if before.pinState.contains(.finalTry) && !confirmFinalTry {
-                throw PKCS11Error(
-                    .pinFinalTry,
-                    "\(context) is on its final PIN try: a wrong PIN now locks it; confirm explicitly to use this try",
-                    function: "C_Login", pinState: before.pinState)
-            }
+            return try authenticate(.user, pin: transfer.value, confirmFinalTry: confirmFinalTry)
+        }
+    }
+
+    /// Who a `C_Login` logs in: the user for the session, or the user again for the one operation
+    /// just initialized on a key with `CKA_ALWAYS_AUTHENTICATE` (`CKU_CONTEXT_SPECIFIC`).
+    enum LoginKind {
+        case user
+        case contextSpecific
+    }
+
+    /// One `C_Login`, on the token's worker, with every rule of a login (D5): the PIN state read
+    /// before and after, a locked token and an unconfirmed final try refused before the PIN is
+    /// sent, a PIN outside the token's `ulMinPinLen`…`ulMaxPinLen` refused without costing a try,
+    /// the PIN pad used when the token has one and no PIN is given, never a retry.
+    private func authenticate(_ kind: LoginKind, pin: PIN?, confirmFinalTry: Bool) throws -> LoginReport {
+        let functions = self.functions
+        let slotID = slot.id
+        let before = try readTokenInfo(function: "C_Login")
+        let purpose = kind == .user ? "" : " for this signature (the key asks for its PIN at every use)"
+        if before.pinState.contains(.locked) {
+            throw PKCS11Error(
+                .pinLocked, "the PIN of \(context) is locked; the certification authority must unblock or replace the token",
+                function: "C_Login", pinState: before.pinState)
+        }
+        if before.pinState.contains(.finalTry) && !confirmFinalTry {
+            throw PKCS11Error(
+                .pinFinalTry,
+                "\(context) is on its final PIN try: a wrong PIN now locks it; confirm explicitly to use this try",
+                function: "C_Login", pinState: before.pinState)
+        }
+        if let pin, let sentence = Self.outsideLimits(pin.count, min: before.minPINLength, max: before.maxPINLength, context: context) {
+            throw PKCS11Error(.pinInvalid, sentence, function: "C_Login", pinState: before.pinState)
+        }
+        if kind == .user {
             // Login state is shared by every session of this process on the token. So that each
             // login proves its own PIN (a clerk must not ride on an officer's login, rule D5/D13),
             // end any login first.
@@ -169,31 +201,49 @@ public final class PKCS11Session: @unchecked Sendable {
             {
                 _ = FaultSeam.call("C_Logout") { functions.table.C_Logout(handle) }
             }
-            let usePad = before.protectedAuthenticationPath && transfer.value == nil
-            if transfer.value == nil && !usePad {
-                throw PKCS11Error(.pinRequired, "\(context) needs its user PIN", function: "C_Login")
-            }
-            let rv: ReturnValue
-            if let pin = transfer.value {
-                rv = ReturnValue(pin.withBytes { bytes, count in
-                    FaultSeam.call("C_Login") { functions.table.C_Login(handle, UInt(CKU_USER), bytes, UInt(count)) }
-                })
-            } else {
-                rv = ReturnValue(FaultSeam.call("C_Login") { functions.table.C_Login(handle, UInt(CKU_USER), nil, 0) })
-            }
-            let after = (try? PKCS11Slot.readTokenInfo(functions, slotID, context: context))?.pinState
-            switch rv {
-            case .ok:
-                return LoginReport(before: before.pinState, after: after ?? before.pinState, onPINPad: usePad)
-            case .pinIncorrect:
-                let state = after ?? before.pinState
-                var error = failure(rv, "C_Login", pinState: state)
-                if let consequence = state.consequence { error.message += ": " + consequence }
-                throw error
-            default:
-                throw failure(rv, "C_Login", pinState: after)
-            }
         }
+        let usePad = before.protectedAuthenticationPath && pin == nil
+        if pin == nil && !usePad {
+            throw PKCS11Error(.pinRequired, "\(context) needs its user PIN\(purpose)", function: "C_Login")
+        }
+        let userType = kind == .user ? UInt(CKU_USER) : UInt(CKU_CONTEXT_SPECIFIC)
+        // The fault seam counts (and can fail) context-specific logins apart: `C_Login/context`.
+        func login(_ bytes: UnsafePointer<UInt8>?, _ count: Int) -> UInt {
+            kind == .user
+                ? FaultSeam.call("C_Login") { functions.table.C_Login(handle, userType, UnsafeMutablePointer(mutating: bytes), UInt(count)) }
+                : FaultSeam.call("C_Login/context") { functions.table.C_Login(handle, userType, UnsafeMutablePointer(mutating: bytes), UInt(count)) }
+        }
+        let rv: ReturnValue
+        if let pin {
+            rv = ReturnValue(pin.withBytes { bytes, count in login(bytes, count) })
+        } else {
+            rv = ReturnValue(login(nil, 0))
+        }
+        let after = (try? PKCS11Slot.readTokenInfo(functions, slotID, context: context))?.pinState
+        switch rv {
+        case .ok:
+            return LoginReport(before: before.pinState, after: after ?? before.pinState, onPINPad: usePad)
+        case .pinIncorrect:
+            let state = after ?? before.pinState
+            var error = failure(rv, "C_Login", pinState: state)
+            if let consequence = state.consequence { error.message += ": " + consequence }
+            throw error
+        default:
+            throw failure(rv, "C_Login", pinState: after)
+        }
+    }
+
+    /// The sentence refusing a PIN of `count` characters outside the token's limits, or nil. A
+    /// limit of 0, or a maximum below the minimum, is a token that states none.
+    static func outsideLimits(_ count: Int, min: UInt?, max: UInt?, context: String) -> String? {
+        // CK_UNAVAILABLE_INFORMATION (all bits set) and other values past any PIN: no limit.
+        let low = min.flatMap { Int(exactly: $0) }.flatMap { $0 <= 1024 ? $0 : nil } ?? 0
+        let high = max.flatMap { Int(exactly: $0) }.flatMap { $0 > 0 && $0 >= low && $0 <= 1024 ? $0 : nil }
+        if count < low || high.map({ count > $0 }) == true {
+            let range = high.map { "\(low) to \($0)" } ?? "at least \(low)"
+            return "the PIN has \(count) characters and \(context) takes \(range); it was not sent to the token and cost no try"
+        }
+        return nil
     }
 
     /// Logs out (other sessions of this application on the token are logged out too).
@@ -278,7 +328,7 @@ public final class PKCS11Session: @unchecked Sendable {
         switch objectClass {
         case .certificate: types.append(UInt(CKA_VALUE))
         case .publicKey: types += [UInt(CKA_KEY_TYPE), UInt(CKA_MODULUS_BITS), UInt(CKA_MODULUS), UInt(CKA_EC_PARAMS), UInt(CKA_EC_POINT)]
-        case .privateKey: types += [UInt(CKA_KEY_TYPE), UInt(CKA_MODULUS), UInt(CKA_EC_PARAMS)]
+        case .privateKey: types += [UInt(CKA_KEY_TYPE), UInt(CKA_MODULUS), UInt(CKA_EC_PARAMS), UInt(CKA_ALWAYS_AUTHENTICATE)]
         }
         let values = try attributes(functions, object: object, types: types)
         var info = ObjectInfo(
@@ -299,6 +349,7 @@ public final class PKCS11Session: @unchecked Sendable {
             info.modulusBits = Int(bits)
         }
         info.ecParameters = values[UInt(CKA_EC_PARAMS)]
+        info.alwaysAuthenticate = values[UInt(CKA_ALWAYS_AUTHENTICATE)]?.first.map { $0 != 0 } ?? false
         if let point = values[UInt(CKA_EC_POINT)] { info.publicValue = point }
         return info
     }
@@ -354,19 +405,34 @@ public final class PKCS11Session: @unchecked Sendable {
     ///
     /// If the card leaves its reader while the token computes, the signature is thrown away and
     /// `.tokenRemoved` is thrown.
-    public func sign(_ data: [UInt8], mechanism: SigningMechanism, key: ObjectInfo) async throws -> [UInt8] {
-        try await slot.worker.run { [self] in try signOnWorker(data, mechanism: mechanism, key: key.handle) }
+    ///
+    /// A key with `CKA_ALWAYS_AUTHENTICATE` (`ObjectInfo.alwaysAuthenticate`) needs its PIN again for
+    /// this one signature: `again` is presented with `CKU_CONTEXT_SPECIFIC` after `C_SignInit`, by
+    /// the same rules as every login (`authenticate`), never from an earlier login. Without it
+    /// (nil) such a key is refused before `C_SignInit`.
+    public func sign(_ data: [UInt8], mechanism: SigningMechanism, key: ObjectInfo, again: ContextLogin? = nil) async throws -> [UInt8] {
+        try await slot.worker.run { [self] in
+            try signOnWorker(data, mechanism: mechanism, key: key.handle, again: key.alwaysAuthenticate ? .some(again) : nil)
+        }
     }
 
     /// `sign` for callers that run many signatures back to back on a thread of their own
     /// (the raw-throughput benchmark): blocks the calling thread, never the cooperative pool.
     public func signBlocking(_ data: [UInt8], mechanism: SigningMechanism, key: ObjectInfo) throws -> [UInt8] {
-        try slot.worker.runBlocking { [self] in try signOnWorker(data, mechanism: mechanism, key: key.handle) }
+        try slot.worker.runBlocking { [self] in try signOnWorker(data, mechanism: mechanism, key: key.handle, again: nil) }
     }
 
-    private func signOnWorker(_ data: [UInt8], mechanism: SigningMechanism, key: UInt) throws -> [UInt8] {
+    /// - Parameter again: nil for a key that needs no login per use; `.some(nil)` for one that does
+    ///   but was given no PIN (refused, unless the token has a PIN pad); `.some(login)` otherwise.
+    private func signOnWorker(_ data: [UInt8], mechanism: SigningMechanism, key: UInt, again: ContextLogin??) throws -> [UInt8] {
         let functions = self.functions
         try checkValid(function: "C_SignInit")
+        if case .some(.none) = again, !(try readTokenInfo(function: "C_SignInit").protectedAuthenticationPath) {
+            throw PKCS11Error(
+                .pinRequired,
+                "the key on \(context) asks for its PIN at every signature (CKA_ALWAYS_AUTHENTICATE); give the PIN with the request: a login kept from before cannot sign with it",
+                function: "C_SignInit")
+        }
         var pss = CK_RSA_PKCS_PSS_PARAMS(hashAlg: UInt(CKM_SHA256), mgf: UInt(CKG_MGF1_SHA256), sLen: 32)
         let rv = withUnsafeMutableBytes(of: &pss) { pssBytes -> ReturnValue in
             var ckMechanism = CK_MECHANISM(mechanism: mechanism.ckMechanism, pParameter: nil, ulParameterLen: 0)
@@ -377,6 +443,11 @@ public final class PKCS11Session: @unchecked Sendable {
             return ReturnValue(FaultSeam.call("C_SignInit") { functions.table.C_SignInit(handle, &ckMechanism, key) })
         }
         guard rv == .ok else { throw failure(rv, "C_SignInit") }
+        if case .some(let login) = again {
+            // A failed login ends here: the operation C_SignInit began ends with the session,
+            // which the caller closes after a failed login; a wrong PIN is never retried.
+            _ = try authenticate(.contextSpecific, pin: login?.pin, confirmFinalTry: login?.confirmFinalTry ?? false)
+        }
         // One call with a buffer large enough for RSA-8192 (the token rarely needs a size query).
         var signature = [UInt8](repeating: 0, count: 1024)
         var length = UInt(signature.count)

@@ -80,6 +80,32 @@ public final class PKCS11Slot: @unchecked Sendable {
     }
 
     /// A URI that names exactly this token.
+    /// The mechanisms the token offers (`C_GetMechanismList`, then `C_GetMechanismInfo` for each),
+    /// by type. The debug fault seam can hide some (`C_GetMechanismList:only=CKM_RSA_PKCS`), to
+    /// model tokens that offer less than SoftHSM.
+    public func mechanisms() async throws -> [UInt: MechanismInfo] {
+        let functions = module.functions
+        let id = self.id
+        let context = "the token in slot '\(info.slotDescription)'"
+        return try await worker.run {
+            var count: UInt = 0
+            var rv = ReturnValue(FaultSeam.call("C_GetMechanismList") { functions.table.C_GetMechanismList(id, nil, &count) })
+            guard rv == .ok else { throw PKCS11Error.from(rv, function: "C_GetMechanismList", context: context) }
+            var types = [UInt](repeating: 0, count: Int(count))
+            rv = ReturnValue(types.withUnsafeMutableBufferPointer { buffer in
+                FaultSeam.call("C_GetMechanismList") { functions.table.C_GetMechanismList(id, buffer.baseAddress, &count) }
+            })
+            guard rv == .ok else { throw PKCS11Error.from(rv, function: "C_GetMechanismList", context: context) }
+            var result: [UInt: MechanismInfo] = [:]
+            for type in FaultSeam.offered(Array(types.prefix(Int(count)))) {
+                var info = CK_MECHANISM_INFO()
+                guard FaultSeam.call("C_GetMechanismInfo", { functions.table.C_GetMechanismInfo(id, type, &info) }) == 0 else { continue }
+                result[type] = MechanismInfo(type: type, minKeySize: info.ulMinKeySize, maxKeySize: info.ulMaxKeySize, flags: info.flags)
+            }
+            return result
+        }
+    }
+
     public func uri() async throws -> PKCS11URI { PKCS11URI.token(try await tokenInfo()) }
 
     /// Opens a session (read-write when the PIN is to be changed).

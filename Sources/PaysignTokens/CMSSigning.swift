@@ -1,6 +1,6 @@
 public import Foundation
 public import PaysignOpenSSL
-import PaysignPKCS11
+public import PaysignPKCS11
 
 extension TokenSigner {
     /// Signs `content` as a detached CAdES-BES SignedData with this token's key, the signature
@@ -18,12 +18,12 @@ extension TokenSigner {
     public func signCMS(
         content: [UInt8], role: String, algorithm: SignatureAlgorithm? = nil,
         commitment: CommitmentType = .proofOfApproval, bindTo previous: SignedDocument? = nil,
-        signingTime: Date = Date()
+        signingTime: Date = Date(), again: ContextLogin? = nil
     ) async throws -> SignedDocument {
         let prepared = try prepareCMS(
             content: content, role: role, algorithm: algorithm, commitment: commitment, bindTo: previous,
             signingTime: signingTime)
-        return try prepared.draft.finish(signature: try await sign(prepared))
+        return try prepared.draft.finish(signature: try await sign(prepared, again: again))
     }
 
     /// `signCMS` in three steps, for a caller that holds the token only while the token signs (the
@@ -51,8 +51,8 @@ extension TokenSigner {
 
     /// The token's signature over a prepared SignerInfo's signed attributes (`prepareCMS`). Needs a
     /// login first; the certificate is checked again now (rule D6).
-    public func sign(_ prepared: PreparedCMSSignature) async throws -> [UInt8] {
-        try await sign(prepared.draft.signedAttributes, algorithm: prepared.algorithm).bytes
+    public func sign(_ prepared: PreparedCMSSignature, again: ContextLogin? = nil) async throws -> [UInt8] {
+        try await sign(prepared.draft.signedAttributes, algorithm: prepared.algorithm, again: again).bytes
     }
 }
 

@@ -10,6 +10,7 @@ public struct TokenError: Error, Sendable, CustomStringConvertible {
             case certificateUnusable = "certificate-unusable"
             case algorithmMismatch = "algorithm-mismatch"
             case pinInURI = "pin-in-uri"
+            case mechanismMissing = "mechanism-missing"
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -29,6 +30,9 @@ public struct TokenError: Error, Sendable, CustomStringConvertible {
         public static let algorithmMismatch = Code(.algorithmMismatch)
         /// A URI carried `pin-value` or `pin-source` (rule D5: a PIN never travels in a name).
         public static let pinInURI = Code(.pinInURI)
+        /// The token offers no mechanism that makes the signature asked for (issue 21): refused
+        /// before any login.
+        public static let mechanismMissing = Code(.mechanismMissing)
     }
 
     public var code: Code

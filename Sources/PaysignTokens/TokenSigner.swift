@@ -29,6 +29,8 @@ public final class TokenSigner: Sendable {
     private let cachedKey = Mutex<ObjectInfo?>(nil)
     /// Set by `TokenService.discard(_:)`: a kept signer that is no longer handed out.
     private let retired = Mutex(false)
+    /// The mechanisms the token offers (`PKCS11Slot.mechanisms()`), read once.
+    private let offered = Mutex<[UInt: MechanismInfo]?>(nil)
 
     init(session: PKCS11Session, keyURI: PKCS11URI, certificate: Certificate, keyType: KeyType, publicKey: ObjectInfo, clock: @escaping @Sendable () -> Date) {
         self.session = session
@@ -69,13 +71,63 @@ public final class TokenSigner: Sendable {
         }
     }
 
+    /// How the token makes a signature of `algorithm` (issue 21): from what it offers
+    /// (`C_GetMechanismList`, `C_GetMechanismInfo`: the sign flag and key sizes), hashing on the
+    /// token where it can, else the digest made here and `CKM_RSA_PKCS` over a DER DigestInfo; PSS
+    /// and ECDSA only with their own mechanism. A token that offers none is refused here, before
+    /// any login, naming what it lacks. A module that lists no mechanisms gets the usual one.
+    public func mechanism(for algorithm: SignatureAlgorithm? = nil) async throws -> SigningMechanism {
+        let algorithm = try resolve(algorithm)
+        let candidates: [SigningMechanism] = switch algorithm {
+        case .rsaPKCS1SHA256: [.sha256RSAPKCS, .rsaPKCSDigestInfo]
+        case .rsaPSSSHA256: [.rsaPSSSHA256]
+        case .ecdsaSHA256: [.ecdsa]
+        }
+        let mechanisms: [UInt: MechanismInfo]
+        if let known = offered.withLock({ $0 }) {
+            mechanisms = known
+        } else {
+            guard let listed = try? await session.slot.mechanisms(), !listed.isEmpty else { return candidates[0] }
+            offered.withLock { $0 = listed }
+            mechanisms = listed
+        }
+        let bits = keyBits
+        if let chosen = candidates.first(where: { mechanisms[$0.type].map { $0.signs && $0.fits(bits: bits) } ?? false }) {
+            return chosen
+        }
+        let names = candidates.map(\.ckName)
+        let lacks = names.count == 1 ? names[0] : "neither " + names.joined(separator: " nor ")
+        throw TokenError(
+            .mechanismMissing,
+            "token '\(session.token.label)' cannot make the \(algorithm.rawValue) signature asked for: it offers \(lacks) for signing"
+                + (bits.map { " with a \($0)-bit key" } ?? "") + "; nothing was sent to it and no PIN was used")
+    }
+
+    /// The key's size in bits: the RSA modulus, or the EC curve's (P-256, P-384, P-521).
+    var keyBits: Int? {
+        if let bits = publicKey.modulusBits { return bits }
+        switch publicKey.ecParameters {
+        case [0x06, 0x08, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x03, 0x01, 0x07]: return 256
+        case [0x06, 0x05, 0x2B, 0x81, 0x04, 0x00, 0x22]: return 384
+        case [0x06, 0x05, 0x2B, 0x81, 0x04, 0x00, 0x23]: return 521
+        default: return nil
+        }
+    }
+
+    /// Whether the key asks for its PIN at every signature (`CKA_ALWAYS_AUTHENTICATE`), as read
+    /// since the last login (false before the key was found): such a login is never kept.
+    public var asksPINPerSignature: Bool { cachedKey.withLock { $0?.alwaysAuthenticate ?? false } }
+
     /// Signs `message` (hashing first where the mechanism wants a digest). Needs a login first.
-    public func sign(_ message: [UInt8], algorithm: SignatureAlgorithm? = nil) async throws -> TokenSignature {
+    /// `again`: the PIN presented once more for this signature when the key has
+    /// `CKA_ALWAYS_AUTHENTICATE` (ignored for other keys; without it such a key is refused).
+    public func sign(_ message: [UInt8], algorithm: SignatureAlgorithm? = nil, again: ContextLogin? = nil) async throws -> TokenSignature {
         let algorithm = try resolve(algorithm)
         try checkCertificate()
+        let mechanism = try await mechanism(for: algorithm)
         let key = try await privateKey()
-        let input = algorithm.mechanism.takesDigest ? SHA256.hash(message) : message
-        let raw = try await session.sign(input, mechanism: algorithm.mechanism, key: key)
+        let input = mechanism.input(message: message, digest: SHA256.hash(message))
+        let raw = try await session.sign(input, mechanism: mechanism, key: key, again: again)
         return TokenSignature(algorithm: algorithm, bytes: try encode(raw, algorithm))
     }
 

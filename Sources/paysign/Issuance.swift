@@ -61,7 +61,7 @@ extension TokenCommand {
             let spki = try await session.subjectPublicKeyInfo(of: publicKey)
             let request = try await CertificateRequest.make(subject: DistinguishedName(commonName: name), subjectPublicKeyInfo: spki, scheme: algorithm.scheme) { tbs in
                 let input = algorithm.mechanism.takesDigest ? SHA256.hash(tbs) : tbs
-                let raw = try await session.sign(input, mechanism: algorithm.mechanism, key: key)
+                let raw = try await session.sign(input, mechanism: algorithm.mechanism, key: key, again: ContextLogin(pin: pin, confirmFinalTry: false))
                 return algorithm == .ecdsaSHA256 ? try ECDSASignature(rawRepresentation: raw).derEncoded : raw
             }
             try? await session.logout()

@@ -39,12 +39,13 @@ struct SignFile: AsyncParsableCommand {
         defer { service.close() }
         let signer = try await service.signer(for: uri)
         try signer.checkCertificate()
+        // A token that cannot make this signature is refused before the PIN is asked for.
+        _ = try await signer.mechanism(for: algorithm)
         let report: LoginReport
-        do {
-            let pin = try PINInput.obtain(fd: pinFD, prompt: "PIN for token '\(signer.session.token.label)': ")
-            report = try await signer.login(pin: pin, confirmFinalTry: confirmFinalTry)
-        }
-        let signature = try await signer.sign(Array(message), algorithm: algorithm)
+        let pin = try PINInput.obtain(fd: pinFD, prompt: "PIN for token '\(signer.session.token.label)': ")
+        report = try await signer.login(pin: pin, confirmFinalTry: confirmFinalTry)
+        // A key with CKA_ALWAYS_AUTHENTICATE is given the same PIN again for this signature.
+        let signature = try await signer.sign(Array(message), algorithm: algorithm, again: ContextLogin(pin: pin, confirmFinalTry: confirmFinalTry))
         try writeAtomically(Data(signature.bytes), to: output)
         if let certificateOutput {
             try writeAtomically(Data(signer.certificate.pemEncoded.utf8), to: certificateOutput)

@@ -57,6 +57,34 @@ struct FaultTests {
         #expect(again.status == 201, "\(fault.rule), then: \(again.text)")
     }
 
+    @Test("issue 21: a token that offers only CKM_RSA_PKCS signs (the DigestInfo made by paysign) and OpenSSL verifies; one without the mechanism the key needs is refused before its PIN is used")
+    func mechanismsFromTheToken() throws {
+        // SoftHSM offers every mechanism: the seam hides all but CKM_RSA_PKCS (no hashing on the
+        // token, as many USB tokens), then all but CKM_ECDSA (an RSA key cannot sign there).
+        let rsaOnly = try DaemonProcess(
+            pki: pki, environment: ["PAYSIGN_PKCS11_FAULTS": "C_GetMechanismList:only=CKM_RSA_PKCS"], socketGroup: UnixUsers.group)
+        defer { _ = rsaOnly.stop() }
+        try FlowSetup.setUpEntity(socket: rsaOnly.socket, pki: pki)
+        let order = try FlowSetup.reviewedOrder(socket: rsaOnly.socket, seed: 72_001)
+        let signed = try sign(rsaOnly, order.id)
+        try #require(signed.status == 201, "\(signed.text)")
+        let document = try FlowSetup.call(rsaOnly.socket, "GET", "/v1/orders/\(order.id)/document").body
+        let p7s = try FlowSetup.call(rsaOnly.socket, "GET", "/v1/orders/\(order.id)/signature").body
+        #expect(try pki.openSSLVerifies(p7s: p7s, document: document))
+
+        let ecOnly = try DaemonProcess(
+            pki: pki, environment: ["PAYSIGN_PKCS11_FAULTS": "C_GetMechanismList:only=CKM_ECDSA"], socketGroup: UnixUsers.group)
+        defer { _ = ecOnly.stop() }
+        try FlowSetup.setUpEntity(socket: ecOnly.socket, pki: pki)
+        let refusedOrder = try FlowSetup.reviewedOrder(socket: ecOnly.socket, seed: 72_002)
+        let refused = try sign(ecOnly, refusedOrder.id)
+        #expect(refused.status == 502, "\(refused.text)")
+        let detail = refused.object?["detail"] as? String ?? ""
+        #expect(detail.contains("neither CKM_SHA256_RSA_PKCS nor CKM_RSA_PKCS") && detail.contains("no PIN was used"), "\(detail)")
+        let journal = try FlowSetup.call(ecOnly.socket, "GET", "/v1/audit?limit=1000").text
+        #expect(!journal.contains("login-succeeded") && !journal.contains("login-failed"), "no login was made")
+    }
+
     private func sign(_ daemon: DaemonProcess, _ id: Int64) throws -> HTTPAnswer {
         try UnixUsers.request(
             as: UnixUsers.officer1, socket: daemon.socket, "POST", "/v1/orders/\(id)/signatures",

@@ -34,6 +34,25 @@ struct OrderFlowTests {
 
     // MARK: 1. The whole flow
 
+    @Test("issue 21, D5: a first signature with a CKA_ALWAYS_AUTHENTICATE key through the daemon: the PIN presented again for each signature (two logins journaled per signature), OpenSSL verifies")
+    func alwaysAuthenticateKey() throws {
+        let desk = try Desk(pki)
+        try desk.setUpEntity()
+        // Officer one's second token, its key marked CKA_ALWAYS_AUTHENTICATE (Certs/make-test-pki.sh).
+        try FlowSetup.registerActive(socket: desk.daemon.socket, [(pki.token("qualified").uri, Self.officer1)])
+        for _ in 1...2 {
+            let order = try desk.reviewedOrder()
+            let mark = try desk.head()
+            let signed = try desk.sign(Self.officer1, order.id, "first", token: "qualified")
+            try #require(signed.status == 201, "\(signed.text)")
+            let kinds = try desk.journal(after: mark).map(\.kind)
+            #expect(kinds.filter { $0 == "login-succeeded" }.count == 2, "a user login and a context-specific one: \(kinds)")
+            let document = try desk.get("/v1/orders/\(order.id)/document")
+            let p7s = try desk.get("/v1/orders/\(order.id)/signature")
+            #expect(try pki.openSSLVerifies(p7s: p7s.body, document: document.body))
+        }
+    }
+
     @Test("D2, D9: 1,000 salaries uploaded by the clerk, reviewed, signed first by officer1 and second by the MoF representative (the paysign CLI as each user); OpenSSL verifies both signers")
     func happyPath() throws {
         let desk = try Desk(pki)

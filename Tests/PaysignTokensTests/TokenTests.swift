@@ -29,7 +29,7 @@ struct TokenTests {
         defer { service.close() }
         let inventory = await service.inventory(readers: false)
         let labels = Set(inventory.tokens.map(\.label))
-        #expect(labels == ["officer1", "officer2", "ministry", "expired", "clerk", "spare", "authority"])
+        #expect(labels == ["officer1", "officer2", "ministry", "expired", "clerk", "spare", "authority", "qualified"])
         let officer1 = try #require(inventory.tokens.first { $0.label == "officer1" })
         #expect(officer1.model == "SoftHSM v2")
         #expect(officer1.pinState == [.initialized])
@@ -109,6 +109,122 @@ struct TokenTests {
         #expect(try Shell.opensslVerifies(signature: signature.bytes, message: message, certificate: pki.certificatePEM(label), extra: opensslOptions))
         // A changed message must not verify: the judge is really judging.
         #expect(try !Shell.opensslVerifies(signature: signature.bytes, message: message + [0x20], certificate: pki.certificatePEM(label), extra: opensslOptions))
+    }
+
+    @Test("issue 21: a key with CKA_ALWAYS_AUTHENTICATE signs with one context-specific login per signature; OpenSSL verifies; without the PIN again it is refused before C_SignInit")
+    func alwaysAuthenticate() async throws {
+        defer {
+            FaultSeam.reset()
+            service.close()
+        }
+        let signer = try await signer("qualified")
+        let pin = pki.token("qualified").pin
+        try await signer.login(pin: PIN(pin))
+        #expect(try await signer.privateKey().alwaysAuthenticate)
+        FaultSeam.reset()
+        for n in 1...2 {
+            let message = Array("payment order \(n), qualified".utf8)
+            let signature = try await signer.sign(message, again: ContextLogin(pin: PIN(pin), confirmFinalTry: false))
+            #expect(try Shell.opensslVerifies(signature: signature.bytes, message: message, certificate: pki.certificatePEM("qualified")))
+            #expect(FaultSeam.calls(to: "C_Login/context") == n, "one context-specific login per signature")
+        }
+        #expect(FaultSeam.calls(to: "C_Login") == 0, "never a second user login")
+        // No PIN for this signature: refused before the token is asked to sign.
+        let initsBefore = FaultSeam.calls(to: "C_SignInit")
+        do {
+            _ = try await signer.sign(Array("no PIN again".utf8))
+            Issue.record("a CKA_ALWAYS_AUTHENTICATE key signed on the session's login")
+        } catch let error as PKCS11Error {
+            #expect(error.code == .pinRequired)
+            #expect(error.message.contains("CKA_ALWAYS_AUTHENTICATE"), "\(error.message)")
+        }
+        #expect(FaultSeam.calls(to: "C_SignInit") == initsBefore)
+        #expect(FaultSeam.calls(to: "C_Login/context") == 2)
+        // Other keys ignore the PIN given again: no context-specific login.
+        let officer = try await self.signer("officer1")
+        try await officer.login(pin: PIN(pki.token("officer1").pin))
+        _ = try await officer.sign([1, 2, 3], again: ContextLogin(pin: PIN(pki.token("officer1").pin), confirmFinalTry: false))
+        #expect(FaultSeam.calls(to: "C_Login/context") == 2)
+    }
+
+    @Test("issue 21: a wrong PIN at the context-specific login is refused with the token's state after exactly one try, never retried")
+    func alwaysAuthenticateWrongPIN() async throws {
+        defer {
+            FaultSeam.reset()
+            service.close()
+        }
+        let signer = try await signer("qualified")
+        let pin = pki.token("qualified").pin
+        try await signer.login(pin: PIN(pin))
+        FaultSeam.reset()
+        do {
+            _ = try await signer.sign(Array("wrong PIN again".utf8), again: ContextLogin(pin: PIN("000000"), confirmFinalTry: false))
+            Issue.record("a wrong PIN signed")
+        } catch let error as PKCS11Error {
+            #expect(error.code == .pinIncorrect)
+            #expect(error.function == "C_Login")
+            #expect(error.message.contains("wrong PIN for token 'qualified'"), "\(error.message)")
+            #expect(!error.description.contains("000000"))
+        }
+        #expect(FaultSeam.calls(to: "C_Login/context") == 1)
+        #expect(FaultSeam.calls(to: "C_Sign") == 0)
+        // The token counted the wrong PIN; the right one resets the count (SoftHSM), so later tests
+        // meet a fresh token.
+        let fresh = try await self.signer("qualified")
+        try await fresh.login(pin: PIN(pin))
+        _ = try await fresh.sign([1], again: ContextLogin(pin: PIN(pin), confirmFinalTry: false))
+    }
+
+    @Test("issue 21: a PIN outside the token's ulMinPinLen…ulMaxPinLen is refused before C_Login and costs no try",
+          arguments: ["123", String(repeating: "7", count: 256)])
+    func pinOutsideLimits(pin: String) async throws {
+        defer {
+            FaultSeam.reset()
+            service.close()
+        }
+        let signer = try await signer("officer1")
+        FaultSeam.reset()
+        do {
+            try await signer.login(pin: PIN(pin))
+            Issue.record("a PIN of \(pin.count) characters was sent")
+        } catch let error as PKCS11Error {
+            #expect(error.code == .pinInvalid)
+            #expect(error.message.contains("takes 4 to 255"), "\(error.message)")
+            #expect(error.message.contains("cost no try"))
+        }
+        #expect(FaultSeam.calls(to: "C_Login") == 0)
+        let report = try await signer.login(pin: PIN(pki.token("officer1").pin))
+        #expect(report.before.summary == "ok", "no try was counted")
+    }
+
+    @Test("issue 21: the mechanism comes from what the token offers: CKM_RSA_PKCS over a DigestInfo when the token does not hash; a missing one refused before any login")
+    func mechanismChoice() async throws {
+        defer {
+            FaultSeam.reset()
+            service.close()
+        }
+        #expect(try await signer("officer1").mechanism() == .sha256RSAPKCS, "SoftHSM hashes on the token")
+        FaultSeam.install(FaultSeam.parse("C_GetMechanismList:only=CKM_RSA_PKCS|CKM_ECDSA"))
+        let rsa = try await signer("officer1")
+        #expect(try await rsa.mechanism() == .rsaPKCSDigestInfo)
+        try await rsa.login(pin: PIN(pki.token("officer1").pin))
+        let message = Array("a payment order, hashed by paysign".utf8)
+        let signature = try await rsa.sign(message)
+        #expect(try Shell.opensslVerifies(signature: signature.bytes, message: message, certificate: pki.certificatePEM("officer1")))
+        let ec = try await signer("officer2")
+        #expect(try await ec.mechanism() == .ecdsa)
+        await #expect(throws: TokenError.self) { _ = try await ec.mechanism(for: .rsaPSSSHA256) }
+        FaultSeam.install(FaultSeam.parse("C_GetMechanismList:only=CKM_ECDSA"))
+        let lacking = try await signer("ministry")
+        do {
+            _ = try await lacking.mechanism()
+            Issue.record("an RSA key was given a mechanism the token does not offer")
+        } catch let error as TokenError {
+            #expect(error.code == .mechanismMissing)
+            #expect(error.message.contains("neither CKM_SHA256_RSA_PKCS nor CKM_RSA_PKCS"), "\(error.message)")
+            #expect(error.message.contains("2048-bit"))
+        }
+        #expect(FaultSeam.calls(to: "C_Login") == 0)
     }
 
     @Test("a wrong PIN is refused with the token's PIN state, after exactly one C_Login (rule D5)")
