@@ -9,6 +9,8 @@ internal import CP11Kit
 public final class PKCS11Slot: @unchecked Sendable {
     public let module: PKCS11Module
     let id: UInt
+    /// The module's `CK_SLOT_ID` for this slot.
+    public var slotID: UInt { id }
     let worker: WorkerThread
     private let lock = NSLock()
     private var _info: SlotInfo  // guarded by lock

@@ -56,6 +56,12 @@ public struct Inventory: Codable, Sendable {
         public var bits: Int?
         /// True when a certificate with the same `CKA_ID` is on the token.
         public var hasCertificate: Bool
+        /// The signature paysign makes with this key by default (`rsa-pkcs1-sha256`,
+        /// `ecdsa-sha256`), the token's mechanism for it (`CKM_SHA256_RSA_PKCS`, or nil when the
+        /// token offers none), and why (issue 21).
+        public var algorithm: String?
+        public var mechanism: String?
+        public var mechanismReason: String?
     }
 
     public struct Reader: Codable, Sendable {
@@ -116,6 +122,7 @@ extension TokenService {
             token.error = "\(error)"
             return token
         }
+        let mechanisms = try? await slot.mechanisms()
         do {
             let certs = try await session.objects(.certificate)
             let keys = try await session.objects(.publicKey)
@@ -137,29 +144,21 @@ extension TokenService {
             for key in keys {
                 var uri = tokenURI.object(key)
                 uri.type = .privateKey
+                let bits = key.keyType == .ec ? ecCurveBits(key.ecParameters) : key.modulusBits
+                let algorithm = key.keyType.flatMap(SignatureAlgorithm.default(for:))
+                let choice = algorithm.map { MechanismChoice.choose($0, keyBits: bits, offered: mechanisms) }
                 token.keys.append(
                     Inventory.KeyEntry(
                         uri: uri, id: Hex.string(key.id), label: key.label,
-                        type: key.keyType?.rawValue ?? "other",
-                        bits: key.keyType == .ec ? Self.ecBits(key.ecParameters) : key.modulusBits,
-                        hasCertificate: certs.contains { $0.id == key.id }))
+                        type: key.keyType?.rawValue ?? "other", bits: bits,
+                        hasCertificate: certs.contains { $0.id == key.id }, algorithm: algorithm?.rawValue,
+                        mechanism: choice?.mechanism?.ckName, mechanismReason: choice?.reason))
             }
         } catch {
             token.error = "\(error)"
         }
         await session.close()
         return token
-    }
-
-    /// Field size of the named curves paysign meets (DER OIDs of P-256, P-384, P-521).
-    static func ecBits(_ parameters: [UInt8]?) -> Int? {
-        guard let parameters else { return nil }
-        switch parameters {
-        case [0x06, 0x08, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x03, 0x01, 0x07]: return 256
-        case [0x06, 0x05, 0x2B, 0x81, 0x04, 0x00, 0x22]: return 384
-        case [0x06, 0x05, 0x2B, 0x81, 0x04, 0x00, 0x23]: return 521
-        default: return nil
-        }
     }
 }
 

@@ -78,41 +78,22 @@ public final class TokenSigner: Sendable {
     /// any login, naming what it lacks. A module that lists no mechanisms gets the usual one.
     public func mechanism(for algorithm: SignatureAlgorithm? = nil) async throws -> SigningMechanism {
         let algorithm = try resolve(algorithm)
-        let candidates: [SigningMechanism] = switch algorithm {
-        case .rsaPKCS1SHA256: [.sha256RSAPKCS, .rsaPKCSDigestInfo]
-        case .rsaPSSSHA256: [.rsaPSSSHA256]
-        case .ecdsaSHA256: [.ecdsa]
+        var mechanisms = offered.withLock { $0 }
+        if mechanisms == nil {
+            mechanisms = try? await session.slot.mechanisms()
+            offered.withLock { $0 = mechanisms }
         }
-        let mechanisms: [UInt: MechanismInfo]
-        if let known = offered.withLock({ $0 }) {
-            mechanisms = known
-        } else {
-            guard let listed = try? await session.slot.mechanisms(), !listed.isEmpty else { return candidates[0] }
-            offered.withLock { $0 = listed }
-            mechanisms = listed
+        let choice = MechanismChoice.choose(algorithm, keyBits: keyBits, offered: mechanisms)
+        guard let mechanism = choice.mechanism else {
+            throw TokenError(
+                .mechanismMissing,
+                "token '\(session.token.label)' cannot make the \(algorithm.rawValue) signature asked for: \(choice.reason); nothing was sent to it and no PIN was used")
         }
-        let bits = keyBits
-        if let chosen = candidates.first(where: { mechanisms[$0.type].map { $0.signs && $0.fits(bits: bits) } ?? false }) {
-            return chosen
-        }
-        let names = candidates.map(\.ckName)
-        let lacks = names.count == 1 ? names[0] : "neither " + names.joined(separator: " nor ")
-        throw TokenError(
-            .mechanismMissing,
-            "token '\(session.token.label)' cannot make the \(algorithm.rawValue) signature asked for: it offers \(lacks) for signing"
-                + (bits.map { " with a \($0)-bit key" } ?? "") + "; nothing was sent to it and no PIN was used")
+        return mechanism
     }
 
-    /// The key's size in bits: the RSA modulus, or the EC curve's (P-256, P-384, P-521).
-    var keyBits: Int? {
-        if let bits = publicKey.modulusBits { return bits }
-        switch publicKey.ecParameters {
-        case [0x06, 0x08, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x03, 0x01, 0x07]: return 256
-        case [0x06, 0x05, 0x2B, 0x81, 0x04, 0x00, 0x22]: return 384
-        case [0x06, 0x05, 0x2B, 0x81, 0x04, 0x00, 0x23]: return 521
-        default: return nil
-        }
-    }
+    /// The key's size in bits: the RSA modulus, or the EC curve's.
+    var keyBits: Int? { publicKey.modulusBits ?? ecCurveBits(publicKey.ecParameters) }
 
     /// Whether the key asks for its PIN at every signature (`CKA_ALWAYS_AUTHENTICATE`), as read
     /// since the last login (false before the key was found): such a login is never kept.

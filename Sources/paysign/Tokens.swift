@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import PaysignDomain
 import PaysignPKCS11
 import PaysignTokens
 
@@ -20,8 +21,26 @@ struct Tokens: AsyncParsableCommand {
     var socket: String?
     @Flag(help: "Do not ask pcscd for readers.") var noReaders = false
     @Flag(help: "Include p11-kit's trust-store module.") var all = false
+    @Flag(help: "With --local: a support report (modules loaded and not, slot and token flags, mechanisms with their sizes and flags, the objects seen without a login, and the mechanism paysign would use for each key and why). No PIN is asked for, no login made.")
+    var diagnose = false
+    @Option(name: .customLong("token"), help: ArgumentHelp("With --diagnose: only the token this PKCS#11 URI names.", valueName: "uri"))
+    var token: String?
+
+    func validate() throws {
+        if diagnose && !local { throw ValidationError("--diagnose reads the tokens in this process: add --local") }
+        if token != nil && !diagnose { throw ValidationError("--token goes with --diagnose") }
+    }
 
     func run() async throws {
+        if diagnose {
+            let uri = try token.map(parseURI)
+            let service = try modules.service()
+            defer { service.close() }
+            let report = await service.diagnosis(token: uri)
+            if json { try printJSON(report) } else { print(Self.text(report), terminator: "") }
+            if uri != nil && report.slots.isEmpty { throw Failure.refused("no token matches \(token ?? "")") }
+            return
+        }
         guard local else {
             var remote = try SocketOptions.parse([])
             remote.socket = socket
@@ -69,6 +88,11 @@ struct Tokens: AsyncParsableCommand {
                 let cert = key.hasCertificate ? "" : " (no certificate)"
                 out += "  key id \(key.id) '\(key.label)' \(key.type.uppercased())\(size)\(cert)\n"
                 out += "    URI      \(key.uri)\n"
+                if let algorithm = key.algorithm, let mechanism = key.mechanism {
+                    out += "    signs    \(algorithm) with \(mechanism): \(key.mechanismReason ?? "")\n"
+                } else if let algorithm = key.algorithm {
+                    out += "    signs    nothing: \(algorithm) needs a mechanism the token lacks (\(key.mechanismReason ?? ""))\n"
+                }
             }
             out += "\n"
         }
@@ -79,6 +103,43 @@ struct Tokens: AsyncParsableCommand {
                 if let atr = reader.atr, reader.cardPresent { line += " (ATR \(atr))" }
                 if !reader.tokens.isEmpty { line += ", token " + reader.tokens.joined(separator: ", ") }
                 out += line + "\n"
+            }
+        }
+        return out
+    }
+
+    static func text(_ report: Diagnosis) -> String {
+        var out = "paysign \(PaysignVersion.current) support report, \(report.generatedAt.formatted(Date.ISO8601FormatStyle()))\n"
+        out += "No login is made: private keys and their attributes are not listed.\n\n"
+        for module in report.modules {
+            out += "Module \(module.name): \(module.path) (\(module.libraryDescription), \(module.libraryManufacturer) \(module.libraryVersion))\n"
+        }
+        for missing in report.notLoaded {
+            out += "Not loaded: \(missing.module), registered in \(missing.file): \(missing.reason)\n"
+        }
+        for slot in report.slots {
+            out += "\nSlot \(slot.slotID) of \(slot.module): '\(slot.description)' (\(slot.manufacturer)); \(slot.flags.joined(separator: ", "))\n"
+            guard let token = slot.token else {
+                out += "  no token\n"
+                continue
+            }
+            out += "  token '\(token.label)' \(token.manufacturer) \(token.model), serial \(token.serial)\n"
+            out += "    flags    \(token.flags.joined(separator: ", ")); PIN \(token.pinState)"
+            out += ", length \(token.minPINLength.map(String.init) ?? "?") to \(token.maxPINLength.map(String.init) ?? "?")\n"
+            out += "    URI      \(token.uri)\n"
+            if let error = slot.mechanismsError { out += "  mechanisms: could not be read (\(error))\n" }
+            for mechanism in slot.mechanisms {
+                out += "  mechanism \(mechanism.name) (\(mechanism.type)) keys \(mechanism.minKeySize)-\(mechanism.maxKeySize): \(mechanism.flags.joined(separator: ", "))\n"
+            }
+            if let error = slot.objectsError { out += "  objects: could not be read (\(error))\n" }
+            for object in slot.objects {
+                var line = "  \(object.objectClass) id \(object.id) '\(object.label)'"
+                if let type = object.keyType { line += " \(type.uppercased())\(object.bits.map { "-\($0)" } ?? "")" }
+                if let subject = object.subject { line += ": \(subject), serial \(object.serial ?? "?")" }
+                out += line + "\n"
+            }
+            for key in slot.keys {
+                out += "  key id \(key.id) signs \(key.algorithm ?? "nothing") with \(key.mechanism ?? "no mechanism"): \(key.reason)\n"
             }
         }
         return out

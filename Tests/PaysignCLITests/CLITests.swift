@@ -92,6 +92,68 @@ struct CLITests {
         #expect(!FileManager.default.fileExists(atPath: "/tmp/paysign-never"))
     }
 
+    @Test("issue 21: paysign tokens --local --diagnose --json, field by field; the mechanism follows what the token offers; no PIN, no login")
+    func diagnose() async throws {
+        func report(_ extra: [String: String] = [:], token: String = "pkcs11:token=officer1") async throws -> [String: Any] {
+            var environment = ProcessInfo.processInfo.environment
+            environment["SOFTHSM2_CONF"] = pki.directory.appendingPathComponent("softhsm2.conf").path
+            environment["PAYSIGN_PKCS11_MODULE"] = TestPKI.softHSMModule
+            for (key, value) in extra { environment[key] = value }
+            let result = try await Shell.exec(Self.binary, ["tokens", "--local", "--diagnose", "--json", "--token", token], environment: environment)
+            #expect(result.status == 0, "\(result.stderr)")
+            return try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        }
+        let full = try await report()
+        let modules = try #require(full["modules"] as? [[String: Any]])
+        #expect(modules.contains { $0["libraryManufacturer"] as? String == "SoftHSM" && $0["path"] as? String == TestPKI.softHSMModule })
+        #expect(full["generatedAt"] is String)
+        let slots = try #require(full["slots"] as? [[String: Any]])
+        #expect(slots.count == 1, "--token keeps one slot")
+        let slot = try #require(slots.first)
+        #expect((slot["flags"] as? [String])?.contains("token-present") == true)
+        let token = try #require(slot["token"] as? [String: Any])
+        #expect(token["label"] as? String == "officer1")
+        #expect(token["model"] as? String == "SoftHSM v2")
+        #expect(Set(token["flags"] as? [String] ?? []).isSuperset(of: ["token-initialized", "login-required"]))
+        #expect(token["pinState"] as? String == "ok")
+        #expect(token["minPINLength"] as? Int == 4 && token["maxPINLength"] as? Int == 255)
+        let mechanisms = try #require(slot["mechanisms"] as? [[String: Any]])
+        let hashing = try #require(mechanisms.first { $0["name"] as? String == "CKM_SHA256_RSA_PKCS" })
+        #expect(hashing["type"] as? String == "0x40")
+        #expect((hashing["flags"] as? [String])?.contains("sign") == true)
+        #expect((hashing["minKeySize"] as? Int ?? .max) <= 2048 && (hashing["maxKeySize"] as? Int ?? 0) >= 2048)
+        let objects = try #require(slot["objects"] as? [[String: Any]])
+        let certificate = try #require(objects.first { $0["objectClass"] as? String == "certificate" })
+        #expect((certificate["subject"] as? String)?.contains("CN=Officer One") == true)
+        #expect(certificate["serial"] as? String == pki.token("officer1").certificateSerial)
+        let publicKey = try #require(objects.first { $0["objectClass"] as? String == "public-key" })
+        #expect(publicKey["keyType"] as? String == "rsa" && publicKey["bits"] as? Int == 2048)
+        #expect(!objects.contains { $0["objectClass"] as? String == "private-key" }, "no login: no private key")
+        let key = try #require((slot["keys"] as? [[String: Any]])?.first)
+        #expect(key["id"] as? String == "01")
+        #expect(key["algorithm"] as? String == "rsa-pkcs1-sha256")
+        #expect(key["mechanism"] as? String == "CKM_SHA256_RSA_PKCS")
+        #expect((key["reason"] as? String)?.contains("hashes and signs") == true)
+
+        // A token that does not hash (the seam hides every mechanism but CKM_RSA_PKCS).
+        let plain = try await report(["PAYSIGN_PKCS11_FAULTS": "C_GetMechanismList:only=CKM_RSA_PKCS"])
+        let plainSlot = try #require((plain["slots"] as? [[String: Any]])?.first)
+        #expect((plainSlot["mechanisms"] as? [[String: Any]])?.map { $0["name"] as? String } == ["CKM_RSA_PKCS"])
+        let plainKey = try #require((plainSlot["keys"] as? [[String: Any]])?.first)
+        #expect(plainKey["mechanism"] as? String == "CKM_RSA_PKCS")
+        #expect((plainKey["reason"] as? String)?.contains("DigestInfo") == true)
+        // An EC token offered no CKM_ECDSA: no mechanism, and why.
+        let lacking = try await report(["PAYSIGN_PKCS11_FAULTS": "C_GetMechanismList:only=CKM_RSA_PKCS"], token: "pkcs11:token=officer2")
+        let lackingKey = try #require(((lacking["slots"] as? [[String: Any]])?.first?["keys"] as? [[String: Any]])?.first)
+        #expect(lackingKey["mechanism"] == nil || lackingKey["mechanism"] is NSNull)
+        #expect((lackingKey["reason"] as? String)?.contains("does not offer CKM_ECDSA") == true)
+
+        // Usage: --diagnose reads in process; a URI that names no token is a refusal.
+        #expect(try await paysign(["tokens", "--diagnose"]).status == 2)
+        let none = try await paysign(["tokens", "--local", "--diagnose", "--token", "pkcs11:token=nobody"])
+        #expect(none.status == 1 && none.stderr.hasPrefix("paysign: no token matches"), "\(none.stderr)")
+    }
+
     @Test("a usage error in every command, from the argument parser's own list: exit 2, one sentence starting paysign:")
     func usageErrorInEveryCommand() async throws {
         let dump = try await paysign(["--experimental-dump-help"])
