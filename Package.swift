@@ -34,6 +34,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.0"),
         .package(url: "https://github.com/apple/swift-openapi-generator", from: "1.14.0"),
         .package(url: "https://github.com/apple/swift-openapi-runtime", from: "1.13.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.0"),
     ],
     targets: [
         // C bridges.
@@ -136,6 +137,17 @@ let package = Package(
             swiftSettings: [.unsafeFlags(["-suppress-warnings"])],
             plugins: [.plugin(name: "OpenAPIGenerator", package: "swift-openapi-generator")]),
 
+        // The payment center's state in PostgreSQL (issue 18): submissions, acceptances decided
+        // once across nodes by constraints, the center's hash-chained journal.
+        .target(
+            name: "PaysignCenterStore",
+            dependencies: [
+                "PaysignDomain", "PaysignStore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings),
+
         // The client's side of the socket: HTTP/1.1 over a Unix socket, no event loop.
         .target(name: "PaysignClient", dependencies: ["PaysignAPI"], swiftSettings: swiftSettings),
 
@@ -198,6 +210,14 @@ let package = Package(
             name: "PaysignDaemonTests", dependencies: ["PaysignClient", "PaysignTestSupport", "PaysignDaemon", "PaysignDomain", "PaysignAPI", "PaysignApplication"],
             swiftSettings: swiftSettings),
         .testTarget(name: "PaysignDomainTests", dependencies: ["PaysignDomain"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "PaysignCenterStoreTests",
+            dependencies: [
+                "PaysignCenterStore", "PaysignDomain", "PaysignTestSupport",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings),
         .testTarget(
             name: "PaysignApplicationTests",
             dependencies: ["PaysignSecrets", 

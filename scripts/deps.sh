@@ -21,6 +21,8 @@ packages=(
   # the conformance stage (Tests/conformance/run.sh): each caller's loopback port relayed to the
   # daemon's socket; schemathesis (pinned, from PyPI) in a venv of its own
   socat python3-venv
+  # the payment center's store (issue 18): a throw-away PostgreSQL cluster (Tests/testbed/postgres.sh)
+  postgresql
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -1,0 +1,297 @@
+public import Foundation
+public import Logging
+import PaysignDomain
+import PaysignStore
+public import PostgresNIO
+
+/// The payment center's state in PostgreSQL (issue 18): submissions, acceptances and the center's
+/// audit journal, shared by every node of the center. Nothing is decided by a read made before a
+/// write: an order is accepted once across all nodes because PostgreSQL's unique constraints
+/// refuse a second acceptance inside its transaction (`AcceptOnceRule`), and the journal stays one
+/// hash chain when nodes append at once because each append holds the journal's advisory lock
+/// for its transaction.
+///
+/// The caller runs `client.run()` (the connection pool) for as long as the store is used.
+public final class CenterStore: Sendable {
+    public let client: PostgresClient
+    let logger: Logger
+
+    public init(client: PostgresClient, logger: Logger) {
+        self.client = client
+        self.logger = logger
+    }
+
+    // MARK: Migrations
+
+    /// The schema, in named steps applied once each, in order, under an advisory lock (several
+    /// nodes starting at once apply each step once). Never edit a step that has shipped: add one.
+    static let migrations: [(name: String, statements: [String])] = [
+        (
+            "2026-12-07-submissions-acceptances-journal",
+            [
+                """
+                CREATE TABLE submissions (
+                    id bigserial PRIMARY KEY,
+                    envelope_sha256 text NOT NULL UNIQUE,
+                    entity_code text NOT NULL,
+                    order_id bigint NOT NULL,
+                    document_sha256 text NOT NULL,
+                    file_number text NOT NULL,
+                    received_at timestamptz NOT NULL,
+                    verdict text NOT NULL CHECK (verdict IN ('valid', 'invalid', 'indeterminate')),
+                    failed_checks text[] NOT NULL DEFAULT '{}',
+                    receipt bytea NOT NULL
+                )
+                """,
+                """
+                CREATE TABLE acceptances (
+                    submission_id bigint PRIMARY KEY REFERENCES submissions (id),
+                    entity_code text NOT NULL,
+                    order_id bigint NOT NULL,
+                    document_sha256 text NOT NULL,
+                    file_number text NOT NULL,
+                    accepted_at timestamptz NOT NULL,
+                    state text NOT NULL DEFAULT 'accepted' CHECK (state IN ('accepted', 'paid', 'returned')),
+                    CONSTRAINT acceptances_document_once UNIQUE (document_sha256),
+                    CONSTRAINT acceptances_file_number_once UNIQUE (file_number),
+                    CONSTRAINT acceptances_entity_order_once UNIQUE (entity_code, order_id)
+                )
+                """,
+                """
+                CREATE TABLE journal (
+                    seq bigint PRIMARY KEY,
+                    at text NOT NULL,
+                    actor text NOT NULL,
+                    kind text NOT NULL,
+                    detail text NOT NULL,
+                    previous_hash text NOT NULL,
+                    hash text NOT NULL UNIQUE
+                )
+                """,
+            ]
+        ),
+    ]
+
+    /// Applies the migrations not applied yet; returns the names it applied.
+    @discardableResult
+    public func migrate() async throws -> [String] {
+        try await client.withTransaction(logger: logger) { connection in
+            // One node migrates at a time; the others find the steps applied.
+            try await connection.query("SELECT pg_advisory_xact_lock(\(Self.migrationLock))", logger: logger)
+            try await connection.query(
+                "CREATE TABLE IF NOT EXISTS center_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())",
+                logger: logger)
+            var applied: Set<String> = []
+            for try await name in try await connection.query("SELECT name FROM center_migrations", logger: logger).decode(String.self) {
+                applied.insert(name)
+            }
+            var done: [String] = []
+            for migration in Self.migrations where !applied.contains(migration.name) {
+                for statement in migration.statements {
+                    try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                }
+                try await connection.query("INSERT INTO center_migrations (name) VALUES (\(migration.name))", logger: logger)
+                done.append(migration.name)
+            }
+            return done
+        }
+    }
+
+    static let migrationLock: Int64 = 0x7061_7973_6d69  // "paysmi"
+    static let journalLock: Int64 = 0x7061_7973_6a6e  // "paysjn"
+
+    // MARK: Submissions and acceptance
+
+    /// A submission as the center recorded it, with its signed receipt.
+    public struct Submission: Sendable, Hashable {
+        public var id: Int64
+        public var envelopeSHA256: String
+        public var entityCode: String
+        public var orderID: Int64
+        public var documentSHA256: String
+        public var fileNumber: String
+        public var verdict: String
+        public var failedChecks: [String]
+        public var receipt: [UInt8]
+    }
+
+    /// What `record` did with a submission.
+    public enum Outcome: Sendable, Hashable {
+        /// Recorded now; accepted for payment when its verdict is valid.
+        case recorded(Submission, accepted: Bool)
+        /// The identical envelope came before: its first record and receipt, nothing written.
+        case replay(Submission)
+    }
+
+    /// Records a verified submission and, when its verdict is valid, accepts it for payment, in one
+    /// transaction with its journal entry. The same envelope again returns its first record; a
+    /// valid order colliding with an accepted one (same document, file number, or entity and order
+    /// id) is refused by PostgreSQL's constraints and nothing is written (`AcceptOnceRule`).
+    public func record(
+        envelopeSHA256: String, entityCode: String, orderID: Int64, documentSHA256: String, fileNumber: String,
+        verdict: String, failedChecks: [String], receipt: [UInt8], receivedAt: Date, node: String
+    ) async throws -> Outcome {
+        do {
+            return try await client.withTransaction(logger: logger) { connection in
+                let rows = try await connection.query(
+                    """
+                    INSERT INTO submissions (envelope_sha256, entity_code, order_id, document_sha256, file_number, received_at,
+                                             verdict, failed_checks, receipt)
+                    VALUES (\(envelopeSHA256), \(entityCode), \(orderID), \(documentSHA256), \(fileNumber), \(receivedAt),
+                            \(verdict), \(failedChecks), \(ByteBuffer(bytes: receipt)))
+                    RETURNING id
+                    """, logger: logger)
+                var id: Int64?
+                for try await value in rows.decode(Int64.self) { id = value }
+                guard let id else { throw CenterStoreError("the submission was not recorded") }
+                let accepted = verdict == "valid"
+                if accepted {
+                    try await connection.query(
+                        """
+                        INSERT INTO acceptances (submission_id, entity_code, order_id, document_sha256, file_number, accepted_at)
+                        VALUES (\(id), \(entityCode), \(orderID), \(documentSHA256), \(fileNumber), \(receivedAt))
+                        """, logger: logger)
+                }
+                let detail = Self.json([
+                    "submission": String(id), "entity": entityCode, "order": String(orderID), "verdict": verdict,
+                    "accepted": accepted ? "true" : "false",
+                ])
+                try await Self.append(
+                    connection, kind: accepted ? "order-accepted" : "order-refused", actor: Self.json(["node": node]), detail: detail,
+                    at: receivedAt, logger: logger)
+                let submission = Submission(
+                    id: id, envelopeSHA256: envelopeSHA256, entityCode: entityCode, orderID: orderID, documentSHA256: documentSHA256,
+                    fileNumber: fileNumber, verdict: verdict, failedChecks: failedChecks, receipt: receipt)
+                return .recorded(submission, accepted: accepted)
+            }
+        } catch {
+            // A unique constraint: the same envelope (a replay), or a second acceptance.
+            guard let constraint = Self.uniqueViolation(error) else { throw error }
+            if constraint == "submissions_envelope_sha256_key", let first = try await submission(envelopeSHA256: envelopeSHA256) {
+                return .replay(first)
+            }
+            let key: AcceptOnceRule.Key = switch constraint {
+            case "acceptances_document_once": .document
+            case "acceptances_file_number_once": .fileNumber
+            default: .entityOrder
+            }
+            let earlier = try await acceptance(colliding: key, entityCode: entityCode, orderID: orderID,
+                                               documentSHA256: documentSHA256, fileNumber: fileNumber)
+            throw AcceptOnceRule.refusal(key, earlier: earlier ?? .init(submissionID: 0, entityCode: entityCode, orderID: orderID, acceptedAt: "?"))
+        }
+    }
+
+    /// The constraint a unique violation (SQLSTATE 23505) broke, as PostgreSQL names it; nil for
+    /// any other error.
+    static func uniqueViolation(_ error: any Error) -> String? {
+        let psql = (error as? PSQLError) ?? ((error as? PostgresTransactionError)?.closureError as? PSQLError)
+        guard let psql, psql.serverInfo?[.sqlState] == "23505" else { return nil }
+        return psql.serverInfo?[.constraintName] ?? ""
+    }
+
+    /// The submission recorded for an envelope, if any.
+    public func submission(envelopeSHA256: String) async throws -> Submission? {
+        let rows = try await client.query(
+            """
+            SELECT id, entity_code, order_id, document_sha256, file_number, verdict, failed_checks, receipt
+            FROM submissions WHERE envelope_sha256 = \(envelopeSHA256)
+            """, logger: logger)
+        for try await (id, entity, order, document, fileNumber, verdict, failed, receipt)
+            in rows.decode((Int64, String, Int64, String, String, String, [String], ByteBuffer).self)
+        {
+            return Submission(
+                id: id, envelopeSHA256: envelopeSHA256, entityCode: entity, orderID: order, documentSHA256: document,
+                fileNumber: fileNumber, verdict: verdict, failedChecks: failed, receipt: Array(buffer: receipt))
+        }
+        return nil
+    }
+
+    /// The acceptance a refused one collided with.
+    func acceptance(
+        colliding key: AcceptOnceRule.Key, entityCode: String, orderID: Int64, documentSHA256: String, fileNumber: String
+    ) async throws -> AcceptOnceRule.Earlier? {
+        let query: PostgresQuery = switch key {
+        case .document:
+            "SELECT submission_id, entity_code, order_id, accepted_at FROM acceptances WHERE document_sha256 = \(documentSHA256)"
+        case .fileNumber:
+            "SELECT submission_id, entity_code, order_id, accepted_at FROM acceptances WHERE file_number = \(fileNumber)"
+        case .entityOrder:
+            "SELECT submission_id, entity_code, order_id, accepted_at FROM acceptances WHERE entity_code = \(entityCode) AND order_id = \(orderID)"
+        }
+        for try await (id, entity, order, at) in try await client.query(query, logger: logger).decode((Int64, String, Int64, Date).self) {
+            return AcceptOnceRule.Earlier(submissionID: id, entityCode: entity, orderID: order, acceptedAt: Self.timestamp(at))
+        }
+        return nil
+    }
+
+    /// How many acceptances the center holds for an entity's order (0 or 1).
+    public func acceptances(entityCode: String, orderID: Int64) async throws -> Int {
+        var count = 0
+        for try await n in try await client.query(
+            "SELECT count(*) FROM acceptances WHERE entity_code = \(entityCode) AND order_id = \(orderID)", logger: logger
+        ).decode(Int64.self) {
+            count = Int(n)
+        }
+        return count
+    }
+
+    // MARK: The journal
+
+    /// Appends one entry to the center's journal in `connection`'s transaction, under the
+    /// journal's advisory lock: the lock is held until the transaction ends, so entries from every
+    /// node form one chain (`AuditChain`, the daemon's format).
+    static func append(
+        _ connection: PostgresConnection, kind: String, actor: String, detail: String, at date: Date, logger: Logger
+    ) async throws {
+        try await connection.query("SELECT pg_advisory_xact_lock(\(journalLock))", logger: logger)
+        var seq: Int64 = 0
+        var previous = AuditChain.genesis.hex
+        for try await (last, hash) in try await connection.query(
+            "SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1", logger: logger
+        ).decode((Int64, String).self) {
+            seq = last
+            previous = hash
+        }
+        seq += 1
+        let at = timestamp(date)
+        let hash = AuditChain.hash(seq: seq, at: at, actor: actor, kind: kind, detail: detail, previousHash: previous).hex
+        try await connection.query(
+            """
+            INSERT INTO journal (seq, at, actor, kind, detail, previous_hash, hash)
+            VALUES (\(seq), \(at), \(actor), \(kind), \(detail), \(previous), \(hash))
+            """, logger: logger)
+    }
+
+    /// Walks the journal's chain: nil when intact, else the first entry that breaks it.
+    public func verifyJournal() async throws -> (entries: Int64, brokenAt: Int64?) {
+        var previous = AuditChain.genesis.hex
+        var expected: Int64 = 1
+        for try await (seq, at, actor, kind, detail, previousHash, hash) in try await client.query(
+            "SELECT seq, at, actor, kind, detail, previous_hash, hash FROM journal ORDER BY seq", logger: logger
+        ).decode((Int64, String, String, String, String, String, String).self) {
+            guard seq == expected, previousHash == previous,
+                AuditChain.hash(seq: seq, at: at, actor: actor, kind: kind, detail: detail, previousHash: previousHash).hex == hash
+            else { return (expected - 1, seq) }
+            previous = hash
+            expected += 1
+        }
+        return (expected - 1, nil)
+    }
+
+    static func json(_ fields: [String: String]) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: (try? encoder.encode(fields)) ?? Data("{}".utf8), as: UTF8.self)
+    }
+
+    static func timestamp(_ date: Date) -> String {
+        date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
+    }
+}
+
+/// The store could not do what was asked (not a rule's refusal: `RuleRefusal`).
+public struct CenterStoreError: Error, Sendable, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
