@@ -222,6 +222,27 @@ struct RegistryAccess: Sendable {
                 return try .json(op)
             },
             Route("GET", "/v1/entities", roles: administrators) { _ in try .json(try await registry.entities()) },
+            // Payable orders waiting for delivery to the payment center (D8), by scope: an
+            // operator of one entity sees that entity's, the Ministry's side every entity's.
+            Route("GET", "/v1/outbox", roles: auditors, query: [.text("entity", maxLength: 64)]) { request in
+                let scope = OperatorScope.caller(request.resolvedCaller?.op, roles: request.roles)
+                let entity: String?
+                switch scope {
+                case .ministry: entity = request.query["entity"]
+                case .entity(let code):
+                    guard request.query["entity"].map({ $0 == code }) ?? true else {
+                        throw Problem(.notAuthorized, "the outbox of \(request.query["entity"] ?? "") is not in your scope (\(scope))", rule: .d3)
+                    }
+                    entity = code
+                case .unassigned: return try .json([Wire.OutboxEntry]())
+                }
+                let entries = try await registry.outbox(entity: entity)
+                return try .json(entries.map {
+                    Wire.OutboxEntry(
+                        orderID: $0.orderID, entityCode: $0.entityCode, queuedAt: $0.queuedAt,
+                        state: Wire.OutboxEntry.StatePayload(rawValue: $0.state) ?? .pending, attempts: $0.attempts, lastError: $0.lastError)
+                })
+            },
             Route("POST", "/v1/entities", roles: administrators) { request in
                 let body = try request.decode(Wire.NewEntity.self)
                 let entity = try await registry.addEntity(code: body.code, name: body.name, by: await access.actor(request.peer))

@@ -376,6 +376,12 @@ extension Registry {
                 certificateSHA256: signature.certificateSHA256.hex, signatureSHA256: signature.signatureSHA256.hex,
                 signedAt: Timestamp.string(signature.signedAt)
             ).insert(db)
+            if step == .second {
+                // Payable: queued for delivery to the payment center in this same transaction
+                // (D8), so no payable order is ever missing from the outbox.
+                try db.execute(
+                    sql: "INSERT INTO outbox (orderID, queuedAt) VALUES (?, ?)", arguments: [orderID, Timestamp.string(signature.signedAt)])
+            }
             var journal = try Journal.Writer(db)
             for event in journalFirst {
                 try journal.append(db, event, by: actor, at: at)
@@ -391,6 +397,38 @@ extension Registry {
             let signed = try Self.existingOrder(db, id: orderID)
             try Self.saveIdempotency(db, idempotency, for: signed, at: at)
             return signed
+        }
+    }
+
+    /// A payable order waiting for (or done with) delivery to the payment center (D8).
+    public struct OutboxEntry: Sendable, Hashable {
+        public var orderID: Order.ID
+        public var entityCode: String
+        public var queuedAt: Date
+        public var state: String
+        public var attempts: Int
+        public var lastError: String?
+    }
+
+    /// The outbox, oldest first; `entity` limits it to one entity's orders.
+    public func outbox(entity: String? = nil) async throws -> [OutboxEntry] {
+        typealias Raw = (orderID: Int64, entity: String, queuedAt: String, state: String, attempts: Int, lastError: String?)
+        let rows: [Raw] = try await read("read the outbox") { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT outbox.orderID, orders.entityCode, outbox.queuedAt, outbox.state, outbox.attempts, outbox.lastError
+                    FROM outbox JOIN orders ON orders.id = outbox.orderID
+                    WHERE ? IS NULL OR orders.entityCode = ?
+                    ORDER BY outbox.queuedAt, outbox.orderID
+                    """,
+                arguments: [entity, entity]
+            ).map { ($0[0], $0[1], $0[2], $0[3], $0[4], $0[5]) }
+        }
+        return try rows.map { row in
+            OutboxEntry(
+                orderID: row.orderID, entityCode: row.entity, queuedAt: try Self.date(row.queuedAt, "outbox.queuedAt"),
+                state: row.state, attempts: row.attempts, lastError: row.lastError)
         }
     }
 

@@ -346,6 +346,20 @@ enum Schema {
                     BEGIN UPDATE registry_generation SET value = value + 1 WHERE id = 1; END;
                     """)
         }
+        // v6-outbox (issue 18, D8): a payable order waits here for delivery to the payment
+        // center, queued in the transaction that records its second signature.
+        migrator.registerMigration("v6-outbox") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE outbox (
+                        orderID INTEGER PRIMARY KEY REFERENCES orders(id),
+                        queuedAt TEXT NOT NULL,
+                        state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'delivered')),
+                        attempts INTEGER NOT NULL DEFAULT 0,
+                        lastError TEXT
+                    );
+                    """)
+        }
         return migrator
     }()
 

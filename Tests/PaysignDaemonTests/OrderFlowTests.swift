@@ -100,6 +100,9 @@ struct OrderFlowTests {
 
         let payable = try desk.orderObject(id)
         #expect(payable["state"] as? String == "payable")
+        // D8: payable, and queued for the payment center in the same transaction.
+        let outbox = try #require(try JSONSerialization.jsonObject(with: try desk.get("/v1/outbox").body) as? [[String: Any]])
+        #expect(outbox.contains { ($0["orderID"] as? NSNumber)?.int64Value == id && $0["state"] as? String == "pending" }, "\(outbox)")
         let signatures = payable["signatures"] as? [[String: Any]] ?? []
         #expect(signatures.map { $0["step"] as? String } == ["first", "second"])
         #expect(signatures.map { ($0["signer"] as? [String: Any])?["unixUser"] as? String } == [Self.officer1, Self.ministry])
