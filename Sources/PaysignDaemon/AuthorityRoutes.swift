@@ -31,7 +31,7 @@ extension AuthorityDesk {
                 let token = try await desk.transition(
                     serial: request.parameters["serial"] ?? "", action: action, cause: cause, invalidityDate: invalidity,
                     note: body.note, caller: caller)
-                return try .json(Wire.RegisteredToken(token))
+                return try .json(try Wire.RegisteredToken(token))
             },
             Route("POST", "/v1/holders/{user}/clearance", roles: [.certificationAuthority, .administrator], rule: .d6) { request in
                 let caller = try await Caller.resolve(request, registry: registry)

@@ -80,6 +80,15 @@ extension Contract {
         }
         return domain
     }
+
+    /// A domain value as the document's enum of the same values (the reverse of `domain`).
+    static func wire<T: RawRepresentable>(_ value: some RawRepresentable<String>, as type: T.Type = T.self) throws -> T
+    where T.RawValue == String {
+        guard let wire = T(rawValue: value.rawValue) else {
+            throw Problem(.internalError, "the daemon's '\(value.rawValue)' is no \(T.self) of the API document")
+        }
+        return wire
+    }
 }
 
 extension Request {

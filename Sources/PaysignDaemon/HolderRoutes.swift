@@ -35,7 +35,7 @@ enum HolderRoutes {
             },
             Route("GET", "/v1/registered-tokens", roles: overseers) { request in
                 let caller = try await Caller.resolve(request, registry: registry)
-                return try .json(try await desk.registeredTokens(caller: caller).map(Wire.RegisteredToken.init))
+                return try .json(try await desk.registeredTokens(caller: caller).map { try Wire.RegisteredToken($0) })
             },
             Route("POST", "/v1/registered-tokens", roles: [.administrator, .certificationAuthority]) { request in
                 let caller = try await Caller.resolve(request, registry: registry)
@@ -48,7 +48,7 @@ enum HolderRoutes {
                 case .issued: .issued
                 }
                 let token = try await desk.registerToken(uri, holder: body.holder, state: state, caller: caller)
-                return try .json(Wire.RegisteredToken(token), status: 201)
+                return try .json(try Wire.RegisteredToken(token), status: 201)
             },
             Route("POST", "/v1/pin-changes", roles: API.anyRole) { request in
                 let caller = try await Caller.resolve(request, registry: registry)
@@ -58,7 +58,7 @@ enum HolderRoutes {
                 }
                 let uri = try TokenURI.parse(fields.token)
                 let token = try await desk.changePIN(uri, old: old, new: new, confirmFinalTry: fields.confirmFinalTry ?? false, caller: caller)
-                return try .json(Wire.RegisteredToken(token))
+                return try .json(try Wire.RegisteredToken(token))
             },
         ]
     }
@@ -83,15 +83,14 @@ extension Wire.Holder {
 }
 
 extension Wire.RegisteredToken {
-    init(_ token: TokenRecord) {
+    init(_ token: TokenRecord) throws {
         self.init(
             id: Int(token.id), serial: token.serial, label: token.label, holder: token.holder.map { Int($0) },
             registeredAt: token.registeredAt, pinChangedAt: token.pinChangedAt,
             certificates: token.certificates.map {
                 .init(sha256: $0.sha256.hex, serial: $0.serialHex, subject: $0.subject, notBefore: $0.notBefore, notAfter: $0.notAfter)
             },
-            // The document's states are the domain's (`ContractTests`); never a trap if they drift.
-            state: Wire.TokenState(rawValue: token.state.rawValue) ?? .revoked,
+            state: try Contract.wire(token.state),
             revocation: token.revocation.map {
                 .init(at: $0.at, cause: $0.cause.rawValue, reason: $0.reason.rawValue, invalidityDate: $0.invalidityDate)
             })

@@ -90,7 +90,7 @@ public enum FaultSeam {
             if let colon = spec.range(of: ":only=") {
                 var only: Set<UInt> = []
                 for name in spec[colon.upperBound...].split(separator: "|") {
-                    guard let type = mechanismTypes[String(name)] else { return nil }
+                    guard let type = MechanismNames.type(named: String(name)) else { return nil }
                     only.insert(type)
                 }
                 var rule = Rule(function: String(spec[..<colon.lowerBound]))
@@ -159,12 +159,6 @@ public enum FaultSeam {
     }
 
     /// PIN-state bits to add to a `C_GetTokenInfo` answer.
-    /// The mechanism names the seam takes, by type.
-    public static let mechanismTypes: [String: UInt] = [
-        "CKM_RSA_PKCS": 0x01, "CKM_RSA_PKCS_PSS": 0x0D, "CKM_SHA256_RSA_PKCS": 0x40, "CKM_SHA256_RSA_PKCS_PSS": 0x43,
-        "CKM_ECDSA": 0x1041, "CKM_ECDSA_SHA256": 0x1044, "CKM_RSA_PKCS_OAEP": 0x09,
-    ]
-
     /// The mechanisms a token offers, less those a rule hides (debug builds).
     static func offered(_ types: [UInt]) -> [UInt] {
         #if DEBUG

@@ -205,14 +205,7 @@ public enum SigningMechanism: String, Hashable, Sendable, Codable, CaseIterable 
     public var takesDigest: Bool { self != .sha256RSAPKCS }
 
     /// The PKCS#11 name, as `pkcs11-tool -M` and the standard print it.
-    public var ckName: String {
-        switch self {
-        case .sha256RSAPKCS: return "CKM_SHA256_RSA_PKCS"
-        case .rsaPSSSHA256: return "CKM_RSA_PKCS_PSS"
-        case .ecdsa: return "CKM_ECDSA"
-        case .rsaPKCSDigestInfo: return "CKM_RSA_PKCS"
-        }
-    }
+    public var ckName: String { MechanismNames.name(ckMechanism) }
 
     /// The mechanism's CK_MECHANISM_TYPE.
     public var type: UInt { ckMechanism }
@@ -240,5 +233,40 @@ public enum SigningMechanism: String, Hashable, Sendable, Codable, CaseIterable 
         case .ecdsa: return 0x1041  // CKM_ECDSA
         case .rsaPKCSDigestInfo: return 0x01  // CKM_RSA_PKCS
         }
+    }
+}
+
+/// Names and flags of PKCS#11 mechanisms as the standard prints them.
+public enum MechanismNames {
+    public static let names: [UInt: String] = [
+        0x00: "CKM_RSA_PKCS_KEY_PAIR_GEN", 0x01: "CKM_RSA_PKCS", 0x03: "CKM_RSA_X_509", 0x05: "CKM_SHA1_RSA_PKCS",
+        0x09: "CKM_RSA_PKCS_OAEP", 0x0D: "CKM_RSA_PKCS_PSS", 0x0E: "CKM_SHA1_RSA_PKCS_PSS", 0x40: "CKM_SHA256_RSA_PKCS",
+        0x41: "CKM_SHA384_RSA_PKCS", 0x42: "CKM_SHA512_RSA_PKCS", 0x43: "CKM_SHA256_RSA_PKCS_PSS",
+        0x44: "CKM_SHA384_RSA_PKCS_PSS", 0x45: "CKM_SHA512_RSA_PKCS_PSS", 0x46: "CKM_SHA224_RSA_PKCS",
+        0x220: "CKM_SHA_1", 0x250: "CKM_SHA256", 0x260: "CKM_SHA384", 0x270: "CKM_SHA512", 0x1040: "CKM_EC_KEY_PAIR_GEN",
+        0x1041: "CKM_ECDSA", 0x1042: "CKM_ECDSA_SHA1", 0x1044: "CKM_ECDSA_SHA256", 0x1045: "CKM_ECDSA_SHA384",
+        0x1046: "CKM_ECDSA_SHA512", 0x1050: "CKM_ECDH1_DERIVE", 0x1080: "CKM_AES_KEY_GEN", 0x1081: "CKM_AES_ECB",
+        0x1082: "CKM_AES_CBC", 0x1085: "CKM_AES_CBC_PAD", 0x1087: "CKM_AES_GCM",
+    ]
+
+    /// A mechanism's type by its name (`CKM_RSA_PKCS` → 0x1), for the fault seam's rules.
+    public static func type(named name: String) -> UInt? {
+        names.first { $0.value == name }?.key
+    }
+
+    public static func name(_ type: UInt) -> String {
+        names[type] ?? "0x" + String(type, radix: 16, uppercase: true)
+    }
+
+    static let flagNames: [(UInt, String)] = [
+        (0x1, "hardware"), (0x100, "encrypt"), (0x200, "decrypt"), (0x400, "digest"), (0x800, "sign"),
+        (0x1000, "sign-recover"), (0x2000, "verify"), (0x4000, "verify-recover"), (0x8000, "generate"),
+        (0x10000, "generate-key-pair"), (0x20000, "wrap"), (0x40000, "unwrap"), (0x80000, "derive"),
+        (0x100000, "ec-f-p"), (0x200000, "ec-f-2m"), (0x400000, "ec-parameters"), (0x800000, "ec-named-curve"),
+        (0x1000000, "ec-uncompress"), (0x2000000, "ec-compress"),
+    ]
+
+    public static func flags(_ value: UInt) -> [String] {
+        flagNames.filter { value & $0.0 != 0 }.map(\.1)
     }
 }

@@ -152,7 +152,7 @@ extension TokenService {
                 report.objects.append(entry)
             }
             for key in try await session.objects(.publicKey) {
-                let bits = key.keyType == .ec ? ecCurveBits(key.ecParameters) : key.modulusBits
+                let bits = keyBits(key)
                 report.objects.append(Diagnosis.Object(
                     objectClass: "public-key", id: Hex.string(key.id), label: key.label, keyType: key.keyType?.rawValue, bits: bits))
                 let algorithm = key.keyType.flatMap(SignatureAlgorithm.default(for:))
@@ -203,35 +203,5 @@ extension TokenService {
             }
         }
         return result
-    }
-}
-
-/// Names and flags of PKCS#11 mechanisms as the standard prints them.
-public enum MechanismNames {
-    static let names: [UInt: String] = [
-        0x00: "CKM_RSA_PKCS_KEY_PAIR_GEN", 0x01: "CKM_RSA_PKCS", 0x03: "CKM_RSA_X_509", 0x05: "CKM_SHA1_RSA_PKCS",
-        0x09: "CKM_RSA_PKCS_OAEP", 0x0D: "CKM_RSA_PKCS_PSS", 0x0E: "CKM_SHA1_RSA_PKCS_PSS", 0x40: "CKM_SHA256_RSA_PKCS",
-        0x41: "CKM_SHA384_RSA_PKCS", 0x42: "CKM_SHA512_RSA_PKCS", 0x43: "CKM_SHA256_RSA_PKCS_PSS",
-        0x44: "CKM_SHA384_RSA_PKCS_PSS", 0x45: "CKM_SHA512_RSA_PKCS_PSS", 0x46: "CKM_SHA224_RSA_PKCS",
-        0x220: "CKM_SHA_1", 0x250: "CKM_SHA256", 0x260: "CKM_SHA384", 0x270: "CKM_SHA512", 0x1040: "CKM_EC_KEY_PAIR_GEN",
-        0x1041: "CKM_ECDSA", 0x1042: "CKM_ECDSA_SHA1", 0x1044: "CKM_ECDSA_SHA256", 0x1045: "CKM_ECDSA_SHA384",
-        0x1046: "CKM_ECDSA_SHA512", 0x1050: "CKM_ECDH1_DERIVE", 0x1080: "CKM_AES_KEY_GEN", 0x1081: "CKM_AES_ECB",
-        0x1082: "CKM_AES_CBC", 0x1085: "CKM_AES_CBC_PAD", 0x1087: "CKM_AES_GCM",
-    ]
-
-    public static func name(_ type: UInt) -> String {
-        names[type] ?? "0x" + String(type, radix: 16, uppercase: true)
-    }
-
-    static let flagNames: [(UInt, String)] = [
-        (0x1, "hardware"), (0x100, "encrypt"), (0x200, "decrypt"), (0x400, "digest"), (0x800, "sign"),
-        (0x1000, "sign-recover"), (0x2000, "verify"), (0x4000, "verify-recover"), (0x8000, "generate"),
-        (0x10000, "generate-key-pair"), (0x20000, "wrap"), (0x40000, "unwrap"), (0x80000, "derive"),
-        (0x100000, "ec-f-p"), (0x200000, "ec-f-2m"), (0x400000, "ec-parameters"), (0x800000, "ec-named-curve"),
-        (0x1000000, "ec-uncompress"), (0x2000000, "ec-compress"),
-    ]
-
-    public static func flags(_ value: UInt) -> [String] {
-        flagNames.filter { value & $0.0 != 0 }.map(\.1)
     }
 }

@@ -144,7 +144,7 @@ extension TokenService {
             for key in keys {
                 var uri = tokenURI.object(key)
                 uri.type = .privateKey
-                let bits = key.keyType == .ec ? ecCurveBits(key.ecParameters) : key.modulusBits
+                let bits = keyBits(key)
                 let algorithm = key.keyType.flatMap(SignatureAlgorithm.default(for:))
                 let choice = algorithm.map { MechanismChoice.choose($0, keyBits: bits, offered: mechanisms) }
                 token.keys.append(

@@ -37,6 +37,11 @@ public struct MechanismChoice: Sendable, Hashable {
     }
 }
 
+/// A key object's size in bits: the RSA modulus, or the EC curve's.
+public func keyBits(_ key: ObjectInfo) -> Int? {
+    key.keyType == .ec ? ecCurveBits(key.ecParameters) : key.modulusBits
+}
+
 /// The size in bits of the named curves paysign meets, from their DER OIDs (P-256, P-384, P-521).
 public func ecCurveBits(_ parameters: [UInt8]?) -> Int? {
     switch parameters {

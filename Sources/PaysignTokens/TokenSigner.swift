@@ -93,7 +93,7 @@ public final class TokenSigner: Sendable {
     }
 
     /// The key's size in bits: the RSA modulus, or the EC curve's.
-    var keyBits: Int? { publicKey.modulusBits ?? ecCurveBits(publicKey.ecParameters) }
+    var keyBits: Int? { PaysignTokens.keyBits(publicKey) }
 
     /// Whether the key asks for its PIN at every signature (`CKA_ALWAYS_AUTHENTICATE`), as read
     /// since the last login (false before the key was found): such a login is never kept.
