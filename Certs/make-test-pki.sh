@@ -205,6 +205,145 @@ TSACNF
 }
 make_tsa
 
+# The payment center's side (issue 18), made while the root key is still a file:
+# - token "center" (RSA-2048): key 01 "receipt" signs receipts (certs/center-receipt.pem), key 02
+#   "decrypt" opens envelopes with RSAES-OAEP (certs/center-encryption.pem, keyEncipherment);
+# - tokens "submission" (P-256, entity EG-0101) and "submission2" (P-256, EG-0202): each entity's
+#   daemon's key for the TLS link, in the submission profile (policy below, id-kp-clientAuth, the
+#   entity's code in organizationIdentifier);
+# - DIR/tls/: the center's TLS server key and certificate (files; DNS center.paysign.test and
+#   127.0.0.1), and client certificates with file keys for the refusal tests: a valid submission
+#   certificate, a center operator's (staff profile), one without a profile, an expired one, a
+#   revoked one (in DIR/tls/crl.pem, the root's revocation list), and one from another CA.
+submission_policy=2.25.308683874879709541138332373844464616789
+staff_policy=2.25.264439672940767442065922572086543001833
+cat >> "$dir/ca/openssl.cnf" <<CNF
+[submission]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = clientAuth
+certificatePolicies = $submission_policy
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+[center_staff]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = clientAuth
+certificatePolicies = $staff_policy
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+[no_profile]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature,nonRepudiation
+extendedKeyUsage = clientAuth
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+[center_server]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = serverAuth
+subjectAltName = DNS:center.paysign.test,IP:127.0.0.1
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+[center_receipt]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature,nonRepudiation
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+[center_encryption]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,keyEncipherment
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+[ca]
+default_ca = test_root
+[test_root]
+database = $dir/tls/ca-db/index.txt
+crlnumber = $dir/tls/ca-db/crlnumber
+certificate = $dir/ca/ca.pem
+private_key = $dir/ca/ca.key
+default_md = sha256
+default_crl_days = 30
+CNF
+
+# certify_token_key LABEL PIN ID EXTENSIONS SUBJECT OUT: a certificate for the key ID on token LABEL.
+certify_token_key() {
+  local label=$1 pin=$2 id=$3 ext=$4 subject=$5 out=$6
+  local work="$dir/work/$label-$id"
+  mkdir -p "$work"
+  quiet pkcs11-tool --module "$module" --token-label "$label" --read-object --type pubkey --id "$id" -o "$work/pub.der"
+  quiet openssl pkey -pubin -inform DER -in "$work/pub.der" -out "$work/pub.pem"
+  quiet openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$work/throwaway.key" \
+    -subj "$subject" -out "$work/req.csr"
+  quiet openssl x509 -req -in "$work/req.csr" -force_pubkey "$work/pub.pem" -CA "$dir/ca/ca.pem" -CAkey "$dir/ca/ca.key" \
+    -set_serial "0x$(openssl rand -hex 8)" -sha256 -days 730 -extfile "$dir/ca/openssl.cnf" -extensions "$ext" -out "$out"
+  chmod 644 "$out"
+  quiet openssl x509 -in "$out" -outform DER -out "$work/cert.der"
+  quiet pkcs11-tool --module "$module" --token-label "$label" --login --pin "$pin" \
+    --write-object "$work/cert.der" --type cert --id "$id" --label "$(basename "$out" .pem)"
+}
+
+# file_certificate NAME EXTENSIONS SUBJECT [CA_PEM CA_KEY] [expired]: a P-256 key file and its certificate in DIR/tls.
+file_certificate() {
+  local name=$1 ext=$2 subject=$3 ca=${4:-$dir/ca/ca.pem} cakey=${5:-$dir/ca/ca.key} expired=${6:-}
+  quiet openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$dir/tls/$name.key" \
+    -subj "$subject" -out "$dir/tls/$name.csr"
+  local sign=(openssl x509 -req -in "$dir/tls/$name.csr" -CA "$ca" -CAkey "$cakey" -set_serial "0x$(openssl rand -hex 8)"
+    -sha256 -extfile "$dir/ca/openssl.cnf" -extensions "$ext" -out "$dir/tls/$name.pem")
+  if [ -n "$expired" ]; then quiet faketime '2020-01-01 00:00:00' "${sign[@]}" -days 365; else quiet "${sign[@]}" -days 730; fi
+  rm -f "$dir/tls/$name.csr"
+  chmod 644 "$dir/tls/$name.pem"
+}
+
+make_center_side() {
+  mkdir -p "$dir/tls/ca-db" "$dir/work"
+  : > "$dir/tls/ca-db/index.txt"
+  echo 1000 > "$dir/tls/ca-db/crlnumber"
+  quiet softhsm2-util --init-token --free --label center --so-pin so-999999 --pin 999999
+  quiet pkcs11-tool --module "$module" --token-label center --login --pin 999999 \
+    --keypairgen --key-type rsa:2048 --id 01 --label receipt --usage-sign
+  # The decryption key is made as a file and written onto the token, and a copy is kept
+  # (tls/center-encryption.TEST-ONLY.key) so tests can check with `openssl cms -decrypt` that an
+  # envelope opens with the center's key alone. A production center's key is made on its HSM.
+  quiet openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$dir/tls/center-encryption.TEST-ONLY.key"
+  quiet openssl pkcs8 -topk8 -nocrypt -in "$dir/tls/center-encryption.TEST-ONLY.key" -outform DER -out "$dir/work/center-decrypt.der"
+  quiet openssl pkey -in "$dir/tls/center-encryption.TEST-ONLY.key" -pubout -outform DER -out "$dir/work/center-decrypt-pub.der"
+  quiet pkcs11-tool --module "$module" --token-label center --login --pin 999999 \
+    --write-object "$dir/work/center-decrypt.der" --type privkey --id 02 --label decrypt --usage-decrypt --sensitive
+  quiet pkcs11-tool --module "$module" --token-label center --login --pin 999999 \
+    --write-object "$dir/work/center-decrypt-pub.der" --type pubkey --id 02 --label decrypt --usage-decrypt
+  rm -f "$dir/work/center-decrypt.der"
+  certify_token_key center 999999 01 center_receipt \
+    "/C=EG/O=Ministry of Finance (TEST)/OU=e-Payment Center (TEST)/CN=paysign Test Payment Center Receipts" "$dir/certs/center-receipt.pem"
+  certify_token_key center 999999 02 center_encryption \
+    "/C=EG/O=Ministry of Finance (TEST)/OU=e-Payment Center (TEST)/CN=paysign Test Payment Center Encryption" "$dir/certs/center-encryption.pem"
+  add_row center rsa:2048 999999 payment-center "$dir/certs/center-receipt.pem"
+  local label entity pin
+  for spec in submission:EG-0101:121212 submission2:EG-0202:131313; do
+    IFS=: read -r label entity pin <<<"$spec"
+    make_key "$label" EC:prime256v1 "$pin"
+    certify_token_key "$label" "$pin" 01 submission \
+      "/C=EG/O=Test Entity $entity/organizationIdentifier=$entity/OU=submission/CN=paysignd $entity" "$dir/certs/$label.pem"
+    add_row "$label" EC:prime256v1 "$pin" submission "$dir/certs/$label.pem"
+  done
+  file_certificate center-server center_server "/C=EG/O=Ministry of Finance (TEST)/OU=e-Payment Center (TEST)/CN=center.paysign.test"
+  file_certificate submission-file submission "/C=EG/O=Test Entity EG-0101/organizationIdentifier=EG-0101/OU=submission/CN=paysignd EG-0101 (file key)"
+  file_certificate operator center_staff "/C=EG/O=Ministry of Finance (TEST)/OU=e-Payment Center (TEST)/CN=Center Operator/serialNumber=29101010100077"
+  file_certificate no-profile no_profile "/C=EG/O=Test Entity EG-0101/OU=first-signature/CN=Officer With Client Auth/serialNumber=28001010100011"
+  file_certificate expired-submission submission "/C=EG/O=Test Entity EG-0101/organizationIdentifier=EG-0101/OU=submission/CN=paysignd EG-0101 (expired)" "$dir/ca/ca.pem" "$dir/ca/ca.key" expired
+  file_certificate revoked-submission submission "/C=EG/O=Test Entity EG-0101/organizationIdentifier=EG-0101/OU=submission/CN=paysignd EG-0101 (revoked)"
+  quiet openssl ca -config "$dir/ca/openssl.cnf" -revoke "$dir/tls/revoked-submission.pem" -crl_reason keyCompromise
+  quiet openssl ca -config "$dir/ca/openssl.cnf" -gencrl -out "$dir/tls/crl.pem"
+  chmod 644 "$dir/tls/crl.pem"
+  # Another CA, and a submission certificate of its own (the same profile, the wrong issuer).
+  quiet openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$dir/tls/other-ca.key" -sha256 -days 365 \
+    -subj "/C=EG/O=Someone Else/CN=Other Root CA" -config "$dir/ca/openssl.cnf" -extensions root -out "$dir/tls/other-ca.pem"
+  file_certificate other-ca-submission submission "/C=EG/O=Test Entity EG-0101/organizationIdentifier=EG-0101/OU=submission/CN=paysignd EG-0101 (other CA)" \
+    "$dir/tls/other-ca.pem" "$dir/tls/other-ca.key"
+  rm -f "$dir/tls/other-ca.key"
+}
+make_center_side
+
 # The certification authority's own token (D6: revocation lists are signed on it). The root key is
 # moved onto the token with its certificate and public key (same CKA_ID), then the key file is
 # destroyed: from here on only the token signs for the authority.

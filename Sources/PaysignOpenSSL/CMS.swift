@@ -219,7 +219,7 @@ public struct CMSError: Error, Sendable, CustomStringConvertible {
 /// The OpenSSL calls behind `SignedDocument`, `CMSBuilder` and verification, kept in one place.
 enum CMSHandle {
     /// Parses DER into a new `CMS_ContentInfo` that the caller frees.
-    static func parse(_ der: [UInt8]) throws -> OpaquePointer {
+    static func parse(_ der: [UInt8], attached: Bool = false) throws -> OpaquePointer {
         OpenSSLError.clearQueue()
         guard !der.isEmpty else {
             throw OpenSSLError(.malformedSignature, "the signature file is empty; a DER CMS SignedData (.p7s) was expected")
@@ -244,9 +244,11 @@ enum CMSHandle {
             let name = OBJ_nid2sn(type).map { String(cString: $0) } ?? "unknown"
             throw OpenSSLError(.malformedSignature, "the CMS file holds \(name), not SignedData; it is not a signature")
         }
-        guard CMS_is_detached(cms) == 1 else {
+        guard CMS_is_detached(cms) == (attached ? 0 : 1) else {
             CMS_ContentInfo_free(cms)
-            throw OpenSSLError(.malformedSignature, "the SignedData carries its content inside; paysign uses detached signatures, with the content in a file of its own")
+            throw OpenSSLError(.malformedSignature, attached
+                ? "the SignedData does not carry its content; a receipt carries what it proves"
+                : "the SignedData carries its content inside; paysign uses detached signatures, with the content in a file of its own")
         }
         guard !signerInfos(cms).isEmpty else {
             CMS_ContentInfo_free(cms)

@@ -43,6 +43,7 @@ public final class Certificate: @unchecked Sendable, Hashable, CustomStringConve
         public init(rawValue: UInt32) { self.rawValue = rawValue }
         public static let digitalSignature = KeyUsage(rawValue: 0x80)  // KU_DIGITAL_SIGNATURE
         public static let nonRepudiation = KeyUsage(rawValue: 0x40)  // KU_NON_REPUDIATION
+        public static let keyEncipherment = KeyUsage(rawValue: 0x20)  // KU_KEY_ENCIPHERMENT
         public static let keyCertSign = KeyUsage(rawValue: 0x04)  // KU_KEY_CERT_SIGN
         public static let cRLSign = KeyUsage(rawValue: 0x02)  // KU_CRL_SIGN
     }
@@ -191,5 +192,52 @@ public final class Certificate: @unchecked Sendable, Hashable, CustomStringConve
         var tm = tm()
         guard ASN1_TIME_to_tm(time, &tm) == 1 else { return .distantPast }
         return Date(timeIntervalSince1970: TimeInterval(timegm(&tm)))
+    }
+}
+
+// MARK: Extensions a profile is judged by
+
+extension Certificate {
+    /// The extended key usage purposes (dotted OIDs, RFC 5280 4.2.1.12); empty when the extension
+    /// is absent.
+    public var extendedKeyUsages: [String] {
+        OpenSSLError.clearQueue()
+        defer { OpenSSLError.clearQueue() }
+        guard let raw = X509_get_ext_d2i(x509, NID_ext_key_usage, nil, nil) else { return [] }
+        let stack = OpaquePointer(raw)
+        defer { EXTENDED_KEY_USAGE_free(stack) }
+        return (0..<max(0, OPENSSL_sk_num(stack))).compactMap { index in
+            OPENSSL_sk_value(stack, index).map { X509Text.oid(OpaquePointer($0)) }
+        }
+    }
+
+    /// The certificate policy identifiers (dotted OIDs, RFC 5280 4.2.1.4); empty when absent.
+    public var policies: [String] {
+        OpenSSLError.clearQueue()
+        defer { OpenSSLError.clearQueue() }
+        guard let raw = X509_get_ext_d2i(x509, NID_certificate_policies, nil, nil) else { return [] }
+        let stack = OpaquePointer(raw)
+        defer { CERTIFICATEPOLICIES_free(stack) }
+        return (0..<max(0, OPENSSL_sk_num(stack))).compactMap { index in
+            OPENSSL_sk_value(stack, index).map { info in
+                X509Text.oid(info.assumingMemoryBound(to: POLICYINFO.self).pointee.policyid)
+            }
+        }
+    }
+
+    /// The subject's organizationIdentifier (2.5.4.97): the entity's code in paysign's PKI.
+    public var organizationIdentifier: String? { X509Text.entry(X509_get_subject_name(x509), nid: NID_organizationIdentifier) }
+
+    /// The subject's organizational unit (2.5.4.11).
+    public var organizationalUnit: String? { X509Text.entry(X509_get_subject_name(x509), nid: NID_organizationalUnitName) }
+
+    /// The subjectPublicKeyInfo's DER.
+    public var subjectPublicKeyInfoDER: [UInt8] {
+        guard let key = X509_get0_pubkey(x509) else { return [] }
+        var der: UnsafeMutablePointer<UInt8>?
+        let length = i2d_PUBKEY(key, &der)
+        guard length > 0, let der else { return [] }
+        defer { CPaysignShims_OPENSSL_free(der) }
+        return Array(UnsafeBufferPointer(start: der, count: Int(length)))
     }
 }

@@ -148,6 +148,15 @@ public final class TrustContext: @unchecked Sendable {
         return verdict
     }
 
+    /// The chain verdict and revocation of a certificate presented on its own (a TLS client's,
+    /// a receipt's signer), with the CA certificates presented beside it as untrusted
+    /// intermediates: the same judgement as a signer's. nil when OpenSSL cannot read it.
+    public func judge(_ certificate: Certificate, presented: [Certificate] = []) -> ChainVerdict? {
+        guard let cached = self.certificate(der: certificate.derEncoded[...]) else { return nil }
+        let authorities = presented.compactMap { self.certificate(der: $0.derEncoded[...]) }.filter(\.isAuthority)
+        return chain(for: cached, authorities: authorities)
+    }
+
     private func build(_ certificate: CachedCertificate, authorities: [CachedCertificate]) -> ChainVerdict {
         var trusted = false
         var problem: String?
@@ -214,7 +223,7 @@ final class CachedCertificate: Sendable {
     }
 
     /// `TBSCertificate ::= SEQUENCE { [0] version OPTIONAL, serialNumber, signature, issuer, … }`.
-    private static func issuerAndSerial(_ der: [UInt8]) throws -> (ArraySlice<UInt8>, ArraySlice<UInt8>) {
+    static func issuerAndSerial(_ der: [UInt8]) throws -> (ArraySlice<UInt8>, ArraySlice<UInt8>) {
         let root = try DER.parse(der)
         guard case .constructed(let top) = root.content, let tbs = Array(top).first, case .constructed(let fields) = tbs.content else {
             throw StructureError("not a certificate")

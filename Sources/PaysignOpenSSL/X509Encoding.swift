@@ -323,6 +323,14 @@ enum X509Support {
 // MARK: - Reading what OpenSSL parsed
 
 enum X509Text {
+    /// An ASN1_OBJECT as a dotted OID.
+    static func oid(_ object: OpaquePointer?) -> String {
+        var buffer = [CChar](repeating: 0, count: 128)
+        let length = OBJ_obj2txt(&buffer, Int32(buffer.count), object, 1)
+        guard length > 0, length < Int32(buffer.count) else { return "" }
+        return String(decoding: buffer.prefix(Int(length)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
     /// A name as RFC 2253 text (`CN=…,O=…,C=EG`), as `Certificate.subject` prints it.
     static func name(_ name: OpaquePointer?) -> String {
         guard let name, let text = CPaysignShims_X509_NAME_to_rfc2253(name) else { return "" }

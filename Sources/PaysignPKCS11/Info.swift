@@ -270,3 +270,19 @@ public enum MechanismNames {
         flagNames.filter { value & $0.0 != 0 }.map(\.1)
     }
 }
+
+/// How the center's key decrypts a key transported to it: `CKM_RSA_PKCS_OAEP` with the hash of
+/// the OAEP parameters (RFC 8017 A.2.1; the MGF1 hash is the same). SoftHSM 2.6.1 decrypts only
+/// with SHA-1 (RFC 4055's default parameters); hardware HSMs usually offer SHA-256 too.
+public struct DecryptionMechanism: Sendable, Hashable {
+    public enum Hash: String, Sendable, Hashable, CaseIterable {
+        case sha1, sha256
+
+        var ckMechanism: UInt { self == .sha1 ? 0x220 : 0x250 }  // CKM_SHA_1, CKM_SHA256
+        var ckMGF: UInt { self == .sha1 ? 1 : 2 }  // CKG_MGF1_SHA1, CKG_MGF1_SHA256
+    }
+
+    public var hash: Hash
+    public init(oaep hash: Hash) { self.hash = hash }
+    public var ckName: String { "CKM_RSA_PKCS_OAEP (\(hash.rawValue.uppercased()), MGF1-\(hash.rawValue.uppercased()))" }
+}

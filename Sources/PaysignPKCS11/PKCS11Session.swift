@@ -469,6 +469,62 @@ public final class PKCS11Session: @unchecked Sendable {
         return Array(signature.prefix(Int(length)))
     }
 
+    // MARK: Decrypting
+
+    /// Decrypts `data` with the private key `key` on the token (`C_DecryptInit` + `C_Decrypt`):
+    /// the payment center's key transport (RSAES-OAEP, RFC 8017 7.1) never takes the key off its
+    /// HSM. Returns the plaintext (for CMS, the content-encryption key).
+    ///
+    /// A key with `CKA_ALWAYS_AUTHENTICATE` is refused: the center decrypts unattended.
+    public func decrypt(_ data: [UInt8], mechanism: DecryptionMechanism, key: ObjectInfo) async throws -> [UInt8] {
+        guard !key.alwaysAuthenticate else {
+            throw PKCS11Error(
+                .pinRequired,
+                "the key on \(context) asks for its PIN at every use (CKA_ALWAYS_AUTHENTICATE); an unattended center cannot decrypt with it",
+                function: "C_DecryptInit")
+        }
+        return try await slot.worker.run { [self] in try decryptOnWorker(data, mechanism: mechanism, key: key.handle) }
+    }
+
+    private func decryptOnWorker(_ data: [UInt8], mechanism: DecryptionMechanism, key: UInt) throws -> [UInt8] {
+        let functions = self.functions
+        try checkValid(function: "C_DecryptInit")
+        var oaep = CK_RSA_PKCS_OAEP_PARAMS(
+            hashAlg: mechanism.hash.ckMechanism, mgf: mechanism.hash.ckMGF, source: UInt(CKZ_DATA_SPECIFIED),
+            pSourceData: nil, ulSourceDataLen: 0)
+        let rv = withUnsafeMutableBytes(of: &oaep) { params -> ReturnValue in
+            var ckMechanism = CK_MECHANISM(
+                mechanism: UInt(CKM_RSA_PKCS_OAEP), pParameter: params.baseAddress, ulParameterLen: UInt(params.count))
+            return ReturnValue(FaultSeam.call("C_DecryptInit") { functions.table.C_DecryptInit(handle, &ckMechanism, key) })
+        }
+        guard rv == .ok else { throw failure(rv, "C_DecryptInit") }
+        var plain = [UInt8](repeating: 0, count: max(data.count, 16))
+        var length = UInt(plain.count)
+        var input = data
+        var decryptRV = ReturnValue(FaultSeam.call("C_Decrypt") {
+            functions.table.C_Decrypt(handle, &input, UInt(input.count), &plain, &length)
+        })
+        if decryptRV == .bufferTooSmall {
+            plain = [UInt8](repeating: 0, count: Int(length))
+            decryptRV = ReturnValue(FaultSeam.call("C_Decrypt") {
+                functions.table.C_Decrypt(handle, &input, UInt(input.count), &plain, &length)
+            })
+        }
+        guard decryptRV == .ok else { throw failure(decryptRV, "C_Decrypt") }
+        return Array(plain.prefix(Int(length)))
+    }
+
+    /// The reference for benchmarks: `count` rounds of `C_DecryptInit` + `C_Decrypt` straight on
+    /// the token's thread. Returns the seconds they took.
+    @_spi(Benchmark)
+    public func rawDecryptLoop(_ data: [UInt8], mechanism: DecryptionMechanism, key: ObjectInfo, count: Int) throws -> Double {
+        try slot.worker.runBlocking { [self] in
+            let start = DispatchTime.now().uptimeNanoseconds
+            for _ in 0..<count { _ = try decryptOnWorker(data, mechanism: mechanism, key: key.handle) }
+            return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        }
+    }
+
     // MARK: Closing
 
     /// Closes the session. Idempotent.

@@ -32,6 +32,8 @@ public struct ReturnValue: Hashable, Sendable, CustomStringConvertible {
     public static let attributeSensitive = ReturnValue(0x11)
     public static let attributeTypeInvalid = ReturnValue(0x12)
     public static let dataLenRange = ReturnValue(0x21)
+    public static let encryptedDataInvalid = ReturnValue(0x40)
+    public static let encryptedDataLenRange = ReturnValue(0x41)
     public static let deviceError = ReturnValue(0x30)
     public static let deviceMemory = ReturnValue(0x31)
     public static let deviceRemoved = ReturnValue(0x32)
