@@ -23,6 +23,7 @@ let package = Package(
     products: [
         .executable(name: "paysign", targets: ["paysign"]),
         .executable(name: "paysignd", targets: ["paysignd"]),
+        .executable(name: "paysign-center", targets: ["paysign-center"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -35,6 +36,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-openapi-generator", from: "1.14.0"),
         .package(url: "https://github.com/apple/swift-openapi-runtime", from: "1.13.0"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.0"),
     ],
     targets: [
         // C bridges.
@@ -148,6 +150,49 @@ let package = Package(
             ],
             swiftSettings: swiftSettings),
 
+        // The payment center's use cases (issue 18): a submission opened on the center's HSM,
+        // verified, recorded once across nodes, answered with a receipt signed on its token.
+        .target(
+            name: "PaysignCenterApplication",
+            dependencies: [
+                "PaysignCenterStore", "PaysignDomain", "PaysignOpenSSL", "PaysignTokens", "PaysignVerification",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings),
+
+        // The TLS link to the center (D8): TLS 1.3 with client certificates, the client's key on
+        // its token (swift-nio-ssl's custom private key), the server's judgement of the client's
+        // certificate by `SubmissionCertificateRule`.
+        .target(
+            name: "PaysignCenterLink",
+            dependencies: [
+                "PaysignDomain", "PaysignOpenSSL", "PaysignTokens", "PaysignPKCS11",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings),
+
+        // The center's edge: HTTPS over the link, its routes, configuration and services.
+        .target(
+            name: "PaysignCenterServer",
+            dependencies: [
+                "PaysignCenterApplication", "PaysignCenterStore", "PaysignCenterLink", "PaysignDomain", "PaysignOpenSSL",
+                "PaysignTokens", "PaysignPKCS11", "PaysignSecrets", "PaysignSystemd", "PaysignVerification",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: swiftSettings),
+
         // The client's side of the socket: HTTP/1.1 over a Unix socket, no event loop.
         .target(name: "PaysignClient", dependencies: ["PaysignAPI"], swiftSettings: swiftSettings),
 
@@ -167,6 +212,15 @@ let package = Package(
                 "PaysignTokens", "PaysignDaemon", "PaysignSystemd", "PaysignStore", "PaysignDomain", "PaysignPCSC", "PaysignPKCS11",
                 "CPaysignShims",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings),
+
+        .executableTarget(
+            name: "paysign-center",
+            dependencies: [
+                "PaysignCenterServer", "PaysignDomain", "PaysignSystemd", "CPaysignShims",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -215,6 +269,17 @@ let package = Package(
             dependencies: [
                 "PaysignCenterStore", "PaysignDomain", "PaysignTestSupport",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "PaysignCenterTests",
+            dependencies: [
+                "PaysignCenterLink", "PaysignDomain", "PaysignOpenSSL", "PaysignTokens", "PaysignPKCS11", "PaysignSecrets",
+                "PaysignTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings),

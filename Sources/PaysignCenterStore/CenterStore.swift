@@ -127,17 +127,26 @@ public final class CenterStore: Sendable {
     /// transaction with its journal entry. The same envelope again returns its first record; a
     /// valid order colliding with an accepted one (same document, file number, or entity and order
     /// id) is refused by PostgreSQL's constraints and nothing is written (`AcceptOnceRule`).
+    /// A number for a submission about to be recorded: its receipt names it before the row exists
+    /// (a number drawn for a submission that is never recorded is simply not used).
+    public func nextSubmissionID() async throws -> Int64 {
+        for try await id in try await client.query("SELECT nextval('submissions_id_seq')", logger: logger).decode(Int64.self) {
+            return id
+        }
+        throw CenterStoreError("PostgreSQL drew no submission number")
+    }
+
     public func record(
-        envelopeSHA256: String, entityCode: String, orderID: Int64, documentSHA256: String, fileNumber: String,
+        id submissionID: Int64, envelopeSHA256: String, entityCode: String, orderID: Int64, documentSHA256: String, fileNumber: String,
         verdict: String, failedChecks: [String], receipt: [UInt8], receivedAt: Date, node: String
     ) async throws -> Outcome {
         do {
             return try await client.withTransaction(logger: logger) { connection in
                 let rows = try await connection.query(
                     """
-                    INSERT INTO submissions (envelope_sha256, entity_code, order_id, document_sha256, file_number, received_at,
+                    INSERT INTO submissions (id, envelope_sha256, entity_code, order_id, document_sha256, file_number, received_at,
                                              verdict, failed_checks, receipt)
-                    VALUES (\(envelopeSHA256), \(entityCode), \(orderID), \(documentSHA256), \(fileNumber), \(receivedAt),
+                    VALUES (\(submissionID), \(envelopeSHA256), \(entityCode), \(orderID), \(documentSHA256), \(fileNumber), \(receivedAt),
                             \(verdict), \(failedChecks), \(ByteBuffer(bytes: receipt)))
                     RETURNING id
                     """, logger: logger)

@@ -118,6 +118,13 @@ public final class OrderVerifier: Sendable {
         }
     }
 
+    /// A verifier over a trust context already built (a server judging many orders against the
+    /// same anchors and lists), judging at `at` (the trusted time).
+    public init(trust: TrustContext, at: Date) {
+        self.trust = trust
+        trustedTime = TrustedTime(date: at, source: .given)
+    }
+
     /// Verifies one order from its bytes. `memo`: what one thread of a batch keeps between its
     /// orders (`VerificationMemo`); the report is the same with or without it.
     public func verify(name: String, document: [UInt8], signature: [UInt8], payrollFile: PayrollFileFacts? = nil,

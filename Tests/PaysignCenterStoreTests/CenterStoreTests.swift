@@ -6,32 +6,9 @@ import PaysignTestSupport
 import PostgresNIO
 import Testing
 
-/// A throw-away PostgreSQL server (`Tests/testbed/postgres.sh`): Debian's package, a cluster made
-/// with initdb in a temporary folder, stopped and removed at the end.
-final class PostgresServer: Sendable {
-    let directory: String
-    let port: Int
-    let socketDirectory: String
+typealias PostgresServer = ThrowawayPostgres
 
-    init() throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("paysign-pg-\(UUID().uuidString.prefix(8))").path
-        let started = try Shell.run(Self.script, ["start", directory])
-        guard started.status == 0 else { throw Shell.Failure(message: "postgres.sh start: \(started.stderr)") }
-        let words = started.stdout.split(separator: " ")
-        guard words.count == 2, let port = Int(words[0]) else { throw Shell.Failure(message: "postgres.sh said: \(started.stdout)") }
-        self.port = port
-        socketDirectory = String(words[1]).trimmingCharacters(in: .whitespacesAndNewlines)
-    }
-
-    static var script: String { TestPKI.repositoryRoot.appendingPathComponent("Tests/testbed/postgres.sh").path }
-
-    func restart() throws {
-        let result = try Shell.run(Self.script, ["restart", directory])
-        guard result.status == 0 else { throw Shell.Failure(message: "postgres.sh restart: \(result.stderr)") }
-    }
-
-    func stop() { _ = try? Shell.run(Self.script, ["stop", directory]) }
-
+extension ThrowawayPostgres {
     /// A client as one node of the center would have: its own pool, over loopback TCP.
     func client() -> PostgresClient {
         var configuration = PostgresClient.Configuration(
@@ -84,7 +61,7 @@ struct CenterStoreTests {
                         group.addTask {
                             do {
                                 let outcome = try await store.record(
-                                    envelopeSHA256: "envelope-\(round)-\(n)", entityCode: "EG-0101", orderID: order,
+                                    id: try await store.nextSubmissionID(), envelopeSHA256: "envelope-\(round)-\(n)", entityCode: "EG-0101", orderID: order,
                                     documentSHA256: document, fileNumber: fileNumber, verdict: "valid", failedChecks: [],
                                     receipt: Array("receipt \(n)".utf8), receivedAt: Date(), node: "node-\(n % stores.count)")
                                 if case .recorded(_, let accepted) = outcome { return .success(accepted) }
@@ -106,7 +83,7 @@ struct CenterStoreTests {
             // A different document under an accepted entity and order id: refused, naming the first.
             do {
                 _ = try await stores[1].record(
-                    envelopeSHA256: "envelope-other", entityCode: "EG-0101", orderID: 100, documentSHA256: "another document",
+                    id: try await stores[1].nextSubmissionID(), envelopeSHA256: "envelope-other", entityCode: "EG-0101", orderID: 100, documentSHA256: "another document",
                     fileNumber: "another file number", verdict: "valid", failedChecks: [], receipt: [1], receivedAt: Date(), node: "node-1")
                 Issue.record("a second document was accepted under order 100")
             } catch let refusal as RuleRefusal {
@@ -116,7 +93,7 @@ struct CenterStoreTests {
             // The same file number under another order: D9.
             do {
                 _ = try await stores[2].record(
-                    envelopeSHA256: "envelope-fn", entityCode: "EG-0202", orderID: 7, documentSHA256: "a third document",
+                    id: try await stores[2].nextSubmissionID(), envelopeSHA256: "envelope-fn", entityCode: "EG-0202", orderID: 7, documentSHA256: "a third document",
                     fileNumber: "file-number-0", verdict: "valid", failedChecks: [], receipt: [1], receivedAt: Date(), node: "node-2")
                 Issue.record("a file number was accepted twice")
             } catch let refusal as RuleRefusal {
@@ -135,7 +112,7 @@ struct CenterStoreTests {
         defer { server.stop() }
         try await withNodes(2, on: server) { stores in
             let first = try await stores[0].record(
-                envelopeSHA256: "the-envelope", entityCode: "EG-0101", orderID: 1, documentSHA256: "d", fileNumber: "f",
+                id: try await stores[0].nextSubmissionID(), envelopeSHA256: "the-envelope", entityCode: "EG-0101", orderID: 1, documentSHA256: "d", fileNumber: "f",
                 verdict: "valid", failedChecks: [], receipt: Array("first receipt".utf8), receivedAt: Date(), node: "node-0")
             guard case .recorded(let recorded, accepted: true) = first else {
                 Issue.record("not accepted: \(first)")
@@ -143,14 +120,14 @@ struct CenterStoreTests {
             }
             for store in stores {
                 let again = try await store.record(
-                    envelopeSHA256: "the-envelope", entityCode: "EG-0101", orderID: 1, documentSHA256: "d", fileNumber: "f",
+                    id: try await store.nextSubmissionID(), envelopeSHA256: "the-envelope", entityCode: "EG-0101", orderID: 1, documentSHA256: "d", fileNumber: "f",
                     verdict: "valid", failedChecks: [], receipt: Array("second receipt".utf8), receivedAt: Date(), node: "node-x")
                 #expect(again == .replay(recorded))
             }
             #expect(try await stores[1].verifyJournal().entries == 1)
             // An invalid order is recorded with its receipt, and accepts nothing.
             let invalid = try await stores[1].record(
-                envelopeSHA256: "bad-envelope", entityCode: "EG-0101", orderID: 2, documentSHA256: "d2", fileNumber: "f2",
+                id: try await stores[1].nextSubmissionID(), envelopeSHA256: "bad-envelope", entityCode: "EG-0101", orderID: 2, documentSHA256: "d2", fileNumber: "f2",
                 verdict: "invalid", failedChecks: ["second-signature"], receipt: [2], receivedAt: Date(), node: "node-1")
             guard case .recorded(let refused, accepted: false) = invalid else {
                 Issue.record("an invalid order was accepted: \(invalid)")
@@ -168,14 +145,14 @@ struct CenterStoreTests {
         try await withNodes(1, on: server) { stores in
             let store = stores[0]
             _ = try await store.record(
-                envelopeSHA256: "e1", entityCode: "EG-0101", orderID: 1, documentSHA256: "d1", fileNumber: "f1",
+                id: try await store.nextSubmissionID(), envelopeSHA256: "e1", entityCode: "EG-0101", orderID: 1, documentSHA256: "d1", fileNumber: "f1",
                 verdict: "valid", failedChecks: [], receipt: [1], receivedAt: Date(), node: "node-0")
             try server.restart()
             // The pool reconnects; a request that meets the restart may fail once and is retried.
             var second: CenterStore.Outcome?
             for _ in 0..<20 where second == nil {
                 second = try? await store.record(
-                    envelopeSHA256: "e2", entityCode: "EG-0101", orderID: 2, documentSHA256: "d2", fileNumber: "f2",
+                    id: try await store.nextSubmissionID(), envelopeSHA256: "e2", entityCode: "EG-0101", orderID: 2, documentSHA256: "d2", fileNumber: "f2",
                     verdict: "valid", failedChecks: [], receipt: [2], receivedAt: Date(), node: "node-0")
                 if second == nil { try await Task.sleep(for: .milliseconds(250)) }
             }

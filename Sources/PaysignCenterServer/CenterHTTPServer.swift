@@ -1,0 +1,347 @@
+import Foundation
+public import Logging
+public import NIOCore
+import NIOHTTP1
+public import NIOPosix
+public import NIOSSL
+public import PaysignCenterLink
+public import PaysignDomain
+import Synchronization
+
+/// One request as a route sees it: who is on the other end (the handshake's verdict), the head and
+/// the whole body (bounded before it is read).
+public struct CenterRequest: Sendable {
+    public var method: String
+    public var path: String
+    public var query: [String: String]
+    public var headers: [(String, String)]
+    public var body: [UInt8]
+    public var peer: SubmissionCertificateRule.Peer
+
+    public func header(_ name: String) -> String? { headers.first { $0.0.lowercased() == name.lowercased() }?.1 }
+}
+
+/// One answer.
+public struct CenterAnswer: Sendable {
+    public var status: Int
+    public var contentType: String
+    public var body: [UInt8]
+    public var headers: [(String, String)] = []
+
+    public init(status: Int, contentType: String, body: [UInt8], headers: [(String, String)] = []) {
+        self.status = status
+        self.contentType = contentType
+        self.body = body
+        self.headers = headers
+    }
+
+    public static func json<T: Encodable>(_ value: T, status: Int = 200) -> CenterAnswer {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .iso8601
+        let body = (try? encoder.encode(value)).map(Array.init) ?? Array("{}".utf8)
+        return CenterAnswer(status: status, contentType: "application/json", body: body)
+    }
+}
+
+/// An error as the center answers it: RFC 9457 problem details (`urn:paysign:problem:KIND`, as the
+/// daemon's), one sentence in `detail`, the Ministry's rule when a rule refused.
+public struct CenterProblem: Error, Sendable, Codable {
+    public var type: String
+    public var title: String
+    public var status: Int
+    public var detail: String
+    public var rule: String?
+
+    public init(_ kind: String, _ title: String, status: Int, _ detail: String, rule: RuleNumber? = nil) {
+        type = "urn:paysign:problem:" + kind
+        self.title = title
+        self.status = status
+        self.detail = detail
+        self.rule = rule?.rawValue
+    }
+
+    public var answer: CenterAnswer {
+        var answer = CenterAnswer.json(self, status: status)
+        answer.contentType = "application/problem+json"
+        return answer
+    }
+
+    public static func notFound(_ path: String) -> CenterProblem {
+        CenterProblem("not-found", "Not found", status: 404, "there is no route \(path) on the payment center")
+    }
+}
+
+/// Limits of the server, per connection and in all.
+public struct CenterServerLimits: Sendable {
+    /// The largest body of any request (an envelope: the largest payroll file and its order).
+    public var maximumBodyBytes = 80 << 20
+    /// Connections open at once; more are closed at accept.
+    public var maximumConnections = 512
+    /// A connection with no request in progress for this long is closed.
+    public var idleTimeout: TimeAmount = .seconds(30)
+    /// How long a drain waits for requests in progress at SIGTERM.
+    public var drainTimeout: TimeAmount = .seconds(30)
+
+    public init() {}
+}
+
+/// HTTPS/1.1 over TLS 1.3 with client certificates (issue 18, D8). Each connection's certificate
+/// is judged once, in the handshake (`PeerJudge`); a refused one never reaches HTTP. Requests run
+/// as tasks; `run` returns after `shutdown` once the requests in progress have answered (drain).
+public final class CenterHTTPServer: Sendable {
+    let tls: NIOSSLContext
+    let judge: PeerJudge
+    let limits: CenterServerLimits
+    let logger: Logger
+    let route: @Sendable (CenterRequest) async -> CenterAnswer
+    let group: MultiThreadedEventLoopGroup
+    let state = Mutex(State())
+
+    struct State {
+        var connections = 0
+        var inFlight = 0
+        var draining = false
+        var drained: [CheckedContinuation<Void, Never>] = []
+        var channels: [ObjectIdentifier: any Channel] = [:]
+    }
+
+    public init(certificateChain: [NIOSSLCertificate], key: NIOSSLPrivateKey, judge: PeerJudge, limits: CenterServerLimits,
+                logger: Logger, group: MultiThreadedEventLoopGroup, route: @escaping @Sendable (CenterRequest) async -> CenterAnswer) throws {
+        var configuration = TLSConfiguration.makeServerConfiguration(
+            certificateChain: certificateChain.map { .certificate($0) }, privateKey: .privateKey(key))
+        configuration.minimumTLSVersion = .tlsv13
+        configuration.maximumTLSVersion = .tlsv13
+        // Ask every client for its certificate; PeerJudge decides (BoringSSL's own check is replaced).
+        configuration.certificateVerification = .noHostnameVerification
+        tls = try NIOSSLContext(configuration: configuration)
+        self.judge = judge
+        self.limits = limits
+        self.logger = logger
+        self.group = group
+        self.route = route
+    }
+
+    /// Binds `host:port`; returns the bound channel (its local address names the port when 0 was asked).
+    public func bind(host: String, port: Int) async throws -> any Channel {
+        let server = self
+        return try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.allowRemoteHalfClosure, value: false)
+            .childChannelInitializer { channel in server.initialize(channel) }
+            .bind(host: host, port: port).get()
+    }
+
+    func initialize(_ channel: any Channel) -> EventLoopFuture<Void> {
+        let admitted = state.withLock { state -> Bool in
+            guard !state.draining, state.connections < limits.maximumConnections else { return false }
+            state.connections += 1
+            state.channels[ObjectIdentifier(channel)] = channel
+            return true
+        }
+        guard admitted else {
+            logger.warning("connection from \(channel.remoteAddress?.description ?? "?") closed at accept: \(limits.maximumConnections) connections are open, or the node is draining")
+            return channel.close()
+        }
+        channel.closeFuture.whenComplete { [self] _ in
+            state.withLock { state in
+                state.connections -= 1
+                state.channels[ObjectIdentifier(channel)] = nil
+            }
+        }
+        let box = PeerBox()
+        let remote = channel.remoteAddress?.description ?? "?"
+        let logger = self.logger
+        return channel.eventLoop.makeCompletedFuture { [self] in
+            let ssl = NIOSSLServerHandler(context: tls, customVerificationCallback: box.callback(judge) { refusal in
+                logger.warning("TLS handshake from \(remote) refused: \(refusal.message)")
+            })
+            try channel.pipeline.syncOperations.addHandler(ssl)
+            try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: limits.idleTimeout))
+            try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+            try channel.pipeline.syncOperations.addHandler(RequestHandler(server: self, box: box))
+        }
+    }
+
+    // MARK: Requests in progress and the drain
+
+    func begin() -> Bool {
+        state.withLock { state in
+            guard !state.draining else { return false }
+            state.inFlight += 1
+            return true
+        }
+    }
+
+    func end() {
+        let waiting = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.inFlight -= 1
+            guard state.draining, state.inFlight == 0 else { return [] }
+            defer { state.drained = [] }
+            return state.drained
+        }
+        for continuation in waiting { continuation.resume() }
+    }
+
+    /// Stops taking requests, waits (at most `drainTimeout`) for those in progress to answer, then
+    /// closes every connection. No submission in flight is cut: it records and answers, or (past
+    /// the timeout) its transaction is rolled back by PostgreSQL when the process ends.
+    public func drain() async {
+        let idle = state.withLock { state -> Bool in
+            state.draining = true
+            return state.inFlight == 0
+        }
+        if !idle {
+            let timeout = limits.drainTimeout
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { [self] in
+                    await withCheckedContinuation { continuation in
+                        let done = state.withLock { state -> Bool in
+                            if state.inFlight == 0 { return true }
+                            state.drained.append(continuation)
+                            return false
+                        }
+                        if done { continuation.resume() }
+                    }
+                }
+                group.addTask { try? await Task.sleep(for: .nanoseconds(timeout.nanoseconds)) }
+                await group.next()
+                group.cancelAll()
+            }
+        }
+        let channels = state.withLock { Array($0.channels.values) }
+        for channel in channels { channel.close(promise: nil) }
+    }
+
+    public var openConnections: Int { state.withLock { $0.connections } }
+    public var requestsInProgress: Int { state.withLock { $0.inFlight } }
+}
+
+/// Reads one request at a time on a connection (bounded body), runs its route, writes the answer.
+final class RequestHandler: ChannelInboundHandler, @unchecked Sendable {
+    // @unchecked: touched on the channel's event loop only.
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    let server: CenterHTTPServer
+    let box: PeerBox
+    var head: HTTPRequestHead?
+    var body: [UInt8] = []
+    var refused: CenterProblem?
+    var busy = false
+
+    init(server: CenterHTTPServer, box: PeerBox) {
+        self.server = server
+        self.box = box
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let received):
+            head = received
+            body = []
+            refused = nil
+            if let length = received.headers.first(name: "Content-Length").flatMap(Int.init), length > server.limits.maximumBodyBytes {
+                refused = CenterProblem("body-too-large", "Body too large", status: 413, "the body is \(length) bytes, over the \(server.limits.maximumBodyBytes) bytes this center reads")
+            }
+        case .body(var buffer):
+            guard refused == nil else { return }
+            guard body.count + buffer.readableBytes <= server.limits.maximumBodyBytes else {
+                refused = CenterProblem("body-too-large", "Body too large", status: 413, "the body is over the \(server.limits.maximumBodyBytes) bytes this center reads")
+                body = []
+                return
+            }
+            body += buffer.readBytes(length: buffer.readableBytes) ?? []
+        case .end:
+            guard let head else { return }
+            self.head = nil
+            respond(context: context, head: head)
+        }
+    }
+
+    private func respond(context: ChannelHandlerContext, head: HTTPRequestHead) {
+        let keepAlive = head.isKeepAlive
+        if let refused {
+            write(context: context, refused.answer, keepAlive: false)
+            return
+        }
+        guard case .success(let peer)? = box.verdict else {
+            // Unreachable: a refused handshake never gets here.
+            write(context: context, CenterProblem("not-authorized", "Not authorized", status: 403, "the client certificate was not accepted", rule: .d8).answer, keepAlive: false)
+            return
+        }
+        guard server.begin() else {
+            write(context: context, CenterAnswer(
+                status: 503, contentType: "application/problem+json",
+                body: CenterProblem("unavailable", "Unavailable", status: 503, "this node of the center is shutting down; send the request again (another node will take it)").answer.body,
+                headers: [("Retry-After", "1")]), keepAlive: false)
+            return
+        }
+        let (path, query) = Self.split(head.uri)
+        let request = CenterRequest(
+            method: head.method.rawValue, path: path, query: query, headers: head.headers.map { ($0.name, $0.value) }, body: body,
+            peer: peer)
+        body = []
+        let route = server.route
+        let loop = context.eventLoop
+        let bound = NIOLoopBound((self, context), eventLoop: loop)
+        let server = self.server
+        busy = true
+        Task {
+            let answer = await route(request)
+            loop.execute {
+                let (handler, context) = bound.value
+                handler.busy = false
+                handler.write(context: context, answer, keepAlive: keepAlive)
+                server.end()
+            }
+        }
+    }
+
+    func write(context: ChannelHandlerContext, _ answer: CenterAnswer, keepAlive: Bool) {
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: answer.contentType)
+        headers.add(name: "Content-Length", value: String(answer.body.count))
+        headers.add(name: "Cache-Control", value: "no-store")
+        for (name, value) in answer.headers { headers.add(name: name, value: value) }
+        if !keepAlive { headers.add(name: "Connection", value: "close") }
+        let head = HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: answer.status), headers: headers)
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: answer.body)))), promise: nil)
+        let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
+        if !keepAlive {
+            let channel = context.channel
+            done.whenComplete { _ in channel.close(promise: nil) }
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is IdleStateHandler.IdleStateEvent, !busy {
+            context.close(promise: nil)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // A handshake BoringSSL ended before the judge ran (no certificate at all, no common
+        // protocol): logged here; one the judge refused was logged with its sentence.
+        if box.verdict == nil, error is NIOSSLError {
+            server.logger.warning("TLS handshake from \(context.remoteAddress?.description ?? "?") refused: the client presented no readable certificate, or no TLS 1.3 (\(error))")
+        }
+        context.close(promise: nil)
+    }
+
+    static func split(_ uri: String) -> (String, [String: String]) {
+        guard let mark = uri.firstIndex(of: "?") else { return (uri, [:]) }
+        var query: [String: String] = [:]
+        for pair in uri[uri.index(after: mark)...].split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1)
+            let name = String(parts[0]).removingPercentEncoding ?? String(parts[0])
+            query[name] = parts.count > 1 ? (String(parts[1]).removingPercentEncoding ?? String(parts[1])) : ""
+        }
+        return (String(uri[..<mark]), query)
+    }
+}

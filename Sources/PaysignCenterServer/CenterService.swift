@@ -1,0 +1,305 @@
+public import Foundation
+public import Logging
+import NIOCore
+import NIOPosix
+import NIOSSL
+import PaysignCenterApplication
+import PaysignCenterLink
+import PaysignCenterStore
+import PaysignOpenSSL
+import PaysignPKCS11
+import PaysignSecrets
+public import PaysignSystemd
+import PaysignTokens
+import PaysignVerification
+import PostgresNIO
+import ServiceLifecycle
+import Synchronization
+import UnixSignals
+
+/// paysign-center put together (issue 18): credentials → trust → the HSM's keys → PostgreSQL
+/// (migrated) → the HTTPS server, in one service group that SIGTERM and SIGINT drain.
+public struct CenterService: Sendable {
+    public var configuration: CenterConfiguration
+    public var logger: Logger
+
+    public init(configuration: CenterConfiguration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// Runs until a signal stops it; start-up failures throw `CenterError` (one sentence).
+    /// `onReady` receives the bound port.
+    public func run(notifier: ServiceNotifier, onReady: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
+        let configuration = self.configuration
+        let logger = self.logger
+        try configuration.validate()
+        let listen = try CenterEndpoint(parsing: configuration.listen, serverName: nil)
+
+        // Secrets from systemd's credentials, never from settings.
+        let credentials = Credentials()
+        let pin = try credentials.pin("token-pin")
+        let tlsKey: NIOSSLPrivateKey
+        do {
+            if let file = configuration.tlsKeyFile {
+                tlsKey = try NIOSSLPrivateKey(file: file, format: .pem)
+            } else {
+                tlsKey = try NIOSSLPrivateKey(bytes: try credentials.bytes("tls-key"), format: .pem)
+            }
+        } catch let error as CenterError {
+            throw error
+        } catch {
+            throw CenterError("the TLS key (\(configuration.tlsKeyFile ?? "credential tls-key")) is not a PEM private key: \(error)")
+        }
+        let chain: [NIOSSLCertificate]
+        do {
+            chain = try NIOSSLCertificate.fromPEMFile(configuration.tlsCertificate!)
+        } catch {
+            throw CenterError("the TLS certificate chain \(configuration.tlsCertificate!) cannot be read as PEM: \(error)")
+        }
+
+        // Trust: anchors and the revocation lists, re-read when they change.
+        let trust = try TrustHolder(anchorsPath: configuration.trustAnchors!, lists: configuration.revocationLists, logger: logger)
+
+        // The HSM: one key opens envelopes, one signs receipts; both logged in with the credential's PIN.
+        let tokens: TokenService
+        do {
+            tokens = try TokenService(modules: configuration.module.map { .path($0) } ?? .registered, logger: logger)
+        } catch {
+            throw CenterError("the PKCS#11 module \(configuration.module ?? "(p11-kit's)") cannot be loaded: \(error)")
+        }
+        let decrypter: TokenSigner
+        let receiptSigner: TokenSigner
+        do {
+            decrypter = try await tokens.signer(for: try PKCS11URI(configuration.decryptionKey!))
+            receiptSigner = try await tokens.signer(for: try PKCS11URI(configuration.receiptKey!))
+            try await decrypter.login(pin: pin)
+            try await receiptSigner.login(pin: pin)
+        } catch {
+            throw CenterError("the center's token cannot be used: \(error)")
+        }
+
+        // PostgreSQL.
+        let password = try credentials.optionalString("database-password")
+        var database: PostgresClient.Configuration
+        if configuration.databaseHost.hasPrefix("/") {
+            database = .init(
+                unixSocketPath: configuration.databaseHost + "/.s.PGSQL.\(configuration.databasePort)",
+                username: configuration.databaseUser, password: password, database: configuration.databaseName)
+        } else {
+            database = .init(
+                host: configuration.databaseHost, port: configuration.databasePort, username: configuration.databaseUser,
+                password: password, database: configuration.databaseName, tls: .disable)
+        }
+        database.options.maximumConnections = configuration.databaseConnections
+        let client = PostgresClient(configuration: database, backgroundLogger: logger)
+        let store = CenterStore(client: client, logger: logger)
+
+        let node = configuration.node ?? ProcessInfo.processInfo.hostName
+        let desk = SubmissionDesk(
+            store: store, decrypter: decrypter, receiptSigner: receiptSigner, trust: { trust.context }, node: node, logger: logger)
+        let routes = CenterRoutes(desk: desk, ready: {
+            do {
+                _ = try await store.client.query("SELECT 1", logger: logger)
+            } catch {
+                return "the center's database cannot be reached"
+            }
+            guard decrypter.isUsable, receiptSigner.isUsable else { return "the center's token is gone" }
+            return nil
+        }, logger: logger)
+        var limits = CenterServerLimits()
+        limits.maximumBodyBytes = configuration.maxEnvelopeBytes
+        limits.maximumConnections = configuration.maxConnections
+        limits.idleTimeout = .milliseconds(Int64(configuration.idleTimeoutSeconds * 1000))
+        limits.drainTimeout = .milliseconds(Int64(configuration.drainSeconds * 1000))
+        let server = try CenterHTTPServer(
+            certificateChain: chain, key: tlsKey, judge: PeerJudge(trust: { trust.context }), limits: limits, logger: logger,
+            group: MultiThreadedEventLoopGroup.singleton, route: { await routes.route($0) })
+
+        let http = HTTPSService(
+            server: server, store: store, host: listen.host, port: listen.port, node: node, notifier: notifier, logger: logger,
+            onReady: onReady)
+        let lists = RevocationListWatch(trust: trust, interval: configuration.revocationListCheckSeconds)
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [
+                    .init(service: client),
+                    .init(service: lists),
+                    .init(service: http, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup),
+                ],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
+        do {
+            try await group.run()
+        } catch let error as CenterError {
+            throw error
+        } catch {
+            throw CenterError("\(error)")
+        }
+        await decrypter.session.close()
+        await receiptSigner.session.close()
+        tokens.close()
+    }
+}
+
+/// The HTTPS server as a service: migrates, binds, says ready, and on shutdown stops taking
+/// requests and drains.
+struct HTTPSService: Service {
+    let server: CenterHTTPServer
+    let store: CenterStore
+    let host: String
+    let port: Int
+    let node: String
+    let notifier: ServiceNotifier
+    let logger: Logger
+    let onReady: @Sendable (Int) -> Void
+
+    func run() async throws {
+        do {
+            let applied = try await store.migrate()
+            if !applied.isEmpty { logger.notice("database migrated: \(applied.joined(separator: ", "))") }
+        } catch {
+            throw CenterError("the center's database cannot be reached or migrated: \(String(reflecting: error).split(separator: "\n").first ?? "")")
+        }
+        let channel: any Channel
+        do {
+            channel = try await server.bind(host: host, port: port)
+        } catch {
+            throw CenterError("cannot listen on \(host):\(port): \(error)")
+        }
+        let bound = channel.localAddress?.port ?? port
+        logger.notice("paysign-center node \(node) ready on \(host):\(bound)")
+        _ = notifier.ready()
+        onReady(bound)
+        try? await gracefulShutdown()
+        _ = notifier.stopping()
+        logger.notice("paysign-center node \(node) stopping: draining \(server.requestsInProgress) request(s)")
+        try? await channel.close()
+        await server.drain()
+        logger.notice("paysign-center node \(node) drained")
+    }
+}
+
+/// The anchors and the newest revocation lists, rebuilt into one `TrustContext` when a list file
+/// changes. A list that cannot be read keeps the previous context (and is logged): a center never
+/// drops to "no list" because a file was half-written.
+final class TrustHolder: Sendable {
+    let anchors: [Certificate]
+    let paths: [String]
+    let logger: Logger
+    private let state: Mutex<(context: TrustContext, stamps: [String])>
+
+    init(anchorsPath: String, lists: [String], logger: Logger) throws {
+        do {
+            anchors = try TrustMaterial.anchors(at: anchorsPath)
+        } catch {
+            throw CenterError("the trust anchors cannot be read: \(error)")
+        }
+        paths = lists
+        self.logger = logger
+        let (context, stamps) = try Self.build(anchors: anchors, paths: lists)
+        state = Mutex((context, stamps))
+    }
+
+    var context: TrustContext { state.withLock { $0.context } }
+
+    static func stamp(_ path: String) -> String {
+        let attributes = try? FileManager.default.attributesOfItem(atPath: path)
+        let date = (attributes?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
+        return "\(date)/\((attributes?[.size] as? Int) ?? -1)"
+    }
+
+    static func build(anchors: [Certificate], paths: [String]) throws -> (TrustContext, [String]) {
+        var lists: [RevocationList] = []
+        for path in paths {
+            do {
+                lists.append(try TrustMaterial.revocationList(at: path))
+            } catch {
+                throw CenterError("the revocation list \(path) cannot be used: \(error)")
+            }
+        }
+        do {
+            return (try TrustContext(anchors: anchors, revocationLists: lists), paths.map(stamp))
+        } catch {
+            throw CenterError("\(error)")
+        }
+    }
+
+    func refresh() {
+        let stamps = paths.map(Self.stamp)
+        guard stamps != state.withLock({ $0.stamps }) else { return }
+        do {
+            let (context, made) = try Self.build(anchors: anchors, paths: paths)
+            state.withLock { $0 = (context, made) }
+            logger.notice("revocation lists re-read (\(paths.count) file(s))")
+        } catch {
+            logger.error("revocation lists changed but cannot be used; the previous ones stay: \(error)")
+        }
+    }
+}
+
+struct RevocationListWatch: Service {
+    let trust: TrustHolder
+    let interval: Double
+
+    func run() async throws {
+        do {
+            try await cancelWhenGracefulShutdown {
+                while !Task.isCancelled {
+                    try await Task.sleep(for: .milliseconds(Int(interval * 1000)))
+                    trust.refresh()
+                }
+            }
+        } catch is CancellationError {
+            return
+        }
+    }
+}
+
+/// systemd's credentials (`LoadCredential=NAME:PATH` puts the file in `$CREDENTIALS_DIRECTORY`).
+struct Credentials {
+    let directory = ProcessInfo.processInfo.environment["CREDENTIALS_DIRECTORY"]
+
+    func bytes(_ name: String) throws -> [UInt8] {
+        guard let directory else {
+            throw CenterError("the credential \(name) is missing: $CREDENTIALS_DIRECTORY is not set (give it with LoadCredential=\(name):PATH in the unit)")
+        }
+        guard let bytes = try read("\(directory)/\(name)") else {
+            throw CenterError("the credential \(name) is missing from $CREDENTIALS_DIRECTORY (give it with LoadCredential=\(name):PATH in the unit)")
+        }
+        return bytes
+    }
+
+    func pin(_ name: String) throws -> PIN {
+        var bytes = try bytes(name)
+        while let last = bytes.last, last == 0x0A || last == 0x0D { bytes.removeLast() }
+        defer { for index in bytes.indices { bytes[index] = 0 } }
+        guard !bytes.isEmpty else { throw CenterError("the credential \(name) is empty") }
+        return PIN(bytes)
+    }
+
+    func optionalString(_ name: String) throws -> String? {
+        guard let directory, let bytes = try read("\(directory)/\(name)") else { return nil }
+        return String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .newlines)
+    }
+
+    /// The file's bytes (at most 64 KiB, never through a link); nil when it does not exist.
+    func read(_ path: String) throws -> [UInt8]? {
+        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else {
+            if errno == ENOENT { return nil }
+            throw CenterError("the credential \(path) cannot be opened (\(String(cString: strerror(errno))))")
+        }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = Foundation.read(fd, &buffer, buffer.count)
+            if count <= 0 { break }
+            bytes += buffer[0..<count]
+            guard bytes.count <= 64 << 10 else { throw CenterError("the credential \(path) is over 64 KiB") }
+        }
+        for index in buffer.indices { buffer[index] = 0 }
+        return bytes
+    }
+}

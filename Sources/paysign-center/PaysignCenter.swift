@@ -1,0 +1,102 @@
+import ArgumentParser
+import CPaysignShims
+import Foundation
+import Logging
+import PaysignCenterServer
+import PaysignDomain
+import PaysignSystemd
+
+/// The payment center's server (issue 18): stateless, any number of nodes on one PostgreSQL.
+@main
+struct PaysignCenter: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "paysign-center",
+        abstract: "The payment center's server: receives entities' signed orders over mutual TLS 1.3, opens them on its HSM, verifies them, accepts each order once across all nodes, and answers with a receipt signed on its token.",
+        discussion: """
+            Secrets are systemd credentials, read from $CREDENTIALS_DIRECTORY: token-pin (the HSM's user PIN, required), \
+            tls-key (the TLS key, PEM, unless --tls-key-file is given) and database-password (when PostgreSQL asks for one). \
+            Every setting of the configuration file (default /etc/paysign/center.yaml, when it exists) is also a flag, which wins.
+            """,
+        version: PaysignVersion.current)
+
+    @Option(name: .customLong("config"), help: "The configuration file (YAML).") var config: String?
+    @Option(name: .customLong("listen"), help: "HOST:PORT to listen on (default 127.0.0.1:8443).") var listen: String?
+    @Option(name: .customLong("tls-certificate"), help: "The center's TLS certificate chain (PEM).") var tlsCertificate: String?
+    @Option(name: .customLong("tls-key-file"), help: "The TLS key (PEM file) when it is not the credential tls-key.") var tlsKeyFile: String?
+    @Option(name: .customLong("trust-anchors"), help: "The certification authority's root certificates (PEM).") var trustAnchors: String?
+    @Option(name: .customLong("revocation-list"), help: "A revocation list file (PEM or DER); repeat for each issuer.") var revocationLists: [String] = []
+    @Option(name: .customLong("database-host"), help: "PostgreSQL's host, or the folder of its socket (default /var/run/postgresql).") var databaseHost: String?
+    @Option(name: .customLong("database-port"), help: "PostgreSQL's port (default 5432).") var databasePort: Int?
+    @Option(name: .customLong("database-user"), help: "PostgreSQL's user (default paysign).") var databaseUser: String?
+    @Option(name: .customLong("database-name"), help: "PostgreSQL's database (default center).") var databaseName: String?
+    @Option(name: .customLong("module"), help: "The HSM's PKCS#11 module (default: p11-kit's modules).") var module: String?
+    @Option(name: .customLong("decryption-key"), help: "PKCS#11 URI of the key that opens envelopes.") var decryptionKey: String?
+    @Option(name: .customLong("receipt-key"), help: "PKCS#11 URI of the key that signs receipts.") var receiptKey: String?
+    @Option(name: .customLong("node"), help: "This node's name in the journal (default: the host name).") var node: String?
+    @Option(name: .customLong("max-envelope-bytes"), help: "The largest envelope read (default 83886080).") var maxEnvelopeBytes: Int?
+    @Option(name: .customLong("max-connections"), help: "Connections open at once (default 512).") var maxConnections: Int?
+    @Option(name: .customLong("drain-seconds"), help: "How long SIGTERM waits for submissions in progress (default 30).") var drainSeconds: Double?
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error, critical.") var logLevel: String?
+
+    func resolved() throws -> CenterConfiguration {
+        var configuration: CenterConfiguration
+        if let config {
+            configuration = try CenterConfiguration.load(from: config)
+        } else if FileManager.default.fileExists(atPath: "/etc/paysign/center.yaml") {
+            configuration = try CenterConfiguration.load(from: "/etc/paysign/center.yaml")
+        } else {
+            configuration = CenterConfiguration()
+        }
+        if let listen { configuration.listen = listen }
+        if let tlsCertificate { configuration.tlsCertificate = tlsCertificate }
+        if let tlsKeyFile { configuration.tlsKeyFile = tlsKeyFile }
+        if let trustAnchors { configuration.trustAnchors = trustAnchors }
+        if !revocationLists.isEmpty { configuration.revocationLists = revocationLists }
+        if let databaseHost { configuration.databaseHost = databaseHost }
+        if let databasePort { configuration.databasePort = databasePort }
+        if let databaseUser { configuration.databaseUser = databaseUser }
+        if let databaseName { configuration.databaseName = databaseName }
+        if let module { configuration.module = module }
+        if let decryptionKey { configuration.decryptionKey = decryptionKey }
+        if let receiptKey { configuration.receiptKey = receiptKey }
+        if let node { configuration.node = node }
+        if let maxEnvelopeBytes { configuration.maxEnvelopeBytes = maxEnvelopeBytes }
+        if let maxConnections { configuration.maxConnections = maxConnections }
+        if let drainSeconds { configuration.drainSeconds = drainSeconds }
+        if let logLevel { configuration.logLevel = logLevel }
+        try configuration.validate()
+        return configuration
+    }
+
+    func run() async throws {
+        let notifier = ServiceNotifier(unsetEnvironment: true)
+        // The HSM's PIN passes through this process: no core dumps, no ptrace by the same user.
+        _ = CPaysignShims_forbid_core_dumps()
+        umask(0o077)
+        var signals = sigset_t()
+        sigemptyset(&signals)
+        for signal in [SIGTERM, SIGINT, SIGHUP] { sigaddset(&signals, signal) }
+        pthread_sigmask(SIG_UNBLOCK, &signals, nil)
+        let configuration: CenterConfiguration
+        do { configuration = try resolved() } catch let error as CenterError {
+            Self.fail(error.message)
+        }
+        let level = Logger.Level(rawValue: configuration.logLevel) ?? .notice
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "paysign-center")
+        do {
+            try await CenterService(configuration: configuration, logger: logger).run(notifier: notifier)
+        } catch let error as CenterError {
+            Self.fail(error.message)
+        }
+    }
+
+    static func fail(_ message: String) -> Never {
+        FileHandle.standardError.write(Data("paysign-center: \(message)\n".utf8))
+        Foundation.exit(1)
+    }
+}

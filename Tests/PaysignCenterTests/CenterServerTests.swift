@@ -1,0 +1,168 @@
+import Foundation
+import NIOCore
+import NIOSSL
+import PaysignCenterLink
+import PaysignDomain
+import PaysignOpenSSL
+import PaysignTestSupport
+import Testing
+
+/// The payment center end to end (issue 18): a real paysign-center on loopback, its keys on a
+/// SoftHSM token, a real PostgreSQL, orders signed on the test PKI's tokens by
+/// paysign-make-orders, envelopes sealed here, receipts judged by `openssl cms -verify`.
+@Suite("the payment center over mutual TLS", .serialized)
+struct CenterServerTests {
+    let pki: TestPKI
+    var tls: URL { pki.directory.appendingPathComponent("tls") }
+
+    init() throws {
+        pki = try TestPKI.forCenter()
+    }
+
+    /// Orders of `entity` signed by officer1 and the ministry, with their payroll files.
+    func orders(_ count: Int, entity: String = "EG-0101") throws -> [SubmissionPackage] {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("center-orders-\(UUID().uuidString.prefix(8))")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let made = try Shell.run(BuiltProducts.path("paysign-make-orders"), [
+            "batch", "--pki", pki.directory.path, "--count", String(count), "--out", folder.path, "--payroll", "--entity", entity,
+        ])
+        guard made.status == 0 else { throw Shell.Failure(message: "paysign-make-orders: \(made.stderr)") }
+        return try (1...count).map { n in
+            let name = folder.appendingPathComponent("order-\(n)").path
+            return SubmissionPackage(
+                document: Array(try Data(contentsOf: URL(fileURLWithPath: name + ".txt"))),
+                signature: Array(try Data(contentsOf: URL(fileURLWithPath: name + ".p7s"))),
+                payrollFile: Array(try Data(contentsOf: URL(fileURLWithPath: name + ".csv"))))
+        }
+    }
+
+    var encryptionCertificate: Certificate {
+        get throws { try Certificate(pemEncoded: String(contentsOf: pki.directory.appendingPathComponent("certs/center-encryption.pem"), encoding: .utf8)) }
+    }
+
+    /// A client presenting `name`'s certificate and file key from the PKI's tls folder (nil: none).
+    func client(_ name: String?, port: Int) throws -> CenterClient {
+        let anchors = try NIOSSLCertificate.fromPEMFile(pki.caPEM.path)
+        let chain = try name.map { try NIOSSLCertificate.fromPEMFile(tls.appendingPathComponent("\($0).pem").path) } ?? []
+        let key = try name.map { try NIOSSLPrivateKey(file: tls.appendingPathComponent("\($0).key").path, format: .pem) }
+        return try CenterClient(
+            endpoint: CenterEndpoint(host: "127.0.0.1", port: port, serverName: "center.paysign.test"), anchors: anchors, chain: chain,
+            key: key, timeout: .seconds(60))
+    }
+
+    /// `openssl cms -verify` on a receipt against the test root: the content it proves.
+    func opensslVerifies(receipt: [UInt8]) throws -> CenterReceipt {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("receipt-\(UUID().uuidString.prefix(8)).p7m")
+        defer { try? FileManager.default.removeItem(at: file) }
+        try Data(receipt).write(to: file)
+        let result = try Shell.run("openssl", [
+            "cms", "-verify", "-inform", "DER", "-in", file.path, "-CAfile", pki.caPEM.path, "-purpose", "any", "-binary",
+        ])
+        guard result.status == 0 else { throw Shell.Failure(message: "openssl cms -verify: \(result.stderr)") }
+        #expect(result.stderr.contains("Verification successful"))
+        return try CenterReceipt(canonicalJSON: Array(result.stdout.utf8))
+    }
+
+    @Test("an order sealed to the center is opened on its HSM, verified, accepted once, and answered with a receipt openssl verifies (D8, D2, D9)")
+    func submitsAndReceipts() async throws {
+        let database = try ThrowawayPostgres()
+        defer { database.stop() }
+        let center = try CenterProcess(pki: pki, database: database)
+        let packages = try orders(2)
+        let client = try client("submission-file", port: center.port)
+
+        // Accepted, with a receipt signed on the center's token.
+        let envelope = try AuthEnvelope.seal(packages[0].derEncoded, to: try encryptionCertificate, oaep: .sha1)
+        let first = try await client.send("POST", "/v1/submissions", headers: [("Content-Type", "application/cms")], body: envelope)
+        #expect(first.status == 201, "\(String(decoding: first.body, as: UTF8.self)) \(center.log(tail: 5))")
+        #expect(first.header("Content-Type") == "application/cms")
+        let receipt = try opensslVerifies(receipt: first.body)
+        #expect(receipt.verdict == "valid" && receipt.accepted)
+        #expect(receipt.entity == "EG-0101" && receipt.order == 1)
+        #expect(receipt.documentSHA256 == Hex.string(SHA256.hash(packages[0].document)))
+        #expect(receipt.envelopeSHA256 == Hex.string(SHA256.hash(envelope)))
+        #expect(receipt.failedChecks.isEmpty)
+        #expect(first.header("Location") == "/v1/submissions/\(receipt.submission)")
+
+        // The identical envelope again (a retry, from any node): the first receipt, byte for byte.
+        let again = try await client.send("POST", "/v1/submissions", headers: [("Content-Type", "application/cms")], body: envelope)
+        #expect(again.status == 200)
+        #expect(again.body == first.body)
+
+        // The same order sealed anew: refused, naming the first acceptance (D2).
+        let resealed = try AuthEnvelope.seal(packages[0].derEncoded, to: try encryptionCertificate, oaep: .sha1)
+        let second = try await client.send("POST", "/v1/submissions", headers: [("Content-Type", "application/cms")], body: resealed)
+        #expect(second.status == 409)
+        let problem = String(decoding: second.body, as: UTF8.self)
+        #expect(problem.contains("urn:paysign:problem:accepted-before") && problem.contains("submission \(receipt.submission)"), "\(problem)")
+
+        // A flipped byte in the ciphertext: refused in one sentence, nothing recorded.
+        var flipped = try AuthEnvelope.seal(packages[1].derEncoded, to: try encryptionCertificate, oaep: .sha1)
+        flipped[flipped.count - 100] ^= 0x04
+        let tampered = try await client.send("POST", "/v1/submissions", headers: [("Content-Type", "application/cms")], body: flipped)
+        #expect(tampered.status == 422)
+        #expect(String(decoding: tampered.body, as: UTF8.self).contains("invalid-envelope"))
+
+        // Order 2's document under order 1's signatures: recorded invalid, with the failed checks, not accepted.
+        var forged = packages[1]
+        forged.signature = packages[0].signature
+        let forgedEnvelope = try AuthEnvelope.seal(forged.derEncoded, to: try encryptionCertificate, oaep: .sha1)
+        let invalid = try await client.send("POST", "/v1/submissions", headers: [("Content-Type", "application/cms")], body: forgedEnvelope)
+        #expect(invalid.status == 201)
+        let refused = try opensslVerifies(receipt: invalid.body)
+        #expect(refused.verdict == "invalid" && !refused.accepted)
+        #expect(refused.failedChecks.contains { $0.check == "first-signature" }, "\(refused.failedChecks)")
+
+        // Another entity's order over this entity's link (D8).
+        let foreign = try orders(1, entity: "EG-0202")[0]
+        let foreignEnvelope = try AuthEnvelope.seal(foreign.derEncoded, to: try encryptionCertificate, oaep: .sha1)
+        let other = try await client.send("POST", "/v1/submissions", headers: [("Content-Type", "application/cms")], body: foreignEnvelope)
+        #expect(other.status == 403)
+        #expect(String(decoding: other.body, as: UTF8.self).contains("entity EG-0202's"))
+
+        // Not CMS.
+        let text = try await client.send("POST", "/v1/submissions", headers: [("Content-Type", "text/plain")], body: [1, 2, 3])
+        #expect(text.status == 415)
+
+        // What PostgreSQL holds: two submissions, one acceptance, one intact journal chain.
+        #expect(try database.query("SELECT count(*) FROM submissions") == ["2"])
+        #expect(try database.query("SELECT count(*) FROM acceptances") == ["1"])
+        #expect(try database.query("SELECT count(*) FROM journal") == ["2"])
+        #expect(center.stop() == 0)
+    }
+
+    @Test("the handshake refuses a client with no certificate, another CA's, a revoked, an expired, or one of no profile; staff cannot submit")
+    func handshakeRefusals() async throws {
+        let database = try ThrowawayPostgres()
+        defer { database.stop() }
+        let center = try CenterProcess(pki: pki, database: database)
+        let cases: [(String?, String)] = [
+            (nil, "presented no readable certificate"),
+            ("other-ca-submission", "does not chain to the center's trust anchors"),
+            ("revoked-submission", "is revoked"),
+            ("expired-submission", "is not valid now"),
+            ("no-profile", "is of no profile the center accepts"),
+        ]
+        for (name, sentence) in cases {
+            let client = try client(name, port: center.port)
+            do {
+                let answer = try await client.send("GET", "/health/live")
+                Issue.record("\(name ?? "no certificate") was let in: \(answer.status)")
+            } catch let error as LinkError {
+                #expect(error.message.contains("handshake") || error.message.contains("closed"), "\(name ?? "none"): \(error.message)")
+            }
+            try await Task.sleep(for: .milliseconds(100))
+            #expect(center.log(tail: 30).contains(sentence), "\(name ?? "none"): \(center.log(tail: 3))")
+        }
+        // Center staff pass the handshake, and may not submit.
+        let staff = try client("operator", port: center.port)
+        let live = try await staff.send("GET", "/health/live")
+        #expect(live.status == 200)
+        let submitted = try await staff.send("POST", "/v1/submissions", headers: [("Content-Type", "application/cms")], body: [0x30, 0x00])
+        #expect(submitted.status == 403)
+        // The entity's certificate passes; readiness holds when the database and token answer.
+        let entity = try client("submission-file", port: center.port)
+        #expect(try await entity.send("GET", "/health/ready").status == 200)
+        #expect(center.stop() == 0)
+    }
+}
