@@ -37,8 +37,13 @@ public struct CenterService: Sendable {
         let listen = try CenterEndpoint(parsing: configuration.listen, serverName: nil)
 
         // Secrets from systemd's credentials, never from settings.
-        let credentials = Credentials()
-        let pin = try credentials.pin("token-pin")
+        let credentials = SystemdCredentials()
+        let pin: PIN
+        do {
+            pin = PIN(try credentials.secret("token-pin"))
+        } catch let error as SystemdCredentialError {
+            throw CenterError(error.message)
+        }
         let tlsKey: NIOSSLPrivateKey
         do {
             if let file = configuration.tlsKeyFile {
@@ -46,8 +51,8 @@ public struct CenterService: Sendable {
             } else {
                 tlsKey = try NIOSSLPrivateKey(bytes: try credentials.bytes("tls-key"), format: .pem)
             }
-        } catch let error as CenterError {
-            throw error
+        } catch let error as SystemdCredentialError {
+            throw CenterError(error.message)
         } catch {
             throw CenterError("the TLS key (\(configuration.tlsKeyFile ?? "credential tls-key")) is not a PEM private key: \(error)")
         }
@@ -80,7 +85,12 @@ public struct CenterService: Sendable {
         }
 
         // PostgreSQL.
-        let password = try credentials.optionalString("database-password")
+        let password: String?
+        do {
+            password = try credentials.optionalString("database-password")
+        } catch let error as SystemdCredentialError {
+            throw CenterError(error.message)
+        }
         var database: PostgresClient.Configuration
         if configuration.databaseHost.hasPrefix("/") {
             database = .init(
@@ -256,50 +266,3 @@ struct RevocationListWatch: Service {
     }
 }
 
-/// systemd's credentials (`LoadCredential=NAME:PATH` puts the file in `$CREDENTIALS_DIRECTORY`).
-struct Credentials {
-    let directory = ProcessInfo.processInfo.environment["CREDENTIALS_DIRECTORY"]
-
-    func bytes(_ name: String) throws -> [UInt8] {
-        guard let directory else {
-            throw CenterError("the credential \(name) is missing: $CREDENTIALS_DIRECTORY is not set (give it with LoadCredential=\(name):PATH in the unit)")
-        }
-        guard let bytes = try read("\(directory)/\(name)") else {
-            throw CenterError("the credential \(name) is missing from $CREDENTIALS_DIRECTORY (give it with LoadCredential=\(name):PATH in the unit)")
-        }
-        return bytes
-    }
-
-    func pin(_ name: String) throws -> PIN {
-        var bytes = try bytes(name)
-        while let last = bytes.last, last == 0x0A || last == 0x0D { bytes.removeLast() }
-        defer { for index in bytes.indices { bytes[index] = 0 } }
-        guard !bytes.isEmpty else { throw CenterError("the credential \(name) is empty") }
-        return PIN(bytes)
-    }
-
-    func optionalString(_ name: String) throws -> String? {
-        guard let directory, let bytes = try read("\(directory)/\(name)") else { return nil }
-        return String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .newlines)
-    }
-
-    /// The file's bytes (at most 64 KiB, never through a link); nil when it does not exist.
-    func read(_ path: String) throws -> [UInt8]? {
-        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
-        guard fd >= 0 else {
-            if errno == ENOENT { return nil }
-            throw CenterError("the credential \(path) cannot be opened (\(String(cString: strerror(errno))))")
-        }
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let count = Foundation.read(fd, &buffer, buffer.count)
-            if count <= 0 { break }
-            bytes += buffer[0..<count]
-            guard bytes.count <= 64 << 10 else { throw CenterError("the credential \(path) is over 64 KiB") }
-        }
-        for index in buffer.indices { buffer[index] = 0 }
-        return bytes
-    }
-}

@@ -157,6 +157,7 @@ public struct Daemon: Sendable {
                     .init(service: journalSigner),
                     .init(service: CRLWatcher(path: configuration.crlWatch, authority: authority, logger: logger)),
                     .init(service: IdempotencyPruner(registry: registry.registry, logger: logger)),
+                    .init(service: DeliveryService(configuration: configuration, registry: registry.registry, tokens: tokens, logger: logger)),
                     .init(service: APIServerService(server: server, notifier: notifier, logger: logger, onReady: onReady, onShutdown: { bus.finishAll() }),
                           successTerminationBehavior: .gracefullyShutdownGroup,
                           failureTerminationBehavior: .gracefullyShutdownGroup),

@@ -37,6 +37,13 @@ import Yams
 /// crl-next-update-days: 7                # nextUpdate of the CRLs this daemon issues
 /// dormant-days: 90                       # D4: a holder with no signature this long is dormant
 /// retirement-warning-days: 180           # D6: a second signer retiring within this is due to surrender
+/// center: "center.example.gov.eg:8443"   # the payment center (D8); unset: payable orders wait in the outbox
+/// center-name: center.example.gov.eg     # the name on the center's TLS certificate (default: center's host)
+/// center-encryption-certificate: /etc/paysign/center-encryption.pem  # orders are sealed to it
+/// center-receipt-certificate: /etc/paysign/center-receipt.pem        # receipts must be signed by it
+/// center-oaep-hash: sha256               # RSAES-OAEP hash the center's HSM decrypts with (sha1, sha256)
+/// submission-key: "pkcs11:token=submission"  # the entity's key for the link (its PIN: credential submission-pin)
+/// delivery-interval-seconds: 5           # how often the outbox is looked at
 /// ```
 public struct DaemonConfiguration: Sendable, Hashable, Codable {
     public var socket: String = "/run/paysign/paysign.sock"
@@ -91,6 +98,21 @@ public struct DaemonConfiguration: Sendable, Hashable, Codable {
     public var dormantDays: Int = 90
     /// D6: a second-signature holder retiring within this many days is reported due to surrender.
     public var retirementWarningDays: Int = 180
+    /// The payment center (`HOST:PORT`) payable orders are delivered to (D8); nil: they wait in the outbox.
+    public var center: String?
+    /// The name the center's TLS certificate carries (default: the host of `center`).
+    public var centerName: String?
+    /// The center's encryption certificate (PEM): every order is sealed to it.
+    public var centerEncryptionCertificate: String?
+    /// The center's receipt certificate (PEM): a receipt signed by any other is not accepted.
+    public var centerReceiptCertificate: String?
+    /// The RSAES-OAEP hash the center's HSM decrypts with (`sha1` or `sha256`).
+    public var centerOAEPHash: String = "sha256"
+    /// The entity's submission key (PKCS#11 URI) that authenticates the link; its PIN is the
+    /// credential `submission-pin`.
+    public var submissionKey: String?
+    /// How often the outbox is looked at for deliveries due.
+    public var deliveryIntervalSeconds: Double = 5
     /// The file this was read from (not a key).
     public var source: String?
 
@@ -142,6 +164,13 @@ public struct DaemonConfiguration: Sendable, Hashable, Codable {
         case crlNextUpdateDays = "crl-next-update-days"
         case dormantDays = "dormant-days"
         case retirementWarningDays = "retirement-warning-days"
+        case center
+        case centerName = "center-name"
+        case centerEncryptionCertificate = "center-encryption-certificate"
+        case centerReceiptCertificate = "center-receipt-certificate"
+        case centerOAEPHash = "center-oaep-hash"
+        case submissionKey = "submission-key"
+        case deliveryIntervalSeconds = "delivery-interval-seconds"
     }
 
     private struct AnyKey: CodingKey {
@@ -188,6 +217,13 @@ public struct DaemonConfiguration: Sendable, Hashable, Codable {
         trustAnchors = try c.decodeIfPresent(String.self, forKey: .trustAnchors)
         crlWatch = try c.decodeIfPresent(String.self, forKey: .crlWatch)
         crlNextUpdateDays = try c.decodeIfPresent(Int.self, forKey: .crlNextUpdateDays) ?? defaults.crlNextUpdateDays
+        center = try c.decodeIfPresent(String.self, forKey: .center)
+        centerName = try c.decodeIfPresent(String.self, forKey: .centerName)
+        centerEncryptionCertificate = try c.decodeIfPresent(String.self, forKey: .centerEncryptionCertificate)
+        centerReceiptCertificate = try c.decodeIfPresent(String.self, forKey: .centerReceiptCertificate)
+        centerOAEPHash = try c.decodeIfPresent(String.self, forKey: .centerOAEPHash) ?? defaults.centerOAEPHash
+        submissionKey = try c.decodeIfPresent(String.self, forKey: .submissionKey)
+        deliveryIntervalSeconds = try c.decodeIfPresent(Double.self, forKey: .deliveryIntervalSeconds) ?? defaults.deliveryIntervalSeconds
         dormantDays = try c.decodeIfPresent(Int.self, forKey: .dormantDays) ?? defaults.dormantDays
         retirementWarningDays = try c.decodeIfPresent(Int.self, forKey: .retirementWarningDays) ?? defaults.retirementWarningDays
     }
@@ -294,6 +330,19 @@ public struct DaemonConfiguration: Sendable, Hashable, Codable {
         let levels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
         guard levels.contains(logLevel) else {
             throw DaemonError("log-level must be one of \(levels.joined(separator: ", ")), not '\(logLevel)'")
+        }
+        guard ["sha1", "sha256"].contains(centerOAEPHash) else {
+            throw DaemonError("center-oaep-hash must be sha1 or sha256, not '\(centerOAEPHash)'")
+        }
+        guard deliveryIntervalSeconds > 0 else { throw DaemonError("delivery-interval-seconds must be positive") }
+        if center != nil {
+            let missing = [
+                ("center-encryption-certificate", centerEncryptionCertificate), ("center-receipt-certificate", centerReceiptCertificate),
+                ("submission-key", submissionKey), ("trust-anchors", trustAnchors),
+            ].filter { $0.1 == nil }.map(\.0)
+            guard missing.isEmpty else {
+                throw DaemonError("center is set, so \(missing.joined(separator: ", ")) must be set too (the delivery seals to the center's certificate, checks its receipts and opens the link with the entity's submission key)")
+            }
         }
     }
 }

@@ -46,7 +46,9 @@ extension OrderDesk {
             },
             Route("GET", "/v1/orders/{id}", roles: readers) { request in
                 let caller = try await Caller.resolve(request, registry: registry)
-                return try .json(try await desk.visibleOrder(try Self.orderID(request), to: caller))
+                let order = try await desk.visibleOrder(try Self.orderID(request), to: caller)
+                let delivery = try await registry.outbox(orderID: order.id).first.map(RegistryAccess.wire)
+                return try .json(OrderWithDelivery(order: order, delivery: delivery))
             },
             Route("GET", "/v1/orders/{id}/file", roles: readers) { request in
                 let caller = try await Caller.resolve(request, registry: registry)
@@ -57,6 +59,14 @@ extension OrderDesk {
                 let caller = try await Caller.resolve(request, registry: registry)
                 let (order, bytes) = try await desk.document(of: try Self.orderID(request), caller: caller)
                 return Response(status: 200, headers: [("Content-Type", "text/plain; charset=utf-8"), Self.attachment("order-\(order.id).txt")], body: .bytes(bytes))
+            },
+            Route("GET", "/v1/orders/{id}/receipt", roles: readers) { request in
+                let caller = try await Caller.resolve(request, registry: registry)
+                let order = try await desk.visibleOrder(try Self.orderID(request), to: caller)
+                guard let receipt = try await registry.deliveryReceipt(orderID: order.id) else {
+                    throw Problem(.notFound, "order \(order.id) has no receipt from the payment center (yet): see its delivery in paysign order show")
+                }
+                return Response(status: 200, headers: [("Content-Type", "application/cms"), Self.attachment("order-\(order.id)-receipt.p7m")], body: .bytes(receipt))
             },
             Route("GET", "/v1/orders/{id}/signature", roles: readers, query: [.oneOf("format", ["der", "pem"])]) { request in
                 let caller = try await Caller.resolve(request, registry: registry)

@@ -237,11 +237,7 @@ struct RegistryAccess: Sendable {
                 case .unassigned: return try .json([Wire.OutboxEntry]())
                 }
                 let entries = try await registry.outbox(entity: entity)
-                return try .json(entries.map {
-                    Wire.OutboxEntry(
-                        orderID: $0.orderID, entityCode: $0.entityCode, queuedAt: $0.queuedAt,
-                        state: Wire.OutboxEntry.StatePayload(rawValue: $0.state) ?? .pending, attempts: $0.attempts, lastError: $0.lastError)
-                })
+                return try .json(entries.map(Self.wire))
             },
             Route("POST", "/v1/entities", roles: administrators) { request in
                 let body = try request.decode(Wire.NewEntity.self)
@@ -284,5 +280,34 @@ extension Wire.HeadSignature {
         self.init(
             seq: Int(signature.seq), hash: signature.hash.hex, algorithm: signature.algorithm,
             certificateSHA256: signature.certificateSHA256.hex, recordedAt: signature.recordedAt)
+    }
+}
+
+extension RegistryAccess {
+    /// An outbox entry as the contract writes it (`GET /v1/outbox`, an order's `delivery`).
+    static func wire(_ entry: Registry.OutboxEntry) -> Wire.OutboxEntry {
+        Wire.OutboxEntry(
+            orderID: entry.orderID, entityCode: entry.entityCode, queuedAt: entry.queuedAt,
+            state: Wire.OutboxEntry.StatePayload(rawValue: entry.state) ?? .pending, attempts: entry.attempts, lastError: entry.lastError,
+            nextAttemptAt: entry.nextAttemptAt, outcome: entry.outcome.flatMap(Wire.OutboxEntry.OutcomePayload.init(rawValue:)),
+            submissionID: entry.submissionID, answeredAt: entry.answeredAt,
+            centerState: entry.centerState.flatMap(Wire.OutboxEntry.CenterStatePayload.init(rawValue:)), detail: entry.detail)
+    }
+}
+
+/// An order with where it stands on the road to the payment center (`GET /v1/orders/{id}`): the
+/// order's own fields, and `delivery` beside them once it is payable (D8).
+struct OrderWithDelivery: Encodable {
+    var order: Order
+    var delivery: Wire.OutboxEntry?
+
+    enum Key: String, CodingKey { case delivery }
+
+    func encode(to encoder: any Encoder) throws {
+        try order.encode(to: encoder)
+        if let delivery {
+            var container = encoder.container(keyedBy: Key.self)
+            try container.encode(delivery, forKey: .delivery)
+        }
     }
 }

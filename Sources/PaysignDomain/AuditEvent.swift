@@ -30,6 +30,7 @@ public enum AuditKind: String, Sendable, Hashable, Codable, CaseIterable {
     case certificateIssued = "certificate-issued"
     case signatureRegistered = "signature-registered"
     case orderPresented = "order-presented"
+    case orderDelivered = "order-delivered"
 
     /// Kinds the registry writes itself, in the same transaction as the change they describe.
     /// Nobody appends them from outside: an `operator-added` entry without the operator would be
@@ -38,7 +39,8 @@ public enum AuditKind: String, Sendable, Hashable, Codable, CaseIterable {
         switch self {
         case .roleChanged, .operatorAdded, .operatorRemoved, .entityAdded, .tokenRegistered, .tokenHolderChanged,
             .headSigned, .orderCreated, .orderReviewed, .orderRejected, .pinChanged, .onSiteChanged, .tokenStateChanged,
-            .crlIssued, .crlImported, .holderCleared, .deathNotified, .retirementDateSet, .signatureRegistered, .orderPresented:
+            .crlIssued, .crlImported, .holderCleared, .deathNotified, .retirementDateSet, .signatureRegistered, .orderPresented,
+            .orderDelivered:
             return true
         case .certificateIssued:
             // Appended by the daemon once the token has signed the certificate.
@@ -155,6 +157,7 @@ public enum AuditEvent: Sendable, Hashable {
     case certificateIssued(CertificateIssued)
     case signatureRegistered(SignatureRegistered)
     case orderPresented(OrderPresented)
+    case orderDelivered(OrderDelivered)
 
     public var kind: AuditKind {
         switch self {
@@ -188,6 +191,7 @@ public enum AuditEvent: Sendable, Hashable {
         case .certificateIssued: return .certificateIssued
         case .signatureRegistered: return .signatureRegistered
         case .orderPresented: return .orderPresented
+        case .orderDelivered: return .orderDelivered
         }
     }
 
@@ -223,6 +227,7 @@ public enum AuditEvent: Sendable, Hashable {
         case .certificateIssued(let d): return d
         case .signatureRegistered(let d): return d
         case .orderPresented(let d): return d
+        case .orderDelivered(let d): return d
         }
     }
 
@@ -258,6 +263,7 @@ public enum AuditEvent: Sendable, Hashable {
         case .certificateIssued: return CertificateIssued.self
         case .signatureRegistered: return SignatureRegistered.self
         case .orderPresented: return OrderPresented.self
+        case .orderDelivered: return OrderDelivered.self
         }
     }
 
@@ -324,6 +330,7 @@ public enum AuditEvent: Sendable, Hashable {
         case .certificateIssued(let d): return text(d.unixUser, "unixUser", max: 32) ?? text(d.subject, "subject", max: 500)
         case .signatureRegistered: return nil
         case .orderPresented(let d): return text(d.entityCode, "entityCode", max: 64)
+        case .orderDelivered(let d): return text(d.entityCode, "entityCode", max: 64) ?? text(d.detail, "detail", max: 1000)
         }
     }
 }
@@ -853,6 +860,37 @@ extension AuditEvent {
             self.documentSHA256 = documentSHA256
             self.fileNumber = fileNumber
             self.trustedTime = trustedTime
+        }
+    }
+}
+
+extension AuditEvent {
+    /// The payment center answered an order's delivery for good (D8): a receipt (`accepted` or
+    /// `invalid`, verified against the trust anchors and kept), or a refusal (`refused`, the
+    /// center's sentence). Written with the outbox's change, in one transaction.
+    public struct OrderDelivered: AuditDetail {
+        public static let kind = AuditKind.orderDelivered
+        public var event: AuditEvent { .orderDelivered(self) }
+        public var orderID: Int64
+        public var entityCode: String
+        /// `accepted`, `invalid` or `refused`.
+        public var outcome: String
+        /// The center's number for the submission (with a receipt).
+        public var submissionID: Int64?
+        public var envelopeSHA256: String
+        /// SHA-256 of the signed receipt kept (with a receipt).
+        public var receiptSHA256: String?
+        public var detail: String
+
+        public init(orderID: Int64, entityCode: String, outcome: String, submissionID: Int64?, envelopeSHA256: String,
+                    receiptSHA256: String?, detail: String) {
+            self.orderID = orderID
+            self.entityCode = entityCode
+            self.outcome = outcome
+            self.submissionID = submissionID
+            self.envelopeSHA256 = envelopeSHA256
+            self.receiptSHA256 = receiptSHA256
+            self.detail = detail
         }
     }
 }

@@ -408,27 +408,137 @@ extension Registry {
         public var state: String
         public var attempts: Int
         public var lastError: String?
+        /// When the next attempt is due (pending entries that failed before).
+        public var nextAttemptAt: Date? = nil
+        /// The center's final answer: `accepted`, `invalid` or `refused` (delivered entries).
+        public var outcome: String? = nil
+        public var submissionID: Int64? = nil
+        public var answeredAt: Date? = nil
+        /// The order's state at the center (`accepted`, `paid`, `returned`), as last learned.
+        public var centerState: String? = nil
+        /// The center's final answer in one sentence.
+        public var detail: String? = nil
     }
 
     /// The outbox, oldest first; `entity` limits it to one entity's orders.
-    public func outbox(entity: String? = nil) async throws -> [OutboxEntry] {
-        typealias Raw = (orderID: Int64, entity: String, queuedAt: String, state: String, attempts: Int, lastError: String?)
-        let rows: [Raw] = try await read("read the outbox") { db in
+    public func outbox(entity: String? = nil, orderID: Order.ID? = nil) async throws -> [OutboxEntry] {
+        try await read("read the outbox") { db in
             try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT outbox.orderID, orders.entityCode, outbox.queuedAt, outbox.state, outbox.attempts, outbox.lastError
+                    SELECT outbox.orderID, orders.entityCode, outbox.queuedAt, outbox.state, outbox.attempts, outbox.lastError,
+                           outbox.nextAttemptAt, outbox.outcome, outbox.submissionID, outbox.answeredAt, outbox.centerState,
+                           outbox.detail
                     FROM outbox JOIN orders ON orders.id = outbox.orderID
-                    WHERE ? IS NULL OR orders.entityCode = ?
+                    WHERE (? IS NULL OR orders.entityCode = ?) AND (? IS NULL OR outbox.orderID = ?)
                     ORDER BY outbox.queuedAt, outbox.orderID
                     """,
-                arguments: [entity, entity]
-            ).map { ($0[0], $0[1], $0[2], $0[3], $0[4], $0[5]) }
+                arguments: [entity, entity, orderID, orderID]
+            ).map { row in
+                let next: String? = row[6]
+                let answered: String? = row[9]
+                return OutboxEntry(
+                    orderID: row[0], entityCode: row[1], queuedAt: try Self.date(row[2], "outbox.queuedAt"),
+                    state: row[3], attempts: row[4], lastError: row[5],
+                    nextAttemptAt: try next.map { try Self.date($0, "outbox.nextAttemptAt") }, outcome: row[7], submissionID: row[8],
+                    answeredAt: try answered.map { try Self.date($0, "outbox.answeredAt") }, centerState: row[10], detail: row[11])
+            }
         }
-        return try rows.map { row in
-            OutboxEntry(
-                orderID: row.orderID, entityCode: row.entity, queuedAt: try Self.date(row.queuedAt, "outbox.queuedAt"),
-                state: row.state, attempts: row.attempts, lastError: row.lastError)
+    }
+
+    // MARK: Delivery to the payment center (D8)
+
+    /// What a delivery sends: the order's document, SignedData and payroll file, and the envelope
+    /// sealed before, if any (a retry resends it byte for byte).
+    public struct Delivery: Sendable {
+        public var orderID: Order.ID
+        public var entityCode: String
+        public var document: [UInt8]
+        public var signedData: [UInt8]
+        public var file: [UInt8]
+        public var envelope: [UInt8]?
+        public var attempts: Int
+    }
+
+    /// Pending deliveries due at `now` (never tried, or their back-off over), oldest first.
+    public func dueDeliveries(now: Date, limit: Int = 16) async throws -> [Delivery] {
+        try await read("read the deliveries due") { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT outbox.orderID, orders.entityCode, orders.document, orders.signedData, orders.file, outbox.envelope,
+                           outbox.attempts
+                    FROM outbox JOIN orders ON orders.id = outbox.orderID
+                    WHERE outbox.state = 'pending' AND (outbox.nextAttemptAt IS NULL OR outbox.nextAttemptAt <= ?)
+                    ORDER BY outbox.queuedAt, outbox.orderID LIMIT ?
+                    """,
+                arguments: [Timestamp.string(now), limit]
+            ).map { row in
+                let envelope: Data? = row[5]
+                return Delivery(
+                    orderID: row[0], entityCode: row[1], document: Array(row[2] as Data), signedData: Array(row[3] as Data),
+                    file: Array(row[4] as Data), envelope: envelope.map(Array.init), attempts: row[6])
+            }
+        }
+    }
+
+    /// Keeps the envelope sealed for a delivery, unless one was kept already (then that one is
+    /// returned: every attempt sends the same bytes).
+    public func keepEnvelope(orderID: Order.ID, envelope: [UInt8], sha256: String) async throws -> [UInt8] {
+        try await write("keep a sealed envelope") { db in
+            try db.execute(
+                sql: "UPDATE outbox SET envelope = ?, envelopeSHA256 = ? WHERE orderID = ? AND envelope IS NULL",
+                arguments: [Data(envelope), sha256, orderID])
+            let kept: Data? = try Data.fetchOne(db, sql: "SELECT envelope FROM outbox WHERE orderID = ?", arguments: [orderID])
+            return kept.map(Array.init) ?? envelope
+        }
+    }
+
+    /// An attempt that got no final answer (the center unreachable, busy or failing): counted, its
+    /// sentence kept, the next one due at `next`.
+    public func deliveryFailed(orderID: Order.ID, error: String, next: Date) async throws {
+        try await write("note a failed delivery") { db in
+            try db.execute(
+                sql: "UPDATE outbox SET attempts = attempts + 1, lastError = ?, nextAttemptAt = ? WHERE orderID = ? AND state = 'pending'",
+                arguments: [String(error.prefix(1000)), Timestamp.string(next), orderID])
+        }
+    }
+
+    /// The center's final answer: the entry is delivered, the receipt (or refusal) kept and
+    /// journaled (`order-delivered`) in one transaction.
+    public func recordDelivery(
+        orderID: Order.ID, outcome: String, submissionID: Int64?, receipt: [UInt8]?, detail: String, at date: Date, by actor: AuditActor
+    ) async throws {
+        try await write("record a delivery") { db in
+            guard let row = try Row.fetchOne(
+                db,
+                sql: "SELECT orders.entityCode, outbox.envelopeSHA256 FROM outbox JOIN orders ON orders.id = outbox.orderID WHERE outbox.orderID = ? AND outbox.state = 'pending'",
+                arguments: [orderID])
+            else { return }
+            let entity: String = row[0]
+            let envelopeSHA256: String = row[1] ?? ""
+            try db.execute(
+                sql: """
+                    UPDATE outbox SET state = 'delivered', outcome = ?, submissionID = ?, receipt = ?, answeredAt = ?, lastError = NULL,
+                                      nextAttemptAt = NULL, attempts = attempts + 1, centerState = ?, detail = ?
+                    WHERE orderID = ?
+                    """,
+                arguments: [outcome, submissionID, receipt.map { Data($0) }, Timestamp.string(date), outcome == "accepted" ? "accepted" : nil,
+                            String(detail.prefix(1000)), orderID])
+            var journal = try Journal.Writer(db)
+            try journal.append(
+                db,
+                .orderDelivered(.init(
+                    orderID: orderID, entityCode: entity, outcome: outcome, submissionID: submissionID, envelopeSHA256: envelopeSHA256,
+                    receiptSHA256: receipt.map { SHA256Hex(bytes: SHA256.hash($0))?.hex ?? "" }, detail: String(detail.prefix(1000)))),
+                by: actor, at: Timestamp.string(date))
+        }
+    }
+
+    /// The signed receipt kept for an order, if the center answered with one.
+    public func deliveryReceipt(orderID: Order.ID) async throws -> [UInt8]? {
+        try await read("read a receipt") { db in
+            try Data.fetchOne(db, sql: "SELECT receipt FROM outbox WHERE orderID = ?", arguments: [orderID]).map(Array.init)
         }
     }
 

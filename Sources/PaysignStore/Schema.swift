@@ -360,6 +360,24 @@ enum Schema {
                     );
                     """)
         }
+        // v7-delivery (issue 18, D8): what the delivery service needs of each outbox entry: the
+        // envelope sealed once (a retry resends the same bytes, which the center answers as a
+        // replay), when to try next, and the center's final answer (its signed receipt, or its
+        // refusal) and the order's state there.
+        migrator.registerMigration("v7-delivery") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE outbox ADD COLUMN envelope BLOB;
+                    ALTER TABLE outbox ADD COLUMN envelopeSHA256 TEXT;
+                    ALTER TABLE outbox ADD COLUMN nextAttemptAt TEXT;
+                    ALTER TABLE outbox ADD COLUMN outcome TEXT CHECK (outcome IN ('accepted', 'invalid', 'refused'));
+                    ALTER TABLE outbox ADD COLUMN submissionID INTEGER;
+                    ALTER TABLE outbox ADD COLUMN receipt BLOB;
+                    ALTER TABLE outbox ADD COLUMN answeredAt TEXT;
+                    ALTER TABLE outbox ADD COLUMN centerState TEXT;
+                    ALTER TABLE outbox ADD COLUMN detail TEXT;
+                    """)
+        }
         return migrator
     }()
 

@@ -32,11 +32,35 @@ extension Wire.Order {
         if let rejectedAt, let rejectedBy {
             lines.append("  rejected     \(Self.time(rejectedAt)) by \(rejectedBy.unixUser): \(rejectionReason ?? "")")
         }
+        if let delivery { lines.append("  center       " + delivery.text) }
         return lines.joined(separator: "\n") + "\n"
     }
 
     static func time(_ date: Date) -> String {
         date.formatted(Date.ISO8601FormatStyle())
+    }
+}
+
+extension Wire.OutboxEntry {
+    /// Where a payable order stands on its road to the payment center (D8), in one line.
+    var text: String {
+        switch (state, outcome) {
+        case (.delivered, .accepted?):
+            let at = answeredAt.map { " at \(Wire.Order.time($0))" } ?? ""
+            switch centerState {
+            case .paid?: return "paid by the center (submission \(submissionID.map(String.init) ?? "?"))"
+            case .returned?: return "returned by the bank (submission \(submissionID.map(String.init) ?? "?")): \(detail ?? "")"
+            default: return "accepted for payment (submission \(submissionID.map(String.init) ?? "?"), receipt verified\(at))"
+            }
+        case (.delivered, .invalid?):
+            return "refused as invalid by the center (submission \(submissionID.map(String.init) ?? "?")): \(detail ?? "")"
+        case (.delivered, _):
+            return "refused by the center: \(detail ?? "")"
+        case (.pending, _):
+            if attempts == 0 { return "waiting to be delivered (queued \(Wire.Order.time(queuedAt)))" }
+            let next = nextAttemptAt.map { "; next try \(Wire.Order.time($0))" } ?? ""
+            return "not delivered yet: \(attempts) attempt\(attempts == 1 ? "" : "s"), last: \(lastError ?? "?")\(next)"
+        }
     }
 }
 

@@ -47,6 +47,13 @@ struct Paysignd: AsyncParsableCommand {
 
     @Option(name: .customLong("authority-token"), help: ArgumentHelp("The certification authority's token (signs CRLs and certificates).", valueName: "pkcs11-uri")) var authorityToken: String?
     @Option(name: .customLong("trust-anchors"), help: ArgumentHelp("Root certificates: a PEM file or a folder of them.", valueName: "path")) var trustAnchors: String?
+    @Option(name: .customLong("center"), help: ArgumentHelp("The payment center HOST:PORT payable orders are delivered to (D8).", valueName: "host:port")) var center: String?
+    @Option(name: .customLong("center-name"), help: ArgumentHelp("The name on the center's TLS certificate (default: its host).", valueName: "name")) var centerName: String?
+    @Option(name: .customLong("center-encryption-certificate"), help: ArgumentHelp("The center's encryption certificate (PEM); orders are sealed to it.", valueName: "path")) var centerEncryptionCertificate: String?
+    @Option(name: .customLong("center-receipt-certificate"), help: ArgumentHelp("The center's receipt certificate (PEM); receipts must be signed by it.", valueName: "path")) var centerReceiptCertificate: String?
+    @Option(name: .customLong("center-oaep-hash"), help: ArgumentHelp("The RSAES-OAEP hash the center's HSM decrypts with: sha1 or sha256.", valueName: "hash")) var centerOAEPHash: String?
+    @Option(name: .customLong("submission-key"), help: ArgumentHelp("The entity's submission key for the link (PKCS#11 URI); its PIN is the credential submission-pin.", valueName: "uri")) var submissionKey: String?
+    @Option(name: .customLong("delivery-interval-seconds"), help: ArgumentHelp("How often the outbox is looked at (default 5).", valueName: "seconds")) var deliveryIntervalSeconds: Double?
     @Option(name: .customLong("crl-watch"), help: ArgumentHelp("A CRL file or folder imported whenever a newer list appears.", valueName: "path")) var crlWatch: String?
     @Option(name: .customLong("crl-next-update-days"), help: "nextUpdate of the CRLs this daemon issues, in days.") var crlNextUpdateDays: Int?
     @Option(name: .customLong("dormant-days"), help: "D4: days without a signature after which a holder is dormant.") var dormantDays: Int?
@@ -91,6 +98,13 @@ struct Paysignd: AsyncParsableCommand {
         if let authorityToken { configuration.authorityToken = authorityToken }
         if let trustAnchors { configuration.trustAnchors = trustAnchors }
         if let crlWatch { configuration.crlWatch = crlWatch }
+        if let center { configuration.center = center }
+        if let centerName { configuration.centerName = centerName }
+        if let centerEncryptionCertificate { configuration.centerEncryptionCertificate = centerEncryptionCertificate }
+        if let centerReceiptCertificate { configuration.centerReceiptCertificate = centerReceiptCertificate }
+        if let centerOAEPHash { configuration.centerOAEPHash = centerOAEPHash }
+        if let submissionKey { configuration.submissionKey = submissionKey }
+        if let deliveryIntervalSeconds { configuration.deliveryIntervalSeconds = deliveryIntervalSeconds }
         if let crlNextUpdateDays { configuration.crlNextUpdateDays = crlNextUpdateDays }
         if let dormantDays { configuration.dormantDays = dormantDays }
         if let retirementWarningDays { configuration.retirementWarningDays = retirementWarningDays }

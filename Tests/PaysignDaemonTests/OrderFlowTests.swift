@@ -1146,3 +1146,115 @@ fileprivate final class Desk {
         ], environment: ProcessInfo.processInfo.environment.merging(["SOFTHSM2_CONF": pki.directory.appendingPathComponent("softhsm2.conf").path]) { $1 })
     }
 }
+
+/// Issue 18, D8: the road to the payment center, end to end. A real paysignd (the entity) and a
+/// real paysign-center (its keys on the same test PKI's SoftHSM "center" token, a throw-away
+/// PostgreSQL): the order is uploaded, reviewed and signed twice through the daemon's socket; the
+/// daemon's delivery service seals it (AuthEnvelopedData, AES-256-GCM, RSAES-OAEP) and sends it
+/// over mutual TLS 1.3 whose client key is the entity's submission key on its token (PIN from the
+/// credential submission-pin); the center accepts it; the daemon keeps the receipt, which OpenSSL
+/// verifies; `paysign order show` says where the order stands.
+@Suite("delivery to the payment center (D8)", .serialized)
+struct DeliveryTests {
+    let pki: TestPKI
+
+    init() throws {
+        try UnixUsers.ensure()
+        pki = try TestPKI.forOrderFlow()
+    }
+
+    fileprivate func entityDaemon(center: CenterProcess?, port: Int? = nil, pin: String? = nil) throws -> (Desk, URL) {
+        let credentials = FileManager.default.temporaryDirectory.appendingPathComponent("paysignd-credentials-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: credentials, withIntermediateDirectories: true)
+        try Data(((pin ?? pki.token("submission").pin) + "\n").utf8).write(to: credentials.appendingPathComponent("submission-pin"))
+        let certs = pki.directory.appendingPathComponent("certs")
+        let desk = try Desk(pki, arguments: [
+            "--center", "127.0.0.1:\(port ?? center?.port ?? 1)", "--center-name", "center.paysign.test",
+            "--center-encryption-certificate", certs.appendingPathComponent("center-encryption.pem").path,
+            "--center-receipt-certificate", certs.appendingPathComponent("center-receipt.pem").path,
+            "--center-oaep-hash", "sha1", "--submission-key", "pkcs11:token=submission", "--delivery-interval-seconds", "0.2",
+        ], environment: ["CREDENTIALS_DIRECTORY": credentials.path])
+        return (desk, credentials)
+    }
+
+    fileprivate func payable(_ desk: Desk) throws -> Int64 {
+        let order = try desk.reviewedOrder()
+        let first = try desk.sign(UnixUsers.officer1, order.id, "first", token: "officer1")
+        try #require(first.status == 201, "\(first.text)")
+        let second = try desk.sign(UnixUsers.ministry, order.id, "second", token: "ministry", fileNumber: order.fileNumber)
+        try #require(second.status == 201, "\(second.text)")
+        return order.id
+    }
+
+    /// The order's `delivery` once it has `outcome` (waits at most `seconds`).
+    fileprivate func delivery(_ desk: Desk, _ id: Int64, seconds: Double = 30, until done: ([String: Any]) -> Bool) throws -> [String: Any] {
+        let deadline = Date().addingTimeInterval(seconds)
+        while true {
+            let delivery = try desk.orderObject(id)["delivery"] as? [String: Any] ?? [:]
+            if done(delivery) || Date() > deadline { return delivery }
+            usleep(100_000)
+        }
+    }
+
+    @Test("a payable order travels sealed over mutual TLS, the center accepts it once, the receipt verifies with openssl, order show says so")
+    func roadToTheCenter() throws {
+        let database = try ThrowawayPostgres()
+        defer { database.stop() }
+        let center = try CenterProcess(pki: pki, database: database)
+        let (desk, credentials) = try entityDaemon(center: center)
+        defer { try? FileManager.default.removeItem(at: credentials) }
+        try desk.setUpEntity()
+        let id = try payable(desk)
+
+        let answer = try delivery(desk, id) { $0["state"] as? String == "delivered" }
+        #expect(answer["outcome"] as? String == "accepted", "\(answer) \(desk.daemon.log(tail: 10)) \(center.log(tail: 10))")
+        #expect(answer["centerState"] as? String == "accepted")
+        #expect((answer["submissionID"] as? NSNumber) != nil)
+
+        // The receipt kept by the entity, judged by OpenSSL against the test root.
+        let receipt = try desk.get("/v1/orders/\(id)/receipt")
+        try #require(receipt.status == 200, "\(receipt.text)")
+        #expect(receipt.headers["content-type"] == "application/cms")
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("receipt-\(id)-\(UUID().uuidString.prefix(6)).p7m")
+        defer { try? FileManager.default.removeItem(at: file) }
+        try receipt.body.write(to: file)
+        let verified = try Shell.run("openssl", ["cms", "-verify", "-inform", "DER", "-in", file.path, "-CAfile", pki.caPEM.path, "-purpose", "any", "-binary"])
+        #expect(verified.status == 0, "\(verified.stderr)")
+        #expect(verified.stdout.contains("\"accepted\":true") && verified.stdout.contains("\"entity\":\"EG-0101\""), "\(verified.stdout)")
+        let signer = try Shell.run("openssl", ["cms", "-cmsout", "-print", "-inform", "DER", "-in", file.path])
+        #expect(signer.stdout.contains("Receipts"), "the receipt's signer is the center's receipt certificate")
+
+        // What the people see.
+        let shown = try UnixUsers.paysign(as: "root", ["order", "show", String(id), "--socket", desk.daemon.socket])
+        #expect(shown.stdout.contains("center       accepted for payment (submission"), "\(shown.stdout)")
+        // The center holds one acceptance; the daemon's journal says delivered.
+        #expect(try database.query("SELECT count(*) FROM acceptances WHERE entity_code = 'EG-0101' AND order_id = \(id)") == ["1"])
+        let delivered = try desk.journal().filter { $0.kind == "order-delivered" }
+        #expect(delivered.count == 1 && delivered.first?.detail["outcome"] as? String == "accepted", "\(delivered.map(\.raw))")
+        #expect(center.stop() == 0)
+    }
+
+    @Test("a center that is down: the order waits with back-off, then goes when the center comes up; nothing is lost")
+    func centerDownThenUp() throws {
+        let database = try ThrowawayPostgres()
+        defer { database.stop() }
+        let port = try CenterProcess.freePort()
+        let (desk, credentials) = try entityDaemon(center: nil, port: port)
+        defer { try? FileManager.default.removeItem(at: credentials) }
+        try desk.setUpEntity()
+        let id = try payable(desk)
+        let waiting = try delivery(desk, id, seconds: 15) { ($0["attempts"] as? Int ?? 0) >= 1 }
+        #expect(waiting["state"] as? String == "pending", "\(waiting)")
+        #expect((waiting["lastError"] as? String ?? "").contains("cannot be reached"), "\(waiting)")
+        #expect(waiting["nextAttemptAt"] != nil)
+        let shown = try UnixUsers.paysign(as: "root", ["order", "show", String(id), "--socket", desk.daemon.socket])
+        #expect(shown.stdout.contains("not delivered yet"), "\(shown.stdout)")
+
+        let center = try CenterProcess(pki: pki, database: database, port: port)
+        // The back-off after one failure is 5-6 s, after two 10-12 s.
+        let delivered = try delivery(desk, id, seconds: 40) { $0["state"] as? String == "delivered" }
+        #expect(delivered["outcome"] as? String == "accepted", "\(delivered) \(desk.daemon.log(tail: 5))")
+        #expect(try database.query("SELECT count(*) FROM acceptances") == ["1"])
+        #expect(center.stop() == 0)
+    }
+}

@@ -1055,7 +1055,7 @@ struct AuthorityTests {
             let registry = try await Registry.open(at: directory, clock: { F.date(F.now) })
             defer { try? registry.close() }
             #expect(try await registry.unsafeStrings("SELECT identifier FROM grdb_migrations ORDER BY rowid") == [
-                "v1-registry", "v1-audit", "v2-orders", "v3-authority", "v4-verifications", "v5-generation", "v6-outbox",
+                "v1-registry", "v1-audit", "v2-orders", "v3-authority", "v4-verifications", "v5-generation", "v6-outbox", "v7-delivery",
             ])
             let tokens = try await registry.tokens()
             #expect(tokens.map(\.serial) == ["A1", "B0B"])

@@ -315,7 +315,7 @@ struct HolderTests {
             let registry = try await Registry.open(at: directory)
             defer { try? registry.close() }
             #expect(try await registry.unsafeStrings("SELECT identifier FROM grdb_migrations ORDER BY rowid") == [
-                "v1-registry", "v1-audit", "v2-orders", "v3-authority", "v4-verifications", "v5-generation", "v6-outbox",
+                "v1-registry", "v1-audit", "v2-orders", "v3-authority", "v4-verifications", "v5-generation", "v6-outbox", "v7-delivery",
             ])
             let alice = try #require(try await registry.operator(unixUser: "alice"))
             #expect(alice.roles == [.firstSigner] && !alice.onSite)

@@ -160,6 +160,9 @@ enum Fixture {
             .orderPresented(
                 .init(presentationID: 1, orderID: 17, entityCode: entity, documentSHA256: digest, fileNumber: otherDigest,
                     trustedTime: "2026-11-24T10:00:00.000Z")),
+            .orderDelivered(
+                .init(orderID: 17, entityCode: entity, outcome: "accepted", submissionID: 4, envelopeSHA256: digest.hex,
+                    receiptSHA256: otherDigest.hex, detail: "accepted for payment by the center (submission 4)")),
         ]
     }
 
