@@ -203,7 +203,8 @@ let package = Package(
             name: "paysign",
             dependencies: [
                 "PaysignSecrets", "PaysignTokens", "PaysignPKCS11", "PaysignOpenSSL", "PaysignPCSC", "PaysignClient", "CPaysignShims",
-                "PaysignDomain", "PaysignVerification", "PaysignAPI",
+                "PaysignDomain", "PaysignVerification", "PaysignAPI", "PaysignCenterLink",
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -222,7 +223,7 @@ let package = Package(
         .executableTarget(
             name: "paysign-center",
             dependencies: [
-                "PaysignCenterServer", "PaysignDomain", "PaysignSystemd", "CPaysignShims",
+                "PaysignCenterServer", "PaysignCenterStore", "PaysignDomain", "PaysignOpenSSL", "PaysignSystemd", "CPaysignShims",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -1,6 +1,6 @@
 public import Foundation
 public import Logging
-public import PaysignDomain
+import PaysignDomain
 public import PaysignOpenSSL
 public import PaysignStore
 
@@ -9,6 +9,8 @@ public import PaysignStore
 /// provides it over mutual TLS with the submission key on its token (`PaysignCenterLink`).
 public protocol CenterSubmitting: Sendable {
     func submit(envelope: [UInt8]) async throws -> CenterReply
+    /// `GET /v1/submissions/{id}`: where a submission stands at the center.
+    func status(submission: Int64) async throws -> CenterReply
 }
 
 /// What the center answered.
@@ -133,6 +135,39 @@ public final class DeliveryDesk: Sendable {
         } catch {
             logger.error("\(order) could not be delivered: \(error)")
         }
+    }
+
+    /// Asks the center where each accepted order stands; a paid or returned one is kept and
+    /// journaled (`center-state-changed`). Returns how many changed.
+    @discardableResult
+    public func refreshCenterStates() async -> Int {
+        let awaiting: [(orderID: Int64, submissionID: Int64)]
+        do {
+            awaiting = try await registry.awaitingPayment()
+        } catch {
+            logger.error("the delivered orders cannot be read: \(error)")
+            return 0
+        }
+        var changed = 0
+        for (orderID, submissionID) in awaiting {
+            do {
+                let reply = try await center.status(submission: submissionID)
+                guard reply.status == 200,
+                    let object = try JSONSerialization.jsonObject(with: Data(reply.body)) as? [String: Any],
+                    let state = object["state"] as? String, state == "paid" || state == "returned"
+                else { continue }
+                let changedAt = (object["stateChangedAt"] as? String).flatMap { try? Date($0, strategy: .iso8601) }
+                try await registry.centerStateChanged(
+                    orderID: orderID, submissionID: submissionID, state: state, reason: object["stateReason"] as? String,
+                    changedAt: changedAt, by: .daemon)
+                logger.notice("order \(orderID): the payment center says \(state)")
+                changed += 1
+            } catch {
+                logger.info("the center's state of order \(orderID) cannot be read now: \(error)")
+                break
+            }
+        }
+        return changed
     }
 
     func failed(_ delivery: Registry.Delivery, _ sentence: String) async throws {

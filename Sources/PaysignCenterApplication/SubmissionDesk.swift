@@ -123,7 +123,8 @@ public final class SubmissionDesk: Sendable {
             let outcome = try await store.record(
                 id: id, envelopeSHA256: envelopeSHA256, entityCode: summary.entity, orderID: summary.orderID,
                 documentSHA256: documentSHA256, fileNumber: summary.fileNumber, verdict: report.verdict.rawValue,
-                failedChecks: failed.map(\.check), receipt: signed, receivedAt: receipt.receivedAt, node: node)
+                failedChecks: failed.map(\.check), receipt: signed, receivedAt: receipt.receivedAt, node: node,
+                totalPiasters: summary.totalPiasters, valueDate: summary.valueDate)
             switch outcome {
             case .recorded(let submission, let accepted):
                 logger.notice("submission \(submission.id): order \(summary.orderID) of \(summary.entity) \(accepted ? "accepted for payment" : "recorded as \(report.verdict.rawValue)")")

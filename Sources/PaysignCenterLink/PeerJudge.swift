@@ -1,5 +1,5 @@
 public import Foundation
-public import NIOCore
+import NIOCore
 public import NIOSSL
 public import PaysignDomain
 public import PaysignOpenSSL
@@ -39,7 +39,7 @@ public struct PeerJudge: Sendable {
         case .notListed?, nil: break
         }
         let facts = SubmissionCertificateRule.Facts(
-            subject: leaf.subject, serialNumber: leaf.serialNumber,
+            subject: leaf.subject, serialNumber: leaf.serialNumber, certificateSHA256: Hex.string(leaf.sha256Fingerprint),
             chainProblem: verdict.map { $0.trusted ? nil : ($0.problem ?? "no path to an anchor") } ?? "unreadable",
             revoked: revoked, noRevocationList: verdict?.trusted == true && noList,
             validNow: leaf.validity(at: clock()) == .valid, extendedKeyUsages: leaf.extendedKeyUsages, policies: leaf.policies,

@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 import Yams
 
 /// The payment center's settings (`/etc/paysign/center.yaml`; every key is also a flag of

@@ -1,11 +1,11 @@
-public import Foundation
+import Foundation
 public import Logging
 import NIOCore
 import NIOPosix
 import NIOSSL
 import PaysignCenterApplication
 import PaysignCenterLink
-import PaysignCenterStore
+public import PaysignCenterStore
 import PaysignOpenSSL
 import PaysignPKCS11
 import PaysignSecrets
@@ -266,3 +266,50 @@ struct RevocationListWatch: Service {
     }
 }
 
+
+/// The center's administration on its database, from a node (`paysign-center staff …`): the same
+/// settings and credentials as the server, one short-lived connection pool.
+public enum CenterAdministration {
+    public static func withStore<T: Sendable>(
+        _ configuration: CenterConfiguration, logger: Logger, _ body: @escaping @Sendable (CenterStore) async throws -> T
+    ) async throws -> T {
+        let password: String?
+        do {
+            password = try SystemdCredentials().optionalString("database-password")
+        } catch let error as SystemdCredentialError {
+            throw CenterError(error.message)
+        }
+        var database: PostgresClient.Configuration
+        if configuration.databaseHost.hasPrefix("/") {
+            database = .init(
+                unixSocketPath: configuration.databaseHost + "/.s.PGSQL.\(configuration.databasePort)",
+                username: configuration.databaseUser, password: password, database: configuration.databaseName)
+        } else {
+            database = .init(
+                host: configuration.databaseHost, port: configuration.databasePort, username: configuration.databaseUser,
+                password: password, database: configuration.databaseName, tls: .disable)
+        }
+        database.options.maximumConnections = 2
+        let client = PostgresClient(configuration: database, backgroundLogger: logger)
+        let store = CenterStore(client: client, logger: logger)
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask {
+                await client.run()
+                return nil
+            }
+            group.addTask {
+                do {
+                    try await store.migrate()
+                } catch {
+                    throw CenterError("the center's database cannot be reached or migrated: \(String(reflecting: error).split(separator: "\n").first ?? "")")
+                }
+                return try await body(store)
+            }
+            defer { group.cancelAll() }
+            while let result = try await group.next() {
+                if let result { return result }
+            }
+            throw CenterError("the database connection ended")
+        }
+    }
+}

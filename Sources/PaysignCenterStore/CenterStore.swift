@@ -70,6 +70,29 @@ public final class CenterStore: Sendable {
                 """,
             ]
         ),
+        (
+            "2026-12-07-staff-payments-totals",
+            [
+                // What the monthly totals (P6) add up, read from the verified document.
+                "ALTER TABLE submissions ADD COLUMN total_piasters bigint NOT NULL DEFAULT 0",
+                "ALTER TABLE submissions ADD COLUMN value_date text NOT NULL DEFAULT ''",
+                "ALTER TABLE acceptances ADD COLUMN state_changed_at timestamptz",
+                "ALTER TABLE acceptances ADD COLUMN state_reason text",
+                "ALTER TABLE acceptances ADD COLUMN state_changed_by text",
+                // The center's people: operators mark orders paid or returned, auditors read.
+                // Known by the SHA-256 of their staff certificate (presented at the handshake).
+                """
+                CREATE TABLE staff (
+                    certificate_sha256 text PRIMARY KEY,
+                    subject text NOT NULL,
+                    name text NOT NULL,
+                    role text NOT NULL CHECK (role IN ('operator', 'auditor')),
+                    added_at timestamptz NOT NULL,
+                    removed_at timestamptz
+                )
+                """,
+            ]
+        ),
     ]
 
     /// Applies the migrations not applied yet; returns the names it applied.
@@ -138,16 +161,17 @@ public final class CenterStore: Sendable {
 
     public func record(
         id submissionID: Int64, envelopeSHA256: String, entityCode: String, orderID: Int64, documentSHA256: String, fileNumber: String,
-        verdict: String, failedChecks: [String], receipt: [UInt8], receivedAt: Date, node: String
+        verdict: String, failedChecks: [String], receipt: [UInt8], receivedAt: Date, node: String,
+        totalPiasters: Int64 = 0, valueDate: String = ""
     ) async throws -> Outcome {
         do {
             return try await client.withTransaction(logger: logger) { connection in
                 let rows = try await connection.query(
                     """
                     INSERT INTO submissions (id, envelope_sha256, entity_code, order_id, document_sha256, file_number, received_at,
-                                             verdict, failed_checks, receipt)
+                                             verdict, failed_checks, receipt, total_piasters, value_date)
                     VALUES (\(submissionID), \(envelopeSHA256), \(entityCode), \(orderID), \(documentSHA256), \(fileNumber), \(receivedAt),
-                            \(verdict), \(failedChecks), \(ByteBuffer(bytes: receipt)))
+                            \(verdict), \(failedChecks), \(ByteBuffer(bytes: receipt)), \(totalPiasters), \(valueDate))
                     RETURNING id
                     """, logger: logger)
                 var id: Int64?
@@ -242,6 +266,203 @@ public final class CenterStore: Sendable {
             count = Int(n)
         }
         return count
+    }
+
+    // MARK: The center's people, payments, totals (issue 18, item 6; P1, P3, P6)
+
+    /// A person of the center, known by their staff certificate.
+    public struct Staff: Sendable, Hashable, Codable {
+        public var certificateSHA256: String
+        public var subject: String
+        public var name: String
+        /// `operator` (marks orders paid or returned) or `auditor` (reads).
+        public var role: String
+
+        public init(certificateSHA256: String, subject: String, name: String, role: String) {
+            self.certificateSHA256 = certificateSHA256
+            self.subject = subject
+            self.name = name
+            self.role = role
+        }
+    }
+
+    /// Adds (or gives a new role to) a person of the center; journaled `staff-added`.
+    public func addStaff(_ staff: Staff, by actor: String, at date: Date) async throws {
+        try await client.withTransaction(logger: logger) { connection in
+            try await connection.query(
+                """
+                INSERT INTO staff (certificate_sha256, subject, name, role, added_at) VALUES
+                    (\(staff.certificateSHA256), \(staff.subject), \(staff.name), \(staff.role), \(date))
+                ON CONFLICT (certificate_sha256) DO UPDATE SET subject = EXCLUDED.subject, name = EXCLUDED.name, role = EXCLUDED.role,
+                    added_at = EXCLUDED.added_at, removed_at = NULL
+                """, logger: logger)
+            try await Self.append(
+                connection, kind: "staff-added", actor: Self.json(["by": actor]),
+                detail: Self.json(["certificate": staff.certificateSHA256, "subject": staff.subject, "name": staff.name, "role": staff.role]),
+                at: date, logger: logger)
+        }
+    }
+
+    /// Removes a person of the center (their certificate opens the link no more for their role).
+    public func removeStaff(certificateSHA256: String, by actor: String, at date: Date) async throws -> Bool {
+        try await client.withTransaction(logger: logger) { connection in
+            var removed = false
+            for try await _ in try await connection.query(
+                "UPDATE staff SET removed_at = \(date) WHERE certificate_sha256 = \(certificateSHA256) AND removed_at IS NULL RETURNING 1",
+                logger: logger
+            ).decode(Int.self) {
+                removed = true
+            }
+            if removed {
+                try await Self.append(
+                    connection, kind: "staff-removed", actor: Self.json(["by": actor]), detail: Self.json(["certificate": certificateSHA256]),
+                    at: date, logger: logger)
+            }
+            return removed
+        }
+    }
+
+    /// The person holding this staff certificate, if any (and not removed).
+    public func staff(certificateSHA256: String) async throws -> Staff? {
+        for try await (sha, subject, name, role) in try await client.query(
+            "SELECT certificate_sha256, subject, name, role FROM staff WHERE certificate_sha256 = \(certificateSHA256) AND removed_at IS NULL",
+            logger: logger
+        ).decode((String, String, String, String).self) {
+            return Staff(certificateSHA256: sha, subject: subject, name: name, role: role)
+        }
+        return nil
+    }
+
+    public func allStaff() async throws -> [Staff] {
+        var found: [Staff] = []
+        for try await (sha, subject, name, role) in try await client.query(
+            "SELECT certificate_sha256, subject, name, role FROM staff WHERE removed_at IS NULL ORDER BY name", logger: logger
+        ).decode((String, String, String, String).self) {
+            found.append(Staff(certificateSHA256: sha, subject: subject, name: name, role: role))
+        }
+        return found
+    }
+
+    /// A submission as the center's people (and its entity) read it.
+    public struct Listing: Sendable, Hashable, Codable {
+        public var submission: Int64
+        public var entity: String
+        public var order: Int64
+        public var fileNumber: String
+        public var documentSHA256: String
+        public var valueDate: String
+        public var totalPiasters: Int64
+        public var verdict: String
+        public var failedChecks: [String]
+        public var receivedAt: Date
+        /// `accepted`, `paid` or `returned` for an accepted order; nil for one not accepted.
+        public var state: String?
+        public var stateChangedAt: Date?
+        public var stateReason: String?
+    }
+
+    static let listingColumns = """
+        s.id, s.entity_code, s.order_id, s.file_number, s.document_sha256, s.value_date, s.total_piasters, s.verdict,
+        s.failed_checks, s.received_at, a.state, a.state_changed_at, a.state_reason
+        """
+
+    func listings(_ query: PostgresQuery) async throws -> [Listing] {
+        var found: [Listing] = []
+        let rows = try await client.query(query, logger: logger)
+        for try await row in rows {
+            let r = try row.decode((Int64, String, Int64, String, String, String, Int64, String, [String], Date, String?, Date?, String?).self)
+            found.append(Listing(
+                submission: r.0, entity: r.1, order: r.2, fileNumber: r.3, documentSHA256: r.4, valueDate: r.5, totalPiasters: r.6,
+                verdict: r.7, failedChecks: r.8, receivedAt: r.9, state: r.10, stateChangedAt: r.11, stateReason: r.12))
+        }
+        return found
+    }
+
+    /// Submissions, newest first: `entity` limits them to one entity's, `state` to accepted ones in
+    /// that state (`accepted`, `paid`, `returned`) or to those not accepted (`refused`).
+    public func submissions(entity: String?, state: String?, limit: Int) async throws -> [Listing] {
+        let stateFilter = state ?? ""
+        return try await listings(
+            """
+            SELECT \(unescaped: Self.listingColumns) FROM submissions s LEFT JOIN acceptances a ON a.submission_id = s.id
+            WHERE (\(entity ?? "") = '' OR s.entity_code = \(entity ?? ""))
+              AND (\(stateFilter) = '' OR (\(stateFilter) = 'refused' AND a.state IS NULL) OR a.state = \(stateFilter))
+            ORDER BY s.id DESC LIMIT \(limit)
+            """)
+    }
+
+    public func listing(id: Int64) async throws -> Listing? {
+        try await listings(
+            "SELECT \(unescaped: Self.listingColumns) FROM submissions s LEFT JOIN acceptances a ON a.submission_id = s.id WHERE s.id = \(id)"
+        ).first
+    }
+
+    /// Why a payment mark was refused.
+    public enum PaymentRefusal: Error, Sendable, Equatable {
+        case unknown
+        case notAccepted
+        case already(String)
+    }
+
+    /// An operator marks an accepted order paid, or returned by the bank (with the reason), once:
+    /// decided by the row's state inside the transaction (`WHERE state = 'accepted'`), journaled
+    /// (`order-paid`, `order-returned`) in the same transaction.
+    public func markPayment(submissionID: Int64, state: String, reason: String?, by actor: String, at date: Date) async throws -> Listing {
+        let changed: Bool = try await client.withTransaction(logger: logger) { connection in
+            var changed = false
+            for try await (entity, order) in try await connection.query(
+                """
+                UPDATE acceptances SET state = \(state), state_changed_at = \(date), state_reason = \(reason), state_changed_by = \(actor)
+                WHERE submission_id = \(submissionID) AND state = 'accepted' RETURNING entity_code, order_id
+                """, logger: logger
+            ).decode((String, Int64).self) {
+                changed = true
+                var detail = ["submission": String(submissionID), "entity": entity, "order": String(order)]
+                if let reason { detail["reason"] = reason }
+                try await Self.append(
+                    connection, kind: state == "paid" ? "order-paid" : "order-returned", actor: Self.json(["by": actor]),
+                    detail: Self.json(detail), at: date, logger: logger)
+            }
+            return changed
+        }
+        guard let listing = try await listing(id: submissionID) else { throw PaymentRefusal.unknown }
+        guard changed else {
+            guard let current = listing.state else { throw PaymentRefusal.notAccepted }
+            throw PaymentRefusal.already(current)
+        }
+        return listing
+    }
+
+    /// One entity's month (P6): orders accepted for payment, and of them paid and returned, with
+    /// their totals in piasters (by the documents' value dates, `YYYY-MM`).
+    public struct MonthlyTotal: Sendable, Hashable, Codable {
+        public var entity: String
+        public var month: String
+        public var accepted: Int
+        public var acceptedPiasters: Int64
+        public var paid: Int
+        public var paidPiasters: Int64
+        public var returned: Int
+        public var returnedPiasters: Int64
+    }
+
+    public func monthlyTotals(month: String) async throws -> [MonthlyTotal] {
+        var totals: [MonthlyTotal] = []
+        for try await (entity, accepted, acceptedSum, paid, paidSum, returned, returnedSum) in try await client.query(
+            """
+            SELECT s.entity_code, count(*), COALESCE(sum(s.total_piasters), 0)::bigint,
+                   count(*) FILTER (WHERE a.state = 'paid'), COALESCE(sum(s.total_piasters) FILTER (WHERE a.state = 'paid'), 0)::bigint,
+                   count(*) FILTER (WHERE a.state = 'returned'), COALESCE(sum(s.total_piasters) FILTER (WHERE a.state = 'returned'), 0)::bigint
+            FROM acceptances a JOIN submissions s ON s.id = a.submission_id
+            WHERE left(s.value_date, 7) = \(month)
+            GROUP BY s.entity_code ORDER BY s.entity_code
+            """, logger: logger
+        ).decode((String, Int64, Int64, Int64, Int64, Int64, Int64).self) {
+            totals.append(MonthlyTotal(
+                entity: entity, month: month, accepted: Int(accepted), acceptedPiasters: acceptedSum, paid: Int(paid), paidPiasters: paidSum,
+                returned: Int(returned), returnedPiasters: returnedSum))
+        }
+        return totals
     }
 
     // MARK: The journal

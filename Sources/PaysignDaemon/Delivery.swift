@@ -43,9 +43,13 @@ struct DeliveryService: Service {
             return
         }
         let interval = configuration.deliveryIntervalSeconds
+        // Where accepted orders stand at the center (paid, returned): asked every twelve rounds.
         try await untilShutdown {
+            var round = 0
             while !Task.isCancelled {
                 await desk.deliverDue()
+                if round % 12 == 11 { await desk.refreshCenterStates() }
+                round += 1
                 try await Task.sleep(for: .milliseconds(Int(interval * 1000)))
             }
         }
@@ -94,6 +98,12 @@ final class CenterLink: CenterSubmitting {
     func submit(envelope: [UInt8]) async throws -> CenterReply {
         let client = try await client()
         let response = try await client.send("POST", "/v1/submissions", headers: [("Content-Type", "application/cms")], body: envelope)
+        return CenterReply(status: response.status, contentType: response.header("Content-Type"), body: response.body)
+    }
+
+    func status(submission: Int64) async throws -> CenterReply {
+        let client = try await client()
+        let response = try await client.send("GET", "/v1/submissions/\(submission)")
         return CenterReply(status: response.status, contentType: response.header("Content-Type"), body: response.body)
     }
 

@@ -31,6 +31,7 @@ public enum AuditKind: String, Sendable, Hashable, Codable, CaseIterable {
     case signatureRegistered = "signature-registered"
     case orderPresented = "order-presented"
     case orderDelivered = "order-delivered"
+    case centerStateChanged = "center-state-changed"
 
     /// Kinds the registry writes itself, in the same transaction as the change they describe.
     /// Nobody appends them from outside: an `operator-added` entry without the operator would be
@@ -40,7 +41,7 @@ public enum AuditKind: String, Sendable, Hashable, Codable, CaseIterable {
         case .roleChanged, .operatorAdded, .operatorRemoved, .entityAdded, .tokenRegistered, .tokenHolderChanged,
             .headSigned, .orderCreated, .orderReviewed, .orderRejected, .pinChanged, .onSiteChanged, .tokenStateChanged,
             .crlIssued, .crlImported, .holderCleared, .deathNotified, .retirementDateSet, .signatureRegistered, .orderPresented,
-            .orderDelivered:
+            .orderDelivered, .centerStateChanged:
             return true
         case .certificateIssued:
             // Appended by the daemon once the token has signed the certificate.
@@ -158,6 +159,7 @@ public enum AuditEvent: Sendable, Hashable {
     case signatureRegistered(SignatureRegistered)
     case orderPresented(OrderPresented)
     case orderDelivered(OrderDelivered)
+    case centerStateChanged(CenterStateChanged)
 
     public var kind: AuditKind {
         switch self {
@@ -192,6 +194,7 @@ public enum AuditEvent: Sendable, Hashable {
         case .signatureRegistered: return .signatureRegistered
         case .orderPresented: return .orderPresented
         case .orderDelivered: return .orderDelivered
+        case .centerStateChanged: return .centerStateChanged
         }
     }
 
@@ -228,6 +231,7 @@ public enum AuditEvent: Sendable, Hashable {
         case .signatureRegistered(let d): return d
         case .orderPresented(let d): return d
         case .orderDelivered(let d): return d
+        case .centerStateChanged(let d): return d
         }
     }
 
@@ -264,6 +268,7 @@ public enum AuditEvent: Sendable, Hashable {
         case .signatureRegistered: return SignatureRegistered.self
         case .orderPresented: return OrderPresented.self
         case .orderDelivered: return OrderDelivered.self
+        case .centerStateChanged: return CenterStateChanged.self
         }
     }
 
@@ -331,6 +336,7 @@ public enum AuditEvent: Sendable, Hashable {
         case .signatureRegistered: return nil
         case .orderPresented(let d): return text(d.entityCode, "entityCode", max: 64)
         case .orderDelivered(let d): return text(d.entityCode, "entityCode", max: 64) ?? text(d.detail, "detail", max: 1000)
+        case .centerStateChanged(let d): return text(d.state, "state", max: 16) ?? text(d.reason ?? "", "reason", max: 500)
         }
     }
 }
@@ -891,6 +897,30 @@ extension AuditEvent {
             self.envelopeSHA256 = envelopeSHA256
             self.receiptSHA256 = receiptSHA256
             self.detail = detail
+        }
+    }
+}
+
+extension AuditEvent {
+    /// The payment center changed a delivered order's state (paid, or returned by the bank), as
+    /// the entity's daemon learned it from the center.
+    public struct CenterStateChanged: AuditDetail {
+        public static let kind = AuditKind.centerStateChanged
+        public var event: AuditEvent { .centerStateChanged(self) }
+        public var orderID: Int64
+        public var submissionID: Int64
+        /// `paid` or `returned`.
+        public var state: String
+        public var reason: String?
+        /// When the center recorded the change (ISO 8601).
+        public var changedAt: String?
+
+        public init(orderID: Int64, submissionID: Int64, state: String, reason: String?, changedAt: String?) {
+            self.orderID = orderID
+            self.submissionID = submissionID
+            self.state = state
+            self.reason = reason
+            self.changedAt = changedAt
         }
     }
 }

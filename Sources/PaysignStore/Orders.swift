@@ -535,6 +535,39 @@ extension Registry {
         }
     }
 
+    /// Delivered orders accepted by the center and not yet paid or returned there: (order, submission).
+    public func awaitingPayment(limit: Int = 100) async throws -> [(orderID: Order.ID, submissionID: Int64)] {
+        try await read("read the orders awaiting payment") { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT orderID, submissionID FROM outbox
+                    WHERE state = 'delivered' AND outcome = 'accepted' AND centerState = 'accepted' AND submissionID IS NOT NULL
+                    ORDER BY answeredAt LIMIT ?
+                    """,
+                arguments: [limit]
+            ).map { (orderID: $0[0], submissionID: $0[1]) }
+        }
+    }
+
+    /// The center paid the order, or the bank returned it: kept and journaled
+    /// (`center-state-changed`) once.
+    public func centerStateChanged(orderID: Order.ID, submissionID: Int64, state: String, reason: String?, changedAt: Date?, by actor: AuditActor) async throws {
+        let now = clock()
+        try await write("record the center's state") { db in
+            try db.execute(
+                sql: "UPDATE outbox SET centerState = ?, detail = COALESCE(?, detail) WHERE orderID = ? AND centerState = 'accepted'",
+                arguments: [state, reason, orderID])
+            guard db.changesCount == 1 else { return }
+            var journal = try Journal.Writer(db)
+            try journal.append(
+                db,
+                .centerStateChanged(.init(
+                    orderID: orderID, submissionID: submissionID, state: state, reason: reason, changedAt: changedAt.map(Timestamp.string))),
+                by: actor, at: Timestamp.string(now))
+        }
+    }
+
     /// The signed receipt kept for an order, if the center answered with one.
     public func deliveryReceipt(orderID: Order.ID) async throws -> [UInt8]? {
         try await read("read a receipt") { db in

@@ -1,5 +1,5 @@
 public import PaysignOpenSSL
-public import PaysignPKCS11
+import PaysignPKCS11
 
 extension TokenSigner {
     /// Opens an envelope sealed to this key's certificate (the payment center's encryption key,

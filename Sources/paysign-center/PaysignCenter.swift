@@ -3,7 +3,9 @@ import CPaysignShims
 import Foundation
 import Logging
 import PaysignCenterServer
+import PaysignCenterStore
 import PaysignDomain
+import PaysignOpenSSL
 import PaysignSystemd
 
 /// The payment center's server (issue 18): stateless, any number of nodes on one PostgreSQL.
@@ -11,13 +13,21 @@ import PaysignSystemd
 struct PaysignCenter: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "paysign-center",
+        abstract: "The payment center: its server, and the administration of its people.",
+        version: PaysignVersion.current,
+        subcommands: [Serve.self, StaffCommand.self],
+        defaultSubcommand: Serve.self)
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
         abstract: "The payment center's server: receives entities' signed orders over mutual TLS 1.3, opens them on its HSM, verifies them, accepts each order once across all nodes, and answers with a receipt signed on its token.",
         discussion: """
             Secrets are systemd credentials, read from $CREDENTIALS_DIRECTORY: token-pin (the HSM's user PIN, required), \
             tls-key (the TLS key, PEM, unless --tls-key-file is given) and database-password (when PostgreSQL asks for one). \
             Every setting of the configuration file (default /etc/paysign/center.yaml, when it exists) is also a flag, which wins.
-            """,
-        version: PaysignVersion.current)
+            """)
 
     @Option(name: .customLong("config"), help: "The configuration file (YAML).") var config: String?
     @Option(name: .customLong("listen"), help: "HOST:PORT to listen on (default 127.0.0.1:8443).") var listen: String?
@@ -98,5 +108,113 @@ struct PaysignCenter: AsyncParsableCommand {
     static func fail(_ message: String) -> Never {
         FileHandle.standardError.write(Data("paysign-center: \(message)\n".utf8))
         Foundation.exit(1)
+    }
+}
+
+/// The database settings of a node, for its administration commands.
+struct DatabaseOptions: ParsableArguments {
+    @Option(name: .customLong("config"), help: "The configuration file (YAML; default /etc/paysign/center.yaml when it exists).") var config: String?
+    @Option(name: .customLong("database-host"), help: "PostgreSQL's host, or the folder of its socket.") var databaseHost: String?
+    @Option(name: .customLong("database-port"), help: "PostgreSQL's port.") var databasePort: Int?
+    @Option(name: .customLong("database-user"), help: "PostgreSQL's user.") var databaseUser: String?
+    @Option(name: .customLong("database-name"), help: "PostgreSQL's database.") var databaseName: String?
+
+    func resolved() throws -> CenterConfiguration {
+        var configuration: CenterConfiguration
+        if let config {
+            configuration = try CenterConfiguration.load(from: config)
+        } else if FileManager.default.fileExists(atPath: "/etc/paysign/center.yaml") {
+            configuration = try CenterConfiguration.load(from: "/etc/paysign/center.yaml")
+        } else {
+            configuration = CenterConfiguration()
+        }
+        if let databaseHost { configuration.databaseHost = databaseHost }
+        if let databasePort { configuration.databasePort = databasePort }
+        if let databaseUser { configuration.databaseUser = databaseUser }
+        if let databaseName { configuration.databaseName = databaseName }
+        return configuration
+    }
+
+    func run<T: Sendable>(_ body: @escaping @Sendable (CenterStore) async throws -> T) async throws -> T {
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = .warning
+            return handler
+        }
+        do {
+            return try await CenterAdministration.withStore(try resolved(), logger: Logger(label: "paysign-center"), body)
+        } catch let error as CenterError {
+            Serve.fail(error.message)
+        }
+    }
+}
+
+struct StaffCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "staff",
+        abstract: "The center's people: operators mark orders paid or returned, auditors read (P1, P3, P6).",
+        discussion: "A person is known by the SHA-256 of their staff certificate (the center staff profile), which they present at the TLS handshake. Each change is journaled in the center's journal.",
+        subcommands: [Add.self, List.self, Remove.self])
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Add a person with their staff certificate, or give them another role.")
+        @OptionGroup var database: DatabaseOptions
+        @Option(help: "Their staff certificate (PEM).") var certificate: String
+        @Option(help: "Their name.") var name: String
+        @Option(help: "operator or auditor.") var role: String
+
+        func validate() throws {
+            guard ["operator", "auditor"].contains(role) else { throw ValidationError("--role must be operator or auditor") }
+            guard !name.trimmingCharacters(in: .whitespaces).isEmpty, name.count <= 200 else { throw ValidationError("--name must be 1 to 200 characters") }
+        }
+
+        func run() async throws {
+            guard let text = try? String(contentsOfFile: certificate, encoding: .utf8), let parsed = try? Certificate(pemEncoded: text) else {
+                Serve.fail("\(certificate) is not a PEM certificate")
+            }
+            guard parsed.policies.contains(CertificateProfileOID.centerStaff) else {
+                Serve.fail("\(certificate) is not a center staff certificate (policy \(CertificateProfileOID.centerStaff)); the handshake would refuse it")
+            }
+            let staff = CenterStore.Staff(certificateSHA256: Hex.string(parsed.sha256Fingerprint), subject: parsed.subject, name: name, role: role)
+            let actor = ProcessInfo.processInfo.environment["SUDO_USER"] ?? NSUserName()
+            try await database.run { store in try await store.addStaff(staff, by: actor, at: Date()) }
+            print("\(name) is a center \(role) (certificate \(staff.certificateSHA256.prefix(16))…)")
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the center's people.")
+        @OptionGroup var database: DatabaseOptions
+        @Flag(help: "JSON instead of text.") var json = false
+
+        func run() async throws {
+            let staff = try await database.run { store in try await store.allStaff() }
+            if json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+                print(String(decoding: try encoder.encode(staff), as: UTF8.self))
+            } else if staff.isEmpty {
+                print("no center staff yet: paysign-center staff add --certificate PEM --name NAME --role operator|auditor")
+            } else {
+                for person in staff { print("\(person.role.padding(toLength: 9, withPad: " ", startingAt: 0)) \(person.name)  \(person.certificateSHA256.prefix(16))…  \(person.subject)") }
+            }
+        }
+    }
+
+    struct Remove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Remove a person (their certificate no longer gives them a role).")
+        @OptionGroup var database: DatabaseOptions
+        @Option(help: "Their staff certificate (PEM).") var certificate: String
+
+        func run() async throws {
+            guard let text = try? String(contentsOfFile: certificate, encoding: .utf8), let parsed = try? Certificate(pemEncoded: text) else {
+                Serve.fail("\(certificate) is not a PEM certificate")
+            }
+            let sha = Hex.string(parsed.sha256Fingerprint)
+            let actor = ProcessInfo.processInfo.environment["SUDO_USER"] ?? NSUserName()
+            let removed = try await database.run { store in try await store.removeStaff(certificateSHA256: sha, by: actor, at: Date()) }
+            guard removed else { Serve.fail("no center staff holds the certificate \(sha.prefix(16))…") }
+            print("removed the center staff with certificate \(sha.prefix(16))…")
+        }
     }
 }

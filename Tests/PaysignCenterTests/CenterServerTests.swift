@@ -131,6 +131,65 @@ struct CenterServerTests {
         #expect(center.stop() == 0)
     }
 
+    @Test("the center's people: an operator added with paysign-center staff add marks an accepted order paid once; auditors' and entities' marks are refused; monthly totals (P1, P3, P6)")
+    func centerPeople() async throws {
+        let database = try ThrowawayPostgres()
+        defer { database.stop() }
+        let center = try CenterProcess(pki: pki, database: database)
+        let package = try orders(1)[0]
+        let entity = try client("submission-file", port: center.port)
+        let operatorClient = try client("operator", port: center.port)
+        let envelope = try AuthEnvelope.seal(package.derEncoded, to: try encryptionCertificate, oaep: .sha1)
+        let submitted = try await entity.send("POST", "/v1/submissions", headers: [("Content-Type", "application/cms")], body: envelope)
+        try #require(submitted.status == 201)
+        let receipt = try opensslVerifies(receipt: submitted.body)
+
+        // Not yet one of the center's people: the handshake lets the certificate in, the registry gives it no role.
+        let early = try await operatorClient.send("GET", "/v1/submissions")
+        #expect(early.status == 403, "\(String(decoding: early.body, as: UTF8.self))")
+
+        let added = try Shell.run(BuiltProducts.path("paysign-center"), [
+            "staff", "add", "--database-host", "127.0.0.1", "--database-port", String(database.port),
+            "--certificate", tls.appendingPathComponent("operator.pem").path, "--name", "Center Operator", "--role", "operator",
+        ])
+        #expect(added.status == 0, "\(added.stderr)")
+        #expect(added.stdout.contains("Center Operator is a center operator"))
+        let refused = try Shell.run(BuiltProducts.path("paysign-center"), [
+            "staff", "add", "--database-host", "127.0.0.1", "--database-port", String(database.port),
+            "--certificate", tls.appendingPathComponent("submission-file.pem").path, "--name", "Not Staff", "--role", "auditor",
+        ])
+        #expect(refused.status == 1 && refused.stderr.hasPrefix("paysign-center: ") && refused.stderr.contains("not a center staff certificate"), "\(refused.stderr)")
+
+        let listed = try await operatorClient.send("GET", "/v1/submissions")
+        #expect(listed.status == 200)
+        #expect(String(decoding: listed.body, as: UTF8.self).contains("\"submission\":\(receipt.submission)"))
+
+        // The entity may read its own, and may not mark it.
+        #expect(try await entity.send("GET", "/v1/submissions/\(receipt.submission)").status == 200)
+        let byEntity = try await entity.send("POST", "/v1/submissions/\(receipt.submission)/payment", headers: [("Content-Type", "application/json")], body: Array(#"{"state":"paid"}"#.utf8))
+        #expect(byEntity.status == 403)
+
+        // Paid once, through the client's command (a file key here; --token for a key on a token).
+        let link = [
+            "--center", "127.0.0.1:\(center.port)", "--center-name", "center.paysign.test", "--trust-anchors", pki.caPEM.path,
+            "--certificate", tls.appendingPathComponent("operator.pem").path, "--key", tls.appendingPathComponent("operator.key").path,
+        ]
+        let paid = try Shell.run(TestPKI.paysignBinary, ["center", "pay", String(receipt.submission)] + link)
+        #expect(paid.status == 0 && paid.stdout.contains("marked paid"), "\(paid.stderr)")
+        let again = try Shell.run(TestPKI.paysignBinary, ["center", "pay", String(receipt.submission)] + link)
+        #expect(again.status == 1 && again.stderr.contains("is paid already"), "\(again.stderr)")
+        let shown = try Shell.run(TestPKI.paysignBinary, ["center", "submissions"] + link)
+        #expect(shown.status == 0 && shown.stdout.contains("EG-0101") && shown.stdout.contains("paid"), "\(shown.stdout) \(shown.stderr)")
+        let totals = try Shell.run(TestPKI.paysignBinary, ["center", "totals", "--month", "2026-11", "--json"] + link)
+        #expect(totals.status == 0, "\(totals.stderr)")
+        let rows = try #require(try JSONSerialization.jsonObject(with: Data(totals.stdout.utf8)) as? [[String: Any]])
+        #expect(rows.count == 1 && rows[0]["entity"] as? String == "EG-0101" && rows[0]["paid"] as? Int == 1, "\(rows)")
+
+        // The journal: accepted, staff added, paid, in one chain.
+        #expect(try database.query("SELECT kind FROM journal ORDER BY seq") == ["order-accepted", "staff-added", "order-paid"])
+        #expect(center.stop() == 0)
+    }
+
     @Test("the handshake refuses a client with no certificate, another CA's, a revoked, an expired, or one of no profile; staff cannot submit")
     func handshakeRefusals() async throws {
         let database = try ThrowawayPostgres()

@@ -1227,10 +1227,30 @@ struct DeliveryTests {
         // What the people see.
         let shown = try UnixUsers.paysign(as: "root", ["order", "show", String(id), "--socket", desk.daemon.socket])
         #expect(shown.stdout.contains("center       accepted for payment (submission"), "\(shown.stdout)")
+
+        // The center's operator marks it paid; the entity's daemon learns it on its next poll.
+        let tls = pki.directory.appendingPathComponent("tls")
+        let added = try Shell.run(BuiltProducts.path("paysign-center"), [
+            "staff", "add", "--database-host", "127.0.0.1", "--database-port", String(database.port),
+            "--certificate", tls.appendingPathComponent("operator.pem").path, "--name", "Center Operator", "--role", "operator",
+        ])
+        try #require(added.status == 0, "\(added.stderr)")
+        let submission = try #require((answer["submissionID"] as? NSNumber)?.int64Value)
+        let paid = try Shell.run(TestPKI.paysignBinary, [
+            "center", "pay", String(submission), "--center", "127.0.0.1:\(center.port)", "--center-name", "center.paysign.test",
+            "--trust-anchors", pki.caPEM.path, "--certificate", tls.appendingPathComponent("operator.pem").path,
+            "--key", tls.appendingPathComponent("operator.key").path,
+        ])
+        #expect(paid.status == 0, "\(paid.stderr)")
+        let learned = try delivery(desk, id, seconds: 20) { $0["centerState"] as? String == "paid" }
+        #expect(learned["centerState"] as? String == "paid", "\(learned) \(desk.daemon.log(tail: 5))")
+        let shownPaid = try UnixUsers.paysign(as: "root", ["order", "show", String(id), "--socket", desk.daemon.socket])
+        #expect(shownPaid.stdout.contains("center       paid by the center (submission \(submission))"), "\(shownPaid.stdout)")
         // The center holds one acceptance; the daemon's journal says delivered.
         #expect(try database.query("SELECT count(*) FROM acceptances WHERE entity_code = 'EG-0101' AND order_id = \(id)") == ["1"])
         let delivered = try desk.journal().filter { $0.kind == "order-delivered" }
         #expect(delivered.count == 1 && delivered.first?.detail["outcome"] as? String == "accepted", "\(delivered.map(\.raw))")
+        #expect(try desk.journal().filter { $0.kind == "center-state-changed" }.count == 1)
         #expect(center.stop() == 0)
     }
 

@@ -163,6 +163,7 @@ enum Fixture {
             .orderDelivered(
                 .init(orderID: 17, entityCode: entity, outcome: "accepted", submissionID: 4, envelopeSHA256: digest.hex,
                     receiptSHA256: otherDigest.hex, detail: "accepted for payment by the center (submission 4)")),
+            .centerStateChanged(.init(orderID: 17, submissionID: 4, state: "returned", reason: "account closed", changedAt: "2026-11-25T09:00:00.000Z")),
         ]
     }
 

@@ -21,6 +21,8 @@ public enum SubmissionCertificateRule {
     public struct Facts: Sendable, Hashable {
         public var subject: String
         public var serialNumber: String
+        /// SHA-256 (hex) of the certificate: how the center's registry knows its people.
+        public var certificateSHA256: String
         public var chainProblem: String?
         public var revoked: String?
         public var noRevocationList: Bool
@@ -29,10 +31,11 @@ public enum SubmissionCertificateRule {
         public var policies: [String]
         public var organizationIdentifier: String?
 
-        public init(subject: String, serialNumber: String, chainProblem: String?, revoked: String?, noRevocationList: Bool,
+        public init(subject: String, serialNumber: String, certificateSHA256: String, chainProblem: String?, revoked: String?, noRevocationList: Bool,
                     validNow: Bool, extendedKeyUsages: [String], policies: [String], organizationIdentifier: String?) {
             self.subject = subject
             self.serialNumber = serialNumber
+            self.certificateSHA256 = certificateSHA256
             self.chainProblem = chainProblem
             self.revoked = revoked
             self.noRevocationList = noRevocationList
@@ -47,9 +50,9 @@ public enum SubmissionCertificateRule {
     public enum Peer: Sendable, Hashable {
         /// An accounting unit's daemon, submitting for the entity of this code.
         case entity(code: String)
-        /// A person of the payment center, known by the certificate's subject and serial; their
-        /// roles are the registry's, not the certificate's.
-        case staff(subject: String, serialNumber: String)
+        /// A person of the payment center, known by their certificate (its SHA-256); their role is
+        /// the center's registry's, not the certificate's.
+        case staff(subject: String, certificateSHA256: String)
     }
 
     /// id-kp-clientAuth (RFC 5280 4.2.1.12).
@@ -79,7 +82,7 @@ public enum SubmissionCertificateRule {
             return .success(.entity(code: code))
         }
         if facts.policies.contains(CertificateProfileOID.centerStaff) {
-            return .success(.staff(subject: facts.subject, serialNumber: facts.serialNumber))
+            return .success(.staff(subject: facts.subject, certificateSHA256: facts.certificateSHA256))
         }
         return refuse("is of no profile the center accepts (neither an entity's submission certificate, policy \(CertificateProfileOID.submission), nor a center staff certificate, policy \(CertificateProfileOID.centerStaff))")
     }
