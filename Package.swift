@@ -234,6 +234,15 @@ let package = Package(
         .executableTarget(
             name: "paysign-bench", dependencies: ["PaysignSecrets", "PaysignTokens", "PaysignPKCS11", "PaysignOpenSSL", "PaysignClient", "PaysignDomain", "PaysignAPI"],
             path: "Benchmarks/paysign-bench", swiftSettings: swiftSettings),
+        // Entities' load on paysign-center nodes: the cluster test and the center's benchmark.
+        .executableTarget(
+            name: "paysign-center-load",
+            dependencies: [
+                "PaysignCenterLink", "PaysignOpenSSL",
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Benchmarks/center-load", swiftSettings: swiftSettings),
         // Signed orders for the verification tests and benchmark (scripts/bench-verify.sh): signs
         // on the SoftHSM tokens of a test PKI, in a process of its own.
         .executableTarget(

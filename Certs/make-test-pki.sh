@@ -174,6 +174,11 @@ make_key qualified rsa:2048     888888 --always-auth
 certify_with_openssl expired rsa:2048      444444 first-signature "Test Entity EG-0101" "Officer Expired" 29004040100044 expired
 certify_with_openssl clerk   EC:prime256v1 555555 data-entry      "Test Entity EG-0101" "Data Entry Clerk" 29505050100055
 add_row spare rsa:2048 777777 none -
+# A second entity's signers (the payment center's cluster test: two entities submit at once).
+make_key officer-b  EC:prime256v1 141414
+make_key ministry-b EC:prime256v1 151515
+certify_with_openssl officer-b  EC:prime256v1 141414 first-signature  "Test Entity EG-0202" "Officer B One"         28101010200011
+certify_with_openssl ministry-b EC:prime256v1 151515 second-signature "Test Entity EG-0202" "MoF Representative B" 27601010200033
 
 # The test time-stamping authority, issued while the root key is still a file (RFC 3161 2.3: the
 # EKU timeStamping, critical); its own key stays a file, as `openssl ts -reply` needs.
@@ -328,6 +333,7 @@ make_center_side() {
   done
   file_certificate center-server center_server "/C=EG/O=Ministry of Finance (TEST)/OU=e-Payment Center (TEST)/CN=center.paysign.test"
   file_certificate submission-file submission "/C=EG/O=Test Entity EG-0101/organizationIdentifier=EG-0101/OU=submission/CN=paysignd EG-0101 (file key)"
+  file_certificate submission2-file submission "/C=EG/O=Test Entity EG-0202/organizationIdentifier=EG-0202/OU=submission/CN=paysignd EG-0202 (file key)"
   file_certificate operator center_staff "/C=EG/O=Ministry of Finance (TEST)/OU=e-Payment Center (TEST)/CN=Center Operator/serialNumber=29101010100077"
   file_certificate no-profile no_profile "/C=EG/O=Test Entity EG-0101/OU=first-signature/CN=Officer With Client Auth/serialNumber=28001010100011"
   file_certificate expired-submission submission "/C=EG/O=Test Entity EG-0101/organizationIdentifier=EG-0101/OU=submission/CN=paysignd EG-0101 (expired)" "$dir/ca/ca.pem" "$dir/ca/ca.key" expired

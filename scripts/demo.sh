@@ -29,8 +29,10 @@ run() { show "$@"; with_pin "$@"; }
 bold "Building paysign and paysignd"
 swift build --product paysign 2>&1 | tail -1
 swift build --product paysignd 2>&1 | tail -1
+swift build --product paysign-center 2>&1 | tail -1
 bin=$(swift build --show-bin-path)/paysign
 daemon_bin=$(swift build --show-bin-path)/paysignd
+center_bin=$(swift build --show-bin-path)/paysign-center
 
 bold "A throw-away test PKI on SoftHSM2 tokens (keys generated on the tokens)"
 rm -rf "$out"
@@ -123,25 +125,57 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 0
 fi
 
-bold "paysignd: the daemon, with its registry and journal in $out/state"
+bold "The payment center (D8): a throw-away PostgreSQL and one paysign-center node, its keys on the 'center' token"
+# The center's and the entity's token PINs reach the servers as systemd credentials would: a file
+# in $CREDENTIALS_DIRECTORY (LoadCredential= in a unit), never a flag, a setting or the environment.
+module=
+for candidate in /usr/lib/softhsm/libsofthsm2.so /usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so; do
+  [ -f "$candidate" ] && { module=$candidate; break; }
+done
+pg=$(mktemp -d /tmp/paysign-demo-pg.XXXXXX)
+rmdir "$pg"
+read -r pg_port _ < <(Tests/testbed/postgres.sh start "$pg")
+mkdir -p "$out/center-credentials" "$out/entity-credentials"
+chmod 700 "$out/center-credentials" "$out/entity-credentials"
+cp "$out/pins/center.pin" "$out/center-credentials/token-pin"
+cp "$out/pins/submission.pin" "$out/entity-credentials/submission-pin"
+center_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+center_arguments=(--listen "127.0.0.1:$center_port" --tls-certificate "$PWD/$out/pki/tls/center-server.pem"
+  --tls-key-file "$PWD/$out/pki/tls/center-server.key" --trust-anchors "$PWD/$out/ca.pem"
+  --revocation-list "$PWD/$out/pki/tls/crl.pem" --database-host 127.0.0.1 --database-port "$pg_port" --module "$module"
+  --decryption-key 'pkcs11:token=center;id=%02' --receipt-key 'pkcs11:token=center;id=%01' --node demo-center-1)
+printf 'CREDENTIALS_DIRECTORY=%q %s 2>%s &\n' "$PWD/$out/center-credentials" "$(show "$center_bin" "${center_arguments[@]}")" "$out/center.log"
+CREDENTIALS_DIRECTORY="$PWD/$out/center-credentials" "$center_bin" "${center_arguments[@]}" 2>"$out/center.log" &
+center=$!
+stop_center() {
+  kill -TERM "$center" 2>/dev/null || true
+  wait "$center" 2>/dev/null || true
+  Tests/testbed/postgres.sh stop "$pg" || true
+}
+trap stop_center EXIT
+for _ in $(seq 300); do grep -q " ready on " "$out/center.log" && break; sleep 0.1; done
+grep " ready on " "$out/center.log" || { cat "$out/center.log" >&2; echo "demo: paysign-center did not start" >&2; exit 1; }
+center_link=(--center "127.0.0.1:$center_port" --center-name center.paysign.test --trust-anchors "$PWD/$out/ca.pem")
+
+bold "paysignd: the daemon, with its registry and journal in $out/state, delivering to the center"
 # The people of the flow are distinct Unix users, and the daemon tells them apart by the socket's
 # peer credentials; the clients run as them with setpriv, from a folder every user can reach.
 Tests/testbed/users.sh ensure
 tmp=$(mktemp -d /tmp/paysign-demo.XXXXXX)
 chmod 755 "$tmp"
 cp "$bin" "$tmp/paysign"
-module=
-for candidate in /usr/lib/softhsm/libsofthsm2.so /usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so; do
-  [ -f "$candidate" ] && { module=$candidate; break; }
-done
 export PAYSIGN_SOCKET=$tmp/paysign.sock
 daemon_arguments=(--socket "$PAYSIGN_SOCKET" --state-dir "$PWD/$out/state" --module "$module" --socket-group nogroup
   --holiday 2026-12-25 --bind "Virtual PCD 00 00=pkcs11:token=officer1"
-  --authority-token pkcs11:token=authority --trust-anchors "$PWD/$out/ca.pem")
-printf '%s 2>%s &\n' "$(show "$daemon_bin" "${daemon_arguments[@]}")" "$out/paysignd.log"
-"$daemon_bin" "${daemon_arguments[@]}" 2>"$out/paysignd.log" &
+  --authority-token pkcs11:token=authority --trust-anchors "$PWD/$out/ca.pem"
+  --center "127.0.0.1:$center_port" --center-name center.paysign.test
+  --center-encryption-certificate "$PWD/$out/pki/certs/center-encryption.pem"
+  --center-receipt-certificate "$PWD/$out/pki/certs/center-receipt.pem" --center-oaep-hash sha1
+  --submission-key pkcs11:token=submission --delivery-interval-seconds 1)
+printf 'CREDENTIALS_DIRECTORY=%q %s 2>%s &\n' "$PWD/$out/entity-credentials" "$(show "$daemon_bin" "${daemon_arguments[@]}")" "$out/paysignd.log"
+CREDENTIALS_DIRECTORY="$PWD/$out/entity-credentials" "$daemon_bin" "${daemon_arguments[@]}" 2>"$out/paysignd.log" &
 daemon=$!
-trap 'kill -TERM $daemon 2>/dev/null || true; rm -rf "$tmp"' EXIT
+trap 'kill -TERM $daemon 2>/dev/null || true; rm -rf "$tmp"; stop_center' EXIT
 for _ in $(seq 100); do [ -S "$PAYSIGN_SOCKET" ] && break; sleep 0.05; done
 run "$bin" health
 
@@ -224,6 +258,28 @@ bold "The second signature: the Ministry of Finance representative checks the fi
 pin_file="$(pin_path ministry)" as paysign-ministry sign "$order" --second --file-number "$file_number" --token pkcs11:token=ministry
 as paysign-reviewer order show "$order"
 
+bold "The road to the payment center (D8): sealed to its certificate, sent over mutual TLS 1.3, accepted once"
+# The delivery service seals the order (CMS AuthEnvelopedData, AES-256-GCM, RSAES-OAEP) and signs
+# the TLS handshake with the entity's submission key on its token; the center opens it on its HSM,
+# verifies it as paysign verify does, records it in PostgreSQL and signs a receipt on its token.
+for _ in $(seq 60); do "$bin" order show "$order" | grep -q "center       accepted" && break; sleep 0.5; done
+as paysign-reviewer order show "$order"
+run "$bin" order export "$order" --format receipt --out "$out/receipt.p7m"
+echo "The receipt, verified by OpenSSL against the root (it prints what the center signed):"
+run openssl cms -verify -inform DER -in "$out/receipt.p7m" -CAfile "$out/ca.pem" -purpose any
+echo
+
+bold "The center's operator marks the order paid; the entity's daemon learns it"
+run "$center_bin" staff add --database-host 127.0.0.1 --database-port "$pg_port" \
+  --certificate "$PWD/$out/pki/tls/operator.pem" --name "Center Operator" --role operator
+operator_link=("${center_link[@]}" --certificate "$PWD/$out/pki/tls/operator.pem" --key "$PWD/$out/pki/tls/operator.key")
+run "$bin" center submissions "${operator_link[@]}"
+submission=$("$bin" order show "$order" --json | python3 -c 'import json, sys; print(json.load(sys.stdin)["delivery"]["submissionID"])')
+run "$bin" center pay "$submission" "${operator_link[@]}"
+run "$bin" center totals --month "${value_date:0:7}" "${operator_link[@]}"
+for _ in $(seq 60); do "$bin" order show "$order" | grep -q "paid by the center" && break; sleep 0.5; done
+as paysign-reviewer order show "$order"
+
 bold "The signed order, checked by OpenSSL alone: both signers, over the order document"
 as paysign-reviewer order export "$order" --format document > "$out/order.txt"
 as paysign-reviewer order export "$order" --format p7s > "$out/order.p7s"
@@ -280,7 +336,8 @@ kill -TERM "$daemon"
 wait "$daemon" || true
 trap - EXIT
 rm -rf "$tmp"
-echo "(paysignd stopped on SIGTERM; its log is in $out/paysignd.log)"
+stop_center
+echo "(paysignd and paysign-center stopped on SIGTERM; their logs are $out/paysignd.log and $out/center.log)"
 
 bold "The echoed commands can be pasted: two of them replayed from this transcript"
 # A line echoed above, run again through the shell exactly as printed (paysign on PATH).
@@ -293,8 +350,8 @@ echo "$replay"
 bash -c "${replay#\$ }" > /dev/null && echo "(replayed: exit 0)"
 
 bold "Done"
-echo "The binaries are in $(dirname "$bin") (paysign, paysignd); put them on PATH to paste the commands above:"
-echo "  export PATH=\"$(dirname "$bin"):\$PATH\"   # or install them: install -m 0755 $(dirname "$bin")/paysign $(dirname "$bin")/paysignd /usr/local/bin/"
+echo "The binaries are in $(dirname "$bin") (paysign, paysignd, paysign-center); put them on PATH to paste the commands above:"
+echo "  export PATH=\"$(dirname "$bin"):\$PATH\"   # or install them: install -m 0755 $(dirname "$bin")/paysign $(dirname "$bin")/paysignd $(dirname "$bin")/paysign-center /usr/local/bin/"
 echo "The test PINs are in $out/pins/ (throw-away tokens only)."
 echo "In $out/: the order document order.txt, its signatures order.p7s, the test root ca.pem, the review sheet, the revocation list crl.der, the verification report verification.html."
 echo "Verify again with: paysign verify $out/order.txt $out/order.p7s --trust-anchors $out/ca.pem --crl $out/crl.der"

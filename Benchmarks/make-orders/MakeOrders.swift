@@ -97,6 +97,7 @@ struct Batch: AsyncParsableCommand {
     @Option var first = "officer1"
     @Option var second = "ministry"
     @Flag(help: "Write NAME.csv, the payroll file, beside each order.") var payroll = false
+    @Option(name: .customLong("start-at"), help: "The first order's number (each order's payroll file differs by its number).") var startAt = 1
 
     func run() async throws {
         let pki = try PKI(pki)
@@ -113,7 +114,7 @@ struct Batch: AsyncParsableCommand {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 for index in 0..<count {
-                    let (document, csv) = makeOrder(Int64(index + 1), entity: entity)
+                    let (document, csv) = makeOrder(Int64(index + startAt), entity: entity)
                     let name = "order-" + String(repeating: "0", count: width - String(index + 1).count) + String(index + 1)
                     try Data(document).write(to: URL(fileURLWithPath: "\(out)/\(name).txt"))
                     if payroll { try Data(csv).write(to: URL(fileURLWithPath: "\(out)/\(name).csv")) }

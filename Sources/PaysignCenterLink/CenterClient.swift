@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 public import NIOCore
 import NIOHTTP1
 public import NIOPosix

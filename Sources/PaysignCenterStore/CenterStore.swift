@@ -16,9 +16,33 @@ public final class CenterStore: Sendable {
     public let client: PostgresClient
     let logger: Logger
 
-    public init(client: PostgresClient, logger: Logger) {
+    /// How long one operation may wait for PostgreSQL (a connection, a query, a transaction)
+    /// before it fails: a node whose database went away answers 503 at once rather than holding
+    /// the request (seen after a server restart: a pooled connection that never answers).
+    public let timeout: Duration
+
+    public init(client: PostgresClient, logger: Logger, timeout: Duration = .seconds(10)) {
         self.client = client
         self.logger = logger
+        self.timeout = timeout
+    }
+
+    /// Runs `operation`, or fails with `CenterStoreError` once `timeout` has passed (the operation
+    /// is cancelled: a transaction cut short is rolled back by PostgreSQL).
+    func bounded<T: Sendable>(_ what: String, _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
+        let timeout = self.timeout
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await operation() }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let value = first else {
+                throw CenterStoreError("the database did not answer within \(timeout) (\(what))")
+            }
+            return value
+        }
     }
 
     // MARK: Migrations
@@ -153,16 +177,30 @@ public final class CenterStore: Sendable {
     /// A number for a submission about to be recorded: its receipt names it before the row exists
     /// (a number drawn for a submission that is never recorded is simply not used).
     public func nextSubmissionID() async throws -> Int64 {
-        for try await id in try await client.query("SELECT nextval('submissions_id_seq')", logger: logger).decode(Int64.self) {
-            return id
+        try await bounded("a submission number") { [client, logger] in
+            for try await id in try await client.query("SELECT nextval('submissions_id_seq')", logger: logger).decode(Int64.self) {
+                return id
+            }
+            throw CenterStoreError("PostgreSQL drew no submission number")
         }
-        throw CenterStoreError("PostgreSQL drew no submission number")
     }
 
     public func record(
         id submissionID: Int64, envelopeSHA256: String, entityCode: String, orderID: Int64, documentSHA256: String, fileNumber: String,
         verdict: String, failedChecks: [String], receipt: [UInt8], receivedAt: Date, node: String,
         totalPiasters: Int64 = 0, valueDate: String = ""
+    ) async throws -> Outcome {
+        try await bounded("recording a submission") { [self] in
+            try await recordUnbounded(
+                id: submissionID, envelopeSHA256: envelopeSHA256, entityCode: entityCode, orderID: orderID, documentSHA256: documentSHA256,
+                fileNumber: fileNumber, verdict: verdict, failedChecks: failedChecks, receipt: receipt, receivedAt: receivedAt, node: node,
+                totalPiasters: totalPiasters, valueDate: valueDate)
+        }
+    }
+
+    func recordUnbounded(
+        id submissionID: Int64, envelopeSHA256: String, entityCode: String, orderID: Int64, documentSHA256: String, fileNumber: String,
+        verdict: String, failedChecks: [String], receipt: [UInt8], receivedAt: Date, node: String, totalPiasters: Int64, valueDate: String
     ) async throws -> Outcome {
         do {
             return try await client.withTransaction(logger: logger) { connection in
@@ -200,7 +238,7 @@ public final class CenterStore: Sendable {
         } catch {
             // A unique constraint: the same envelope (a replay), or a second acceptance.
             guard let constraint = Self.uniqueViolation(error) else { throw error }
-            if constraint == "submissions_envelope_sha256_key", let first = try await submission(envelopeSHA256: envelopeSHA256) {
+            if constraint == "submissions_envelope_sha256_key", let first = try await submissionUnbounded(envelopeSHA256: envelopeSHA256) {
                 return .replay(first)
             }
             let key: AcceptOnceRule.Key = switch constraint {
@@ -224,6 +262,10 @@ public final class CenterStore: Sendable {
 
     /// The submission recorded for an envelope, if any.
     public func submission(envelopeSHA256: String) async throws -> Submission? {
+        try await bounded("looking up an envelope") { [self] in try await submissionUnbounded(envelopeSHA256: envelopeSHA256) }
+    }
+
+    func submissionUnbounded(envelopeSHA256: String) async throws -> Submission? {
         let rows = try await client.query(
             """
             SELECT id, entity_code, order_id, document_sha256, file_number, verdict, failed_checks, receipt

@@ -157,13 +157,15 @@ extension OrderCommand {
 
     struct Export: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Write an order out: its review sheet (html, csv), the file as uploaded, the signed document, or the signature.",
+            abstract: "Write an order out: its review sheet (html, csv), the file as uploaded, the signed document, the signature, or the payment center's receipt.",
             discussion: """
                 html: a printable review sheet carrying the file number, with sign-off boxes for the \
                 entitlements department and the accounts reviewer (D9; print it to PDF from a browser). \
                 csv: the same for a spreadsheet. file: the uploaded bytes. document: the canonical order \
                 document both signatures cover. p7s: the CMS SignedData (DER), p7s-pem the same in PEM. \
-                Verify with: openssl cms -verify -binary -inform DER -content DOCUMENT -in ORDER.p7s -CAfile ROOT
+                Verify with: openssl cms -verify -binary -inform DER -content DOCUMENT -in ORDER.p7s -CAfile ROOT. \
+                receipt: the payment center's signed receipt (DER CMS carrying what it received, D8), once delivered; \
+                check it with: openssl cms -verify -inform DER -in RECEIPT -CAfile ROOT -purpose any
                 """)
         @OptionGroup var remote: SocketOptions
         @Argument(help: "The order's id.") var id: Int64
@@ -173,6 +175,7 @@ extension OrderCommand {
         enum ExportFormat: String, CaseIterable, ExpressibleByArgument {
             case html, csv, file, document, p7s
             case p7sPEM = "p7s-pem"
+            case receipt
         }
 
         func run() async throws {
@@ -181,8 +184,8 @@ extension OrderCommand {
                 throw Failure.usage("order export writes the \(format.rawValue) itself; --json means nothing here (give --out FILE to save it)")
             }
             // Binary DER is never written to a terminal (it would garble it and help no one).
-            if format == .p7s && output == nil && isatty(STDOUT_FILENO) == 1 {
-                throw Failure.usage("the signature is binary (DER); give --out FILE, redirect standard output, or use --format p7s-pem")
+            if (format == .p7s || format == .receipt) && output == nil && isatty(STDOUT_FILENO) == 1 {
+                throw Failure.usage("the \(format == .p7s ? "signature" : "receipt") is binary (DER); give --out FILE, redirect standard output\(format == .p7s ? ", or use --format p7s-pem" : "")")
             }
             let path: String
             switch format {
@@ -191,6 +194,7 @@ extension OrderCommand {
             case .document: path = "/v1/orders/\(id)/document"
             case .p7s: path = "/v1/orders/\(id)/signature"
             case .p7sPEM: path = "/v1/orders/\(id)/signature?format=pem"
+            case .receipt: path = "/v1/orders/\(id)/receipt"
             }
             let response = try remote.call("GET", path)
             if let output {

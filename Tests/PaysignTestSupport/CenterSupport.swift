@@ -11,9 +11,12 @@ public final class ThrowawayPostgres: Sendable {
     public let port: Int
     public let socketDirectory: String
 
-    public init() throws {
+    /// `listen`: an address to listen on besides loopback, its /24 trusted (namespaces on a bridge).
+    public init(listen: String? = nil) throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("paysign-pg-\(UUID().uuidString.prefix(8))").path
-        let started = try Shell.run(Self.script, ["start", directory])
+        var environment = ProcessInfo.processInfo.environment
+        if let listen { environment["PAYSIGN_PG_LISTEN"] = listen }
+        let started = try Shell.run(Self.script, ["start", directory], environment: environment)
         guard started.status == 0 else { throw Shell.Failure(message: "postgres.sh start: \(started.stderr)") }
         let words = started.stdout.split(separator: " ")
         guard words.count == 2, let port = Int(words[0]) else { throw Shell.Failure(message: "postgres.sh said: \(started.stdout)") }
@@ -49,7 +52,10 @@ public final class CenterProcess: @unchecked Sendable {
 
     public static var binary: String { BuiltProducts.path("paysign-center") }
 
-    public init(pki: TestPKI, database: ThrowawayPostgres, node: String = "node-1", port: Int? = nil, arguments: [String] = []) throws {
+    /// `namespace`: run inside that network namespace (`ip netns exec`), listening on `host`, and
+    /// reaching PostgreSQL at `databaseHost`.
+    public init(pki: TestPKI, database: ThrowawayPostgres, node: String = "node-1", port: Int? = nil, arguments: [String] = [],
+                namespace: String? = nil, host: String = "127.0.0.1", databaseHost: String = "127.0.0.1") throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("paysign-center-\(UUID().uuidString.prefix(8))")
         let credentials = directory.appendingPathComponent("credentials")
         try FileManager.default.createDirectory(at: credentials, withIntermediateDirectories: true)
@@ -62,17 +68,24 @@ public final class CenterProcess: @unchecked Sendable {
         environment["SOFTHSM2_CONF"] = pki.directory.appendingPathComponent("softhsm2.conf").path
         environment["CREDENTIALS_DIRECTORY"] = credentials.path
         let tls = pki.directory.appendingPathComponent("tls")
-        process.executableURL = URL(fileURLWithPath: Self.binary)
-        process.arguments = [
-            "--listen", "127.0.0.1:\(self.port)", "--node", node,
+        let command = [
+            "--listen", "\(host):\(self.port)", "--node", node,
             "--tls-certificate", tls.appendingPathComponent("center-server.pem").path,
             "--tls-key-file", tls.appendingPathComponent("center-server.key").path,
             "--trust-anchors", pki.caPEM.path, "--revocation-list", tls.appendingPathComponent("crl.pem").path,
-            "--database-host", "127.0.0.1", "--database-port", String(database.port),
+            "--database-host", databaseHost, "--database-port", String(database.port),
             "--module", TestPKI.softHSMModule,
             "--decryption-key", "pkcs11:token=center;id=%02", "--receipt-key", "pkcs11:token=center;id=%01",
             "--log-level", "info",
         ] + arguments
+        if let namespace {
+            // `ip netns exec` joins the namespace and execs the server: the same process.
+            process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+            process.arguments = ["netns", "exec", namespace, Self.binary] + command
+        } else {
+            process.executableURL = URL(fileURLWithPath: Self.binary)
+            process.arguments = command
+        }
         process.environment = environment
         let log = try FileHandle(forWritingTo: logFile)
         process.standardOutput = log
@@ -146,4 +159,54 @@ extension TestPKI {
     }
 
     public static func forCenter() throws -> TestPKI { try forCenterTests.get() }
+}
+
+/// Separate hosts on one machine (issue 18's cluster test): network namespaces joined by veth
+/// pairs to a bridge of the test's own in the root namespace (`ADDR_PREFIX.1/24`); each namespace
+/// gets `ADDR_PREFIX.N/24` and a route to the bridge. Made and removed by the test; only addresses
+/// and names it chose.
+public final class NamespaceNetwork: @unchecked Sendable {
+    public let prefix: String
+    public let bridge: String
+    public private(set) var hosts: [(name: String, address: String)] = []
+
+    /// `names` become namespaces `NAME`, with addresses `prefix.10`, `prefix.11`, ….
+    public init(names: [String], prefix: String = "10.77.0", bridge: String = "pscbr0") throws {
+        self.prefix = prefix
+        self.bridge = bridge
+        Self.clean(names: names, bridge: bridge)
+        try Self.ip(["link", "add", bridge, "type", "bridge"])
+        try Self.ip(["addr", "add", "\(prefix).1/24", "dev", bridge])
+        try Self.ip(["link", "set", bridge, "up"])
+        for (index, name) in names.enumerated() {
+            let address = "\(prefix).\(10 + index)"
+            let outside = "psv\(index)h"
+            try Self.ip(["netns", "add", name])
+            try Self.ip(["link", "add", outside, "type", "veth", "peer", "name", "eth0", "netns", name])
+            try Self.ip(["link", "set", outside, "master", bridge])
+            try Self.ip(["link", "set", outside, "up"])
+            try Self.ip(["-n", name, "link", "set", "lo", "up"])
+            try Self.ip(["-n", name, "addr", "add", "\(address)/24", "dev", "eth0"])
+            try Self.ip(["-n", name, "link", "set", "eth0", "up"])
+            try Self.ip(["-n", name, "route", "add", "default", "via", "\(prefix).1"])
+            hosts.append((name, address))
+        }
+    }
+
+    public func address(_ name: String) -> String { hosts.first { $0.name == name }!.address }
+
+    static func ip(_ arguments: [String]) throws {
+        let result = try Shell.run("ip", arguments)
+        guard result.status == 0 else { throw Shell.Failure(message: "ip \(arguments.joined(separator: " ")): \(result.stderr)") }
+    }
+
+    /// Leftovers of an earlier run that was killed.
+    static func clean(names: [String], bridge: String) {
+        for name in names { _ = try? Shell.run("ip", ["netns", "delete", name]) }
+        _ = try? Shell.run("ip", ["link", "delete", bridge])
+    }
+
+    public func remove() { Self.clean(names: hosts.map(\.name), bridge: bridge) }
+
+    deinit { remove() }
 }

@@ -60,11 +60,14 @@ public enum UnixUsers {
 
     /// Every folder on the way searchable by others, and the file executable by them.
     static func reachableByAll(_ path: String) -> Bool {
-        var info = stat()
-        guard stat(path, &info) == 0, info.st_mode & 0o001 != 0 else { return false }
+        func othersMay(_ path: String) -> Bool {
+            let mode = (try? FileManager.default.attributesOfItem(atPath: path))?[.posixPermissions] as? Int ?? 0
+            return mode & 0o001 != 0
+        }
+        guard othersMay(path) else { return false }
         var folder = URL(fileURLWithPath: path).deletingLastPathComponent()
         while true {
-            guard stat(folder.path, &info) == 0, info.st_mode & 0o001 != 0 else { return false }
+            guard othersMay(folder.path) else { return false }
             if folder.path == "/" { return true }
             folder = folder.deletingLastPathComponent()
         }

@@ -29,7 +29,7 @@ struct TokenTests {
         defer { service.close() }
         let inventory = await service.inventory(readers: false)
         let labels = Set(inventory.tokens.map(\.label))
-        #expect(labels == ["officer1", "officer2", "ministry", "expired", "clerk", "spare", "authority", "qualified", "center", "submission", "submission2"])
+        #expect(labels == ["officer1", "officer2", "ministry", "expired", "clerk", "spare", "authority", "qualified", "center", "submission", "submission2", "officer-b", "ministry-b"])
         let officer1 = try #require(inventory.tokens.first { $0.label == "officer1" })
         #expect(officer1.model == "SoftHSM v2")
         #expect(officer1.pinState == [.initialized])

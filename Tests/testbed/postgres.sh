@@ -11,6 +11,9 @@
 #
 # The server runs as the postgres system user (initdb refuses root). Exit status: 0 done, 1 failed
 # (one sentence on stderr), 2 bad usage or not root.
+#
+# PAYSIGN_PG_LISTEN=ADDR (at start): also listen on ADDR, and trust its /24 (the cluster test's
+# network namespaces reach the server on a bridge address of the test's own).
 set -euo pipefail
 # The server outlives this script: it must not keep any descriptor of the caller's but 0-2 (a
 # caller reading this script's output to its end would wait for the server to exit).
@@ -32,7 +35,7 @@ start_server() {
   local port
   port=$(cat "$dir/port")
   as_postgres "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 \
-    -o "-p $port -k $dir/socket -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c max_connections=200" \
+    -o "-p $port -k $dir/socket -c listen_addresses=$(cat "$dir/listen") -c fsync=off -c full_page_writes=off -c max_connections=200" \
     start >/dev/null || { tail -n 5 "$dir/server.log" >&2; fail "the server did not start (its last words are above)"; }
   echo "$port $dir/socket"
 }
@@ -46,6 +49,12 @@ case $command in
     chmod 755 "$dir"
     as_postgres "$bin/initdb" -D "$dir/data" -U paysign -A trust --no-instructions -E UTF8 --locale C.UTF-8 >"$dir/initdb.log" 2>&1 \
       || { tail -n 5 "$dir/initdb.log" >&2; fail "initdb failed (its last words are above)"; }
+    listen=127.0.0.1
+    if [ -n "${PAYSIGN_PG_LISTEN:-}" ]; then
+      listen="127.0.0.1,$PAYSIGN_PG_LISTEN"
+      echo "host all all ${PAYSIGN_PG_LISTEN%.*}.0/24 trust" >> "$dir/data/pg_hba.conf"
+    fi
+    echo "$listen" > "$dir/listen"
     # A free loopback port, chosen by the kernel.
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' > "$dir/port"
     start_server
