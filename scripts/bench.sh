@@ -13,7 +13,7 @@ scratch=${BENCH_SCRATCH:-.build}
 # what is shipped. Linked statically, the runtime's relocations are resolved at link time, which
 # the idle memory figure shows (about 2.5 MB less than with the shared runtime).
 echo "== build (release, --static-swift-stdlib, $scratch)" >&2
-for product in paysign-bench paysign paysignd paysign-make-orders; do
+for product in paysign-bench paysign paysignd paysign-make-orders paysign-center paysign-center-load; do
   swift build -c release --static-swift-stdlib --scratch-path "$scratch" --product "$product" 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]|prohibited flag' >&2 || true
 done
 bin=$(swift build -c release --static-swift-stdlib --scratch-path "$scratch" --show-bin-path)
@@ -246,3 +246,7 @@ fi
 # The payment center's batch verification (10,000 two-signature orders; 2,000 with QUICK=1)
 # against openssl cms -verify once per order and the RSA-2048 verify bound: scripts/bench-verify.sh.
 PAYSIGN_BIN_DIR="$bin" scripts/bench-verify.sh
+
+# The payment center: submissions per second by one node and two against its token's own rate,
+# PostgreSQL's rate and the statements per submission: scripts/bench-center.sh (root only).
+PAYSIGN_BIN_DIR="$bin" scripts/bench-center.sh

@@ -25,11 +25,17 @@ struct Bench {
             }
             return
         }
+        if arguments.count >= 4 && arguments[1] == "center-token" {
+            try await CenterTokenBench.run(
+                pki: URL(fileURLWithPath: arguments[2]), module: arguments[3], seconds: arguments.count > 4 ? Double(arguments[4]) ?? 2 : 2)
+            return
+        }
         if arguments.count >= 2, try daemonPhase(Array(arguments.dropFirst())) { return }
         guard arguments.count >= 3 else {
             FileHandle.standardError.write(Data("""
                 usage: paysign-bench PKI-DIR MODULE [SECONDS [raw rsa2048|p256]]
                        paysign-bench health SOCKET [SECONDS]
+                       paysign-bench center-token PKI-DIR MODULE [SECONDS]
                        paysign-bench setup SOCKET
                        paysign-bench orders SOCKET COUNT CSV [VALUE-DATE]
                        paysign-bench review SOCKET < ORDERS
