@@ -4,6 +4,7 @@ public import PaysignCenterStore
 public import PaysignDomain
 public import PaysignOpenSSL
 public import PaysignTokens
+import Metrics
 import PaysignVerification
 
 /// The payment center receiving an entity's signed order (issue 18, D8, D2, D6, D9): the envelope
@@ -73,7 +74,39 @@ public final class SubmissionDesk: Sendable {
         public var description: String { message }
     }
 
+    /// The center's figures (swift-metrics; the server exports them in Prometheus's format).
+    enum Figures {
+        static func submitted(_ outcome: String) { Counter(label: "paysign_center_submissions_total", dimensions: [("outcome", outcome)]).increment() }
+        static let submission = Metrics.Timer(label: "paysign_center_submission_seconds")
+        static let decrypt = Metrics.Timer(label: "paysign_center_decrypt_seconds")
+        static let verify = Metrics.Timer(label: "paysign_center_verify_seconds")
+        static let receiptSign = Metrics.Timer(label: "paysign_center_receipt_sign_seconds")
+        static let record = Metrics.Timer(label: "paysign_center_record_seconds")
+
+        static func timed<T>(_ timer: Metrics.Timer, _ work: () async throws -> T) async rethrows -> T {
+            let start = ContinuousClock.now
+            defer { timer.record(duration: ContinuousClock.now - start) }
+            return try await work()
+        }
+    }
+
     public func submit(envelope: [UInt8], from entity: String) async throws -> Outcome {
+        let started = ContinuousClock.now
+        do {
+            let outcome = try await submitCounted(envelope: envelope, from: entity)
+            Figures.submitted(outcome.replay ? "replay" : (outcome.receipt.accepted ? "accepted" : outcome.receipt.verdict))
+            Figures.submission.record(duration: ContinuousClock.now - started)
+            return outcome
+        } catch let refusal as Refusal {
+            Figures.submitted(refusal.kind == .acceptedBefore ? "accepted-before" : "refused")
+            throw refusal
+        } catch {
+            Figures.submitted("error")
+            throw error
+        }
+    }
+
+    func submitCounted(envelope: [UInt8], from entity: String) async throws -> Outcome {
         let envelopeSHA256 = Hex.string(SHA256.hash(envelope))
         if let first = try await store.submission(envelopeSHA256: envelopeSHA256) {
             return try Self.outcome(first, replay: true)
@@ -82,7 +115,7 @@ public final class SubmissionDesk: Sendable {
 
         let content: [UInt8]
         do {
-            content = try await decrypter.open(try AuthEnvelope.parse(envelope))
+            content = try await Figures.timed(Figures.decrypt) { try await decrypter.open(try AuthEnvelope.parse(envelope)) }
         } catch let error as EnvelopeError {
             logger.notice("envelope from \(entity) refused: \(error.message)")
             throw Refusal(kind: .envelope, rule: .d8, message: error.message)
@@ -96,8 +129,10 @@ public final class SubmissionDesk: Sendable {
 
         let verifier = OrderVerifier(trust: trust(), at: receivedAt)
         let payroll = PayrollFileFacts(sha256: SHA256.hash(package.payrollFile), byteCount: package.payrollFile.count)
-        let report = await Self.heavy {
-            verifier.verify(name: "submission", document: package.document, signature: package.signature, payrollFile: payroll)
+        let report = await Figures.timed(Figures.verify) {
+            await Self.heavy {
+                verifier.verify(name: "submission", document: package.document, signature: package.signature, payrollFile: payroll)
+            }
         }
         guard let summary = report.document else {
             let reason = report.checks.first { $0.name == .orderDocument && $0.status == .fail }?.reason
@@ -117,14 +152,14 @@ public final class SubmissionDesk: Sendable {
             order: summary.orderID, fileNumber: summary.fileNumber, verdict: report.verdict.rawValue,
             accepted: report.verdict == .valid, failedChecks: failed, receivedAt: receivedAt)
         receipt.receivedAt = Date(timeIntervalSince1970: (receivedAt.timeIntervalSince1970 * 1000).rounded(.down) / 1000)
-        let signed = try await sign(receipt)
+        let signed = try await Figures.timed(Figures.receiptSign) { try await sign(receipt) }
 
         do {
-            let outcome = try await store.record(
+            let outcome = try await Figures.timed(Figures.record) { try await store.record(
                 id: id, envelopeSHA256: envelopeSHA256, entityCode: summary.entity, orderID: summary.orderID,
                 documentSHA256: documentSHA256, fileNumber: summary.fileNumber, verdict: report.verdict.rawValue,
                 failedChecks: failed.map(\.check), receipt: signed, receivedAt: receipt.receivedAt, node: node,
-                totalPiasters: summary.totalPiasters, valueDate: summary.valueDate)
+                totalPiasters: summary.totalPiasters, valueDate: summary.valueDate) }
             switch outcome {
             case .recorded(let submission, let accepted):
                 logger.notice("submission \(submission.id): order \(summary.orderID) of \(summary.entity) \(accepted ? "accepted for payment" : "recorded as \(report.verdict.rawValue)")")

@@ -8,6 +8,9 @@ import Yams
 public struct CenterConfiguration: Sendable, Codable, Hashable {
     /// `HOST:PORT` the center listens on (HTTPS, TLS 1.3, client certificates).
     public var listen = "127.0.0.1:8443"
+    /// `HOST:PORT` of the operations port (plain HTTP: `/metrics`, `/health/live`,
+    /// `/health/ready`, nothing else); empty: off.
+    public var operationsListen = "127.0.0.1:9464"
     /// The center's TLS certificate chain (PEM, leaf first).
     public var tlsCertificate: String?
     /// The TLS key as a PEM file, when it is not the credential `tls-key` (tests, the demo).
@@ -25,6 +28,9 @@ public struct CenterConfiguration: Sendable, Codable, Hashable {
     public var databaseName = "center"
     /// Connections this node keeps to PostgreSQL.
     public var databaseConnections = 16
+    /// How long one database operation may wait before the request is answered 503 (the entity
+    /// sends again, to any node): a connection that never answers must not hold a submission.
+    public var databaseTimeoutSeconds = 30.0
     /// The PKCS#11 module of the center's HSM (a path, or a name p11-kit resolves); unset: every
     /// module registered with p11-kit.
     public var module: String?
@@ -48,6 +54,7 @@ public struct CenterConfiguration: Sendable, Codable, Hashable {
 
     enum CodingKeys: String, CodingKey {
         case listen, module, node
+        case operationsListen = "operations-listen"
         case tlsCertificate = "tls-certificate"
         case tlsKeyFile = "tls-key-file"
         case trustAnchors = "trust-anchors"
@@ -57,6 +64,7 @@ public struct CenterConfiguration: Sendable, Codable, Hashable {
         case databaseUser = "database-user"
         case databaseName = "database-name"
         case databaseConnections = "database-connections"
+        case databaseTimeoutSeconds = "database-timeout-seconds"
         case decryptionKey = "decryption-key"
         case receiptKey = "receipt-key"
         case maxEnvelopeBytes = "max-envelope-bytes"
@@ -71,6 +79,7 @@ public struct CenterConfiguration: Sendable, Codable, Hashable {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         let d = CenterConfiguration()
         listen = try c.decodeIfPresent(String.self, forKey: .listen) ?? d.listen
+        operationsListen = try c.decodeIfPresent(String.self, forKey: .operationsListen) ?? d.operationsListen
         tlsCertificate = try c.decodeIfPresent(String.self, forKey: .tlsCertificate)
         tlsKeyFile = try c.decodeIfPresent(String.self, forKey: .tlsKeyFile)
         trustAnchors = try c.decodeIfPresent(String.self, forKey: .trustAnchors)
@@ -80,6 +89,7 @@ public struct CenterConfiguration: Sendable, Codable, Hashable {
         databaseUser = try c.decodeIfPresent(String.self, forKey: .databaseUser) ?? d.databaseUser
         databaseName = try c.decodeIfPresent(String.self, forKey: .databaseName) ?? d.databaseName
         databaseConnections = try c.decodeIfPresent(Int.self, forKey: .databaseConnections) ?? d.databaseConnections
+        databaseTimeoutSeconds = try c.decodeIfPresent(Double.self, forKey: .databaseTimeoutSeconds) ?? d.databaseTimeoutSeconds
         module = try c.decodeIfPresent(String.self, forKey: .module)
         decryptionKey = try c.decodeIfPresent(String.self, forKey: .decryptionKey)
         receiptKey = try c.decodeIfPresent(String.self, forKey: .receiptKey)
@@ -136,8 +146,8 @@ public struct CenterConfiguration: Sendable, Codable, Hashable {
         guard (1...(1 << 30)).contains(maxEnvelopeBytes) else { throw CenterError("max-envelope-bytes must be from 1 to 1073741824") }
         guard (1...100_000).contains(maxConnections) else { throw CenterError("max-connections must be from 1 to 100000") }
         guard (1...1024).contains(databaseConnections) else { throw CenterError("database-connections must be from 1 to 1024") }
-        guard drainSeconds >= 0, idleTimeoutSeconds > 0, revocationListCheckSeconds > 0 else {
-            throw CenterError("drain-seconds, idle-timeout-seconds and revocation-list-check-seconds must be positive")
+        guard drainSeconds >= 0, idleTimeoutSeconds > 0, revocationListCheckSeconds > 0, databaseTimeoutSeconds > 0 else {
+            throw CenterError("drain-seconds, idle-timeout-seconds, revocation-list-check-seconds and database-timeout-seconds must be positive")
         }
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 public import Logging
+import Metrics
 public import NIOCore
 import NIOHTTP1
 public import NIOPosix
@@ -138,6 +139,7 @@ public final class CenterHTTPServer: Sendable {
         let admitted = state.withLock { state -> Bool in
             guard !state.draining, state.connections < limits.maximumConnections else { return false }
             state.connections += 1
+            Self.connections.record(state.connections)
             state.channels[ObjectIdentifier(channel)] = channel
             return true
         }
@@ -148,6 +150,7 @@ public final class CenterHTTPServer: Sendable {
         channel.closeFuture.whenComplete { [self] _ in
             state.withLock { state in
                 state.connections -= 1
+                Self.connections.record(state.connections)
                 state.channels[ObjectIdentifier(channel)] = nil
             }
         }
@@ -167,17 +170,24 @@ public final class CenterHTTPServer: Sendable {
 
     // MARK: Requests in progress and the drain
 
+    static let inProgress = Gauge(label: "paysign_center_requests_in_progress")
+    static let connections = Gauge(label: "paysign_center_connections")
+
     func begin() -> Bool {
-        state.withLock { state in
-            guard !state.draining else { return false }
+        let count = state.withLock { state -> Int? in
+            guard !state.draining else { return nil }
             state.inFlight += 1
-            return true
+            return state.inFlight
         }
+        guard let count else { return false }
+        Self.inProgress.record(count)
+        return true
     }
 
     func end() {
         let waiting = state.withLock { state -> [CheckedContinuation<Void, Never>] in
             state.inFlight -= 1
+            Self.inProgress.record(state.inFlight)
             guard state.draining, state.inFlight == 0 else { return [] }
             defer { state.drained = [] }
             return state.drained

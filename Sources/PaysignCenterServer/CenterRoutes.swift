@@ -25,6 +25,8 @@ struct CenterRoutes: Sendable {
                 return CenterProblem("unavailable", "Unavailable", status: 503, problem).answer
             }
             return .json(["status": "ready"])
+        case ("GET", "/v1/openapi.json"):
+            return CenterAnswer(status: 200, contentType: "application/json", body: PackageResources.center_openapi_json)
         case ("POST", "/v1/submissions"):
             return await submit(request)
         case ("GET", "/v1/submissions"):
@@ -35,7 +37,7 @@ struct CenterRoutes: Sendable {
             return await answer { try await show(request, id: Self.submissionID(request.path, suffix: "")!) }
         case ("POST", _) where Self.submissionID(request.path, suffix: "/payment") != nil:
             return await answer { try await payment(request, id: Self.submissionID(request.path, suffix: "/payment")!) }
-        case (_, "/v1/submissions"), (_, "/health/live"), (_, "/health/ready"), (_, "/v1/totals"):
+        case (_, "/v1/submissions"), (_, "/health/live"), (_, "/health/ready"), (_, "/v1/totals"), (_, "/v1/openapi.json"):
             return CenterProblem("method-not-allowed", "Method not allowed", status: 405, "\(request.method) is not allowed on \(request.path)").answer
         default:
             return CenterProblem.notFound(request.path).answer

@@ -11,8 +11,10 @@ import PaysignPKCS11
 import PaysignSecrets
 public import PaysignSystemd
 import PaysignTokens
+import Metrics
 import PaysignVerification
 import PostgresNIO
+import Prometheus
 import ServiceLifecycle
 import Synchronization
 import UnixSignals
@@ -103,7 +105,7 @@ public struct CenterService: Sendable {
         }
         database.options.maximumConnections = configuration.databaseConnections
         let client = PostgresClient(configuration: database, backgroundLogger: logger)
-        let store = CenterStore(client: client, logger: logger)
+        let store = CenterStore(client: client, logger: logger, timeout: .milliseconds(Int64(configuration.databaseTimeoutSeconds * 1000)))
 
         let node = configuration.node ?? ProcessInfo.processInfo.hostName
         let desk = SubmissionDesk(
@@ -126,8 +128,13 @@ public struct CenterService: Sendable {
             certificateChain: chain, key: tlsKey, judge: PeerJudge(trust: { trust.context }), limits: limits, logger: logger,
             group: MultiThreadedEventLoopGroup.singleton, route: { await routes.route($0) })
 
+        // The figures: swift-metrics in the use cases and the server, exported in Prometheus's format.
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        let operations = configuration.operationsListen.isEmpty ? nil : try CenterEndpoint(parsing: configuration.operationsListen, serverName: nil)
         let http = HTTPSService(
             server: server, store: store, host: listen.host, port: listen.port, node: node, notifier: notifier, logger: logger,
+            operations: operations.map { (OperationsServer(registry: registry, ready: routes.ready, logger: logger), $0) },
             onReady: onReady)
         let lists = RevocationListWatch(trust: trust, interval: configuration.revocationListCheckSeconds)
         let group = ServiceGroup(
@@ -162,6 +169,7 @@ struct HTTPSService: Service {
     let node: String
     let notifier: ServiceNotifier
     let logger: Logger
+    let operations: (OperationsServer, CenterEndpoint)?
     let onReady: @Sendable (Int) -> Void
 
     func run() async throws {
@@ -178,6 +186,16 @@ struct HTTPSService: Service {
             throw CenterError("cannot listen on \(host):\(port): \(error)")
         }
         let bound = channel.localAddress?.port ?? port
+        var operationsChannel: (any Channel)?
+        if let (operations, endpoint) = operations {
+            do {
+                operationsChannel = try await operations.bind(host: endpoint.host, port: endpoint.port)
+            } catch {
+                try? await channel.close()
+                throw CenterError("cannot listen on the operations port \(endpoint.host):\(endpoint.port): \(error)")
+            }
+            logger.notice("operations port (metrics, health) on \(endpoint.host):\(operationsChannel?.localAddress?.port ?? endpoint.port)")
+        }
         logger.notice("paysign-center node \(node) ready on \(host):\(bound)")
         _ = notifier.ready()
         onReady(bound)
@@ -186,6 +204,7 @@ struct HTTPSService: Service {
         logger.notice("paysign-center node \(node) stopping: draining \(server.requestsInProgress) request(s)")
         try? await channel.close()
         await server.drain()
+        try? await operationsChannel?.close()
         logger.notice("paysign-center node \(node) drained")
     }
 }

@@ -16,12 +16,12 @@ public final class CenterStore: Sendable {
     public let client: PostgresClient
     let logger: Logger
 
-    /// How long one operation may wait for PostgreSQL (a connection, a query, a transaction)
+    /// How long one operation may wait for PostgreSQL (30 s unless told) (a connection, a query, a transaction)
     /// before it fails: a node whose database went away answers 503 at once rather than holding
     /// the request (seen after a server restart: a pooled connection that never answers).
     public let timeout: Duration
 
-    public init(client: PostgresClient, logger: Logger, timeout: Duration = .seconds(10)) {
+    public init(client: PostgresClient, logger: Logger, timeout: Duration = .seconds(30)) {
         self.client = client
         self.logger = logger
         self.timeout = timeout

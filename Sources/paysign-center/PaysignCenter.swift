@@ -31,6 +31,7 @@ struct Serve: AsyncParsableCommand {
 
     @Option(name: .customLong("config"), help: "The configuration file (YAML).") var config: String?
     @Option(name: .customLong("listen"), help: "HOST:PORT to listen on (default 127.0.0.1:8443).") var listen: String?
+    @Option(name: .customLong("operations-listen"), help: "HOST:PORT of the plain-HTTP operations port (/metrics, /health/live, /health/ready; default 127.0.0.1:9464; empty: off).") var operationsListen: String?
     @Option(name: .customLong("tls-certificate"), help: "The center's TLS certificate chain (PEM).") var tlsCertificate: String?
     @Option(name: .customLong("tls-key-file"), help: "The TLS key (PEM file) when it is not the credential tls-key.") var tlsKeyFile: String?
     @Option(name: .customLong("trust-anchors"), help: "The certification authority's root certificates (PEM).") var trustAnchors: String?
@@ -39,6 +40,7 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("database-port"), help: "PostgreSQL's port (default 5432).") var databasePort: Int?
     @Option(name: .customLong("database-user"), help: "PostgreSQL's user (default paysign).") var databaseUser: String?
     @Option(name: .customLong("database-name"), help: "PostgreSQL's database (default center).") var databaseName: String?
+    @Option(name: .customLong("database-timeout-seconds"), help: "How long one database operation may wait before the request is answered 503 (default 30).") var databaseTimeoutSeconds: Double?
     @Option(name: .customLong("module"), help: "The HSM's PKCS#11 module (default: p11-kit's modules).") var module: String?
     @Option(name: .customLong("decryption-key"), help: "PKCS#11 URI of the key that opens envelopes.") var decryptionKey: String?
     @Option(name: .customLong("receipt-key"), help: "PKCS#11 URI of the key that signs receipts.") var receiptKey: String?
@@ -58,6 +60,7 @@ struct Serve: AsyncParsableCommand {
             configuration = CenterConfiguration()
         }
         if let listen { configuration.listen = listen }
+        if let operationsListen { configuration.operationsListen = operationsListen }
         if let tlsCertificate { configuration.tlsCertificate = tlsCertificate }
         if let tlsKeyFile { configuration.tlsKeyFile = tlsKeyFile }
         if let trustAnchors { configuration.trustAnchors = trustAnchors }
@@ -66,6 +69,7 @@ struct Serve: AsyncParsableCommand {
         if let databasePort { configuration.databasePort = databasePort }
         if let databaseUser { configuration.databaseUser = databaseUser }
         if let databaseName { configuration.databaseName = databaseName }
+        if let databaseTimeoutSeconds { configuration.databaseTimeoutSeconds = databaseTimeoutSeconds }
         if let module { configuration.module = module }
         if let decryptionKey { configuration.decryptionKey = decryptionKey }
         if let receiptKey { configuration.receiptKey = receiptKey }

@@ -50,6 +50,15 @@ struct CenterServerTests {
             key: key, timeout: .seconds(60))
     }
 
+    /// POST /v1/submissions; a link failure is reported with the end of the center's log.
+    func post(_ client: CenterClient, _ center: CenterProcess, _ envelope: [UInt8], type: String = "application/cms") async throws -> CenterResponse {
+        do {
+            return try await client.send("POST", "/v1/submissions", headers: [("Content-Type", type)], body: envelope)
+        } catch {
+            throw Shell.Failure(message: "\(error); the center's log ends: \(center.log(tail: 15))")
+        }
+    }
+
     /// `openssl cms -verify` on a receipt against the test root: the content it proves.
     func opensslVerifies(receipt: [UInt8]) throws -> CenterReceipt {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("receipt-\(UUID().uuidString.prefix(8)).p7m")
@@ -73,7 +82,7 @@ struct CenterServerTests {
 
         // Accepted, with a receipt signed on the center's token.
         let envelope = try AuthEnvelope.seal(packages[0].derEncoded, to: try encryptionCertificate, oaep: .sha1)
-        let first = try await client.send("POST", "/v1/submissions", headers: [("Content-Type", "application/cms")], body: envelope)
+        let first = try await post(client, center, envelope)
         #expect(first.status == 201, "\(String(decoding: first.body, as: UTF8.self)) \(center.log(tail: 5))")
         #expect(first.header("Content-Type") == "application/cms")
         let receipt = try opensslVerifies(receipt: first.body)
@@ -85,13 +94,13 @@ struct CenterServerTests {
         #expect(first.header("Location") == "/v1/submissions/\(receipt.submission)")
 
         // The identical envelope again (a retry, from any node): the first receipt, byte for byte.
-        let again = try await client.send("POST", "/v1/submissions", headers: [("Content-Type", "application/cms")], body: envelope)
+        let again = try await post(client, center, envelope)
         #expect(again.status == 200)
         #expect(again.body == first.body)
 
         // The same order sealed anew: refused, naming the first acceptance (D2).
         let resealed = try AuthEnvelope.seal(packages[0].derEncoded, to: try encryptionCertificate, oaep: .sha1)
-        let second = try await client.send("POST", "/v1/submissions", headers: [("Content-Type", "application/cms")], body: resealed)
+        let second = try await post(client, center, resealed)
         #expect(second.status == 409)
         let problem = String(decoding: second.body, as: UTF8.self)
         #expect(problem.contains("urn:paysign:problem:accepted-before") && problem.contains("submission \(receipt.submission)"), "\(problem)")
@@ -99,7 +108,7 @@ struct CenterServerTests {
         // A flipped byte in the ciphertext: refused in one sentence, nothing recorded.
         var flipped = try AuthEnvelope.seal(packages[1].derEncoded, to: try encryptionCertificate, oaep: .sha1)
         flipped[flipped.count - 100] ^= 0x04
-        let tampered = try await client.send("POST", "/v1/submissions", headers: [("Content-Type", "application/cms")], body: flipped)
+        let tampered = try await post(client, center, flipped)
         #expect(tampered.status == 422)
         #expect(String(decoding: tampered.body, as: UTF8.self).contains("invalid-envelope"))
 
@@ -107,7 +116,7 @@ struct CenterServerTests {
         var forged = packages[1]
         forged.signature = packages[0].signature
         let forgedEnvelope = try AuthEnvelope.seal(forged.derEncoded, to: try encryptionCertificate, oaep: .sha1)
-        let invalid = try await client.send("POST", "/v1/submissions", headers: [("Content-Type", "application/cms")], body: forgedEnvelope)
+        let invalid = try await post(client, center, forgedEnvelope)
         #expect(invalid.status == 201)
         let refused = try opensslVerifies(receipt: invalid.body)
         #expect(refused.verdict == "invalid" && !refused.accepted)
@@ -116,13 +125,24 @@ struct CenterServerTests {
         // Another entity's order over this entity's link (D8).
         let foreign = try orders(1, entity: "EG-0202")[0]
         let foreignEnvelope = try AuthEnvelope.seal(foreign.derEncoded, to: try encryptionCertificate, oaep: .sha1)
-        let other = try await client.send("POST", "/v1/submissions", headers: [("Content-Type", "application/cms")], body: foreignEnvelope)
+        let other = try await post(client, center, foreignEnvelope)
         #expect(other.status == 403)
         #expect(String(decoding: other.body, as: UTF8.self).contains("entity EG-0202's"))
 
         // Not CMS.
         let text = try await client.send("POST", "/v1/submissions", headers: [("Content-Type", "text/plain")], body: [1, 2, 3])
         #expect(text.status == 415)
+
+        // The operations port: the figures in Prometheus's format, health without a certificate.
+        let metrics = try Shell.run("curl", ["-s", "http://127.0.0.1:\(center.operationsPort)/metrics"])
+        #expect(metrics.stdout.contains(#"paysign_center_submissions_total{outcome="accepted"} 1"#), "\(metrics.stdout.prefix(2000))")
+        #expect(metrics.stdout.contains(#"paysign_center_submissions_total{outcome="replay"} 1"#))
+        #expect(metrics.stdout.contains(#"paysign_center_submissions_total{outcome="invalid"} 1"#))
+        #expect(metrics.stdout.contains("paysign_center_decrypt_seconds_bucket"))
+        let ready = try Shell.run("curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:\(center.operationsPort)/health/ready"])
+        #expect(ready.stdout == "200")
+        let noData = try Shell.run("curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:\(center.operationsPort)/v1/submissions"])
+        #expect(noData.stdout == "404", "the operations port serves no data")
 
         // What PostgreSQL holds: two submissions, one acceptance, one intact journal chain.
         #expect(try database.query("SELECT count(*) FROM submissions") == ["2"])
@@ -140,7 +160,7 @@ struct CenterServerTests {
         let entity = try client("submission-file", port: center.port)
         let operatorClient = try client("operator", port: center.port)
         let envelope = try AuthEnvelope.seal(package.derEncoded, to: try encryptionCertificate, oaep: .sha1)
-        let submitted = try await entity.send("POST", "/v1/submissions", headers: [("Content-Type", "application/cms")], body: envelope)
+        let submitted = try await post(entity, center, envelope)
         try #require(submitted.status == 201)
         let receipt = try opensslVerifies(receipt: submitted.body)
 
@@ -219,6 +239,14 @@ struct CenterServerTests {
         #expect(live.status == 200)
         let submitted = try await staff.send("POST", "/v1/submissions", headers: [("Content-Type", "application/cms")], body: [0x30, 0x00])
         #expect(submitted.status == 403)
+        // The center's own contract: every route it answered above is in its OpenAPI document.
+        let document = try await staff.send("GET", "/v1/openapi.json")
+        let parsed = try #require(try JSONSerialization.jsonObject(with: Data(document.body)) as? [String: Any])
+        let paths = try #require(parsed["paths"] as? [String: [String: Any]])
+        for (method, path) in [("post", "/v1/submissions"), ("get", "/v1/submissions"), ("get", "/v1/submissions/{id}"),
+                               ("post", "/v1/submissions/{id}/payment"), ("get", "/v1/totals"), ("get", "/health/live"), ("get", "/health/ready")] {
+            #expect(paths[path]?[method] != nil, "\(method.uppercased()) \(path) is not in the center's document")
+        }
         // The entity's certificate passes; readiness holds when the database and token answer.
         let entity = try client("submission-file", port: center.port)
         #expect(try await entity.send("GET", "/health/ready").status == 200)

@@ -12,7 +12,7 @@ struct ClusterTests {
     var tls: URL { pki.directory.appendingPathComponent("tls") }
 
     init() throws {
-        pki = try TestPKI.forCenter()
+        pki = try TestPKI.forCluster()
     }
 
     /// Orders of `entity` in a folder (order-01 …), numbered from `startAt` (distinct payroll files).
@@ -50,7 +50,7 @@ struct ClusterTests {
         var nodes: [CenterProcess] = []
         for (index, name) in ["psc-c1", "psc-c2", "psc-c3"].enumerated() {
             nodes.append(try CenterProcess(
-                pki: pki, database: database, node: "node-\(index + 1)", port: 8443, arguments: ["--drain-seconds", "5"], namespace: name,
+                pki: pki, database: database, node: "node-\(index + 1)", port: 8443, arguments: ["--drain-seconds", "5", "--database-timeout-seconds", "5"], namespace: name,
                 host: network.address(name), databaseHost: "\(network.prefix).1"))
         }
         return Cluster(network: network, database: database, nodes: nodes, addresses: ["psc-c1", "psc-c2", "psc-c3"].map(network.address))

@@ -1160,7 +1160,7 @@ struct DeliveryTests {
 
     init() throws {
         try UnixUsers.ensure()
-        pki = try TestPKI.forOrderFlow()
+        pki = try TestPKI.forDelivery()
     }
 
     fileprivate func entityDaemon(center: CenterProcess?, port: Int? = nil, pin: String? = nil) throws -> (Desk, URL) {

@@ -47,6 +47,8 @@ public final class ThrowawayPostgres: Sendable {
 public final class CenterProcess: @unchecked Sendable {
     public let directory: URL
     public let port: Int
+    /// The operations port (plain HTTP: /metrics, /health/…), on the node's own address.
+    public let operationsPort: Int
     public let logFile: URL
     private let process = Process()
 
@@ -62,6 +64,7 @@ public final class CenterProcess: @unchecked Sendable {
         try Data((pki.token("center").pin + "\n").utf8).write(to: credentials.appendingPathComponent("token-pin"))
         chmod(credentials.appendingPathComponent("token-pin").path, 0o400)
         self.port = try port ?? Self.freePort()
+        operationsPort = namespace == nil ? try Self.freePort() : 9464
         logFile = directory.appendingPathComponent("center.log")
         _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
         var environment = ProcessInfo.processInfo.environment
@@ -69,7 +72,7 @@ public final class CenterProcess: @unchecked Sendable {
         environment["CREDENTIALS_DIRECTORY"] = credentials.path
         let tls = pki.directory.appendingPathComponent("tls")
         let command = [
-            "--listen", "\(host):\(self.port)", "--node", node,
+            "--listen", "\(host):\(self.port)", "--node", node, "--operations-listen", "\(host):\(operationsPort)",
             "--tls-certificate", tls.appendingPathComponent("center-server.pem").path,
             "--tls-key-file", tls.appendingPathComponent("center-server.key").path,
             "--trust-anchors", pki.caPEM.path, "--revocation-list", tls.appendingPathComponent("crl.pem").path,
@@ -159,6 +162,28 @@ extension TestPKI {
     }
 
     public static func forCenter() throws -> TestPKI { try forCenterTests.get() }
+
+    /// The cluster test's own PKI: three nodes log in to its center token at once, which no other
+    /// suite's node may meet (SoftHSM keeps a token in files every process rewrites).
+    static let forClusterTests: Result<TestPKI, any Error> = Result {
+        if ProcessInfo.processInfo.environment["PAYSIGN_BIN_DIR"] == nil, let built = BuiltProducts.directory {
+            setenv("PAYSIGN_BIN_DIR", built, 1)
+        }
+        return try makeSeparately()
+    }
+
+    public static func forCluster() throws -> TestPKI { try forClusterTests.get() }
+
+    /// The delivery suite's own PKI: its daemon signs with officer1 and the ministry while the
+    /// order-flow suite changes PINs and spends wrong tries on its own PKI's.
+    static let forDeliveryTests: Result<TestPKI, any Error> = Result {
+        if ProcessInfo.processInfo.environment["PAYSIGN_BIN_DIR"] == nil, let built = BuiltProducts.directory {
+            setenv("PAYSIGN_BIN_DIR", built, 1)
+        }
+        return try makeSeparately()
+    }
+
+    public static func forDelivery() throws -> TestPKI { try forDeliveryTests.get() }
 }
 
 /// Separate hosts on one machine (issue 18's cluster test): network namespaces joined by veth

@@ -57,6 +57,21 @@ if ! awk -v s="$score" -v m="$MAX_EXPOSURE" 'BEGIN { exit !(s <= m) }' || [ "$se
 fi
 
 # --- 2. Verify -----------------------------------------------------------------------------------
+# The payment center's node (issue 18): the same bound, though it must have the network.
+set +e
+systemd-analyze security --no-pager --offline=true --threshold="$threshold" "$UNITS/paysign-center.service" \
+    >"$work/center.out" 2>"$work/center.err"
+center_status=$?
+set -e
+[ -s "$work/center.err" ] && fail "systemd-analyze security complained about paysign-center.service: $(head -n 1 "$work/center.err")"
+center_overall=$(grep 'Overall exposure level for' "$work/center.out" || true)
+echo "$center_overall"
+center_score=$(sed -n 's/.*Overall exposure level for [^:]*: \([0-9][0-9.]*\).*/\1/p' <<<"$center_overall")
+[ -n "$center_score" ] || fail "cannot read paysign-center.service's exposure from: $center_overall"
+if ! awk -v s="$center_score" -v m="$MAX_EXPOSURE" 'BEGIN { exit !(s <= m) }' || [ "$center_status" -ne 0 ]; then
+    fail "paysign-center.service scores an exposure of $center_score, above the allowed $MAX_EXPOSURE: restore its hardening."
+fi
+
 if [ -x /usr/bin/paysignd ]; then
     socket_unit=$UNITS/paysignd.socket
     service_unit=$UNITS/paysignd.service
