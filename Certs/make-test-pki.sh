@@ -260,6 +260,11 @@ basicConstraints = critical,CA:FALSE
 keyUsage = critical,keyEncipherment
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid:always
+[center_encryption_ec]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,keyAgreement
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
 [ca]
 default_ca = test_root
 [test_root]
@@ -318,10 +323,21 @@ make_center_side() {
   quiet pkcs11-tool --module "$module" --token-label center --login --pin 999999 \
     --write-object "$dir/work/center-decrypt-pub.der" --type pubkey --id 02 --label decrypt --usage-decrypt
   rm -f "$dir/work/center-decrypt.der"
+  # An EC encryption key too (key 03, P-256; ECDH key agreement, RFC 5753), with its test-only copy.
+  quiet openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$dir/tls/center-encryption-ec.TEST-ONLY.key"
+  quiet openssl pkcs8 -topk8 -nocrypt -in "$dir/tls/center-encryption-ec.TEST-ONLY.key" -outform DER -out "$dir/work/center-ec.der"
+  quiet openssl pkey -in "$dir/tls/center-encryption-ec.TEST-ONLY.key" -pubout -outform DER -out "$dir/work/center-ec-pub.der"
+  quiet pkcs11-tool --module "$module" --token-label center --login --pin 999999 \
+    --write-object "$dir/work/center-ec.der" --type privkey --id 03 --label decrypt-ec --usage-derive --sensitive
+  quiet pkcs11-tool --module "$module" --token-label center --login --pin 999999 \
+    --write-object "$dir/work/center-ec-pub.der" --type pubkey --id 03 --label decrypt-ec --usage-derive
+  rm -f "$dir/work/center-ec.der"
   certify_token_key center 999999 01 center_receipt \
     "/C=EG/O=Ministry of Finance (TEST)/OU=e-Payment Center (TEST)/CN=paysign Test Payment Center Receipts" "$dir/certs/center-receipt.pem"
   certify_token_key center 999999 02 center_encryption \
     "/C=EG/O=Ministry of Finance (TEST)/OU=e-Payment Center (TEST)/CN=paysign Test Payment Center Encryption" "$dir/certs/center-encryption.pem"
+  certify_token_key center 999999 03 center_encryption_ec \
+    "/C=EG/O=Ministry of Finance (TEST)/OU=e-Payment Center (TEST)/CN=paysign Test Payment Center Encryption (EC)" "$dir/certs/center-encryption-ec.pem"
   add_row center rsa:2048 999999 payment-center "$dir/certs/center-receipt.pem"
   local label entity pin
   for spec in submission:EG-0101:121212 submission2:EG-0202:131313; do

@@ -47,8 +47,8 @@ public enum AuthEnvelope {
     public static func seal(_ content: [UInt8], to recipient: Certificate, oaep: OAEPHash) throws -> [UInt8] {
         OpenSSLError.clearQueue()
         defer { OpenSSLError.clearQueue() }
-        guard recipient.keyAlgorithm == .rsa else {
-            throw EnvelopeError(.unsupported, "the recipient certificate \(recipient.serialNumber) holds a \(recipient.keyAlgorithm.rawValue.uppercased()) key; paysign sends to RSA keys with RSAES-OAEP")
+        guard recipient.keyAlgorithm == .rsa || recipient.keyAlgorithm == .ec else {
+            throw EnvelopeError(.unsupported, "the recipient certificate \(recipient.serialNumber) holds neither an RSA key (RSAES-OAEP) nor an EC key (ECDH, RFC 5753)")
         }
         guard let cms = CMS_AuthEnvelopedData_create(EVP_aes_256_gcm()) else {
             throw OpenSSLError(.internalError, "OpenSSL could not start an AuthEnvelopedData")
@@ -59,12 +59,20 @@ public enum AuthEnvelope {
         else {
             throw OpenSSLError(.internalError, "OpenSSL could not add the recipient \(recipient.subject)")
         }
-        let digest = oaep == .sha1 ? EVP_sha1() : EVP_sha256()
-        guard EVP_PKEY_CTX_set_rsa_padding(context, RSA_PKCS1_OAEP_PADDING) > 0,
-            EVP_PKEY_CTX_set_rsa_oaep_md(context, digest) > 0,
-            EVP_PKEY_CTX_set_rsa_mgf1_md(context, digest) > 0
-        else {
-            throw OpenSSLError(.internalError, "OpenSSL could not set RSAES-OAEP for the recipient \(recipient.subject)")
+        if recipient.keyAlgorithm == .ec {
+            // ECDH (RFC 5753): an ephemeral key, the X9.63 KDF with SHA-256
+            // (dhSinglePass-stdDH-sha256kdf-scheme), the content key wrapped with AES-256 key wrap.
+            guard EVP_PKEY_CTX_set_ecdh_kdf_md(context, EVP_sha256()) > 0 else {
+                throw OpenSSLError(.internalError, "OpenSSL could not set the ECDH key derivation for the recipient \(recipient.subject)")
+            }
+        } else {
+            let digest = oaep == .sha1 ? EVP_sha1() : EVP_sha256()
+            guard EVP_PKEY_CTX_set_rsa_padding(context, RSA_PKCS1_OAEP_PADDING) > 0,
+                EVP_PKEY_CTX_set_rsa_oaep_md(context, digest) > 0,
+                EVP_PKEY_CTX_set_rsa_mgf1_md(context, digest) > 0
+            else {
+                throw OpenSSLError(.internalError, "OpenSSL could not set RSAES-OAEP for the recipient \(recipient.subject)")
+            }
         }
         let bio = content.withUnsafeBytes { BIO_new_mem_buf($0.baseAddress, Int32($0.count)) }
         guard let bio else { throw OpenSSLError(.internalError, "OpenSSL could not read the content to seal") }
@@ -104,9 +112,33 @@ public enum AuthEnvelope {
         }
     }
 
+    /// One key-agreement recipient info (RFC 5753: ECDH with an ephemeral key of the sender's),
+    /// for one or more recipients.
+    public struct KeyAgreement: Sendable, Hashable {
+        /// The sender's ephemeral public point (`04‖X‖Y`).
+        public var originatorPoint: [UInt8]
+        public var ukm: [UInt8]?
+        /// The X9.63 KDF's hash (dhSinglePass-stdDH-sha1kdf-scheme or -sha256kdf-scheme).
+        public var kdf: OAEPHash?
+        /// The key-wrap AlgorithmIdentifier as carried (it enters the KDF's shared info).
+        public var wrapAlgorithm: [UInt8]
+        /// 16, 24 or 32: AES-128, -192 or -256 key wrap (RFC 3394).
+        public var wrapKeyLength: Int
+        public var recipients: [(identifier: KeyTransport.Identifier, encryptedKey: [UInt8])]
+        public var problem: String?
+
+        public static func == (a: KeyAgreement, b: KeyAgreement) -> Bool {
+            a.originatorPoint == b.originatorPoint && a.wrapAlgorithm == b.wrapAlgorithm
+                && a.recipients.map(\.encryptedKey) == b.recipients.map(\.encryptedKey)
+        }
+        public func hash(into hasher: inout Hasher) { hasher.combine(originatorPoint) }
+    }
+
     /// An envelope read but not opened.
     public struct Sealed: Sendable {
         public var recipients: [KeyTransport]
+        /// Key-agreement recipient infos (ECDH).
+        public var agreements: [KeyAgreement] = []
         /// How many recipients are of a kind other than key transport (agreement, KEK, password).
         public var otherRecipients: Int
         /// The inner content type (dotted OID).
@@ -125,6 +157,41 @@ public enum AuthEnvelope {
             }
             if let problem = mine.problem { throw EnvelopeError(.unsupported, problem) }
             return mine
+        }
+
+        /// The key-agreement recipient for `certificate` (an EC key), or why there is none.
+        public func agreement(for certificate: Certificate) throws -> (KeyAgreement, encryptedKey: [UInt8]) {
+            for agreement in agreements {
+                if let mine = agreement.recipients.first(where: { KeyTransport(identifier: $0.identifier, oaep: nil, problem: nil, encryptedKey: []).names(certificate) }) {
+                    if let problem = agreement.problem { throw EnvelopeError(.unsupported, problem) }
+                    return (agreement, mine.encryptedKey)
+                }
+            }
+            throw EnvelopeError(.notForThisRecipient, "the envelope is not addressed to the certificate \(certificate.serialNumber) of \(certificate.subject): none of its \(agreements.count) key-agreement recipient infos names it")
+        }
+
+        /// Opens the content from an ECDH shared secret (`Z`, computed on the recipient's token):
+        /// the X9.63 KDF over `Z` and the ECC-CMS-SharedInfo (RFC 5753 7.2) gives the key-encryption
+        /// key, which unwraps the content key (AES key wrap, RFC 3394), which decrypts the content.
+        public func open(sharedSecret: [UInt8], agreement: KeyAgreement, encryptedKey: [UInt8]) throws -> [UInt8] {
+            guard let kdf = agreement.kdf else {
+                throw EnvelopeError(.unsupported, agreement.problem ?? "the key agreement's KDF is not one paysign uses")
+            }
+            var info = agreement.wrapAlgorithm
+            if let ukm = agreement.ukm { info += DERWriter.contextConstructed(0, DERWriter.octetString(ukm)) }
+            let bits = UInt32(agreement.wrapKeyLength * 8)
+            info += DERWriter.contextConstructed(2, DERWriter.octetString([UInt8(bits >> 24), UInt8(bits >> 16 & 0xFF), UInt8(bits >> 8 & 0xFF), UInt8(bits & 0xFF)]))
+            let sharedInfo = DERWriter.sequence(of: [info])
+            var kek: [UInt8] = []
+            var counter: UInt32 = 1
+            while kek.count < agreement.wrapKeyLength {
+                let block = sharedSecret + [UInt8(counter >> 24), UInt8(counter >> 16 & 0xFF), UInt8(counter >> 8 & 0xFF), UInt8(counter & 0xFF)] + sharedInfo
+                kek += kdf == .sha1 ? Digests.sha1(block) : SHA256.hash(block)
+                counter += 1
+            }
+            kek = Array(kek.prefix(agreement.wrapKeyLength))
+            let contentKey = try AESKeyWrap.unwrap(encryptedKey, kek: kek)
+            return try open(contentEncryptionKey: contentKey)
         }
 
         /// Decrypts the content with the key the recipient's token recovered and checks the tag.
@@ -173,8 +240,15 @@ public enum AuthEnvelope {
         }
         var recipients: [KeyTransport] = []
         var others = 0
+        var agreements: [KeyAgreement] = []
         for info in try children(infos, "RecipientInfos") {
-            if info.identifier == .sequence { recipients.append(try keyTransport(info)) } else { others += 1 }
+            if info.identifier == .sequence {
+                recipients.append(try keyTransport(info))
+            } else if info.identifier == ASN1Identifier(tagWithNumber: 1, tagClass: .contextSpecific) {
+                agreements.append(try keyAgreement(info))
+            } else {
+                others += 1
+            }
         }
         guard let encryptedInfo = fields.popFirst(), encryptedInfo.identifier == .sequence else {
             throw EnvelopeError(.malformed, "the AuthEnvelopedData has no authEncryptedContentInfo")
@@ -218,8 +292,8 @@ public enum AuthEnvelope {
             throw EnvelopeError(.tampered, "the envelope's tag is \(tag.count) bytes where its parameters say \(tagLength); it was altered")
         }
         return Sealed(
-            recipients: recipients, otherRecipients: others, contentType: contentType, nonce: nonce, ciphertext: ciphertext,
-            tag: tag, additionalData: additionalData)
+            recipients: recipients, agreements: agreements, otherRecipients: others, contentType: contentType, nonce: nonce,
+            ciphertext: ciphertext, tag: tag, additionalData: additionalData)
     }
 
     /// `KeyTransRecipientInfo ::= SEQUENCE { version, rid, keyEncryptionAlgorithm, encryptedKey }`.
@@ -255,6 +329,74 @@ public enum AuthEnvelope {
             transport.problem = error.message
         }
         return transport
+    }
+
+    static let stdDHSHA1KDF = "1.3.133.16.840.63.0.2"
+    static let stdDHSHA256KDF = "1.3.132.1.11.1"
+    static let aesWrap: [String: Int] = ["2.16.840.1.101.3.4.1.5": 16, "2.16.840.1.101.3.4.1.25": 24, "2.16.840.1.101.3.4.1.45": 32]
+
+    /// ```
+    /// KeyAgreeRecipientInfo ::= SEQUENCE { version (3), originator [0] EXPLICIT OriginatorIdentifierOrKey,
+    ///   ukm [1] EXPLICIT UserKeyingMaterial OPTIONAL, keyEncryptionAlgorithm, recipientEncryptedKeys }
+    /// ```
+    /// paysign reads an ephemeral originator key (`originatorKey [1]`), the standard ECDH schemes
+    /// with the SHA-1 or SHA-256 X9.63 KDF, and AES key wrap.
+    private static func keyAgreement(_ node: ASN1Node) throws -> KeyAgreement {
+        var fields = try children(node, "KeyAgreeRecipientInfo")[...]
+        guard let version = fields.popFirst(), version.identifier == .integer else {
+            throw EnvelopeError(.malformed, "a KeyAgreeRecipientInfo has no version")
+        }
+        guard let originator = fields.popFirst(), originator.identifier == ASN1Identifier(tagWithNumber: 0, tagClass: .contextSpecific),
+            let choice = try children(originator, "originator").first
+        else { throw EnvelopeError(.malformed, "a KeyAgreeRecipientInfo has no originator") }
+        var agreement = KeyAgreement(originatorPoint: [], ukm: nil, kdf: nil, wrapAlgorithm: [], wrapKeyLength: 0, recipients: [], problem: nil)
+        if choice.identifier == ASN1Identifier(tagWithNumber: 1, tagClass: .contextSpecific) {
+            let key = try children(choice, "originatorKey")
+            guard key.count == 2 else { throw EnvelopeError(.malformed, "the originator's public key is unreadable") }
+            let bits = try octets(key[1])
+            guard bits.first == 0, bits.count > 1 else { throw EnvelopeError(.malformed, "the originator's public key is not a whole-byte BIT STRING") }
+            agreement.originatorPoint = Array(bits.dropFirst())
+        } else {
+            agreement.problem = "the key agreement names a static originator key; paysign reads an ephemeral one (originatorKey)"
+        }
+        if fields.first?.identifier == ASN1Identifier(tagWithNumber: 1, tagClass: .contextSpecific) {
+            agreement.ukm = try octets(try children(fields.removeFirst(), "ukm").first ?? node)
+        }
+        guard let algorithmNode = fields.popFirst(), let recipientKeys = fields.popFirst() else {
+            throw EnvelopeError(.malformed, "a KeyAgreeRecipientInfo lacks its algorithm or its recipients")
+        }
+        let algorithm = try children(algorithmNode, "keyEncryptionAlgorithm")
+        let scheme = try oid(algorithm[0])
+        switch scheme {
+        case stdDHSHA1KDF: agreement.kdf = .sha1
+        case stdDHSHA256KDF: agreement.kdf = .sha256
+        default: agreement.problem = agreement.problem ?? "the key agreement scheme \(scheme) is not the standard ECDH one with the SHA-1 or SHA-256 KDF (RFC 5753)"
+        }
+        if algorithm.count == 2, let wrap = try? children(algorithm[1], "KeyWrapAlgorithm"), let wrapOID = try? oid(wrap[0]) {
+            agreement.wrapAlgorithm = Array(algorithm[1].encodedBytes)
+            if let length = aesWrap[wrapOID] { agreement.wrapKeyLength = length } else {
+                agreement.problem = agreement.problem ?? "the content key is wrapped with \(wrapOID); paysign unwraps AES key wrap (RFC 3394)"
+            }
+        } else {
+            agreement.problem = agreement.problem ?? "the key agreement names no key-wrap algorithm"
+        }
+        for encrypted in try children(recipientKeys, "RecipientEncryptedKeys") {
+            let parts = try children(encrypted, "RecipientEncryptedKey")
+            guard parts.count == 2 else { throw EnvelopeError(.malformed, "a RecipientEncryptedKey is unreadable") }
+            let identifier: KeyTransport.Identifier
+            if parts[0].identifier == .sequence {
+                let issuerSerial = try children(parts[0], "IssuerAndSerialNumber")
+                guard issuerSerial.count == 2, case .primitive(let serial) = issuerSerial[1].content else {
+                    throw EnvelopeError(.malformed, "a recipient's issuer and serial number are unreadable")
+                }
+                identifier = .issuerAndSerial(issuer: Array(issuerSerial[0].encodedBytes), serial: Array(serial))
+            } else {
+                let keyIdentifier = try children(parts[0], "RecipientKeyIdentifier")
+                identifier = .subjectKeyIdentifier(try octets(keyIdentifier[0]))
+            }
+            agreement.recipients.append((identifier, try octets(parts[1])))
+        }
+        return agreement
     }
 
     /// `RSAES-OAEP-params ::= SEQUENCE { hashFunc [0], maskGenFunc [1], pSourceFunc [2] }`, each
@@ -352,6 +494,49 @@ enum AESGCM {
         }
         total += Int(length)
         return Array(plain.prefix(total))
+    }
+}
+
+/// SHA-1 for the X9.63 KDF of envelopes that ask for it (OpenSSL's default ECDH scheme).
+enum Digests {
+    static func sha1(_ bytes: [UInt8]) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: 20)
+        var length: UInt32 = 0
+        _ = bytes.withUnsafeBytes { EVP_Digest($0.baseAddress, $0.count, &out, &length, EVP_sha1(), nil) }
+        return out
+    }
+}
+
+/// AES key unwrap (RFC 3394) through EVP.
+enum AESKeyWrap {
+    static func unwrap(_ wrapped: [UInt8], kek: [UInt8]) throws -> [UInt8] {
+        OpenSSLError.clearQueue()
+        defer { OpenSSLError.clearQueue() }
+        let cipher: OpaquePointer? = switch kek.count {
+        case 16: EVP_aes_128_wrap()
+        case 24: EVP_aes_192_wrap()
+        default: EVP_aes_256_wrap()
+        }
+        guard wrapped.count >= 24, wrapped.count % 8 == 0, let context = EVP_CIPHER_CTX_new() else {
+            throw EnvelopeError(.tampered, "the wrapped content key is \(wrapped.count) bytes, not an AES key wrap of a key")
+        }
+        defer { EVP_CIPHER_CTX_free(context) }
+        EVP_CIPHER_CTX_set_flags(context, Int32(EVP_CIPHER_CTX_FLAG_WRAP_ALLOW))
+        var out = [UInt8](repeating: 0, count: wrapped.count + 16)
+        var length: Int32 = 0
+        var total: Int32 = 0
+        guard EVP_DecryptInit_ex(context, cipher, nil, kek, nil) == 1,
+            EVP_DecryptUpdate(context, &out, &length, wrapped, Int32(wrapped.count)) == 1
+        else {
+            throw EnvelopeError(.tampered, "the content key does not unwrap with the agreed key (RFC 3394 integrity check): the envelope was altered or is for another key")
+        }
+        total = length
+        let final = out.withUnsafeMutableBufferPointer { EVP_DecryptFinal_ex(context, $0.baseAddress! + Int(total), &length) }
+        guard final == 1 else {
+            throw EnvelopeError(.tampered, "the content key does not unwrap with the agreed key (RFC 3394 integrity check): the envelope was altered or is for another key")
+        }
+        total += length
+        return Array(out.prefix(Int(total)))
     }
 }
 

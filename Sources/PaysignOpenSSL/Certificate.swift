@@ -44,6 +44,7 @@ public final class Certificate: @unchecked Sendable, Hashable, CustomStringConve
         public static let digitalSignature = KeyUsage(rawValue: 0x80)  // KU_DIGITAL_SIGNATURE
         public static let nonRepudiation = KeyUsage(rawValue: 0x40)  // KU_NON_REPUDIATION
         public static let keyEncipherment = KeyUsage(rawValue: 0x20)  // KU_KEY_ENCIPHERMENT
+        public static let keyAgreement = KeyUsage(rawValue: 0x08)  // KU_KEY_AGREEMENT
         public static let keyCertSign = KeyUsage(rawValue: 0x04)  // KU_KEY_CERT_SIGN
         public static let cRLSign = KeyUsage(rawValue: 0x02)  // KU_CRL_SIGN
     }

@@ -361,7 +361,7 @@ public final class PKCS11Session: @unchecked Sendable {
 
     /// `C_GetAttributeValue` in two passes (lengths, then values). Attributes the token does not
     /// have or will not reveal are left out of the result.
-    private func attributes(_ functions: FunctionList, object: UInt, types: [UInt]) throws -> [UInt: [UInt8]] {
+    fileprivate func attributes(_ functions: FunctionList, object: UInt, types: [UInt]) throws -> [UInt: [UInt8]] {
         var template = types.map { CK_ATTRIBUTE(type: $0, pValue: nil, ulValueLen: 0) }
         var rv = ReturnValue(FaultSeam.call("C_GetAttributeValue") {
             functions.table.C_GetAttributeValue(handle, object, &template, UInt(template.count))
@@ -702,6 +702,64 @@ extension PKCS11Session {
                 functions.table.C_CreateObject(handle, &template, UInt(template.count), &object)
             })
             guard rv == .ok else { throw failure(rv, "C_CreateObject") }
+        }
+    }
+}
+
+extension PKCS11Session {
+    /// ECDH on the token (`C_DeriveKey`, `CKM_ECDH1_DERIVE`, no KDF): the shared secret of the EC
+    /// private key `key` and the other party's public point (`04‖X‖Y`), as a session object that
+    /// is read once (`CKA_VALUE`) and destroyed. The private key never leaves the token; the
+    /// secret is the per-message one of RFC 5753's key agreement, which the caller turns into a
+    /// key-encryption key with the X9.63 KDF.
+    public func deriveECDH(publicPoint: [UInt8], key: ObjectInfo, secretLength: Int) async throws -> [UInt8] {
+        let functions = self.functions
+        return try await slot.worker.run { [self] in
+            try checkValid(function: "C_DeriveKey")
+            var point = publicPoint
+            var derived: CK_OBJECT_HANDLE = 0
+            let rv = point.withUnsafeMutableBufferPointer { pointBuffer -> ReturnValue in
+                var params = CK_ECDH1_DERIVE_PARAMS(
+                    kdf: UInt(CKD_NULL), ulSharedDataLen: 0, pSharedData: nil, ulPublicDataLen: UInt(pointBuffer.count),
+                    pPublicData: pointBuffer.baseAddress)
+                return withUnsafeMutableBytes(of: &params) { paramBytes in
+                    var mechanism = CK_MECHANISM(
+                        mechanism: UInt(CKM_ECDH1_DERIVE), pParameter: paramBytes.baseAddress, ulParameterLen: UInt(paramBytes.count))
+                    var objectClass = CK_OBJECT_CLASS(CKO_SECRET_KEY)
+                    var keyType = CK_KEY_TYPE(CKK_GENERIC_SECRET)
+                    var no = CK_BBOOL(CK_FALSE)
+                    var yes = CK_BBOOL(CK_TRUE)
+                    var length = CK_ULONG(secretLength)
+                    return withUnsafeMutableBytes(of: &objectClass) { c in
+                        withUnsafeMutableBytes(of: &keyType) { k in
+                            withUnsafeMutableBytes(of: &no) { n in
+                                withUnsafeMutableBytes(of: &yes) { y in
+                                    withUnsafeMutableBytes(of: &length) { l in
+                                        var template = [
+                                            CK_ATTRIBUTE(type: UInt(CKA_CLASS), pValue: c.baseAddress, ulValueLen: UInt(c.count)),
+                                            CK_ATTRIBUTE(type: UInt(CKA_KEY_TYPE), pValue: k.baseAddress, ulValueLen: UInt(k.count)),
+                                            CK_ATTRIBUTE(type: UInt(CKA_TOKEN), pValue: n.baseAddress, ulValueLen: UInt(n.count)),
+                                            CK_ATTRIBUTE(type: UInt(CKA_SENSITIVE), pValue: n.baseAddress, ulValueLen: UInt(n.count)),
+                                            CK_ATTRIBUTE(type: UInt(CKA_EXTRACTABLE), pValue: y.baseAddress, ulValueLen: UInt(y.count)),
+                                            CK_ATTRIBUTE(type: UInt(CKA_VALUE_LEN), pValue: l.baseAddress, ulValueLen: UInt(l.count)),
+                                        ]
+                                        return ReturnValue(FaultSeam.call("C_DeriveKey") {
+                                            functions.table.C_DeriveKey(handle, &mechanism, key.handle, &template, UInt(template.count), &derived)
+                                        })
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            guard rv == .ok else { throw failure(rv, "C_DeriveKey") }
+            defer { _ = FaultSeam.call("C_DestroyObject") { functions.table.C_DestroyObject(handle, derived) } }
+            let values = try attributes(functions, object: derived, types: [UInt(CKA_VALUE)])
+            guard let secret = values[UInt(CKA_VALUE)], !secret.isEmpty else {
+                throw PKCS11Error(.tokenMalfunction, "\(context) derived an ECDH secret it does not show (CKA_VALUE)", function: "C_GetAttributeValue")
+            }
+            return secret
         }
     }
 }

@@ -210,6 +210,25 @@ struct CenterServerTests {
         #expect(center.stop() == 0)
     }
 
+    @Test("a center whose encryption key is EC: envelopes sealed with ECDH (RFC 5753) open on its token (C_DeriveKey) and are accepted")
+    func ecdhCenter() async throws {
+        let database = try ThrowawayPostgres()
+        defer { database.stop() }
+        let center = try CenterProcess(pki: pki, database: database, decryptionKey: "pkcs11:token=center;id=%03")
+        let package = try orders(1)[0]
+        let certificate = try Certificate(pemEncoded: String(contentsOf: pki.directory.appendingPathComponent("certs/center-encryption-ec.pem"), encoding: .utf8))
+        let envelope = try AuthEnvelope.seal(package.derEncoded, to: certificate, oaep: .sha1)
+        let answer = try await post(try client("submission-file", port: center.port), center, envelope)
+        #expect(answer.status == 201, "\(String(decoding: answer.body, as: UTF8.self))")
+        let receipt = try opensslVerifies(receipt: answer.body)
+        #expect(receipt.accepted)
+        // An RSA (OAEP) envelope is for another key now: refused in one sentence.
+        let oaep = try AuthEnvelope.seal(package.derEncoded, to: try encryptionCertificate, oaep: .sha1)
+        let refused = try await post(try client("submission-file", port: center.port), center, oaep)
+        #expect(refused.status == 422 && String(decoding: refused.body, as: UTF8.self).contains("not addressed to the certificate"), "\(String(decoding: refused.body, as: UTF8.self))")
+        #expect(center.stop() == 0)
+    }
+
     @Test("the handshake refuses a client with no certificate, another CA's, a revoked, an expired, or one of no profile; staff cannot submit")
     func handshakeRefusals() async throws {
         let database = try ThrowawayPostgres()

@@ -57,7 +57,8 @@ public final class CenterProcess: @unchecked Sendable {
     /// `namespace`: run inside that network namespace (`ip netns exec`), listening on `host`, and
     /// reaching PostgreSQL at `databaseHost`.
     public init(pki: TestPKI, database: ThrowawayPostgres, node: String = "node-1", port: Int? = nil, arguments: [String] = [],
-                namespace: String? = nil, host: String = "127.0.0.1", databaseHost: String = "127.0.0.1") throws {
+                namespace: String? = nil, host: String = "127.0.0.1", databaseHost: String = "127.0.0.1",
+                decryptionKey: String = "pkcs11:token=center;id=%02") throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("paysign-center-\(UUID().uuidString.prefix(8))")
         let credentials = directory.appendingPathComponent("credentials")
         try FileManager.default.createDirectory(at: credentials, withIntermediateDirectories: true)
@@ -78,7 +79,7 @@ public final class CenterProcess: @unchecked Sendable {
             "--trust-anchors", pki.caPEM.path, "--revocation-list", tls.appendingPathComponent("crl.pem").path,
             "--database-host", databaseHost, "--database-port", String(database.port),
             "--module", TestPKI.softHSMModule,
-            "--decryption-key", "pkcs11:token=center;id=%02", "--receipt-key", "pkcs11:token=center;id=%01",
+            "--decryption-key", decryptionKey, "--receipt-key", "pkcs11:token=center;id=%01",
             "--log-level", "info",
         ] + arguments
         if let namespace {

@@ -131,4 +131,51 @@ extension TokenTests {
             #expect(error.message.contains("not addressed to the certificate"))
         }
     }
+
+    @Test("ECDH (RFC 5753) to an EC encryption certificate: paysign's envelope opens with openssl and on the token (C_DeriveKey); openssl's opens on the token; an altered wrapped key is refused")
+    func keyAgreement() async throws {
+        defer { service.close() }
+        let judge = try CMSJudge(pki: pki)
+        defer { judge.remove() }
+        let ecCertificate = try Certificate(pemEncoded: String(contentsOf: pki.directory.appendingPathComponent("certs/center-encryption-ec.pem"), encoding: .utf8))
+        let package = SubmissionPackage(document: Array("ORDER EC".utf8), signature: [9, 9], payrollFile: Array(repeating: 3, count: 5000))
+        let sealed = try AuthEnvelope.seal(package.derEncoded, to: ecCertificate, oaep: .sha1)
+        let file = try judge.write(sealed, name: "ec.p7m")
+        let printed = try await judge.print(file)
+        #expect(printed.contains("d.kari") && printed.contains("dhSinglePass-stdDH-sha256kdf-scheme") && printed.contains("id-aes256-wrap"), "\(printed.prefix(1500))")
+        let out = judge.directory.appendingPathComponent("ec-out.der")
+        let decrypted = try await Shell.exec("openssl", [
+            "cms", "-decrypt", "-inform", "DER", "-in", file.path, "-binary",
+            "-inkey", pki.directory.appendingPathComponent("tls/center-encryption-ec.TEST-ONLY.key").path,
+            "-recip", pki.directory.appendingPathComponent("certs/center-encryption-ec.pem").path, "-out", out.path,
+        ])
+        #expect(decrypted.status == 0, "openssl cms -decrypt: \(decrypted.stderr)")
+        #expect(try Array(Data(contentsOf: out)) == package.derEncoded)
+
+        let key = try await service.signer(for: PKCS11URI("pkcs11:token=center;id=%03"))
+        try await key.login(pin: PIN(pki.token("center").pin))
+        defer { Task { await key.session.close() } }
+        #expect(try SubmissionPackage(derEncoded: try await key.open(try AuthEnvelope.parse(sealed))) == package)
+
+        // OpenSSL's own default (the SHA-1 KDF).
+        let content = judge.directory.appendingPathComponent("ec-content.bin")
+        try Data(package.derEncoded).write(to: content)
+        let theirs = judge.directory.appendingPathComponent("ec-theirs.der")
+        let made = try await Shell.exec("openssl", [
+            "cms", "-encrypt", "-binary", "-aes-256-gcm", "-in", content.path, "-outform", "DER", "-out", theirs.path,
+            "-recip", pki.directory.appendingPathComponent("certs/center-encryption-ec.pem").path,
+        ])
+        try #require(made.status == 0, "\(made.stderr)")
+        #expect(try SubmissionPackage(derEncoded: try await key.open(try AuthEnvelope.parse(Array(Data(contentsOf: theirs))))) == package)
+
+        // The wrapped content key altered: the RFC 3394 check fails.
+        var parsed = try AuthEnvelope.parse(sealed)
+        parsed.agreements[0].recipients[0].encryptedKey[5] ^= 0x01
+        do {
+            _ = try await key.open(parsed)
+            Issue.record("an altered wrapped key opened")
+        } catch let error as EnvelopeError {
+            #expect(error.kind == .tampered, "\(error)")
+        }
+    }
 }
