@@ -21,8 +21,10 @@ packages=(
   # the conformance stage (Tests/conformance/run.sh): each caller's loopback port relayed to the
   # daemon's socket; schemathesis (pinned, from PyPI) in a venv of its own
   socat python3-venv
-  # the payment center's store (issue 18): a throw-away PostgreSQL cluster (Tests/testbed/postgres.sh)
-  postgresql
+  # the payment center (issue 18): a throw-away PostgreSQL cluster (Tests/testbed/postgres.sh);
+  # network namespaces for its cluster test (ip); curl for its operations port; second opinions on
+  # its receipts (GnuTLS certtool) and envelopes (Python's cryptography)
+  postgresql iproute2 curl gnutls-bin python3-cryptography
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -30,8 +30,8 @@ public struct CenterEndpoint: Sendable, Hashable {
         } else {
             throw LinkError("the center's address \(text) has no port; write HOST:PORT")
         }
-        guard !host.isEmpty, let number = Int(port), (1...65535).contains(number) else {
-            throw LinkError("the center's address \(text) is not HOST:PORT with a port from 1 to 65535")
+        guard !host.isEmpty, let number = Int(port), (0...65535).contains(number) else {
+            throw LinkError("the center's address \(text) is not HOST:PORT with a port from 0 to 65535")
         }
         self.init(host: String(host), port: number, serverName: serverName ?? String(host))
     }

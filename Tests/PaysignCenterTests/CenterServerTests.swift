@@ -69,6 +69,9 @@ struct CenterServerTests {
         ])
         guard result.status == 0 else { throw Shell.Failure(message: "openssl cms -verify: \(result.stderr)") }
         #expect(result.stderr.contains("Verification successful"))
+        // A second implementation: GnuTLS.
+        let gnutls = try Shell.run("certtool", ["--p7-verify", "--infile", file.path, "--inder", "--load-ca-certificate", pki.caPEM.path])
+        #expect(gnutls.status == 0 && (gnutls.stdout + gnutls.stderr).contains("Signature status: ok"), "certtool --p7-verify: \(gnutls.stdout) \(gnutls.stderr)")
         return try CenterReceipt(canonicalJSON: Array(result.stdout.utf8))
     }
 

@@ -48,6 +48,15 @@ extension TokenTests {
         #expect(decrypted.status == 0, "openssl cms -decrypt: \(decrypted.stderr)")
         #expect(try Array(Data(contentsOf: out)) == package.derEncoded)
 
+        // A second, independent reading: Python's cryptography and a DER walk of its own.
+        let python = judge.directory.appendingPathComponent("python-out.der")
+        let second = try await Shell.exec("python3", [
+            TestPKI.repositoryRoot.appendingPathComponent("Tests/testbed/open-envelope.py").path,
+            pki.directory.appendingPathComponent("tls/center-encryption.TEST-ONLY.key").path, file.path, python.path,
+        ])
+        #expect(second.status == 0, "open-envelope.py: \(second.stderr)")
+        #expect(try Array(Data(contentsOf: python)) == package.derEncoded)
+
         let key = try await centerDecrypter()
         defer { Task { await key.session.close() } }
         if hash == .sha1 {
