@@ -27,8 +27,10 @@ struct CenterServerTests {
             "batch", "--pki", pki.directory.path, "--count", String(count), "--out", folder.path, "--payroll", "--entity", entity,
         ])
         guard made.status == 0 else { throw Shell.Failure(message: "paysign-make-orders: \(made.stderr)") }
+        let width = String(count).count
         return try (1...count).map { n in
-            let name = folder.appendingPathComponent("order-\(n)").path
+            let number = String(repeating: "0", count: width - String(n).count) + String(n)
+            let name = folder.appendingPathComponent("order-\(number)").path
             return SubmissionPackage(
                 document: Array(try Data(contentsOf: URL(fileURLWithPath: name + ".txt"))),
                 signature: Array(try Data(contentsOf: URL(fileURLWithPath: name + ".p7s"))),
@@ -230,6 +232,42 @@ struct CenterServerTests {
         let refused = try await post(try client("submission-file", port: center.port), center, oaep)
         #expect(refused.status == 422 && String(decoding: refused.body, as: UTF8.self).contains("not addressed to the certificate"), "\(String(decoding: refused.body, as: UTF8.self))")
         #expect(center.stop() == 0)
+    }
+
+    @Test("SIGTERM drains: submissions in flight are answered and recorded once, later ones are refused cleanly; a body over the limit is 413")
+    func drainsOnSIGTERM() async throws {
+        let database = try ThrowawayPostgres()
+        defer { database.stop() }
+        let center = try CenterProcess(pki: pki, database: database, arguments: ["--max-envelope-bytes", "200000"])
+        let packages = try orders(12)
+        let certificate = try encryptionCertificate
+        let envelopes = try packages.map { try AuthEnvelope.seal($0.derEncoded, to: certificate, oaep: .sha1) }
+        let client = try client("submission-file", port: center.port)
+
+        let tooLarge = try await post(client, center, Array(repeating: 0x30, count: 300_000))
+        #expect(tooLarge.status == 413, "\(String(decoding: tooLarge.body, as: UTF8.self))")
+
+        // Twelve submissions at once; SIGTERM as they arrive.
+        let answers = await withTaskGroup(of: Int.self) { group in
+            for envelope in envelopes {
+                group.addTask {
+                    (try? await client.send("POST", "/v1/submissions", headers: [("Content-Type", "application/cms")], body: envelope))?.status ?? 0
+                }
+            }
+            group.addTask {
+                try? await Task.sleep(for: .milliseconds(30))
+                kill(center.pid, SIGTERM)
+                return -1
+            }
+            return await group.reduce(into: []) { $0.append($1) }.filter { $0 != -1 }
+        }
+        #expect(center.stop() == 0, "\(center.log(tail: 5))")
+        print("drain: statuses \(answers.sorted())")
+        // Each one answered 201, or never taken (refused at the door: 503 or no connection), never cut.
+        let created = answers.filter { $0 == 201 }.count
+        #expect(answers.allSatisfy { [201, 503, 0].contains($0) }, "\(answers)")
+        #expect(try database.query("SELECT count(*) FROM submissions") == [String(created)], "\(answers)")
+        #expect(center.log(tail: 10).contains("drained"))
     }
 
     @Test("the handshake refuses a client with no certificate, another CA's, a revoked, an expired, or one of no profile; staff cannot submit")
