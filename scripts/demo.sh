@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The walk-through behind `make demo`: throw-away SoftHSM tokens and a test PKI, the tokens as
 # paysign sees them, a signature with each officer's token, each checked by OpenSSL, and the
-# refusals a user meets (wrong PIN, expired certificate, unknown token, a PIN inside a URI).
+# refusals a user meets (wrong PIN, expired certificate, unknown token, a PIN inside a URI); as root,
+# the whole payment-order flow and its road to the payment center (delivery, receipt, payment, D8).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=demo-out
@@ -15,6 +16,7 @@ show() {
     case $arg in
       "$bin"|"${tmp:-/nonexistent}/paysign") arg=paysign ;;
       "${daemon_bin:-/nonexistent}") arg=paysignd ;;
+      "${center_bin:-/nonexistent}") arg=paysign-center ;;
     esac
     arg=${arg//$PWD\//}
     line+=" $(printf '%q' "$arg")"
