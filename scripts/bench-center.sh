@@ -12,9 +12,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" -eq 0 ] || { echo "bench-center: run as root (PostgreSQL's throw-away cluster); the center's figures are skipped" >&2; exit 0; }
 bin=${PAYSIGN_BIN_DIR:?set PAYSIGN_BIN_DIR to the built binaries}
-orders=400
+orders=2000
 seconds=5
-if [ "${QUICK:-0}" = 1 ]; then orders=120; seconds=2; fi
+if [ "${QUICK:-0}" = 1 ]; then orders=300; seconds=2; fi
 work=$(mktemp -d)
 pg=
 nodes=()
@@ -50,7 +50,7 @@ fresh_database() {
 }
 start_node() { # PORT NAME
   CREDENTIALS_DIRECTORY=$work/credentials "$bin/paysign-center" --listen "127.0.0.1:$1" --node "$2" \
-    --tls-certificate "$pki/tls/center-server.pem" --tls-key-file "$pki/tls/center-server.key" \
+    --operations-listen 127.0.0.1:0 --tls-certificate "$pki/tls/center-server.pem" --tls-key-file "$pki/tls/center-server.key" \
     --trust-anchors "$pki/ca/ca.pem" --revocation-list "$pki/tls/crl.pem" \
     --database-host 127.0.0.1 --database-port "$pg_port" --module "$module" \
     --decryption-key 'pkcs11:token=center;id=%02' --receipt-key 'pkcs11:token=center;id=%01' \
