@@ -137,6 +137,13 @@ public struct CenterConfiguration: Sendable, Codable, Hashable {
         }
     }
 
+    /// The file named, else `/etc/paysign/center.yaml` when it exists, else the defaults.
+    public static func load(orDefault path: String?) throws -> CenterConfiguration {
+        if let path { return try load(from: path) }
+        if FileManager.default.fileExists(atPath: "/etc/paysign/center.yaml") { return try load(from: "/etc/paysign/center.yaml") }
+        return CenterConfiguration()
+    }
+
     /// Checks what can be checked before anything is opened.
     public func validate() throws {
         guard tlsCertificate != nil else { throw CenterError("tls-certificate is not set: the center's TLS certificate chain (PEM)") }

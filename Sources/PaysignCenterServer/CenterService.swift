@@ -93,18 +93,8 @@ public struct CenterService: Sendable {
         } catch let error as SystemdCredentialError {
             throw CenterError(error.message)
         }
-        var database: PostgresClient.Configuration
-        if configuration.databaseHost.hasPrefix("/") {
-            database = .init(
-                unixSocketPath: configuration.databaseHost + "/.s.PGSQL.\(configuration.databasePort)",
-                username: configuration.databaseUser, password: password, database: configuration.databaseName)
-        } else {
-            database = .init(
-                host: configuration.databaseHost, port: configuration.databasePort, username: configuration.databaseUser,
-                password: password, database: configuration.databaseName, tls: .disable)
-        }
-        database.options.maximumConnections = configuration.databaseConnections
-        let client = PostgresClient(configuration: database, backgroundLogger: logger)
+        let client = PostgresClient(
+            configuration: configuration.postgres(password: password, connections: configuration.databaseConnections), backgroundLogger: logger)
         let store = CenterStore(client: client, logger: logger, timeout: .milliseconds(Int64(configuration.databaseTimeoutSeconds * 1000)))
 
         let node = configuration.node ?? ProcessInfo.processInfo.hostName
@@ -298,18 +288,7 @@ public enum CenterAdministration {
         } catch let error as SystemdCredentialError {
             throw CenterError(error.message)
         }
-        var database: PostgresClient.Configuration
-        if configuration.databaseHost.hasPrefix("/") {
-            database = .init(
-                unixSocketPath: configuration.databaseHost + "/.s.PGSQL.\(configuration.databasePort)",
-                username: configuration.databaseUser, password: password, database: configuration.databaseName)
-        } else {
-            database = .init(
-                host: configuration.databaseHost, port: configuration.databasePort, username: configuration.databaseUser,
-                password: password, database: configuration.databaseName, tls: .disable)
-        }
-        database.options.maximumConnections = 2
-        let client = PostgresClient(configuration: database, backgroundLogger: logger)
+        let client = PostgresClient(configuration: configuration.postgres(password: password, connections: 2), backgroundLogger: logger)
         let store = CenterStore(client: client, logger: logger)
         return try await withThrowingTaskGroup(of: T?.self) { group in
             group.addTask {
@@ -330,5 +309,23 @@ public enum CenterAdministration {
             }
             throw CenterError("the database connection ended")
         }
+    }
+}
+
+extension CenterConfiguration {
+    /// PostgreSQL's client settings: a host, or the folder of its Unix socket (a path).
+    func postgres(password: String?, connections: Int) -> PostgresClient.Configuration {
+        var database: PostgresClient.Configuration
+        if databaseHost.hasPrefix("/") {
+            database = .init(
+                unixSocketPath: databaseHost + "/.s.PGSQL.\(databasePort)", username: databaseUser, password: password,
+                database: databaseName)
+        } else {
+            database = .init(
+                host: databaseHost, port: databasePort, username: databaseUser, password: password, database: databaseName,
+                tls: .disable)
+        }
+        database.options.maximumConnections = connections
+        return database
     }
 }

@@ -51,14 +51,7 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error, critical.") var logLevel: String?
 
     func resolved() throws -> CenterConfiguration {
-        var configuration: CenterConfiguration
-        if let config {
-            configuration = try CenterConfiguration.load(from: config)
-        } else if FileManager.default.fileExists(atPath: "/etc/paysign/center.yaml") {
-            configuration = try CenterConfiguration.load(from: "/etc/paysign/center.yaml")
-        } else {
-            configuration = CenterConfiguration()
-        }
+        var configuration = try CenterConfiguration.load(orDefault: config)
         if let listen { configuration.listen = listen }
         if let operationsListen { configuration.operationsListen = operationsListen }
         if let tlsCertificate { configuration.tlsCertificate = tlsCertificate }
@@ -124,14 +117,7 @@ struct DatabaseOptions: ParsableArguments {
     @Option(name: .customLong("database-name"), help: "PostgreSQL's database.") var databaseName: String?
 
     func resolved() throws -> CenterConfiguration {
-        var configuration: CenterConfiguration
-        if let config {
-            configuration = try CenterConfiguration.load(from: config)
-        } else if FileManager.default.fileExists(atPath: "/etc/paysign/center.yaml") {
-            configuration = try CenterConfiguration.load(from: "/etc/paysign/center.yaml")
-        } else {
-            configuration = CenterConfiguration()
-        }
+        var configuration = try CenterConfiguration.load(orDefault: config)
         if let databaseHost { configuration.databaseHost = databaseHost }
         if let databasePort { configuration.databasePort = databasePort }
         if let databaseUser { configuration.databaseUser = databaseUser }
