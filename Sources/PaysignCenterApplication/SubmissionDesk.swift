@@ -111,7 +111,8 @@ public final class SubmissionDesk: Sendable {
         if let first = try await store.submission(envelopeSHA256: envelopeSHA256) {
             return try Self.outcome(first, replay: true)
         }
-        let receivedAt = clock()
+        // To the millisecond: the receipt's canonical JSON carries no finer time, and the record the same.
+        let receivedAt = Date(timeIntervalSince1970: (clock().timeIntervalSince1970 * 1000).rounded(.down) / 1000)
 
         let content: [UInt8]
         do {
@@ -147,11 +148,10 @@ public final class SubmissionDesk: Sendable {
             CenterReceipt.FailedCheck(check: $0.name.rawValue, rule: $0.rule?.rawValue, reason: $0.reason)
         }
         let documentSHA256 = Hex.string(SHA256.hash(package.document))
-        var receipt = CenterReceipt(
+        let receipt = CenterReceipt(
             submission: id, envelopeSHA256: envelopeSHA256, documentSHA256: documentSHA256, entity: summary.entity,
             order: summary.orderID, fileNumber: summary.fileNumber, verdict: report.verdict.rawValue,
             accepted: report.verdict == .valid, failedChecks: failed, receivedAt: receivedAt)
-        receipt.receivedAt = Date(timeIntervalSince1970: (receivedAt.timeIntervalSince1970 * 1000).rounded(.down) / 1000)
         let signed = try await Figures.timed(Figures.receiptSign) { try await sign(receipt) }
 
         do {

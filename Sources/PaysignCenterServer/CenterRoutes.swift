@@ -187,7 +187,7 @@ struct CenterRoutes: Sendable {
         }
         do {
             let listing = try await desk.store.markPayment(
-                submissionID: id, state: body.state, reason: reason?.isEmpty == true ? nil : reason,
+                submissionID: id, state: body.state, reason: reason?.isEmpty == true ? nil : reason, operator: staff.certificateSHA256,
                 by: "\(staff.name) (\(staff.certificateSHA256.prefix(16)))", at: Date())
             logger.notice("submission \(id) marked \(body.state) by \(staff.name)")
             return .json(listing)
@@ -198,6 +198,8 @@ struct CenterRoutes: Sendable {
                 throw CenterProblem("wrong-state", "Wrong state", status: 409, "submission \(id) was not accepted for payment; it cannot be paid or returned", rule: .d2)
             case .already(let state):
                 throw CenterProblem("wrong-state", "Wrong state", status: 409, "submission \(id) is \(state) already; an order is paid once", rule: .d2)
+            case .notOperator:
+                throw CenterProblem("not-authorized", "Not authorized", status: 403, "\(staff.name) is no longer one of the center's operators; nothing was recorded", rule: .p1)
             }
         }
     }

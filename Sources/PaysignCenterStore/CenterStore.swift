@@ -444,13 +444,31 @@ public final class CenterStore: Sendable {
         case unknown
         case notAccepted
         case already(String)
+        /// The certificate is no operator's when the mark is recorded (removed, or an auditor now).
+        case notOperator
     }
 
     /// An operator marks an accepted order paid, or returned by the bank (with the reason), once:
     /// decided by the row's state inside the transaction (`WHERE state = 'accepted'`), journaled
     /// (`order-paid`, `order-returned`) in the same transaction.
-    public func markPayment(submissionID: Int64, state: String, reason: String?, by actor: String, at date: Date) async throws -> Listing {
-        let changed: Bool = try await client.withTransaction(logger: logger) { connection in
+    ///
+    /// The operator is judged in the same transaction (`operator` is their staff certificate's
+    /// SHA-256): one removed, or made an auditor, after the request arrived records nothing.
+    public func markPayment(
+        submissionID: Int64, state: String, reason: String?, operator certificateSHA256: String, by actor: String, at date: Date
+    ) async throws -> Listing {
+        let changed: Bool
+        do {
+            changed = try await client.withTransaction(logger: logger) { connection in
+            var isOperator = false
+            for try await _ in try await connection.query(
+                """
+                SELECT 1 FROM staff WHERE certificate_sha256 = \(certificateSHA256) AND role = 'operator' AND removed_at IS NULL FOR SHARE
+                """, logger: logger
+            ).decode(Int.self) {
+                isOperator = true
+            }
+            guard isOperator else { throw PaymentRefusal.notOperator }
             var changed = false
             for try await (entity, order) in try await connection.query(
                 """
@@ -466,6 +484,11 @@ public final class CenterStore: Sendable {
                     detail: Self.json(detail), at: date, logger: logger)
             }
             return changed
+            }
+        } catch let error as PostgresTransactionError {
+            // The refusal decided inside the transaction, as itself (nothing was written).
+            if let refusal = error.closureError as? PaymentRefusal { throw refusal }
+            throw error
         }
         guard let listing = try await listing(id: submissionID) else { throw PaymentRefusal.unknown }
         guard changed else {
