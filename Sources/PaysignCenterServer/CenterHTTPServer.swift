@@ -329,6 +329,7 @@ final class RequestHandler: ChannelInboundHandler, @unchecked Sendable {
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is IdleStateHandler.IdleStateEvent, !busy {
+            server.logger.info("connection from \(context.remoteAddress?.description ?? "?") closed: no whole request within \(server.limits.idleTimeout.nanoseconds / 1_000_000_000) s")
             context.close(promise: nil)
             return
         }
@@ -340,6 +341,8 @@ final class RequestHandler: ChannelInboundHandler, @unchecked Sendable {
         // protocol): logged here; one the judge refused was logged with its sentence.
         if box.verdict == nil, error is NIOSSLError {
             server.logger.warning("TLS handshake from \(context.remoteAddress?.description ?? "?") refused: the client presented no readable certificate, or no TLS 1.3 (\(error))")
+        } else {
+            server.logger.info("connection from \(context.remoteAddress?.description ?? "?") closed on an error: \(error)")
         }
         context.close(promise: nil)
     }
