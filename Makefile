@@ -44,7 +44,7 @@ soak: deps
 deb: deps
 	@scripts/deb.sh
 
-# Regenerate man/paysign.1 and man/paysignd.8 from the argument parser (generate-manual plugin);
+# Regenerate man/paysign.1, man/paysignd.8 and man/paysign-center.8 from the argument parser (generate-manual plugin);
 # commit the result. make deb refuses pages older than the options.
 man: deps
 	@scripts/man.sh

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make man`: regenerates man/paysign.1 and man/paysignd.8 from the argument parser with
+# `make man`: regenerates man/paysign.1, man/paysignd.8 and man/paysign-center.8 from the argument parser with
 # swift-argument-parser's generate-manual plugin, and records in man/dump-help.sha256 the hash of
 # each command's --experimental-dump-help (the description the plugin works from), so that
 # `make deb` can tell the committed pages from stale ones without running the plugin.
@@ -24,11 +24,12 @@ for section in 1 8; do
     # lintian warn "Empty input line" otherwise).
     case $section in
         1) sed 's/^$/.Pp/' "$outputs/paysign/paysign.1" >man/paysign.1 ;;
-        8) sed 's/^$/.Pp/' "$outputs/paysignd/paysignd.8" >man/paysignd.8 ;;
+        8) sed 's/^$/.Pp/' "$outputs/paysignd/paysignd.8" >man/paysignd.8
+           sed 's/^$/.Pp/' "$outputs/paysign-center/paysign-center.8" >man/paysign-center.8 ;;
     esac
 done
 bin=$(swift build --show-bin-path)
-for product in paysign paysignd; do
+for product in paysign paysignd paysign-center; do
     "$bin/$product" --experimental-dump-help | sha256sum | cut -d' ' -f1 | sed "s/\$/  $product/"
 done >man/dump-help.sha256
-echo "man.sh: man/paysign.1, man/paysignd.8 and man/dump-help.sha256 written; commit them." >&2
+echo "man.sh: man/paysign.1, man/paysignd.8, man/paysign-center.8 and man/dump-help.sha256 written; commit them." >&2

@@ -1,7 +1,7 @@
 import Foundation
 import Yams
 
-/// The payment center's settings (`/etc/paysign/center.yaml`; every key is also a flag of
+/// The payment center's settings (`/etc/paysign-center/center.yaml`; every key is also a flag of
 /// `paysign-center`, which wins). Secrets are never settings: the token's PIN, the TLS key and the
 /// database password reach the process as systemd credentials (`LoadCredential=`, read from
 /// `$CREDENTIALS_DIRECTORY`: `token-pin`, `tls-key`, `database-password`).
@@ -43,6 +43,8 @@ public struct CenterConfiguration: Sendable, Codable, Hashable {
     /// The largest envelope read (bytes).
     public var maxEnvelopeBytes = 80 << 20
     public var maxConnections = 512
+    /// Connections one client (an entity, or one member of staff) may hold at once.
+    public var maxConnectionsPerClient = 32
     public var idleTimeoutSeconds = 30.0
     /// How long SIGTERM waits for submissions in progress before the connections close.
     public var drainSeconds = 30.0
@@ -69,6 +71,7 @@ public struct CenterConfiguration: Sendable, Codable, Hashable {
         case receiptKey = "receipt-key"
         case maxEnvelopeBytes = "max-envelope-bytes"
         case maxConnections = "max-connections"
+        case maxConnectionsPerClient = "max-connections-per-client"
         case idleTimeoutSeconds = "idle-timeout-seconds"
         case drainSeconds = "drain-seconds"
         case revocationListCheckSeconds = "revocation-list-check-seconds"
@@ -96,6 +99,7 @@ public struct CenterConfiguration: Sendable, Codable, Hashable {
         node = try c.decodeIfPresent(String.self, forKey: .node)
         maxEnvelopeBytes = try c.decodeIfPresent(Int.self, forKey: .maxEnvelopeBytes) ?? d.maxEnvelopeBytes
         maxConnections = try c.decodeIfPresent(Int.self, forKey: .maxConnections) ?? d.maxConnections
+        maxConnectionsPerClient = try c.decodeIfPresent(Int.self, forKey: .maxConnectionsPerClient) ?? d.maxConnectionsPerClient
         idleTimeoutSeconds = try c.decodeIfPresent(Double.self, forKey: .idleTimeoutSeconds) ?? d.idleTimeoutSeconds
         drainSeconds = try c.decodeIfPresent(Double.self, forKey: .drainSeconds) ?? d.drainSeconds
         revocationListCheckSeconds = try c.decodeIfPresent(Double.self, forKey: .revocationListCheckSeconds) ?? d.revocationListCheckSeconds
@@ -137,10 +141,15 @@ public struct CenterConfiguration: Sendable, Codable, Hashable {
         }
     }
 
-    /// The file named, else `/etc/paysign/center.yaml` when it exists, else the defaults.
+    /// Where the packaged unit and the staff commands look without `--config`: a folder of the
+    /// center's own (world-readable: nothing secret is there; credentials are not settings), apart
+    /// from the entity daemon's `/etc/paysign`, which only its group reads.
+    public static let defaultPath = "/etc/paysign-center/center.yaml"
+
+    /// The file named, else `defaultPath` when it exists, else the defaults.
     public static func load(orDefault path: String?) throws -> CenterConfiguration {
         if let path { return try load(from: path) }
-        if FileManager.default.fileExists(atPath: "/etc/paysign/center.yaml") { return try load(from: "/etc/paysign/center.yaml") }
+        if FileManager.default.fileExists(atPath: defaultPath) { return try load(from: defaultPath) }
         return CenterConfiguration()
     }
 
@@ -152,6 +161,9 @@ public struct CenterConfiguration: Sendable, Codable, Hashable {
         guard receiptKey != nil else { throw CenterError("receipt-key is not set: the PKCS#11 URI of the key that signs receipts") }
         guard (1...(1 << 30)).contains(maxEnvelopeBytes) else { throw CenterError("max-envelope-bytes must be from 1 to 1073741824") }
         guard (1...100_000).contains(maxConnections) else { throw CenterError("max-connections must be from 1 to 100000") }
+        guard (1...maxConnections).contains(maxConnectionsPerClient) else {
+            throw CenterError("max-connections-per-client must be from 1 to max-connections (\(maxConnections))")
+        }
         guard (1...1024).contains(databaseConnections) else { throw CenterError("database-connections must be from 1 to 1024") }
         guard drainSeconds >= 0, idleTimeoutSeconds > 0, revocationListCheckSeconds > 0, databaseTimeoutSeconds > 0 else {
             throw CenterError("drain-seconds, idle-timeout-seconds, revocation-list-check-seconds and database-timeout-seconds must be positive")

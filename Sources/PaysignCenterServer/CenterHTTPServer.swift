@@ -3,6 +3,7 @@ public import Logging
 import Metrics
 public import NIOCore
 import NIOHTTP1
+import NIOTLS
 public import NIOPosix
 public import NIOSSL
 public import PaysignCenterLink
@@ -79,6 +80,10 @@ public struct CenterServerLimits: Sendable {
     public var maximumBodyBytes = 80 << 20
     /// Connections open at once; more are closed at accept.
     public var maximumConnections = 512
+    /// Connections one client may hold at once: an entity (all its submission certificates
+    /// together) or one member of the center's staff. A client at its share is answered 429 on
+    /// the connection beyond it, so that one entity cannot take every connection of a node.
+    public var maximumConnectionsPerClient = 32
     /// A connection with no request in progress for this long is closed.
     public var idleTimeout: TimeAmount = .seconds(30)
     /// How long a drain waits for requests in progress at SIGTERM.
@@ -105,9 +110,41 @@ public final class CenterHTTPServer: Sendable {
         var draining = false
         var drained: [CheckedContinuation<Void, Never>] = []
         var channels: [ObjectIdentifier: any Channel] = [:]
+        var perClient: [String: Int] = [:]
     }
 
-    public init(certificateChain: [NIOSSLCertificate], key: NIOSSLPrivateKey, judge: PeerJudge, limits: CenterServerLimits,
+    /// Whose share a connection counts against: an entity, whatever certificate of its own it
+    /// presents, or one member of staff.
+    static func shareKey(_ peer: SubmissionCertificateRule.Peer) -> (key: String, name: String) {
+        switch peer {
+        case .entity(let code): ("entity:" + code, "entity \(code)")
+        case .staff(let subject, let sha256): ("staff:" + sha256, "staff member \(subject)")
+        }
+    }
+
+    /// Counts a connection against its client's share; false (and nothing counted) when the
+    /// client already holds its share.
+    func claim(_ key: String) -> Bool {
+        state.withLock { state in
+            let held = state.perClient[key, default: 0]
+            guard held < limits.maximumConnectionsPerClient else { return false }
+            state.perClient[key] = held + 1
+            return true
+        }
+    }
+
+    func release(_ key: String) {
+        state.withLock { state in
+            let held = state.perClient[key, default: 0] - 1
+            state.perClient[key] = held > 0 ? held : nil
+        }
+    }
+
+    /// `trustRoots`: the certification authority's roots. PeerJudge decides every client, but
+    /// BoringSSL still loads a store when the context is made, and without one it reads the
+    /// system's CA bundle, which a center's minimal root need not have (NIOSSL then fails with
+    /// an empty error stack): the center never trusts the web's CAs for anything.
+    public init(certificateChain: [NIOSSLCertificate], key: NIOSSLPrivateKey, trustRoots: [NIOSSLCertificate], judge: PeerJudge, limits: CenterServerLimits,
                 logger: Logger, group: MultiThreadedEventLoopGroup, route: @escaping @Sendable (CenterRequest) async -> CenterAnswer) throws {
         var configuration = TLSConfiguration.makeServerConfiguration(
             certificateChain: certificateChain.map { .certificate($0) }, privateKey: .privateKey(key))
@@ -115,6 +152,7 @@ public final class CenterHTTPServer: Sendable {
         configuration.maximumTLSVersion = .tlsv13
         // Ask every client for its certificate; PeerJudge decides (BoringSSL's own check is replaced).
         configuration.certificateVerification = .noHostnameVerification
+        configuration.trustRoots = .certificates(trustRoots)
         tls = try NIOSSLContext(configuration: configuration)
         self.judge = judge
         self.limits = limits
@@ -129,7 +167,10 @@ public final class CenterHTTPServer: Sendable {
         return try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            // TCP_NODELAY at IPPROTO_TCP: `.socketOption(.tcp_nodelay)` would set level SOL_SOCKET,
+            // option 1, which is SO_DEBUG; that needs CAP_NET_ADMIN, and without it (the unit has
+            // no capability) every accepted connection was closed before its handshake.
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelOption(.allowRemoteHalfClosure, value: false)
             .childChannelInitializer { channel in server.initialize(channel) }
             .bind(host: host, port: port).get()
@@ -241,6 +282,10 @@ final class RequestHandler: ChannelInboundHandler, @unchecked Sendable {
     var body: [UInt8] = []
     var refused: CenterProblem?
     var busy = false
+    /// The client's share this connection holds (released when it closes), or the refusal that
+    /// answers every request on it when the client already held its share at the handshake.
+    var claimed: String?
+    var overShare: CenterProblem?
 
     init(server: CenterHTTPServer, box: PeerBox) {
         self.server = server
@@ -275,6 +320,12 @@ final class RequestHandler: ChannelInboundHandler, @unchecked Sendable {
         let keepAlive = head.isKeepAlive
         if let refused {
             write(context: context, refused.answer, keepAlive: false)
+            return
+        }
+        if let overShare {
+            var answer = overShare.answer
+            answer.headers.append(("Retry-After", "5"))
+            write(context: context, answer, keepAlive: false)
             return
         }
         guard case .success(let peer)? = box.verdict else {
@@ -328,12 +379,32 @@ final class RequestHandler: ChannelInboundHandler, @unchecked Sendable {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case .handshakeCompleted? = event as? TLSUserEvent, case .success(let peer)? = box.verdict {
+            let (key, name) = CenterHTTPServer.shareKey(peer)
+            if server.claim(key) {
+                claimed = key
+            } else {
+                let share = server.limits.maximumConnectionsPerClient
+                server.logger.warning("connection from \(context.remoteAddress?.description ?? "?") refused: \(name) already holds \(share) connections, the most one client may hold")
+                overShare = CenterProblem(
+                    "too-many-connections", "Too many connections", status: 429,
+                    "\(name) already holds \(share) connections to this node, the most one client may hold; send on one of them, or again once one closes")
+            }
+        }
         if event is IdleStateHandler.IdleStateEvent, !busy {
             server.logger.info("connection from \(context.remoteAddress?.description ?? "?") closed: no whole request within \(server.limits.idleTimeout.nanoseconds / 1_000_000_000) s")
             context.close(promise: nil)
             return
         }
         context.fireUserInboundEventTriggered(event)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if let claimed {
+            server.release(claimed)
+            self.claimed = nil
+        }
+        context.fireChannelInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {

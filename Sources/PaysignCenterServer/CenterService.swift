@@ -64,6 +64,12 @@ public struct CenterService: Sendable {
         } catch {
             throw CenterError("the TLS certificate chain \(configuration.tlsCertificate!) cannot be read as PEM: \(error)")
         }
+        let roots: [NIOSSLCertificate]
+        do {
+            roots = try NIOSSLCertificate.fromPEMFile(configuration.trustAnchors!)
+        } catch {
+            throw CenterError("the trust anchors \(configuration.trustAnchors!) cannot be read as PEM certificates: \(error)")
+        }
 
         // Trust: anchors and the revocation lists, re-read when they change.
         let trust = try TrustHolder(anchorsPath: configuration.trustAnchors!, lists: configuration.revocationLists, logger: logger)
@@ -112,10 +118,11 @@ public struct CenterService: Sendable {
         var limits = CenterServerLimits()
         limits.maximumBodyBytes = configuration.maxEnvelopeBytes
         limits.maximumConnections = configuration.maxConnections
+        limits.maximumConnectionsPerClient = configuration.maxConnectionsPerClient
         limits.idleTimeout = .milliseconds(Int64(configuration.idleTimeoutSeconds * 1000))
         limits.drainTimeout = .milliseconds(Int64(configuration.drainSeconds * 1000))
         let server = try CenterHTTPServer(
-            certificateChain: chain, key: tlsKey, judge: PeerJudge(trust: { trust.context }), limits: limits, logger: logger,
+            certificateChain: chain, key: tlsKey, trustRoots: roots, judge: PeerJudge(trust: { trust.context }), limits: limits, logger: logger,
             group: MultiThreadedEventLoopGroup.singleton, route: { await routes.route($0) })
 
         // The figures: swift-metrics in the use cases and the server, exported in Prometheus's format.

@@ -26,7 +26,7 @@ struct Serve: AsyncParsableCommand {
         discussion: """
             Secrets are systemd credentials, read from $CREDENTIALS_DIRECTORY: token-pin (the HSM's user PIN, required), \
             tls-key (the TLS key, PEM, unless --tls-key-file is given) and database-password (when PostgreSQL asks for one). \
-            Every setting of the configuration file (default /etc/paysign/center.yaml, when it exists) is also a flag, which wins.
+            Every setting of the configuration file (default /etc/paysign-center/center.yaml, when it exists) is also a flag, which wins.
             """)
 
     @Option(name: .customLong("config"), help: "The configuration file (YAML).") var config: String?
@@ -47,6 +47,7 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("node"), help: "This node's name in the journal (default: the host name).") var node: String?
     @Option(name: .customLong("max-envelope-bytes"), help: "The largest envelope read (default 83886080).") var maxEnvelopeBytes: Int?
     @Option(name: .customLong("max-connections"), help: "Connections open at once (default 512).") var maxConnections: Int?
+    @Option(name: .customLong("max-connections-per-client"), help: "Connections one client (an entity, or one member of staff) may hold at once; more are answered 429 (default 32).") var maxConnectionsPerClient: Int?
     @Option(name: .customLong("drain-seconds"), help: "How long SIGTERM waits for submissions in progress (default 30).") var drainSeconds: Double?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error, critical.") var logLevel: String?
 
@@ -69,6 +70,7 @@ struct Serve: AsyncParsableCommand {
         if let node { configuration.node = node }
         if let maxEnvelopeBytes { configuration.maxEnvelopeBytes = maxEnvelopeBytes }
         if let maxConnections { configuration.maxConnections = maxConnections }
+        if let maxConnectionsPerClient { configuration.maxConnectionsPerClient = maxConnectionsPerClient }
         if let drainSeconds { configuration.drainSeconds = drainSeconds }
         if let logLevel { configuration.logLevel = logLevel }
         try configuration.validate()
@@ -99,6 +101,9 @@ struct Serve: AsyncParsableCommand {
             try await CenterService(configuration: configuration, logger: logger).run(notifier: notifier)
         } catch let error as CenterError {
             Self.fail(error.message)
+        } catch {
+            // Whatever a library threw at start-up (a TLS context, a socket): still one sentence.
+            Self.fail("cannot start: \(error)")
         }
     }
 
@@ -110,7 +115,7 @@ struct Serve: AsyncParsableCommand {
 
 /// The database settings of a node, for its administration commands.
 struct DatabaseOptions: ParsableArguments {
-    @Option(name: .customLong("config"), help: "The configuration file (YAML; default /etc/paysign/center.yaml when it exists).") var config: String?
+    @Option(name: .customLong("config"), help: "The configuration file (YAML; default /etc/paysign-center/center.yaml when it exists).") var config: String?
     @Option(name: .customLong("database-host"), help: "PostgreSQL's host, or the folder of its socket.") var databaseHost: String?
     @Option(name: .customLong("database-port"), help: "PostgreSQL's port.") var databasePort: Int?
     @Option(name: .customLong("database-user"), help: "PostgreSQL's user.") var databaseUser: String?

@@ -278,6 +278,82 @@ struct CenterServerTests {
         #expect(center.log(tail: 10).contains("drained"))
     }
 
+    /// A TLS connection held open by `openssl s_client` with `name`'s certificate: the handshake
+    /// done, no request sent, until the returned process is ended.
+    func holdConnection(_ name: String, port: Int) throws -> (Process, Pipe) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+        process.arguments = [
+            "s_client", "-connect", "127.0.0.1:\(port)", "-servername", "center.paysign.test", "-tls1_3", "-brief",
+            "-CAfile", pki.caPEM.path, "-cert", tls.appendingPathComponent("\(name).pem").path,
+            "-key", tls.appendingPathComponent("\(name).key").path,
+        ]
+        let input = Pipe()
+        let errors = FileManager.default.temporaryDirectory.appendingPathComponent("s_client-\(UUID().uuidString.prefix(8)).err")
+        _ = FileManager.default.createFile(atPath: errors.path, contents: nil)
+        defer { try? FileManager.default.removeItem(at: errors) }
+        process.standardInput = input
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = try FileHandle(forWritingTo: errors)
+        try process.run()
+        let deadline = Date().addingTimeInterval(20)
+        while !(String(data: (try? Data(contentsOf: errors)) ?? Data(), encoding: .utf8) ?? "").contains("CONNECTION ESTABLISHED") {
+            guard process.isRunning, Date() < deadline else {
+                throw Shell.Failure(message: "openssl s_client did not connect: \(String(data: (try? Data(contentsOf: errors)) ?? Data(), encoding: .utf8) ?? "")")
+            }
+            usleep(20_000)
+        }
+        return (process, input)
+    }
+
+    @Test("one client holds at most max-connections-per-client connections: the next is answered 429 in one sentence, another entity and staff are served, and a closed connection gives its place back")
+    func perClientShare() async throws {
+        let database = try ThrowawayPostgres()
+        defer { database.stop() }
+        let center = try CenterProcess(pki: pki, database: database, arguments: ["--max-connections-per-client", "2"])
+        // EG-0101 takes its whole share, with its submission certificate on a file key.
+        var held = [try holdConnection("submission-file", port: center.port), try holdConnection("submission-file", port: center.port)]
+        defer { for (process, _) in held where process.isRunning { process.terminate() } }
+        // The server has judged both certificates once the client's Finished arrived; give it a moment.
+        try await Task.sleep(for: .milliseconds(300))
+        let third = try await client("submission-file", port: center.port).send("GET", "/health/live")
+        #expect(third.status == 429)
+        #expect(third.headers.contains { $0.0.lowercased() == "retry-after" })
+        let problem = try #require(try JSONSerialization.jsonObject(with: Data(third.body)) as? [String: Any])
+        #expect(problem["type"] as? String == "urn:paysign:problem:too-many-connections")
+        #expect((problem["detail"] as? String)?.contains("entity EG-0101 already holds 2 connections") == true, "\(problem)")
+        #expect(center.log(tail: 20).contains("entity EG-0101 already holds 2 connections"))
+        // Another entity and the center's staff have shares of their own.
+        #expect(try await client("submission2-file", port: center.port).send("GET", "/health/live").status == 200)
+        #expect(try await client("operator", port: center.port).send("GET", "/health/live").status == 200)
+        // One held connection closes: its place is EG-0101's again.
+        let (first, input) = held.removeFirst()
+        try input.fileHandleForWriting.close()
+        first.terminate()
+        first.waitUntilExit()
+        var status = 0
+        for _ in 0..<50 {
+            status = try await client("submission-file", port: center.port).send("GET", "/health/live").status
+            if status == 200 { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(status == 200)
+        #expect(center.stop() == 0)
+    }
+
+    @Test("a node with no capability at all, as its unit runs it, serves over TLS (TCP_NODELAY at the TCP level, not SO_DEBUG)")
+    func servesWithoutCapabilities() async throws {
+        let database = try ThrowawayPostgres()
+        defer { database.stop() }
+        let center = try CenterProcess(pki: pki, database: database, withoutCapabilities: true)
+        let status = try #require(try String(contentsOfFile: "/proc/\(center.pid)/status", encoding: .utf8)
+            .split(separator: "\n").first { $0.hasPrefix("CapEff:") })
+        #expect(status.hasSuffix("0000000000000000"), "\(status)")
+        let live = try await client("submission-file", port: center.port).send("GET", "/health/live")
+        #expect(live.status == 200)
+        #expect(center.stop() == 0)
+    }
+
     @Test("the handshake refuses a client with no certificate, another CA's, a revoked, an expired, or one of no profile; staff cannot submit")
     func handshakeRefusals() async throws {
         let database = try ThrowawayPostgres()

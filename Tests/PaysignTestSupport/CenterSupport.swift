@@ -58,7 +58,7 @@ public final class CenterProcess: @unchecked Sendable {
     /// reaching PostgreSQL at `databaseHost`.
     public init(pki: TestPKI, database: ThrowawayPostgres, node: String = "node-1", port: Int? = nil, arguments: [String] = [],
                 namespace: String? = nil, host: String = "127.0.0.1", databaseHost: String = "127.0.0.1",
-                decryptionKey: String = "pkcs11:token=center;id=%02") throws {
+                decryptionKey: String = "pkcs11:token=center;id=%02", withoutCapabilities: Bool = false) throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("paysign-center-\(UUID().uuidString.prefix(8))")
         let credentials = directory.appendingPathComponent("credentials")
         try FileManager.default.createDirectory(at: credentials, withIntermediateDirectories: true)
@@ -86,6 +86,11 @@ public final class CenterProcess: @unchecked Sendable {
             // `ip netns exec` joins the namespace and execs the server: the same process.
             process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
             process.arguments = ["netns", "exec", namespace, Self.binary] + command
+        } else if withoutCapabilities {
+            // As paysign-center.service runs it (CapabilityBoundingSet= is empty): no capability
+            // at all, even as root.
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+            process.arguments = ["--bounding-set=-all", "--inh-caps=-all", "--", Self.binary] + command
         } else {
             process.executableURL = URL(fileURLWithPath: Self.binary)
             process.arguments = command

@@ -3,9 +3,10 @@
 # booted from a Debian 12 root, the daemon signing on a SoftHSM token with the unit's full
 # hardening. The stage of `make test` after the Swift suites; alone: `make systemd-test`.
 #
-#   Tests/testbed/systemd.sh [PACKAGE.deb]
+#   Tests/testbed/systemd.sh [PACKAGE.deb CENTER-PACKAGE.deb]
 #
-# Without an argument it builds the package with scripts/deb.sh (make deb). Steps:
+# Without arguments it builds both packages (paysign and paysign-center) with scripts/deb.sh
+# (make deb). Steps:
 #   1. The root: `debootstrap --variant=minbase bookworm` with systemd, pcscd, p11-kit, OpenSC,
 #      SoftHSM and the libraries paysign links, made once and kept in $PAYSIGN_TESTBED_CACHE
 #      (default /var/cache/paysign-testbed, outside the clone) under a name that hashes its
@@ -24,7 +25,15 @@
 #      reinstall (the postinst's upgrade path); a clean stop; a daemon that cannot start (a missing shared library) given up after the start limit,
 #      and a waiting client refused at once; a reboot with the audit journal's hash chain intact;
 #      `apt-get purge`.
-#   5. SIGTERM to nspawn (the container powers off), the overlay and the cgroups removed: also on
+#   5. The payment center's package beside it (issue 18): paysign-center.service as packaged, with
+#      a drop-in that only points SoftHSM at the service's StateDirectory; its PostgreSQL is a
+#      throw-away cluster on this machine (Tests/testbed/postgres.sh) whose Unix socket folder is
+#      bound into the container; a dynamic user, Type=notify, the exposure online, the operations
+#      port's readiness; then the whole road under systemd: the daemon, given the packaged
+#      delivery drop-in, delivers a newly signed order to the center over mutual TLS, the receipt
+#      comes back, the center's operator marks it paid, the daemon learns it; a clean stop
+#      (SIGTERM drains) and `apt-get purge paysign-center`.
+#   6. SIGTERM to nspawn (the container powers off), the overlay and the cgroups removed: also on
 #      failure or Ctrl-C.
 #
 # Where this machine cannot boot a container (no cgroup it may create, no overlayfs, no nspawn),
@@ -44,6 +53,7 @@ cd "$(dirname "$0")/../.."
 repo=$PWD
 
 readonly MAX_EXPOSURE=1.0          # systemd-analyze security, online
+readonly MAX_CENTER_EXPOSURE=1.5   # the same for paysign-center.service, which needs the network
 readonly SUITE=bookworm
 readonly CACHE=${PAYSIGN_TESTBED_CACHE:-/var/cache/paysign-testbed}
 # What the root holds. The package's Depends must all be here: apt installs it with no network.
@@ -84,7 +94,8 @@ boot() { # LOG
         exec env SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1 systemd-nspawn -D "$merged" -b -M "$name" \
             --register=no --keep-unit --private-network --console=read-only --link-journal=no \
             --resolv-conf=off --timezone=off \
-            --system-call-filter="bpf keyctl add_key request_key" --capability=CAP_BPF,CAP_PERFMON
+            --system-call-filter="bpf keyctl add_key request_key" --capability=CAP_BPF,CAP_PERFMON \
+            --bind="$pg_dir/socket:/srv/postgresql"
     ) </dev/null >"$log" 2>&1 &
     nspawn_pid=$!
     cpid=
@@ -149,10 +160,18 @@ work=
 nspawn_pid=
 cgroups=()
 merged=
+pg_dir=
 cleanup() {
     local status=$?
     set +e
+    # PAYSIGN_TESTBED_HOLD=SECONDS: after a failure, keep the container up that long, to look
+    # inside with `nsenter -t PID -a` (its PID is printed).
+    if [ "$status" -ne 0 ] && [ -n "${PAYSIGN_TESTBED_HOLD:-}" ] && [ -n "$cpid" ]; then
+        echo "systemd.sh: holding the container for $PAYSIGN_TESTBED_HOLD s: nsenter -t $cpid -a -- bash" >&2
+        sleep "$PAYSIGN_TESTBED_HOLD"
+    fi
     stop_container quiet
+    [ -n "$pg_dir" ] && Tests/testbed/postgres.sh stop "$pg_dir" >/dev/null 2>&1
     if [ -n "$merged" ] && mountpoint -q "$merged"; then
         umount "$merged" || umount -l "$merged"
     fi
@@ -172,8 +191,8 @@ fail() {
     echo >&2
     echo "FAIL: $*" >&2
     if [ -n "$nspawn_pid" ] && [ -n "${cpid:-}" ]; then
-        echo "evidence: the last lines of journalctl -u paysignd.socket -u paysignd.service in the container:" >&2
-        cexec journalctl --no-pager -o short-monotonic -n 25 -u paysignd.socket -u paysignd.service 2>&1 | sed 's/^/  | /' >&2 || true
+        echo "evidence: the last lines of journalctl -u paysignd.socket -u paysignd.service -u paysign-center.service in the container:" >&2
+        cexec journalctl --no-pager -o short-monotonic -n 25 -u paysignd.socket -u paysignd.service -u paysign-center.service 2>&1 | sed 's/^/  | /' >&2 || true
     fi
     exit 1
 }
@@ -186,15 +205,22 @@ fail_with() {
 }
 
 # --- The package ---------------------------------------------------------------------------------
-step "the package"
+step "the packages"
 deb=${1:-}
+center_deb=${2:-}
 if [ -z "$deb" ]; then
-    deb=$(scripts/deb.sh | tail -n 1) || fail "make deb failed (its output is above)"
+    debs=$(scripts/deb.sh) || fail "make deb failed (its output is above)"
+    deb=$(tail -n 2 <<<"$debs" | head -n 1)
+    center_deb=$(tail -n 1 <<<"$debs")
 fi
+[ -n "$center_deb" ] || fail "give both packages: $0 PACKAGE.deb CENTER-PACKAGE.deb"
 [ -f "$deb" ] || fail "no package at '$deb'"
+[ -f "$center_deb" ] || fail "no package at '$center_deb'"
 deb=$(cd "$(dirname "$deb")" && pwd)/$(basename "$deb")
+center_deb=$(cd "$(dirname "$center_deb")" && pwd)/$(basename "$center_deb")
 package_version=$(dpkg-deb --field "$deb" Version)
 say "package: $deb ($(du -h "$deb" | cut -f1), version $package_version)"
+say "package: $center_deb ($(du -h "$center_deb" | cut -f1), version $(dpkg-deb --field "$center_deb" Version))"
 
 # --- Can this machine boot a container? ---------------------------------------------------------
 step "cgroups and overlayfs"
@@ -273,9 +299,9 @@ ok "tokens officer1, officer2, ministry, authority… in $work/pki/tokens"
 
 # Files the container needs, copied into its root before it boots.
 mkdir -p "$merged/var/tmp/paysign-test"
-cp "$deb" "$merged/var/tmp/paysign-test/"
+cp "$deb" "$center_deb" "$merged/var/tmp/paysign-test/"
 chmod 0755 "$merged/var/tmp/paysign-test"
-chmod 0644 "$merged/var/tmp/paysign-test/$(basename "$deb")"
+chmod 0644 "$merged/var/tmp/paysign-test/$(basename "$deb")" "$merged/var/tmp/paysign-test/$(basename "$center_deb")"
 cp Tests/testbed/users.sh "$merged/var/tmp/paysign-test/users.sh"
 python3 scripts/make-payroll.py 20 >"$merged/var/tmp/paysign-test/payroll.csv"
 chmod 0644 "$merged/var/tmp/paysign-test/payroll.csv"
@@ -292,6 +318,14 @@ for offset in 0 1 2; do
     done
 done
 [ -n "$value_date" ] || fail "no valid salary date in the next three months for the test order"
+
+# The payment center's PostgreSQL: a throw-away cluster on this machine; its Unix socket's folder
+# is bound into the container at /srv/postgresql (boot), where the center's unit reaches it.
+step "PostgreSQL for the payment center (Tests/testbed/postgres.sh, its socket bound into the container)"
+pg_dir=$(mktemp -d /tmp/paysign-systemd-pg.XXXXXX)
+out=$(Tests/testbed/postgres.sh start "$pg_dir" 2>&1) || { pg_dir_failed=$pg_dir; pg_dir=; rm -rf "$pg_dir_failed"; fail_with "the throw-away PostgreSQL did not start." "$out"; }
+read -r pg_port _ <<<"$out"
+ok "PostgreSQL $(ls -d /usr/lib/postgresql/*/ | sort -V | tail -n 1 | xargs basename) on $pg_dir/socket (port $pg_port), bound to /srv/postgresql in the container"
 
 step "boot"
 boot "$work/console-1.log"
@@ -440,18 +474,22 @@ for pair in officer1:paysign-officer1 ministry:paysign-ministry; do
         || fail_with "the authority could not register token ${pair%%:*}." "$out"
     printf '%s\n' "$out" | sed 's/^/   /'
 done
-out=$(as paysign-clerk order create /var/tmp/paysign-test/payroll.csv --entity EG-0101 --kind salary --value-date "$value_date" 2>&1) \
-    || fail_with "the clerk could not upload the order." "$out"
-order=$(awk '/^order / { print $2; exit }' <<<"$out")
-file_number=$(awk '/^file number / { print $3; exit }' <<<"$out")
-[ -n "$order" ] && [ -n "$file_number" ] || fail_with "order create printed no order id or file number." "$out"
-out=$(as paysign-reviewer order review "$order" --file-number "$file_number" 2>&1) || fail_with "the reviewer could not review the order." "$out"
-out=$(as paysign-officer1 sign "$order" --first --token pkcs11:token=officer1 --pin-fd 3 3<<<"$(pin_of officer1)" 2>&1) \
-    || fail_with "the first signature on the officer1 SoftHSM token through the daemon failed." "$out"
-printf '%s\n' "$out" | sed 's/^/   /'
-out=$(as paysign-ministry sign "$order" --second --file-number "$file_number" --token pkcs11:token=ministry --pin-fd 3 3<<<"$(pin_of ministry)" 2>&1) \
-    || fail_with "the second signature on the ministry SoftHSM token through the daemon failed." "$out"
-printf '%s\n' "$out" | sed 's/^/   /'
+sign_order() { # KEY: uploads, reviews and signs first and second an order; sets order and file_number
+    local out
+    out=$(as paysign-clerk order create /var/tmp/paysign-test/payroll.csv --entity EG-0101 --kind salary --value-date "$value_date" \
+        --idempotency-key "$1" 2>&1) || fail_with "the clerk could not upload the order." "$out"
+    order=$(awk '/^order / { print $2; exit }' <<<"$out")
+    file_number=$(awk '/^file number / { print $3; exit }' <<<"$out")
+    [ -n "$order" ] && [ -n "$file_number" ] || fail_with "order create printed no order id or file number." "$out"
+    out=$(as paysign-reviewer order review "$order" --file-number "$file_number" 2>&1) || fail_with "the reviewer could not review the order." "$out"
+    out=$(as paysign-officer1 sign "$order" --first --token pkcs11:token=officer1 --pin-fd 3 3<<<"$(pin_of officer1)" 2>&1) \
+        || fail_with "the first signature on the officer1 SoftHSM token through the daemon failed." "$out"
+    printf '%s\n' "$out" | sed 's/^/   /'
+    out=$(as paysign-ministry sign "$order" --second --file-number "$file_number" --token pkcs11:token=ministry --pin-fd 3 3<<<"$(pin_of ministry)" 2>&1) \
+        || fail_with "the second signature on the ministry SoftHSM token through the daemon failed." "$out"
+    printf '%s\n' "$out" | sed 's/^/   /'
+}
+sign_order systemd-first
 as paysign-reviewer order export "$order" --format document >"$work/out/order.txt" 2>"$work/out/export.err" \
     || fail_with "exporting the order document failed." "$(cat "$work/out/export.err")"
 as paysign-reviewer order export "$order" --format p7s >"$work/out/order.p7s" 2>"$work/out/export.err" \
@@ -622,6 +660,174 @@ boots=$(cexec journalctl --list-boots --no-pager 2>/dev/null | grep -cE '^ *-?[0
 [ "$boots" -ge 2 ] || fail "journalctl lists $boots boots after the reboot; the previous boot's journal was lost."
 ok "nspawn exited 133 on 'systemctl reboot' and booted again in $boot_ms ms; the audit journal before: $before; after: $after;" \
     "order $order still payable; journalctl keeps $boots boots"
+
+# --- The payment center's package, and the whole road under systemd -------------------------------
+step "apt-get install ./$(basename "$center_deb") (the payment center's node)"
+out=$(cexec apt-get install -y "/var/tmp/paysign-test/$(basename "$center_deb")" 2>&1) \
+    || fail_with "apt-get could not install paysign-center in the container." "$(tail -n 15 <<<"$out")"
+[ "$(show paysign-center.service UnitFileState)" = disabled ] \
+    || fail "paysign-center.service is '$(show paysign-center.service UnitFileState)' after the installation; the package leaves it disabled until it is configured."
+[ "$(show paysign-center.service ActiveState)" = inactive ] || fail "paysign-center.service runs before it is configured."
+expect_stat /etc/paysign-center "755 root root"
+expect_stat /etc/paysign-center/center.yaml "644 root root"
+expect_stat /etc/paysign-center/credentials "700 root root"
+fragment=$(show paysign-center.service FragmentPath)
+cexec cmp -s "$fragment" /dev/stdin <"$repo/systemd/paysign-center.service" \
+    || fail "the unit systemd loaded ($fragment) is not systemd/paysign-center.service of this clone."
+ok "installed $(cexec dpkg-query -W -f='${Package} ${Version}' paysign-center): unit disabled and inactive until configured; /etc/paysign-center 0755 root," \
+    "center.yaml 0644, credentials/ 0700 root"
+
+# Its configuration, as an administrator fills it in: public files in /etc/paysign-center, the
+# secrets as credentials in /etc/paysign-center/credentials. The HSM is the test PKI's 'center'
+# SoftHSM token; SoftHSM keeps a token as files it writes, so a drop-in gives the service a
+# StateDirectory and points SoftHSM there (a network or USB HSM needs neither).
+install -m 0644 "$work/pki/ca/ca.pem" "$merged/etc/paysign-center/trust-anchors.pem"
+install -m 0644 "$work/pki/tls/crl.pem" "$merged/etc/paysign-center/authority.crl"
+install -m 0644 "$work/pki/tls/center-server.pem" "$merged/etc/paysign-center/tls-chain.pem"
+install -m 0600 "$work/pki/tls/center-server.key" "$merged/etc/paysign-center/credentials/tls-key"
+printf '%s' "$(pin_of center)" >"$merged/etc/paysign-center/credentials/token-pin"
+chmod 0600 "$merged/etc/paysign-center/credentials/token-pin"
+install -d -m 0700 "$merged/var/lib/private"
+install -d -m 0700 "$merged/var/lib/private/paysign-center/softhsm"
+cp -a "$work/pki/tokens/." "$merged/var/lib/private/paysign-center/softhsm/"
+printf 'directories.tokendir = /var/lib/paysign-center/softhsm/\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n' \
+    >"$merged/etc/paysign-center/softhsm2.conf"
+chmod 0644 "$merged/etc/paysign-center/softhsm2.conf"
+mkdir -p "$merged/etc/systemd/system/paysign-center.service.d"
+printf '[Service]\nStateDirectory=paysign-center\nEnvironment=SOFTHSM2_CONF=/etc/paysign-center/softhsm2.conf\n' \
+    >"$merged/etc/systemd/system/paysign-center.service.d/softhsm.conf"
+cat >"$merged/etc/paysign-center/center.yaml" <<YAML
+# Tests/testbed/systemd.sh
+listen: 127.0.0.1:8443
+operations-listen: 127.0.0.1:9464
+tls-certificate: /etc/paysign-center/tls-chain.pem
+trust-anchors: /etc/paysign-center/trust-anchors.pem
+revocation-lists: [/etc/paysign-center/authority.crl]
+database-host: /srv/postgresql
+database-port: $pg_port
+database-user: paysign
+database-name: center
+module: /usr/lib/softhsm/libsofthsm2.so
+decryption-key: "pkcs11:token=center;id=%02"
+receipt-key: "pkcs11:token=center;id=%01"
+node: testbed-center-1
+log-level: info
+YAML
+
+step "paysign-center.service: a dynamic user, Type=notify, its exposure online, ready on its operations port"
+cexec systemctl daemon-reload
+t0=$(date +%s%N)
+out=$(cexec timeout 60 systemctl enable --now paysign-center.service 2>&1) \
+    || fail_with "systemctl enable --now paysign-center.service failed (no READY=1 within 60 s?)." "$out
+$(cexec journalctl --no-pager -o cat -n 20 -u paysign-center.service)"
+ms=$((($(date +%s%N) - t0) / 1000000))
+[ "$(show paysign-center.service SubState)" = running ] || fail "paysign-center.service is '$(show paysign-center.service SubState)' after its start, not running."
+[ "$(show paysign-center.service Type)" = notify ] || fail "paysign-center.service is Type=$(show paysign-center.service Type), not notify."
+center_pid=$(show paysign-center.service MainPID)
+# The uid systemd allotted (the root's nsswitch.conf has no nss-systemd to name it).
+center_uid=$(cexec stat -c '%u' "/proc/$center_pid")
+center_user=$(show paysign-center.service User)
+[ "$center_user" = paysign-center ] && [ "$center_uid" -ge 61184 ] && [ "$center_uid" -le 65519 ] \
+    || fail "paysign-center runs as uid $center_uid (User=$center_user), not a dynamic user paysign-center (uid 61184-65519)."
+ready_line=$(cexec journalctl --no-pager -o cat -u paysign-center.service | grep -m1 ' ready on ' || true)
+[ -n "$ready_line" ] || fail "the center did not log that it is ready."
+# The operations port, as a load balancer asks it (bash's /dev/tcp: the root has no curl).
+http_get() { # PORT PATH: the status line and body
+    cexec timeout 10 bash -c 'exec 3<>/dev/tcp/127.0.0.1/$1 && printf "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n" "$2" >&3 && cat <&3' get "$1" "$2" 2>&1
+}
+ready=$(http_get 9464 /health/ready)
+grep -q '^HTTP/1.1 200' <<<"$ready" || fail_with "GET /health/ready on the operations port is not 200." "$ready"
+cexec systemd-analyze security --no-pager paysign-center.service >"$work/out/center-security.txt" 2>&1 \
+    || fail_with "systemd-analyze security paysign-center.service failed in the container." "$(tail -n 5 "$work/out/center-security.txt")"
+center_score=$(sed -n 's/.*Overall exposure level for paysign-center.service: \([0-9.]*\).*/\1/p' "$work/out/center-security.txt")
+[ -n "$center_score" ] || fail_with "systemd-analyze security printed no overall exposure for the center." "$(tail -n 5 "$work/out/center-security.txt")"
+awk -v s="$center_score" -v m="$MAX_CENTER_EXPOSURE" 'BEGIN { exit !(s <= m) }' \
+    || fail_with "paysign-center.service scores an exposure of $center_score online, above $MAX_CENTER_EXPOSURE." "$(grep '✗' "$work/out/center-security.txt" | head -n 20)"
+ok "enabled and started in $ms ms (READY=1 sent: '$ready_line'); PID $center_pid runs as the dynamic user $center_user (uid $center_uid);" \
+    "GET /health/ready on the operations port: $(head -n 1 <<<"$ready" | tr -d '\r'); exposure online $center_score (at most $MAX_CENTER_EXPOSURE)"
+
+step "the whole road under systemd: paysignd delivers the signed order to the center, the receipt comes back, the center pays it"
+# The center's people: an operator, by the certificate the center will see at the handshake.
+cp "$work/pki/tls/operator.pem" "$work/pki/tls/operator.key" "$merged/var/tmp/paysign-test/"
+out=$(cexec timeout 60 paysign-center staff add --config /etc/paysign-center/center.yaml \
+    --certificate /var/tmp/paysign-test/operator.pem --name "Center Operator" --role operator 2>&1) \
+    || fail_with "paysign-center staff add failed in the container." "$out"
+printf '%s\n' "$out" | sed 's/^/   /'
+# The entity's side: the daemon's settings for the center, the submission token's PIN as the
+# credential, and the packaged delivery drop-in with the center's address (here, loopback).
+install -m 0644 "$work/pki/certs/center-encryption.pem" "$merged/etc/paysign/center-encryption.pem"
+install -m 0644 "$work/pki/certs/center-receipt.pem" "$merged/etc/paysign/center-receipt.pem"
+install -d -m 0700 "$merged/etc/paysign/credentials"
+printf '%s' "$(pin_of submission)" >"$merged/etc/paysign/credentials/submission-pin"
+chmod 0600 "$merged/etc/paysign/credentials/submission-pin"
+cat >>"$merged/etc/paysign/paysignd.yaml" <<YAML
+# The payment center (Tests/testbed/systemd.sh)
+center: 127.0.0.1:8443
+center-name: center.paysign.test
+center-encryption-certificate: /etc/paysign/center-encryption.pem
+center-receipt-certificate: /etc/paysign/center-receipt.pem
+# SoftHSM 2.6 decrypts OAEP with SHA-1 only.
+center-oaep-hash: sha1
+submission-key: "pkcs11:token=submission"
+delivery-interval-seconds: 1
+YAML
+mkdir -p "$merged/etc/systemd/system/paysignd.service.d"
+cexec test -f /usr/share/doc/paysign/examples/paysignd-delivery.conf \
+    || fail "the package does not ship the delivery drop-in (/usr/share/doc/paysign/examples/paysignd-delivery.conf)."
+cexec sed 's/^IPAddressAllow=.*/IPAddressAllow=127.0.0.1/' /usr/share/doc/paysign/examples/paysignd-delivery.conf \
+    >"$merged/etc/systemd/system/paysignd.service.d/delivery.conf"
+cexec systemctl daemon-reload
+out=$(cexec timeout 30 systemctl restart paysignd.service 2>&1) || fail_with "paysignd.service did not restart with the delivery drop-in." "$out"
+# The order signed above was queued in the outbox in the transaction of its second signature, and
+# has waited there through the SIGKILL, the reinstall and the reboot; now it has a center to go to.
+# (A second order of the same payroll file would be refused: its file number was accepted, D9.)
+shown=
+for ((i = 0; i < 120; i++)); do
+    shown=$(as paysign-reviewer order show "$order" 2>&1 || true)
+    grep -q 'accepted' <<<"$shown" && grep -q 'receipt verified' <<<"$shown" && break
+    sleep 0.5
+done
+grep -q 'receipt verified' <<<"$shown" || fail_with "order $order was not accepted by the center within 60 s of the delivery's start." "$shown
+the daemon's journal:
+$(cexec journalctl --no-pager -o cat -n 8 -u paysignd.service)
+the center's journal (NRestarts $(show paysign-center.service NRestarts)):
+$(cexec journalctl --no-pager -o cat -n 25 -u paysign-center.service)"
+center_line=$(grep -m1 'center' <<<"$shown" | sed 's/^ *//')
+submission=$(cexec timeout 30 paysign order show "$order" --json | python3 -c 'import json, sys; print(json.load(sys.stdin)["delivery"]["submissionID"])')
+cexec timeout 30 paysign order export "$order" --format receipt >"$work/out/receipt.p7m" 2>"$work/out/export.err" \
+    || fail_with "exporting the center's receipt failed." "$(cat "$work/out/export.err")"
+receipt=$(openssl cms -verify -inform DER -in "$work/out/receipt.p7m" -CAfile "$work/pki/ca/ca.pem" -purpose any 2>/dev/null) \
+    || fail "OpenSSL does not verify the center's receipt against the test root."
+[ "$(python3 -c 'import json, sys; print(json.load(sys.stdin)["submission"])' <<<"$receipt")" = "$submission" ] \
+    || fail_with "the receipt does not name submission $submission." "$receipt"
+operator=(--center 127.0.0.1:8443 --center-name center.paysign.test --trust-anchors /etc/paysign-center/trust-anchors.pem
+    --certificate /var/tmp/paysign-test/operator.pem --key /var/tmp/paysign-test/operator.key)
+out=$(cexec timeout 60 paysign center pay "$submission" "${operator[@]}" 2>&1) || fail_with "the operator's 'paysign center pay $submission' failed." "$out"
+printf '%s\n' "$out" | sed 's/^/   /'
+for ((i = 0; i < 120; i++)); do
+    shown=$(as paysign-reviewer order show "$order" 2>&1 || true)
+    grep -q 'paid by the center' <<<"$shown" && break
+    sleep 0.5
+done
+grep -q 'paid by the center' <<<"$shown" || fail_with "the daemon did not learn within 60 s that the center paid order $order." "$shown"
+ok "order $order, signed before the reboot, delivered by paysignd (its drop-in: IP to 127.0.0.1 only, submission-pin as a credential) and accepted: '$center_line';" \
+    "the receipt verifies with 'openssl cms -verify'; the operator paid submission $submission; the daemon says: $(grep -m1 'paid by the center' <<<"$shown" | sed 's/^ *//')"
+
+step "the center stops cleanly (SIGTERM drains), then apt-get purge paysign-center"
+t0=$(date +%s%N)
+out=$(cexec timeout 60 systemctl stop paysign-center.service 2>&1) || fail_with "systemctl stop paysign-center.service failed or took 60 s." "$out"
+ms=$((($(date +%s%N) - t0) / 1000000))
+[ "$(show paysign-center.service Result)" = success ] || fail "paysign-center.service stopped with Result=$(show paysign-center.service Result), not success."
+[ "$(show paysign-center.service ExecMainStatus)" = 0 ] || fail "paysign-center exited with status $(show paysign-center.service ExecMainStatus) on SIGTERM, not 0."
+# The administrator's own files (certificates, credentials, SoftHSM's configuration, the drop-in)
+# are not the package's: they go first, as they would by hand.
+cexec rm -rf /etc/paysign-center/trust-anchors.pem /etc/paysign-center/authority.crl /etc/paysign-center/tls-chain.pem \
+    /etc/paysign-center/softhsm2.conf /etc/paysign-center/credentials /etc/systemd/system/paysign-center.service.d
+out=$(cexec apt-get purge -y paysign-center 2>&1) || fail_with "apt-get purge paysign-center failed." "$(tail -n 15 <<<"$out")"
+left=$(cexec sh -c 'for p in /usr/bin/paysign-center /lib/systemd/system/paysign-center.service /etc/paysign-center /etc/systemd/system/multi-user.target.wants/paysign-center.service; do [ -e "$p" ] && echo "$p"; done; true')
+[ -z "$left" ] || fail_with "apt-get purge paysign-center left files behind." "$left"
+ok "stopped in $ms ms (Result=success, exit status 0); purged: binary, unit, its enablement and /etc/paysign-center gone"
+cexec rm -rf /etc/systemd/system/paysignd.service.d /etc/paysign/center-encryption.pem /etc/paysign/center-receipt.pem /etc/paysign/credentials
 
 # --- Purge ---------------------------------------------------------------------------------------
 step "apt-get purge paysign"
