@@ -55,10 +55,12 @@ systemd-test: deps
 	@Tests/testbed/systemd.sh
 
 # The daemon against its own OpenAPI document (schemathesis, pinned), as an administrator, a holder
-# and a caller with no role: the stage of make test after the Swift suites, alone.
+# and a caller with no role, then the payment center against its own, as two entities and an
+# operator: the stages of make test after the Swift suites, alone.
 conformance: deps
 	swift build --product paysignd && swift build --product paysign
-	@Tests/conformance/run.sh
+	swift build --product paysign-center && swift build --product paysign-make-orders
+	@Tests/conformance/run.sh && Tests/conformance/center.sh
 
 clean:
 	rm -rf .build demo-out dist

@@ -109,6 +109,12 @@ public final class SubmissionDesk: Sendable {
     func submitCounted(envelope: [UInt8], from entity: String) async throws -> Outcome {
         let envelopeSHA256 = Hex.string(SHA256.hash(envelope))
         if let first = try await store.submission(envelopeSHA256: envelopeSHA256) {
+            // The first receipt goes back over its own entity's link only (D8): another entity
+            // holding the same bytes learns nothing of the order, as GET /v1/submissions/{id}
+            // answers it 404.
+            guard first.entityCode == entity else {
+                throw Refusal(kind: .notAllowed, rule: .d8, message: "this envelope carries another entity's order; an entity submits its own orders only")
+            }
             return try Self.outcome(first, replay: true)
         }
         // To the millisecond: the receipt's canonical JSON carries no finer time, and the record the same.

@@ -422,7 +422,10 @@ final class RequestHandler: ChannelInboundHandler, @unchecked Sendable {
         guard let mark = uri.firstIndex(of: "?") else { return (uri, [:]) }
         var query: [String: String] = [:]
         for pair in uri[uri.index(after: mark)...].split(separator: "&") {
-            let parts = pair.split(separator: "=", maxSplits: 1)
+            // Not omitting empty subsequences: a pair with no name ("=", "=x") is the parameter ""
+            // (a route refuses it as unknown); the default split gave no parts at all, and parts[0]
+            // ended the process (one request "GET /v1/submissions?=" stopped the node).
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             let name = String(parts[0]).removingPercentEncoding ?? String(parts[0])
             query[name] = parts.count > 1 ? (String(parts[1]).removingPercentEncoding ?? String(parts[1])) : ""
         }

@@ -39,6 +39,8 @@ struct CenterRoutes: Sendable {
             return await answer { try await payment(request, id: Self.submissionID(request.path, suffix: "/payment")!) }
         case (_, "/v1/submissions"), (_, "/health/live"), (_, "/health/ready"), (_, "/v1/totals"), (_, "/v1/openapi.json"):
             return CenterProblem("method-not-allowed", "Method not allowed", status: 405, "\(request.method) is not allowed on \(request.path)").answer
+        case (_, _) where Self.submissionID(request.path, suffix: "") != nil || Self.submissionID(request.path, suffix: "/payment") != nil:
+            return CenterProblem("method-not-allowed", "Method not allowed", status: 405, "\(request.method) is not allowed on \(request.path)").answer
         default:
             return CenterProblem.notFound(request.path).answer
         }
@@ -102,6 +104,11 @@ struct CenterRoutes: Sendable {
             return try await body()
         } catch let problem as CenterProblem {
             return problem.answer
+        } catch let error as PSQLError where error.serverInfo?[.sqlState]?.hasPrefix("22") == true {
+            // A data exception (class 22: a NUL in text, a value out of range): the request's
+            // value, which a route's checks should have refused first; never "ask again".
+            logger.warning("a request's value was refused by the database: \(error.serverInfo?[.message] ?? "")")
+            return CenterProblem("invalid-field", "Invalid field", status: 422, "a value of the request cannot be stored (\(error.serverInfo?[.message] ?? "a data exception"))").answer
         } catch {
             logger.error("a request failed: \(String(reflecting: error))")
             return unavailable("the center cannot answer now (its database or token); nothing was changed: ask again")
@@ -139,6 +146,10 @@ struct CenterRoutes: Sendable {
         }
         let limit = request.query["limit"].map { Int($0) ?? -1 } ?? 100
         guard (1...1000).contains(limit) else { throw Self.badQuery("limit must be from 1 to 1000") }
+        // An entity code as the registry writes it (a NUL reached PostgreSQL and was answered 503).
+        if let entity = request.query["entity"], let problem = FieldRules.entityCode(entity, field: "entity") {
+            throw Self.badQuery(problem.sentence)
+        }
         var entity = request.query["entity"]
         if case .entity(let own) = try await asker(request) {
             guard entity == nil || entity == own else {
@@ -180,8 +191,12 @@ struct CenterRoutes: Sendable {
         }
         guard ["paid", "returned"].contains(body.state) else { throw Self.badQuery("state must be paid or returned") }
         let reason = body.reason?.trimmingCharacters(in: .whitespacesAndNewlines)
+        // One line of text (a control character, a NUL, reached PostgreSQL and was answered 503).
+        if let reason, !reason.isEmpty, let problem = FieldRules.text(reason, field: "reason", maximumLength: 500) {
+            throw Self.badQuery(problem.sentence)
+        }
         if body.state == "returned" {
-            guard let reason, !reason.isEmpty, reason.count <= 500 else {
+            guard let reason, !reason.isEmpty else {
                 throw Self.badQuery("a returned order needs its reason, in at most 500 characters")
             }
         }

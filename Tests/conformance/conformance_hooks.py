@@ -14,6 +14,10 @@
    Such a request is sent once more on a new connection and written to $CONFORMANCE_RETRY_LOG, so
    that the summary lists it; a second loss is reported by schemathesis as the error it is. A
    refused connection is not retried (the daemon or the relay is gone).
+
+3. The payment center's stage (Tests/conformance/center.sh, which sets CENTER_CONFORMANCE_ENVELOPES;
+   nothing of it applies to the daemon's): see center_hooks() below. The retry of 2 is not used
+   there: no relay stands between schemathesis and the center, so a cut answer is the center's.
 """
 import json
 import os
@@ -41,4 +45,44 @@ def _request_retrying_cut_answers(session, data, max_stream_events):
         return _request(session, data, max_stream_events)
 
 
-transport._request = _request_retrying_cut_answers
+# --- The payment center (Tests/conformance/center.sh) ---------------------------------------------
+
+
+def center_hooks(envelopes):
+    """The center's stage: its document, its server, its restarts.
+
+    a. POST /v1/submissions takes application/cms (a CMS AuthEnvelopedData); schemathesis has no
+       serializer for it and would report the operation as an error without sending anything: the
+       generated value's bytes are sent.
+    b. Those bytes are random, so the center can only answer 422 (invalid-envelope) or 415 to them:
+       in the fuzzing phase about half the bodies are instead drawn from real envelopes center.sh
+       sealed for the caller (the *.cms files of ENVELOPES: one recorded before, one never sent,
+       one resealing an accepted order, one of another entity), so that 201, 200 (replay), 409
+       and 403 answers are checked against the document too. An empty folder (center staff): only
+       generated bodies.
+    c. center.sh restarts the center when it exits (as systemd's Restart= would) and lists each
+       crash with the center's backtrace. schemathesis gives a server about 1.5 s to come back
+       before it ends the whole run as "stopped responding"; a crash (its backtrace printed) and a
+       restart take longer, so it is given 30 s: the request that crashed the center is still
+       reported (a network error on its operation) and the other operations are still tested.
+    """
+    import glob
+
+    from hypothesis import strategies as st
+    from schemathesis.engine import outage
+    from schemathesis.transport.serialization import Binary
+
+    schemathesis.serializer.alias("application/cms", "application/octet-stream")
+    sealed = [Binary(open(path, "rb").read()) for path in sorted(glob.glob(os.path.join(envelopes, "*.cms")))]
+
+    @schemathesis.hook("flatmap_body").apply_to(method="POST", path="/v1/submissions")
+    def center_envelopes(context, body):
+        return st.one_of(st.just(body), st.sampled_from(sealed)) if sealed else st.just(body)
+
+    outage.CONFIRMATION_ATTEMPTS = 60  # every 0.5 s: 30 s
+
+
+if "CENTER_CONFORMANCE_ENVELOPES" in os.environ:
+    center_hooks(os.environ["CENTER_CONFORMANCE_ENVELOPES"])
+else:
+    transport._request = _request_retrying_cut_answers
