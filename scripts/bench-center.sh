@@ -79,7 +79,11 @@ load() { # NODES ORDERS-DIR
 # One node.
 fresh_database
 start_node 18443 bench-node-1
-one=$(load 127.0.0.1:18443 "$work/orders-1" | tee /dev/stderr | awk '/^summary/ { for (i = 1; i <= NF; i++) if ($i ~ /^rate=/) print substr($i, 6) }')
+# PERF_DATA=FILE: the whole machine recorded by `perf record -a -g` while the one node is loaded
+# (then `perf report -i FILE --sort comm,dso`: which process and library the two cores spent on).
+perf_wrap=()
+[ -n "${PERF_DATA:-}" ] && perf_wrap=(perf record -a -g -q -o "$PERF_DATA" --)
+one=$("${perf_wrap[@]}" bash -c "$(declare -f load); bin=$bin pki=$pki orders=$orders; load 127.0.0.1:18443 $work/orders-1" | tee /dev/stderr | awk '/^summary/ { for (i = 1; i <= NF; i++) if ($i ~ /^rate=/) print substr($i, 6) }')
 echo "bench center_submissions_1_node $one /s"
 echo "ratio center_1_node_vs_token_decrypt_plus_sign $(awk -v a="$one" -v b="$reference" 'BEGIN { printf "%.3f", a / b }')"
 stop_nodes

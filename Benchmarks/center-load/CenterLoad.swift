@@ -34,6 +34,7 @@ struct Link: ParsableArguments {
     @Option var key: String
     @Option(name: .customLong("encryption-certificate")) var encryptionCertificate: String
     @Option var oaep: String = "sha1"
+    @Option(name: .customLong("keep-idle"), help: "Connections kept open between submissions, per node (0: a new TLS connection each).") var keepIdle: Int = 16
 
     func clients() throws -> [CenterClient] {
         let anchors = try NIOSSLCertificate.fromPEMFile(trustAnchors)
@@ -42,7 +43,7 @@ struct Link: ParsableArguments {
         return try nodes.split(separator: ",").map {
             try CenterClient(
                 endpoint: try CenterEndpoint(parsing: String($0), serverName: serverName), anchors: anchors, chain: chain, key: privateKey,
-                timeout: .seconds(30))
+                timeout: .seconds(30), keepIdle: keepIdle)
         }
     }
 
@@ -53,8 +54,9 @@ struct Link: ParsableArguments {
     }
 
     /// Order `number` (1-based) of the folder, sealed to the center.
-    func seal(_ directory: String, _ number: Int) throws -> [UInt8] {
-        let all = try Self.names(directory)
+    /// `names`: the folder's listing when the caller has it (read once, not once per order).
+    func seal(_ directory: String, _ number: Int, names: [String]? = nil) throws -> [UInt8] {
+        let all = try names ?? Self.names(directory)
         guard number >= 1, number <= all.count else { throw ValidationError("\(directory) holds \(all.count) orders, not \(number)") }
         let name = "\(directory)/\(all[number - 1])"
         func read(_ suffix: String) throws -> [UInt8] { Array(try Data(contentsOf: URL(fileURLWithPath: name + suffix))) }
@@ -135,7 +137,8 @@ struct Spread: AsyncParsableCommand {
 
     func run() async throws {
         let clients = try link.clients()
-        let envelopes = try (first..<(first + count)).map { try link.seal(orders, $0) }
+        let names = try Link.names(orders)
+        let envelopes = try (first..<(first + count)).map { try link.seal(orders, $0, names: names) }
         let start = Date()
         let next = NextIndex()
         let results = await withTaskGroup(of: [(Int, Int, Bool)].self) { group in

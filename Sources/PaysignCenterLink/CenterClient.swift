@@ -1,6 +1,7 @@
 import Foundation
 public import NIOCore
 import NIOHTTP1
+import Synchronization
 public import NIOPosix
 public import NIOSSL
 
@@ -56,7 +57,15 @@ public struct LinkError: Error, Sendable, CustomStringConvertible {
 
 /// An HTTPS client of the center over TLS 1.3 with a client certificate (D8): the center's
 /// certificate must chain to `anchors` and carry `endpoint.serverName`; the client's key is a
-/// token's (`TokenTLSKey`) or, in tests, a file. One request per connection.
+/// token's (`TokenTLSKey`) or, in tests, a file.
+///
+/// Connections are kept open between requests (HTTP/1.1 keep-alive): up to `keepIdle` idle ones,
+/// each reused for at most `idleLifetime` (below the center's own idle timeout, 30 s by default),
+/// so that a run of submissions pays one handshake (one signature on the entity's token, one key
+/// exchange on each side) instead of one each. A request on a reused connection that the center
+/// closed before answering (its idle timeout, a drain) is sent again once on a new connection:
+/// nothing was read of it, and a submission is idempotent anyway (a replay answers with the first
+/// receipt). `keepIdle: 0` opens one connection per request.
 public final class CenterClient: Sendable {
     public let endpoint: CenterEndpoint
     let context: NIOSSLContext
@@ -64,10 +73,19 @@ public final class CenterClient: Sendable {
     /// The largest answer read (a receipt is a few kilobytes; a list is bounded by the server).
     public let maximumResponseBytes: Int
     public let timeout: TimeAmount
+    public let keepIdle: Int
+    public let idleLifetime: TimeAmount
+    private let idle = Mutex<[Connection]>([])
+
+    struct Connection: Sendable {
+        let channel: any Channel
+        let collector: ResponseCollector
+        let since: NIODeadline
+    }
 
     public init(endpoint: CenterEndpoint, anchors: [NIOSSLCertificate], chain: [NIOSSLCertificate], key: NIOSSLPrivateKey?,
                 group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, maximumResponseBytes: Int = 16 << 20,
-                timeout: TimeAmount = .seconds(60)) throws {
+                timeout: TimeAmount = .seconds(60), keepIdle: Int = 8, idleLifetime: TimeAmount = .seconds(10)) throws {
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.minimumTLSVersion = .tlsv13
         tls.maximumTLSVersion = .tlsv13
@@ -80,47 +98,120 @@ public final class CenterClient: Sendable {
         self.group = group
         self.maximumResponseBytes = maximumResponseBytes
         self.timeout = timeout
+        self.keepIdle = max(0, keepIdle)
+        self.idleLifetime = idleLifetime
     }
+
+    deinit {
+        for connection in idle.withLock({ $0 }) { connection.channel.close(promise: nil) }
+    }
+
+    /// Closes the connections kept open.
+    public func closeIdle() {
+        let connections = idle.withLock { idle -> [Connection] in
+            defer { idle = [] }
+            return idle
+        }
+        for connection in connections { connection.channel.close(promise: nil) }
+    }
+
+    /// Connections open now and idle (tests).
+    public var idleConnections: Int { idle.withLock { $0.count } }
 
     /// Sends one request and reads the whole answer.
     public func send(_ method: String, _ path: String, headers: [(String, String)] = [], body: [UInt8] = []) async throws -> CenterResponse {
-        let promise = group.next().makePromise(of: CenterResponse.self)
+        if let kept = checkOut() {
+            do {
+                return try await exchange(on: kept, method, path, headers: headers, body: body)
+            } catch is ClosedBeforeAnswer {
+                // The center closed the kept connection before it read this request: a new one.
+            }
+        }
+        let connection = try await connect()
+        do {
+            return try await exchange(on: connection, method, path, headers: headers, body: body)
+        } catch is ClosedBeforeAnswer {
+            throw LinkError("the link to the center at \(endpoint.host):\(endpoint.port) failed: the center closed the connection before answering")
+        }
+    }
+
+    /// An idle connection still open and young enough, or nil; stale ones are closed.
+    private func checkOut() -> Connection? {
+        let now = NIODeadline.now()
+        let (usable, stale) = idle.withLock { idle -> (Connection?, [Connection]) in
+            var stale: [Connection] = []
+            while let last = idle.popLast() {
+                if last.channel.isActive, now - last.since < idleLifetime { return (last, stale) }
+                stale.append(last)
+            }
+            return (nil, stale)
+        }
+        for connection in stale { connection.channel.close(promise: nil) }
+        return usable
+    }
+
+    private func checkIn(_ connection: Connection) {
+        let kept = idle.withLock { idle -> Bool in
+            guard idle.count < keepIdle, connection.channel.isActive else { return false }
+            idle.append(Connection(channel: connection.channel, collector: connection.collector, since: .now()))
+            return true
+        }
+        if !kept { connection.channel.close(promise: nil) }
+    }
+
+    private func connect() async throws -> Connection {
         let (context, serverName, limit) = (self.context, endpoint.serverName, maximumResponseBytes)
+        let collector = ResponseCollector(limit: limit)
         let bootstrap = ClientBootstrap(group: group)
             .connectTimeout(.seconds(10))
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let ssl = try NIOSSLClientHandler(context: context, serverHostname: serverName)
                     try channel.pipeline.syncOperations.addHandler(ssl)
                     try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                    try channel.pipeline.syncOperations.addHandler(ResponseCollector(promise: promise, limit: limit))
+                    try channel.pipeline.syncOperations.addHandler(collector)
                 }
             }
-        let channel: any Channel
         do {
-            channel = try await bootstrap.connect(host: endpoint.host, port: endpoint.port).get()
+            let channel = try await bootstrap.connect(host: endpoint.host, port: endpoint.port).get()
+            return Connection(channel: channel, collector: collector, since: .now())
         } catch {
-            promise.fail(error)
             throw LinkError("the center at \(endpoint.host):\(endpoint.port) cannot be reached: \(Self.describe(error))")
         }
+    }
+
+    private func exchange(on connection: Connection, _ method: String, _ path: String, headers: [(String, String)], body: [UInt8]) async throws -> CenterResponse {
+        let channel = connection.channel
+        let promise = channel.eventLoop.makePromise(of: CenterResponse.self)
         var head = HTTPRequestHead(version: .http1_1, method: HTTPMethod(rawValue: method), uri: path)
-        head.headers.add(name: "Host", value: serverName)
+        head.headers.add(name: "Host", value: endpoint.serverName)
         head.headers.add(name: "Content-Length", value: String(body.count))
-        head.headers.add(name: "Connection", value: "close")
+        if keepIdle == 0 { head.headers.add(name: "Connection", value: "close") }
         for (name, value) in headers { head.headers.add(name: name, value: value) }
-        channel.write(HTTPClientRequestPart.head(head), promise: nil)
-        if !body.isEmpty { channel.write(HTTPClientRequestPart.body(.byteBuffer(ByteBuffer(bytes: body))), promise: nil) }
-        channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
+        let collector = connection.collector
+        let request = head
+        channel.eventLoop.execute {
+            collector.expect(promise)
+            channel.write(HTTPClientRequestPart.head(request), promise: nil)
+            if !body.isEmpty { channel.write(HTTPClientRequestPart.body(.byteBuffer(ByteBuffer(bytes: body))), promise: nil) }
+            channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
+        }
+        let seconds = timeout.nanoseconds / 1_000_000_000
         let deadline = channel.eventLoop.scheduleTask(in: timeout) {
-            promise.fail(LinkError("the center did not answer within \(self.timeout.nanoseconds / 1_000_000_000) s"))
+            promise.fail(LinkError("the center did not answer within \(seconds) s"))
             channel.close(promise: nil)
         }
         defer { deadline.cancel() }
         do {
             let response = try await promise.futureResult.get()
-            channel.close(promise: nil)
+            let closing = response.header("Connection")?.lowercased() == "close"
+            if keepIdle > 0, !closing { checkIn(connection) } else { channel.close(promise: nil) }
             return response
         } catch let error as LinkError {
+            channel.close(promise: nil)
+            throw error
+        } catch let error as ClosedBeforeAnswer {
             channel.close(promise: nil)
             throw error
         } catch {
@@ -145,18 +236,27 @@ public final class CenterClient: Sendable {
     }
 }
 
-/// Collects one response, bounded.
+/// The center closed a connection before any of the answer arrived.
+struct ClosedBeforeAnswer: Error {}
+
+/// Collects the responses of one connection, one at a time, bounded.
 final class ResponseCollector: ChannelInboundHandler, @unchecked Sendable {
+    // @unchecked: touched on the channel's event loop only.
     typealias InboundIn = HTTPClientResponsePart
-    let promise: EventLoopPromise<CenterResponse>
     let limit: Int
+    var promise: EventLoopPromise<CenterResponse>?
     var head: HTTPResponseHead?
     var body: [UInt8] = []
-    var done = false
 
-    init(promise: EventLoopPromise<CenterResponse>, limit: Int) {
-        self.promise = promise
+    init(limit: Int) {
         self.limit = limit
+    }
+
+    /// The next response answers `promise`.
+    func expect(_ promise: EventLoopPromise<CenterResponse>) {
+        self.promise = promise
+        head = nil
+        body = []
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -171,23 +271,33 @@ final class ResponseCollector: ChannelInboundHandler, @unchecked Sendable {
             body += buffer.readBytes(length: buffer.readableBytes) ?? []
         case .end:
             guard let head else { return }
-            finish(.success(CenterResponse(
-                status: Int(head.status.code), headers: head.headers.map { ($0.name, $0.value) }, body: body)))
+            let response = CenterResponse(status: Int(head.status.code), headers: head.headers.map { ($0.name, $0.value) }, body: body)
+            self.head = nil
+            body = []
+            finish(.success(response))
         }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        finish(.failure(error))
+        finish(.failure(head == nil && isClosure(error) ? ClosedBeforeAnswer() : error))
         context.close(promise: nil)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        finish(.failure(LinkError("the center closed the connection before answering")))
+        finish(.failure(head == nil ? ClosedBeforeAnswer() : LinkError("the center closed the connection in the middle of its answer")))
+        context.fireChannelInactive()
+    }
+
+    /// A connection the other side closed (an idle timeout): not an answer, not a TLS refusal.
+    private func isClosure(_ error: any Error) -> Bool {
+        if let error = error as? NIOSSLError, case .uncleanShutdown = error { return true }
+        if let error = error as? IOError, [EPIPE, ECONNRESET].contains(error.errnoCode) { return true }
+        return error is ChannelError
     }
 
     private func finish(_ result: Result<CenterResponse, any Error>) {
-        guard !done else { return }
-        done = true
+        guard let promise else { return }
+        self.promise = nil
         promise.completeWith(result)
     }
 }

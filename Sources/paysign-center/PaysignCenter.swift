@@ -49,6 +49,9 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("max-connections"), help: "Connections open at once (default 512).") var maxConnections: Int?
     @Option(name: .customLong("max-connections-per-client"), help: "Connections one client (an entity, or one member of staff) may hold at once; more are answered 429 (default 32).") var maxConnectionsPerClient: Int?
     @Option(name: .customLong("drain-seconds"), help: "How long SIGTERM waits for submissions in progress (default 30).") var drainSeconds: Double?
+    @Option(name: .customLong("database-connections"), help: "Connections this node keeps to PostgreSQL (default 16).") var databaseConnections: Int?
+    @Option(name: .customLong("idle-timeout-seconds"), help: "A connection with no request in progress this long is closed (default 30).") var idleTimeoutSeconds: Double?
+    @Option(name: .customLong("revocation-list-check-seconds"), help: "How often the revocation lists' files are looked at for changes (default 60).") var revocationListCheckSeconds: Double?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error, critical.") var logLevel: String?
 
     func resolved() throws -> CenterConfiguration {
@@ -72,6 +75,9 @@ struct Serve: AsyncParsableCommand {
         if let maxConnections { configuration.maxConnections = maxConnections }
         if let maxConnectionsPerClient { configuration.maxConnectionsPerClient = maxConnectionsPerClient }
         if let drainSeconds { configuration.drainSeconds = drainSeconds }
+        if let databaseConnections { configuration.databaseConnections = databaseConnections }
+        if let idleTimeoutSeconds { configuration.idleTimeoutSeconds = idleTimeoutSeconds }
+        if let revocationListCheckSeconds { configuration.revocationListCheckSeconds = revocationListCheckSeconds }
         if let logLevel { configuration.logLevel = logLevel }
         try configuration.validate()
         return configuration

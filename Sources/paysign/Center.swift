@@ -62,7 +62,8 @@ struct CenterCommand: AsyncParsableCommand {
                 if let key {
                     let privateKey: NIOSSLPrivateKey
                     do { privateKey = try NIOSSLPrivateKey(file: key, format: .pem) } catch { throw Failure.usage("\(key) is not a PEM private key") }
-                    let client = try CenterClient(endpoint: endpoint, anchors: anchors, chain: chain, key: privateKey)
+                    // One request per command: no connection kept open.
+                    let client = try CenterClient(endpoint: endpoint, anchors: anchors, chain: chain, key: privateKey, keepIdle: 0)
                     return try await client.send(method, path, headers: headers, body: body)
                 }
                 let service = try TokenService(modules: module.map { .path($0) } ?? .registered)
@@ -72,7 +73,8 @@ struct CenterCommand: AsyncParsableCommand {
                 try await signer.login(pin: try PINInput.obtain(fd: pinFD, prompt: "PIN for token '\(signer.session.token.label)': "))
                 if chain.isEmpty { chain = [try NIOSSLCertificate(bytes: signer.certificate.derEncoded, format: .der)] }
                 let client = try CenterClient(
-                    endpoint: endpoint, anchors: anchors, chain: chain, key: NIOSSLPrivateKey(customPrivateKey: try TokenTLSKey(signer: signer)))
+                    endpoint: endpoint, anchors: anchors, chain: chain, key: NIOSSLPrivateKey(customPrivateKey: try TokenTLSKey(signer: signer)),
+                    keepIdle: 0)
                 return try await client.send(method, path, headers: headers, body: body)
             } catch let error as LinkError {
                 throw Failure(message: error.message, status: 2)

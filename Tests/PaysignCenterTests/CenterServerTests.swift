@@ -341,6 +341,46 @@ struct CenterServerTests {
         #expect(center.stop() == 0)
     }
 
+    @Test("the link keeps its connection open between requests, and a kept connection the center closed (its idle timeout) is replaced without losing the request")
+    func keepsConnections() async throws {
+        let database = try ThrowawayPostgres()
+        defer { database.stop() }
+        let center = try CenterProcess(pki: pki, database: database, arguments: ["--idle-timeout-seconds", "1"])
+        let anchors = try NIOSSLCertificate.fromPEMFile(pki.caPEM.path)
+        let link = try CenterClient(
+            endpoint: CenterEndpoint(host: "127.0.0.1", port: center.port, serverName: "center.paysign.test"), anchors: anchors,
+            chain: try NIOSSLCertificate.fromPEMFile(tls.appendingPathComponent("submission-file.pem").path),
+            key: try NIOSSLPrivateKey(file: tls.appendingPathComponent("submission-file.key").path, format: .pem),
+            keepIdle: 2, idleLifetime: .seconds(60))
+        let connections = { () async throws -> Int in
+            // The node's own count, from its operations port.
+            let metrics = try await Self.plainGET(port: center.operationsPort, path: "/metrics")
+            let line = try #require(metrics.split(separator: "\n").first { $0.hasPrefix("paysign_center_connections ") })
+            return Int(Double(line.split(separator: " ").last ?? "") ?? -1)
+        }
+        for _ in 0..<5 { #expect(try await link.send("GET", "/health/live").status == 200) }
+        #expect(link.idleConnections == 1)
+        #expect(try await connections() == 1, "five requests should have used one connection")
+        // The center closes the idle connection after 1 s; the client still holds it as idle (its
+        // own lifetime is 60 s) and must send on a new one.
+        try await Task.sleep(for: .milliseconds(2500))
+        #expect(try await connections() == 0)
+        let package = try orders(1)[0]
+        let envelope = try AuthEnvelope.seal(package.derEncoded, to: try encryptionCertificate, oaep: .sha1)
+        let answer = try await link.send("POST", "/v1/submissions", headers: [("Content-Type", "application/cms")], body: envelope)
+        #expect(answer.status == 201, "\(String(decoding: answer.body, as: UTF8.self))")
+        #expect(link.idleConnections == 1)
+        link.closeIdle()
+        #expect(center.stop() == 0)
+    }
+
+    /// GET on a plain-HTTP port (the operations port): the body.
+    static func plainGET(port: Int, path: String) async throws -> String {
+        let result = try Shell.run("curl", ["-sS", "--max-time", "10", "http://127.0.0.1:\(port)\(path)"])
+        guard result.status == 0 else { throw Shell.Failure(message: "curl \(path): \(result.stderr)") }
+        return result.stdout
+    }
+
     @Test("a node with no capability at all, as its unit runs it, serves over TLS (TCP_NODELAY at the TCP level, not SO_DEBUG)")
     func servesWithoutCapabilities() async throws {
         let database = try ThrowawayPostgres()
