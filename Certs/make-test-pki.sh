@@ -219,7 +219,8 @@ make_tsa
 # - DIR/tls/: the center's TLS server key and certificate (files; DNS center.paysign.test and
 #   127.0.0.1), and client certificates with file keys for the refusal tests: a valid submission
 #   certificate, a center operator's (staff profile), one without a profile, an expired one, a
-#   revoked one (in DIR/tls/crl.pem, the root's revocation list), and one from another CA.
+#   revoked one (in DIR/tls/crl.pem, the root's revocation list), one revoked only in the root's
+#   next list (DIR/tls/crl-later.pem), and one from another CA.
 submission_policy=2.25.308683874879709541138332373844464616789
 staff_policy=2.25.264439672940767442065922572086543001833
 cat >> "$dir/ca/openssl.cnf" <<CNF
@@ -355,8 +356,14 @@ make_center_side() {
   file_certificate expired-submission submission "/C=EG/O=Test Entity EG-0101/organizationIdentifier=EG-0101/OU=submission/CN=paysignd EG-0101 (expired)" "$dir/ca/ca.pem" "$dir/ca/ca.key" expired
   file_certificate revoked-submission submission "/C=EG/O=Test Entity EG-0101/organizationIdentifier=EG-0101/OU=submission/CN=paysignd EG-0101 (revoked)"
   quiet openssl ca -config "$dir/ca/openssl.cnf" -revoke "$dir/tls/revoked-submission.pem" -crl_reason keyCompromise
+  # A certificate valid in crl.pem and revoked in crl-later.pem, the root's next list: a center
+  # that re-reads its lists refuses it on a connection it had accepted before.
+  file_certificate later-revoked-submission submission "/C=EG/O=Test Entity EG-0202/organizationIdentifier=EG-0202/OU=submission/CN=paysignd EG-0202 (revoked later)"
   quiet openssl ca -config "$dir/ca/openssl.cnf" -gencrl -out "$dir/tls/crl.pem"
   chmod 644 "$dir/tls/crl.pem"
+  quiet openssl ca -config "$dir/ca/openssl.cnf" -revoke "$dir/tls/later-revoked-submission.pem" -crl_reason keyCompromise
+  quiet openssl ca -config "$dir/ca/openssl.cnf" -gencrl -out "$dir/tls/crl-later.pem"
+  chmod 644 "$dir/tls/crl-later.pem"
   # Another CA, and a submission certificate of its own (the same profile, the wrong issuer).
   quiet openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$dir/tls/other-ca.key" -sha256 -days 365 \
     -subj "/C=EG/O=Someone Else/CN=Other Root CA" -config "$dir/ca/openssl.cnf" -extensions root -out "$dir/tls/other-ca.pem"

@@ -60,12 +60,15 @@ public struct LinkError: Error, Sendable, CustomStringConvertible {
 /// token's (`TokenTLSKey`) or, in tests, a file.
 ///
 /// Connections are kept open between requests (HTTP/1.1 keep-alive): up to `keepIdle` idle ones,
-/// each reused for at most `idleLifetime` (below the center's own idle timeout, 30 s by default),
-/// so that a run of submissions pays one handshake (one signature on the entity's token, one key
-/// exchange on each side) instead of one each. A request on a reused connection that the center
-/// closed before answering (its idle timeout, a drain) is sent again once on a new connection:
-/// nothing was read of it, and a submission is idempotent anyway (a replay answers with the first
-/// receipt). `keepIdle: 0` opens one connection per request.
+/// each taken again only when it has been idle less than `idleLifetime` (below the center's own
+/// idle timeout, 30 s by default) and is younger than `maximumAge` (5 minutes: the center judges
+/// the certificate again on every request of a kept connection, and a new handshake now and then
+/// renews the keys), so that a run of submissions pays one handshake (one signature on the
+/// entity's token, one key exchange on each side) instead of one each. A GET, or a submission
+/// (idempotent: a replay answers with the first receipt), sent on a kept connection that the
+/// center closed before any of its answer arrived (its idle timeout, a drain) is sent once more on
+/// a new connection; any other request is not, since the center may have acted on it.
+/// `keepIdle: 0` opens one connection per request.
 public final class CenterClient: Sendable {
     public let endpoint: CenterEndpoint
     let context: NIOSSLContext
@@ -75,17 +78,21 @@ public final class CenterClient: Sendable {
     public let timeout: TimeAmount
     public let keepIdle: Int
     public let idleLifetime: TimeAmount
+    public let maximumAge: TimeAmount
     private let idle = Mutex<[Connection]>([])
 
     struct Connection: Sendable {
         let channel: any Channel
         let collector: ResponseCollector
+        /// When it was opened (never reset) and when it last became idle.
+        let opened: NIODeadline
         let since: NIODeadline
     }
 
     public init(endpoint: CenterEndpoint, anchors: [NIOSSLCertificate], chain: [NIOSSLCertificate], key: NIOSSLPrivateKey?,
                 group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, maximumResponseBytes: Int = 16 << 20,
-                timeout: TimeAmount = .seconds(60), keepIdle: Int = 8, idleLifetime: TimeAmount = .seconds(10)) throws {
+                timeout: TimeAmount = .seconds(60), keepIdle: Int = 8, idleLifetime: TimeAmount = .seconds(10),
+                maximumAge: TimeAmount = .minutes(5)) throws {
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.minimumTLSVersion = .tlsv13
         tls.maximumTLSVersion = .tlsv13
@@ -100,6 +107,7 @@ public final class CenterClient: Sendable {
         self.timeout = timeout
         self.keepIdle = max(0, keepIdle)
         self.idleLifetime = idleLifetime
+        self.maximumAge = maximumAge
     }
 
     deinit {
@@ -123,8 +131,11 @@ public final class CenterClient: Sendable {
         if let kept = checkOut() {
             do {
                 return try await exchange(on: kept, method, path, headers: headers, body: body)
+            } catch is ClosedBeforeAnswer where method == "GET" || (method == "POST" && path == "/v1/submissions") {
+                // The center closed the kept connection before any answer: the same request on a
+                // new one (a GET changes nothing; a submission sent twice is answered as a replay).
             } catch is ClosedBeforeAnswer {
-                // The center closed the kept connection before it read this request: a new one.
+                throw LinkError("the link to the center at \(endpoint.host):\(endpoint.port) failed: the center closed the connection before answering; the request may or may not have been acted on")
             }
         }
         let connection = try await connect()
@@ -141,7 +152,7 @@ public final class CenterClient: Sendable {
         let (usable, stale) = idle.withLock { idle -> (Connection?, [Connection]) in
             var stale: [Connection] = []
             while let last = idle.popLast() {
-                if last.channel.isActive, now - last.since < idleLifetime { return (last, stale) }
+                if last.channel.isActive, now - last.since < idleLifetime, now - last.opened < maximumAge { return (last, stale) }
                 stale.append(last)
             }
             return (nil, stale)
@@ -153,7 +164,7 @@ public final class CenterClient: Sendable {
     private func checkIn(_ connection: Connection) {
         let kept = idle.withLock { idle -> Bool in
             guard idle.count < keepIdle, connection.channel.isActive else { return false }
-            idle.append(Connection(channel: connection.channel, collector: connection.collector, since: .now()))
+            idle.append(Connection(channel: connection.channel, collector: connection.collector, opened: connection.opened, since: .now()))
             return true
         }
         if !kept { connection.channel.close(promise: nil) }
@@ -175,7 +186,7 @@ public final class CenterClient: Sendable {
             }
         do {
             let channel = try await bootstrap.connect(host: endpoint.host, port: endpoint.port).get()
-            return Connection(channel: channel, collector: collector, since: .now())
+            return Connection(channel: channel, collector: collector, opened: .now(), since: .now())
         } catch {
             throw LinkError("the center at \(endpoint.host):\(endpoint.port) cannot be reached: \(Self.describe(error))")
         }
@@ -205,6 +216,9 @@ public final class CenterClient: Sendable {
         defer { deadline.cancel() }
         do {
             let response = try await promise.futureResult.get()
+            // Before the connection can be taken by another request: a late deadline must not
+            // close it under that one.
+            deadline.cancel()
             let closing = response.header("Connection")?.lowercased() == "close"
             if keepIdle > 0, !closing { checkIn(connection) } else { channel.close(promise: nil) }
             return response
@@ -247,6 +261,8 @@ final class ResponseCollector: ChannelInboundHandler, @unchecked Sendable {
     var promise: EventLoopPromise<CenterResponse>?
     var head: HTTPResponseHead?
     var body: [UInt8] = []
+    /// The connection closed (a request expected after that fails at once, not at the deadline).
+    var closed = false
 
     init(limit: Int) {
         self.limit = limit
@@ -254,6 +270,10 @@ final class ResponseCollector: ChannelInboundHandler, @unchecked Sendable {
 
     /// The next response answers `promise`.
     func expect(_ promise: EventLoopPromise<CenterResponse>) {
+        guard !closed else {
+            promise.fail(ClosedBeforeAnswer())
+            return
+        }
         self.promise = promise
         head = nil
         body = []
@@ -284,6 +304,7 @@ final class ResponseCollector: ChannelInboundHandler, @unchecked Sendable {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        closed = true
         finish(.failure(head == nil ? ClosedBeforeAnswer() : LinkError("the center closed the connection in the middle of its answer")))
         context.fireChannelInactive()
     }

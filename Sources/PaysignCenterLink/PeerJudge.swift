@@ -48,16 +48,28 @@ public struct PeerJudge: Sendable {
     }
 }
 
-/// What one connection's handshake decided, kept for the requests that follow on it.
+/// What one connection's handshake decided, kept for the requests that follow on it, with the
+/// chain the client presented, so that a later request on a kept connection is judged again with
+/// the trust and the clock of its own time (a certificate revoked or expired since the handshake
+/// is refused then, not when the connection happens to close).
 public final class PeerBox: Sendable {
-    private let state = Mutex<Result<SubmissionCertificateRule.Peer, RuleRefusal>?>(nil)
+    private let state = Mutex<(verdict: Result<SubmissionCertificateRule.Peer, RuleRefusal>?, presented: [NIOSSLCertificate])>((nil, []))
     public init() {}
-    public var verdict: Result<SubmissionCertificateRule.Peer, RuleRefusal>? { state.withLock { $0 } }
-    public func set(_ verdict: Result<SubmissionCertificateRule.Peer, RuleRefusal>) { state.withLock { $0 = verdict } }
+    public var verdict: Result<SubmissionCertificateRule.Peer, RuleRefusal>? { state.withLock { $0.verdict } }
+    public func set(_ verdict: Result<SubmissionCertificateRule.Peer, RuleRefusal>) { state.withLock { $0.verdict = verdict } }
+
+    /// Judges the chain presented at the handshake again, now; remembers and returns the verdict.
+    public func judgeAgain(_ judge: PeerJudge) -> Result<SubmissionCertificateRule.Peer, RuleRefusal> {
+        let presented = state.withLock { $0.presented }
+        let verdict = judge.judge(presented)
+        set(verdict)
+        return verdict
+    }
 
     /// The callback for `NIOSSLServerHandler`: judges, remembers, answers BoringSSL.
     public func callback(_ judge: PeerJudge, refused: @escaping @Sendable (RuleRefusal) -> Void) -> NIOSSLCustomVerificationCallback {
         { [self] certificates, promise in
+            state.withLock { $0.presented = certificates }
             let verdict = judge.judge(certificates)
             set(verdict)
             switch verdict {

@@ -43,8 +43,10 @@ public struct CenterConfiguration: Sendable, Codable, Hashable {
     /// The largest envelope read (bytes).
     public var maxEnvelopeBytes = 80 << 20
     public var maxConnections = 512
-    /// Connections one client (an entity, or one member of staff) may hold at once.
-    public var maxConnectionsPerClient = 32
+    /// Connections one client (an entity, or one member of staff) may hold at once; unset: 32,
+    /// or max-connections when that is lower (a configuration of before this key still starts).
+    public var maxConnectionsPerClient: Int?
+    public var effectiveMaxConnectionsPerClient: Int { maxConnectionsPerClient ?? min(32, maxConnections) }
     public var idleTimeoutSeconds = 30.0
     /// How long SIGTERM waits for submissions in progress before the connections close.
     public var drainSeconds = 30.0
@@ -99,7 +101,7 @@ public struct CenterConfiguration: Sendable, Codable, Hashable {
         node = try c.decodeIfPresent(String.self, forKey: .node)
         maxEnvelopeBytes = try c.decodeIfPresent(Int.self, forKey: .maxEnvelopeBytes) ?? d.maxEnvelopeBytes
         maxConnections = try c.decodeIfPresent(Int.self, forKey: .maxConnections) ?? d.maxConnections
-        maxConnectionsPerClient = try c.decodeIfPresent(Int.self, forKey: .maxConnectionsPerClient) ?? d.maxConnectionsPerClient
+        maxConnectionsPerClient = try c.decodeIfPresent(Int.self, forKey: .maxConnectionsPerClient)
         idleTimeoutSeconds = try c.decodeIfPresent(Double.self, forKey: .idleTimeoutSeconds) ?? d.idleTimeoutSeconds
         drainSeconds = try c.decodeIfPresent(Double.self, forKey: .drainSeconds) ?? d.drainSeconds
         revocationListCheckSeconds = try c.decodeIfPresent(Double.self, forKey: .revocationListCheckSeconds) ?? d.revocationListCheckSeconds
@@ -161,7 +163,7 @@ public struct CenterConfiguration: Sendable, Codable, Hashable {
         guard receiptKey != nil else { throw CenterError("receipt-key is not set: the PKCS#11 URI of the key that signs receipts") }
         guard (1...(1 << 30)).contains(maxEnvelopeBytes) else { throw CenterError("max-envelope-bytes must be from 1 to 1073741824") }
         guard (1...100_000).contains(maxConnections) else { throw CenterError("max-connections must be from 1 to 100000") }
-        guard (1...maxConnections).contains(maxConnectionsPerClient) else {
+        guard (1...maxConnections).contains(effectiveMaxConnectionsPerClient) else {
             throw CenterError("max-connections-per-client must be from 1 to max-connections (\(maxConnections))")
         }
         guard (1...1024).contains(databaseConnections) else { throw CenterError("database-connections must be from 1 to 1024") }

@@ -88,6 +88,12 @@ public struct CenterServerLimits: Sendable {
     public var idleTimeout: TimeAmount = .seconds(30)
     /// How long a drain waits for requests in progress at SIGTERM.
     public var drainTimeout: TimeAmount = .seconds(30)
+    /// A connection whose TLS handshake has not completed this long after accept is closed (the
+    /// idle timeout starts only once requests can be read).
+    public var handshakeTimeout: TimeAmount = .seconds(10)
+    /// A connection beyond its client's share is answered 429 on its first request, or closed
+    /// this long after its handshake if it sends none.
+    public var overShareGrace: TimeAmount = .seconds(5)
 
     public init() {}
 }
@@ -111,6 +117,20 @@ public final class CenterHTTPServer: Sendable {
         var drained: [CheckedContinuation<Void, Never>] = []
         var channels: [ObjectIdentifier: any Channel] = [:]
         var perClient: [String: Int] = [:]
+        /// When each client's over-share refusal was last logged (one line per client per minute).
+        var shareWarnings: [String: NIODeadline] = [:]
+    }
+
+    /// Whether to log a refusal for `key` now: once a minute per client, so that a client that
+    /// keeps opening connections beyond its share cannot flood the journal.
+    func shouldLogOverShare(_ key: String) -> Bool {
+        let now = NIODeadline.now()
+        return state.withLock { state in
+            if let last = state.shareWarnings[key], now - last < .minutes(1) { return false }
+            if state.shareWarnings.count > 10_000 { state.shareWarnings.removeAll() }
+            state.shareWarnings[key] = now
+            return true
+        }
     }
 
     /// Whose share a connection counts against: an entity, whatever certificate of its own it
@@ -286,6 +306,9 @@ final class RequestHandler: ChannelInboundHandler, @unchecked Sendable {
     /// answers every request on it when the client already held its share at the handshake.
     var claimed: String?
     var overShare: CenterProblem?
+    /// Requests answered on this connection: the first is judged by the handshake, later ones again.
+    var answered = 0
+    var handshakeDeadline: Scheduled<Void>?
 
     init(server: CenterHTTPServer, box: PeerBox) {
         self.server = server
@@ -295,6 +318,14 @@ final class RequestHandler: ChannelInboundHandler, @unchecked Sendable {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let received):
+            if let overShare {
+                // Beyond the client's share: answered at once, the body never read.
+                var answer = overShare.answer
+                answer.headers.append(("Retry-After", "5"))
+                write(context: context, answer, keepAlive: false)
+                self.overShare = nil
+                return
+            }
             head = received
             body = []
             refused = nil
@@ -322,15 +353,16 @@ final class RequestHandler: ChannelInboundHandler, @unchecked Sendable {
             write(context: context, refused.answer, keepAlive: false)
             return
         }
-        if let overShare {
-            var answer = overShare.answer
-            answer.headers.append(("Retry-After", "5"))
-            write(context: context, answer, keepAlive: false)
-            return
-        }
-        guard case .success(let peer)? = box.verdict else {
-            // Unreachable: a refused handshake never gets here.
-            write(context: context, CenterProblem("not-authorized", "Not authorized", status: 403, "the client certificate was not accepted", rule: .d8).answer, keepAlive: false)
+        // The first request rides on the handshake's verdict; a later one on a kept connection is
+        // judged again now (revoked or expired since, a new revocation list).
+        let verdict = answered == 0 ? box.verdict : box.judgeAgain(server.judge)
+        answered += 1
+        guard case .success(let peer)? = verdict else {
+            let sentence = if case .failure(let refusal)? = verdict { refusal.message } else { "the client certificate was not accepted" }
+            if case .failure? = verdict {
+                server.logger.warning("connection from \(context.remoteAddress?.description ?? "?") closed: its certificate is no longer accepted: \(sentence)")
+            }
+            write(context: context, CenterProblem("not-authorized", "Not authorized", status: 403, sentence, rule: .d8).answer, keepAlive: false)
             return
         }
         guard server.begin() else {
@@ -378,17 +410,38 @@ final class RequestHandler: ChannelInboundHandler, @unchecked Sendable {
         }
     }
 
+    func channelActive(context: ChannelHandlerContext) {
+        let channel = context.channel
+        let timeout = server.limits.handshakeTimeout
+        let logger = server.logger
+        let remote = context.remoteAddress?.description ?? "?"
+        handshakeDeadline = context.eventLoop.scheduleTask(in: timeout) {
+            logger.info("connection from \(remote) closed: no TLS handshake within \(timeout.nanoseconds / 1_000_000_000) s")
+            channel.close(promise: nil)
+        }
+        context.fireChannelActive()
+    }
+
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case .handshakeCompleted? = event as? TLSUserEvent {
+            handshakeDeadline?.cancel()
+            handshakeDeadline = nil
+        }
         if case .handshakeCompleted? = event as? TLSUserEvent, case .success(let peer)? = box.verdict {
             let (key, name) = CenterHTTPServer.shareKey(peer)
             if server.claim(key) {
                 claimed = key
             } else {
                 let share = server.limits.maximumConnectionsPerClient
-                server.logger.warning("connection from \(context.remoteAddress?.description ?? "?") refused: \(name) already holds \(share) connections, the most one client may hold")
+                if server.shouldLogOverShare(key) {
+                    server.logger.warning("connection from \(context.remoteAddress?.description ?? "?") refused: \(name) already holds \(share) connections, the most one client may hold (logged once a minute per client)")
+                }
                 overShare = CenterProblem(
                     "too-many-connections", "Too many connections", status: 429,
                     "\(name) already holds \(share) connections to this node, the most one client may hold; send on one of them, or again once one closes")
+                // It does not hold a place among the node's connections for long either.
+                let channel = context.channel
+                context.eventLoop.scheduleTask(in: server.limits.overShareGrace) { channel.close(promise: nil) }
             }
         }
         if event is IdleStateHandler.IdleStateEvent, !busy {
@@ -400,6 +453,8 @@ final class RequestHandler: ChannelInboundHandler, @unchecked Sendable {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        handshakeDeadline?.cancel()
+        handshakeDeadline = nil
         if let claimed {
             server.release(claimed)
             self.claimed = nil

@@ -78,6 +78,10 @@ struct CenterRoutes: Sendable {
         } catch let error as TokenError {
             logger.error("the center's token failed: \(error)")
             return unavailable("the center's token cannot serve now (\(error)); the envelope was not recorded: send it again")
+        } catch let error where Self.dataException(error) != nil {
+            let message = Self.dataException(error)?.serverInfo?[.message] ?? "a data exception"
+            logger.warning("a submission's value was refused by the database: \(message)")
+            return CenterProblem("invalid-field", "Invalid field", status: 422, "a value of the order cannot be stored (\(message)); nothing was recorded").answer
         } catch let error as PSQLError {
             logger.error("the center's database failed: \(String(reflecting: error))")
             return unavailable("the center's database cannot be reached now; the envelope was not recorded: send it again")
@@ -104,15 +108,24 @@ struct CenterRoutes: Sendable {
             return try await body()
         } catch let problem as CenterProblem {
             return problem.answer
-        } catch let error as PSQLError where error.serverInfo?[.sqlState]?.hasPrefix("22") == true {
+        } catch let error where Self.dataException(error) != nil {
             // A data exception (class 22: a NUL in text, a value out of range): the request's
             // value, which a route's checks should have refused first; never "ask again".
-            logger.warning("a request's value was refused by the database: \(error.serverInfo?[.message] ?? "")")
-            return CenterProblem("invalid-field", "Invalid field", status: 422, "a value of the request cannot be stored (\(error.serverInfo?[.message] ?? "a data exception"))").answer
+            let message = Self.dataException(error)?.serverInfo?[.message] ?? "a data exception"
+            logger.warning("a request's value was refused by the database: \(message)")
+            return CenterProblem("invalid-field", "Invalid field", status: 422, "a value of the request cannot be stored (\(message))").answer
         } catch {
             logger.error("a request failed: \(String(reflecting: error))")
             return unavailable("the center cannot answer now (its database or token); nothing was changed: ask again")
         }
+    }
+
+    /// The database's data exception (SQLSTATE class 22) behind `error`, bare or inside a
+    /// transaction's error.
+    static func dataException(_ error: any Error) -> PSQLError? {
+        let psql = (error as? PSQLError) ?? ((error as? PostgresTransactionError)?.closureError as? PSQLError)
+        guard let psql, psql.serverInfo?[.sqlState]?.hasPrefix("22") == true else { return nil }
+        return psql
     }
 
     /// Who is asking: an entity (its code), or a person of the center with their role.

@@ -118,7 +118,7 @@ public struct CenterService: Sendable {
         var limits = CenterServerLimits()
         limits.maximumBodyBytes = configuration.maxEnvelopeBytes
         limits.maximumConnections = configuration.maxConnections
-        limits.maximumConnectionsPerClient = configuration.maxConnectionsPerClient
+        limits.maximumConnectionsPerClient = configuration.effectiveMaxConnectionsPerClient
         limits.idleTimeout = .milliseconds(Int64(configuration.idleTimeoutSeconds * 1000))
         limits.drainTimeout = .milliseconds(Int64(configuration.drainSeconds * 1000))
         let server = try CenterHTTPServer(

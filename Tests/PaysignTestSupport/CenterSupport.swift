@@ -58,7 +58,8 @@ public final class CenterProcess: @unchecked Sendable {
     /// reaching PostgreSQL at `databaseHost`.
     public init(pki: TestPKI, database: ThrowawayPostgres, node: String = "node-1", port: Int? = nil, arguments: [String] = [],
                 namespace: String? = nil, host: String = "127.0.0.1", databaseHost: String = "127.0.0.1",
-                decryptionKey: String = "pkcs11:token=center;id=%02", withoutCapabilities: Bool = false) throws {
+                decryptionKey: String = "pkcs11:token=center;id=%02", withoutCapabilities: Bool = false,
+                revocationList: URL? = nil) throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("paysign-center-\(UUID().uuidString.prefix(8))")
         let credentials = directory.appendingPathComponent("credentials")
         try FileManager.default.createDirectory(at: credentials, withIntermediateDirectories: true)
@@ -76,7 +77,7 @@ public final class CenterProcess: @unchecked Sendable {
             "--listen", "\(host):\(self.port)", "--node", node, "--operations-listen", "\(host):\(operationsPort)",
             "--tls-certificate", tls.appendingPathComponent("center-server.pem").path,
             "--tls-key-file", tls.appendingPathComponent("center-server.key").path,
-            "--trust-anchors", pki.caPEM.path, "--revocation-list", tls.appendingPathComponent("crl.pem").path,
+            "--trust-anchors", pki.caPEM.path, "--revocation-list", (revocationList ?? tls.appendingPathComponent("crl.pem")).path,
             "--database-host", databaseHost, "--database-port", String(database.port),
             "--module", TestPKI.softHSMModule,
             "--decryption-key", decryptionKey, "--receipt-key", "pkcs11:token=center;id=%01",

@@ -166,7 +166,7 @@ cleanup() {
     set +e
     # PAYSIGN_TESTBED_HOLD=SECONDS: after a failure, keep the container up that long, to look
     # inside with `nsenter -t PID -a` (its PID is printed).
-    if [ "$status" -ne 0 ] && [ -n "${PAYSIGN_TESTBED_HOLD:-}" ] && [ -n "$cpid" ]; then
+    if [ "$status" -ne 0 ] && [ "$status" -ne 130 ] && [ "$status" -ne 143 ] && [ -n "${PAYSIGN_TESTBED_HOLD:-}" ] && [ -n "$cpid" ]; then
         echo "systemd.sh: holding the container for $PAYSIGN_TESTBED_HOLD s: nsenter -t $cpid -a -- bash" >&2
         sleep "$PAYSIGN_TESTBED_HOLD"
     fi
@@ -323,7 +323,8 @@ done
 # is bound into the container at /srv/postgresql (boot), where the center's unit reaches it.
 step "PostgreSQL for the payment center (Tests/testbed/postgres.sh, its socket bound into the container)"
 pg_dir=$(mktemp -d /tmp/paysign-systemd-pg.XXXXXX)
-out=$(Tests/testbed/postgres.sh start "$pg_dir" 2>&1) || { pg_dir_failed=$pg_dir; pg_dir=; rm -rf "$pg_dir_failed"; fail_with "the throw-away PostgreSQL did not start." "$out"; }
+out=$(Tests/testbed/postgres.sh start "$pg_dir" 2>"$work/postgres.err") \
+    || { pg_dir_failed=$pg_dir; pg_dir=; rm -rf "$pg_dir_failed"; fail_with "the throw-away PostgreSQL did not start." "$(cat "$work/postgres.err")"; }
 read -r pg_port _ <<<"$out"
 ok "PostgreSQL $(ls -d /usr/lib/postgresql/*/ | sort -V | tail -n 1 | xargs basename) on $pg_dir/socket (port $pg_port), bound to /srv/postgresql in the container"
 
@@ -820,9 +821,11 @@ ms=$((($(date +%s%N) - t0) / 1000000))
 [ "$(show paysign-center.service Result)" = success ] || fail "paysign-center.service stopped with Result=$(show paysign-center.service Result), not success."
 [ "$(show paysign-center.service ExecMainStatus)" = 0 ] || fail "paysign-center exited with status $(show paysign-center.service ExecMainStatus) on SIGTERM, not 0."
 # The administrator's own files (certificates, credentials, SoftHSM's configuration, the drop-in)
-# are not the package's: they go first, as they would by hand.
+# are not the package's: they go first, as they would by hand; the folders the postinst made
+# (/etc/paysign-center/credentials) are the postrm's to remove once empty.
 cexec rm -rf /etc/paysign-center/trust-anchors.pem /etc/paysign-center/authority.crl /etc/paysign-center/tls-chain.pem \
-    /etc/paysign-center/softhsm2.conf /etc/paysign-center/credentials /etc/systemd/system/paysign-center.service.d
+    /etc/paysign-center/softhsm2.conf /etc/paysign-center/credentials/token-pin /etc/paysign-center/credentials/tls-key \
+    /etc/systemd/system/paysign-center.service.d
 out=$(cexec apt-get purge -y paysign-center 2>&1) || fail_with "apt-get purge paysign-center failed." "$(tail -n 15 <<<"$out")"
 left=$(cexec sh -c 'for p in /usr/bin/paysign-center /lib/systemd/system/paysign-center.service /etc/paysign-center /etc/systemd/system/multi-user.target.wants/paysign-center.service; do [ -e "$p" ] && echo "$p"; done; true')
 [ -z "$left" ] || fail_with "apt-get purge paysign-center left files behind." "$left"
