@@ -138,9 +138,21 @@ public final class CenterClient: Sendable {
                 throw LinkError("the link to the center at \(endpoint.host):\(endpoint.port) failed: the center closed the connection before answering; the request may or may not have been acted on")
             }
         }
-        let connection = try await connect()
+        // A new connection: the request is written on the event loop as soon as it connects, not
+        // after this task resumes (a busy cooperative pool must not leave a connected, silent
+        // client for the center's idle timeout to close).
+        let started = connect().map { connection in
+            (connection, self.start(on: connection, method, path, headers: headers, body: body))
+        }
+        let connection: Connection
+        let exchange: (EventLoopFuture<CenterResponse>, Scheduled<Void>)
         do {
-            return try await exchange(on: connection, method, path, headers: headers, body: body)
+            (connection, exchange) = try await started.get()
+        } catch {
+            throw LinkError("the center at \(endpoint.host):\(endpoint.port) cannot be reached: \(Self.describe(error))")
+        }
+        do {
+            return try await finish(connection, exchange)
         } catch is ClosedBeforeAnswer {
             throw LinkError("the link to the center at \(endpoint.host):\(endpoint.port) failed: the center closed the connection before answering")
         }
@@ -170,7 +182,7 @@ public final class CenterClient: Sendable {
         if !kept { connection.channel.close(promise: nil) }
     }
 
-    private func connect() async throws -> Connection {
+    private func connect() -> EventLoopFuture<Connection> {
         let (context, serverName, limit) = (self.context, endpoint.serverName, maximumResponseBytes)
         let collector = ResponseCollector(limit: limit)
         let bootstrap = ClientBootstrap(group: group)
@@ -184,15 +196,18 @@ public final class CenterClient: Sendable {
                     try channel.pipeline.syncOperations.addHandler(collector)
                 }
             }
-        do {
-            let channel = try await bootstrap.connect(host: endpoint.host, port: endpoint.port).get()
-            return Connection(channel: channel, collector: collector, opened: .now(), since: .now())
-        } catch {
-            throw LinkError("the center at \(endpoint.host):\(endpoint.port) cannot be reached: \(Self.describe(error))")
+        return bootstrap.connect(host: endpoint.host, port: endpoint.port).map { channel in
+            Connection(channel: channel, collector: collector, opened: .now(), since: .now())
         }
     }
 
     private func exchange(on connection: Connection, _ method: String, _ path: String, headers: [(String, String)], body: [UInt8]) async throws -> CenterResponse {
+        try await finish(connection, start(on: connection, method, path, headers: headers, body: body))
+    }
+
+    /// Writes the request on the connection's event loop; the answer, and the deadline that fails it.
+    private func start(on connection: Connection, _ method: String, _ path: String, headers: [(String, String)], body: [UInt8])
+        -> (EventLoopFuture<CenterResponse>, Scheduled<Void>) {
         let channel = connection.channel
         let promise = channel.eventLoop.makePromise(of: CenterResponse.self)
         var head = HTTPRequestHead(version: .http1_1, method: HTTPMethod(rawValue: method), uri: path)
@@ -213,9 +228,16 @@ public final class CenterClient: Sendable {
             promise.fail(LinkError("the center did not answer within \(seconds) s"))
             channel.close(promise: nil)
         }
+        return (promise.futureResult, deadline)
+    }
+
+    /// Waits for the answer; keeps the connection for the next request, or closes it.
+    private func finish(_ connection: Connection, _ exchange: (EventLoopFuture<CenterResponse>, Scheduled<Void>)) async throws -> CenterResponse {
+        let (answer, deadline) = exchange
+        let channel = connection.channel
         defer { deadline.cancel() }
         do {
-            let response = try await promise.futureResult.get()
+            let response = try await answer.get()
             // Before the connection can be taken by another request: a late deadline must not
             // close it under that one.
             deadline.cancel()

@@ -239,6 +239,21 @@ struct RegistryAccess: Sendable {
                 let entries = try await registry.outbox(entity: entity)
                 return try .json(entries.map(Self.wire))
             },
+            // The road to the center as Prometheus reads it (issue 18): the outbox's depth, the age
+            // of its oldest waiting order, the attempts spent on those, and where delivered orders
+            // stand, by the same scope as GET /v1/outbox; figures taken from the registry when
+            // asked, so they hold across restarts and match the outbox exactly.
+            Route("GET", "/v1/metrics", roles: auditors) { request in
+                let scope = OperatorScope.caller(request.resolvedCaller?.op, roles: request.roles)
+                let entries: [Registry.OutboxEntry]
+                switch scope {
+                case .ministry: entries = try await registry.outbox()
+                case .entity(let code): entries = try await registry.outbox(entity: code)
+                case .unassigned: entries = []
+                }
+                let text = OutboxFigures(entries, now: Date()).prometheusText
+                return Response(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")], body: .bytes(text))
+            },
             Route("POST", "/v1/entities", roles: administrators) { request in
                 let body = try request.decode(Wire.NewEntity.self)
                 let entity = try await registry.addEntity(code: body.code, name: body.name, by: await access.actor(request.peer))

@@ -29,7 +29,7 @@ struct Paysign: AsyncParsableCommand {
             Health.self, Tokens.self, Events.self, Audit.self, OperatorCommand.self, EntityCommand.self,
             OrderCommand.self, SignOrder.self, HolderCommand.self, TokenCommand.self, CRLCommand.self, ReportCommand.self,
             Readers.self, SignFile.self, Verify.self,
-            PINCommand.self, CenterCommand.self,
+            PINCommand.self, CenterCommand.self, OutboxCommand.self,
         ])
 
     static func main() async {

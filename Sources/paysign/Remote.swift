@@ -254,3 +254,44 @@ struct EntityCommand: AsyncParsableCommand {
         }
     }
 }
+
+/// The outbox: payable orders on their way to the payment center (D8), for the entity's
+/// administrator and auditors (by scope).
+struct OutboxCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "outbox",
+        abstract: "Show payable orders on their way to the payment center (administrators, auditors).",
+        discussion: """
+            One line per order: its id, entity, state (pending: not answered for good yet; delivered), \
+            attempts, and the last error or the center's answer. --metrics prints the same in Prometheus's \
+            text format (GET /v1/metrics), for node_exporter's textfile collector: the daemon's API is a \
+            Unix socket, which Prometheus does not scrape.
+            """)
+    @OptionGroup var remote: SocketOptions
+    @Option(help: "Only this entity's orders (the Ministry's side; an entity's operators see their own).") var entity: String?
+    @Flag(help: "Print the outbox's figures in Prometheus's text format.") var metrics = false
+
+    func run() async throws {
+        if metrics {
+            let response = try remote.call("GET", "/v1/metrics")
+            FileHandle.standardOutput.write(response.body)
+            return
+        }
+        let query = entity.map { "?entity=" + ($0.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? $0) } ?? ""
+        let response = try remote.call("GET", "/v1/outbox" + query)
+        try remote.output(response, as: [Wire.OutboxEntry].self) { entries in
+            guard !entries.isEmpty else { return "the outbox is empty\n" }
+            return entries.map { entry in
+                let answer: String
+                switch entry.state {
+                case .delivered:
+                    answer = "\(entry.outcome?.rawValue ?? "answered")\(entry.submissionID.map { " (submission \($0))" } ?? "")"
+                        + (entry.centerState.map { ", \($0.rawValue) at the center" } ?? "")
+                case .pending:
+                    answer = entry.lastError.map { "last: \($0)" } ?? "not tried yet"
+                }
+                return "order \(entry.orderID)\t\(entry.entityCode)\t\(entry.state.rawValue)\t\(entry.attempts) attempts\t\(answer)\n"
+            }.joined()
+        }
+    }
+}

@@ -1254,6 +1254,11 @@ struct DeliveryTests {
         #expect(center.stop() == 0)
     }
 
+    /// The value of an unlabelled sample in Prometheus's text format.
+    static func figure(_ text: String, _ name: String) -> Double? {
+        text.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ").last ?? "") }
+    }
+
     @Test("a center that is down: the order waits with back-off, then goes when the center comes up; nothing is lost")
     func centerDownThenUp() throws {
         let database = try ThrowawayPostgres()
@@ -1269,12 +1274,24 @@ struct DeliveryTests {
         #expect(waiting["nextAttemptAt"] != nil)
         let shown = try UnixUsers.paysign(as: "root", ["order", "show", String(id), "--socket", desk.daemon.socket])
         #expect(shown.stdout.contains("not delivered yet"), "\(shown.stdout)")
+        // The outbox for its administrator, readable and as Prometheus's text (GET /v1/metrics).
+        let listed = try UnixUsers.paysign(as: "root", ["outbox", "--socket", desk.daemon.socket])
+        #expect(listed.status == 0 && listed.stdout.contains("order \(id)\tEG-0101\tpending"), "\(listed.stdout) \(listed.stderr)")
+        let waitingFigures = try UnixUsers.paysign(as: "root", ["outbox", "--metrics", "--socket", desk.daemon.socket])
+        #expect(waitingFigures.stdout.contains("paysign_outbox_pending 1.0\n"), "\(waitingFigures.stdout)")
+        #expect(Self.figure(waitingFigures.stdout, "paysign_outbox_oldest_pending_seconds") ?? 0 > 0)
+        #expect(Self.figure(waitingFigures.stdout, "paysign_outbox_pending_attempts") ?? 0 >= 1)
 
         let center = try CenterProcess(pki: pki, database: database, port: port)
         // The back-off after one failure is 5-6 s, after two 10-12 s.
         let delivered = try delivery(desk, id, seconds: 40) { $0["state"] as? String == "delivered" }
         #expect(delivered["outcome"] as? String == "accepted", "\(delivered) \(desk.daemon.log(tail: 5))")
         #expect(try database.query("SELECT count(*) FROM acceptances") == ["1"])
+        let figures = try desk.get("/v1/metrics")
+        #expect(figures.headers["content-type"]?.hasPrefix("text/plain; version=0.0.4") == true)
+        #expect(figures.text.contains("paysign_outbox_pending 0.0\n"), "\(figures.text)")
+        #expect(figures.text.contains("paysign_outbox_delivered{outcome=\"accepted\"} 1.0\n"), "\(figures.text)")
+        #expect(figures.text.contains("paysign_outbox_center_state{state=\"accepted\"} 1.0\n"), "\(figures.text)")
         #expect(center.stop() == 0)
     }
 }

@@ -65,8 +65,11 @@ public final class CenterProcess: @unchecked Sendable {
         try FileManager.default.createDirectory(at: credentials, withIntermediateDirectories: true)
         try Data((pki.token("center").pin + "\n").utf8).write(to: credentials.appendingPathComponent("token-pin"))
         chmod(credentials.appendingPathComponent("token-pin").path, 0o400)
-        self.port = try port ?? Self.freePort()
-        operationsPort = namespace == nil ? try Self.freePort() : 9464
+        // On loopback without a port asked for, the kernel picks both (port 0) and the log says
+        // which: a port probed free and bound later can be taken in between by another suite.
+        let picked = port == nil && namespace == nil
+        let listenPort = try port ?? (namespace == nil ? 0 : Self.freePort())
+        let operationsListen = namespace == nil ? 0 : 9464
         logFile = directory.appendingPathComponent("center.log")
         _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
         var environment = ProcessInfo.processInfo.environment
@@ -74,7 +77,7 @@ public final class CenterProcess: @unchecked Sendable {
         environment["CREDENTIALS_DIRECTORY"] = credentials.path
         let tls = pki.directory.appendingPathComponent("tls")
         let command = [
-            "--listen", "\(host):\(self.port)", "--node", node, "--operations-listen", "\(host):\(operationsPort)",
+            "--listen", "\(host):\(listenPort)", "--node", node, "--operations-listen", "\(host):\(operationsListen)",
             "--tls-certificate", tls.appendingPathComponent("center-server.pem").path,
             "--tls-key-file", tls.appendingPathComponent("center-server.key").path,
             "--trust-anchors", pki.caPEM.path, "--revocation-list", (revocationList ?? tls.appendingPathComponent("crl.pem")).path,
@@ -103,10 +106,28 @@ public final class CenterProcess: @unchecked Sendable {
         process.standardInput = FileHandle.nullDevice
         try process.run()
         let deadline = Date().addingTimeInterval(30)
-        while !self.log(tail: 50).contains(" ready on ") {
-            guard process.isRunning else { throw Shell.Failure(message: "paysign-center exited at start-up: \(self.log(tail: 5))") }
-            guard Date() < deadline else { throw Shell.Failure(message: "paysign-center was not ready in 30 s: \(self.log(tail: 5))") }
+        let logFile = self.logFile
+        let tail = { (lines: Int) in
+            ((try? String(contentsOf: logFile, encoding: .utf8)) ?? "").split(separator: "\n").suffix(lines).joined(separator: "\n")
+        }
+        while !tail(50).contains(" ready on ") {
+            guard process.isRunning else { throw Shell.Failure(message: "paysign-center exited at start-up: \(tail(8))") }
+            guard Date() < deadline else { throw Shell.Failure(message: "paysign-center was not ready in 30 s: \(tail(8))") }
             usleep(20_000)
+        }
+        // "… ready on HOST:PORT" and "operations port (metrics, health) on HOST:PORT": the ports bound.
+        func bound(_ marker: String) -> Int? {
+            tail(50).split(separator: "\n").last { $0.contains(marker) }.flatMap { Int($0.split(separator: ":").last ?? "") }
+        }
+        if picked {
+            guard let tlsPort = bound(" ready on "), let operations = bound("operations port (metrics, health) on ") else {
+                throw Shell.Failure(message: "paysign-center did not say which ports it bound: \(tail(8))")
+            }
+            self.port = tlsPort
+            operationsPort = operations
+        } else {
+            self.port = listenPort
+            operationsPort = operationsListen
         }
     }
 
