@@ -353,7 +353,7 @@ struct CenterServerTests {
     func keepsConnections() async throws {
         let database = try ThrowawayPostgres()
         defer { database.stop() }
-        let center = try CenterProcess(pki: pki, database: database, arguments: ["--idle-timeout-seconds", "3"])
+        let center = try CenterProcess(pki: pki, database: database, arguments: ["--idle-timeout-seconds", "5"])
         let anchors = try NIOSSLCertificate.fromPEMFile(pki.caPEM.path)
         let link = try CenterClient(
             endpoint: CenterEndpoint(host: "127.0.0.1", port: center.port, serverName: "center.paysign.test"), anchors: anchors,
@@ -369,10 +369,10 @@ struct CenterServerTests {
         for _ in 0..<5 { #expect(try await link.send("GET", "/health/live").status == 200) }
         #expect(link.idleConnections == 1)
         #expect(try await connections() == 1, "five requests should have used one connection")
-        // The center closes the idle connection after 3 s (not less: under a full run's load a new
-        // connection's first request can take a second to come); the client still holds it as
-        // idle (its own lifetime is 60 s) and must send on a new one.
-        try await Task.sleep(for: .milliseconds(4500))
+        // The center closes the idle connection after 5 s (not much less: under a full run's load
+        // this task can resume seconds late); the client still holds it as idle (its own
+        // lifetime is 60 s) and must send on a new one.
+        try await Task.sleep(for: .milliseconds(7000))
         #expect(try await connections() == 0)
         let package = try orders(1)[0]
         let envelope = try AuthEnvelope.seal(package.derEncoded, to: try encryptionCertificate, oaep: .sha1)
@@ -383,7 +383,8 @@ struct CenterServerTests {
             throw Shell.Failure(message: "\(error); the center's log ends: \(center.log(tail: 12))")
         }
         #expect(answer.status == 201, "\(String(decoding: answer.body, as: UTF8.self))")
-        #expect(link.idleConnections == 1)
+        // (Whether the new connection is kept now depends on the center's 5-s idle timer against
+        // how soon this task resumed: not asserted.)
         link.closeIdle()
         #expect(center.stop() == 0)
     }
