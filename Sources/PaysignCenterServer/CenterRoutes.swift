@@ -79,9 +79,7 @@ struct CenterRoutes: Sendable {
             logger.error("the center's token failed: \(error)")
             return unavailable("the center's token cannot serve now (\(error)); the envelope was not recorded: send it again")
         } catch let error where Self.dataException(error) != nil {
-            let message = Self.dataException(error)?.serverInfo?[.message] ?? "a data exception"
-            logger.warning("a submission's value was refused by the database: \(message)")
-            return CenterProblem("invalid-field", "Invalid field", status: 422, "a value of the order cannot be stored (\(message)); nothing was recorded").answer
+            return invalidValue(error)
         } catch let error as PSQLError {
             logger.error("the center's database failed: \(String(reflecting: error))")
             return unavailable("the center's database cannot be reached now; the envelope was not recorded: send it again")
@@ -109,22 +107,25 @@ struct CenterRoutes: Sendable {
         } catch let problem as CenterProblem {
             return problem.answer
         } catch let error where Self.dataException(error) != nil {
-            // A data exception (class 22: a NUL in text, a value out of range): the request's
-            // value, which a route's checks should have refused first; never "ask again".
-            let message = Self.dataException(error)?.serverInfo?[.message] ?? "a data exception"
-            logger.warning("a request's value was refused by the database: \(message)")
-            return CenterProblem("invalid-field", "Invalid field", status: 422, "a value of the request cannot be stored (\(message))").answer
+            return invalidValue(error)
         } catch {
             logger.error("a request failed: \(String(reflecting: error))")
             return unavailable("the center cannot answer now (its database or token); nothing was changed: ask again")
         }
     }
 
+    /// A data exception (class 22: a NUL in text, a value out of range): the request's value,
+    /// which a route's checks should have refused first; 422, never "ask again"; nothing recorded.
+    func invalidValue(_ error: any Error) -> CenterAnswer {
+        let message = Self.dataException(error)?.serverInfo?[.message] ?? "a data exception"
+        logger.warning("a request's value was refused by the database: \(message)")
+        return CenterProblem("invalid-field", "Invalid field", status: 422, "a value of the request cannot be stored (\(message)); nothing was recorded").answer
+    }
+
     /// The database's data exception (SQLSTATE class 22) behind `error`, bare or inside a
     /// transaction's error.
     static func dataException(_ error: any Error) -> PSQLError? {
-        let psql = (error as? PSQLError) ?? ((error as? PostgresTransactionError)?.closureError as? PSQLError)
-        guard let psql, psql.serverInfo?[.sqlState]?.hasPrefix("22") == true else { return nil }
+        guard let psql = CenterStore.serverError(error), psql.serverInfo?[.sqlState]?.hasPrefix("22") == true else { return nil }
         return psql
     }
 

@@ -254,9 +254,13 @@ public final class CenterStore: Sendable {
 
     /// The constraint a unique violation (SQLSTATE 23505) broke, as PostgreSQL names it; nil for
     /// any other error.
+    /// PostgreSQL's own error behind `error`: bare, or what a transaction's closure threw.
+    public static func serverError(_ error: any Error) -> PSQLError? {
+        (error as? PSQLError) ?? ((error as? PostgresTransactionError)?.closureError as? PSQLError)
+    }
+
     static func uniqueViolation(_ error: any Error) -> String? {
-        let psql = (error as? PSQLError) ?? ((error as? PostgresTransactionError)?.closureError as? PSQLError)
-        guard let psql, psql.serverInfo?[.sqlState] == "23505" else { return nil }
+        guard let psql = serverError(error), psql.serverInfo?[.sqlState] == "23505" else { return nil }
         return psql.serverInfo?[.constraintName] ?? ""
     }
 

@@ -225,33 +225,14 @@ struct RegistryAccess: Sendable {
             // Payable orders waiting for delivery to the payment center (D8), by scope: an
             // operator of one entity sees that entity's, the Ministry's side every entity's.
             Route("GET", "/v1/outbox", roles: auditors, query: [.text("entity", maxLength: 64)]) { request in
-                let scope = OperatorScope.caller(request.resolvedCaller?.op, roles: request.roles)
-                let entity: String?
-                switch scope {
-                case .ministry: entity = request.query["entity"]
-                case .entity(let code):
-                    guard request.query["entity"].map({ $0 == code }) ?? true else {
-                        throw Problem(.notAuthorized, "the outbox of \(request.query["entity"] ?? "") is not in your scope (\(scope))", rule: .d3)
-                    }
-                    entity = code
-                case .unassigned: return try .json([Wire.OutboxEntry]())
-                }
-                let entries = try await registry.outbox(entity: entity)
-                return try .json(entries.map(Self.wire))
+                try .json(try await Self.scopedOutbox(request, registry: registry).map(Self.wire))
             },
             // The road to the center as Prometheus reads it (issue 18): the outbox's depth, the age
             // of its oldest waiting order, the attempts spent on those, and where delivered orders
             // stand, by the same scope as GET /v1/outbox; figures taken from the registry when
             // asked, so they hold across restarts and match the outbox exactly.
             Route("GET", "/v1/metrics", roles: auditors) { request in
-                let scope = OperatorScope.caller(request.resolvedCaller?.op, roles: request.roles)
-                let entries: [Registry.OutboxEntry]
-                switch scope {
-                case .ministry: entries = try await registry.outbox()
-                case .entity(let code): entries = try await registry.outbox(entity: code)
-                case .unassigned: entries = []
-                }
-                let text = OutboxFigures(entries, now: Date()).prometheusText
+                let text = OutboxFigures(try await Self.scopedOutbox(request, registry: registry), now: Date()).prometheusText
                 return Response(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")], body: .bytes(text))
             },
             Route("POST", "/v1/entities", roles: administrators) { request in
@@ -260,6 +241,22 @@ struct RegistryAccess: Sendable {
                 return try .json(entity, status: 201)
             },
         ]
+    }
+
+    /// The outbox as the caller's scope sees it (GET /v1/outbox, GET /v1/metrics, D3): an operator
+    /// of one entity that entity's, the Ministry's side every entity's or the one asked for, an
+    /// operator of no entity nothing.
+    static func scopedOutbox(_ request: Request, registry: Registry) async throws -> [Registry.OutboxEntry] {
+        let scope = OperatorScope.caller(request.resolvedCaller?.op, roles: request.roles)
+        switch scope {
+        case .ministry: return try await registry.outbox(entity: request.query["entity"])
+        case .entity(let code):
+            guard request.query["entity"].map({ $0 == code }) ?? true else {
+                throw Problem(.notAuthorized, "the outbox of \(request.query["entity"] ?? "") is not in your scope (\(scope))", rule: .d3)
+            }
+            return try await registry.outbox(entity: code)
+        case .unassigned: return []
+        }
     }
 
     /// The document's roles are the domain's (`RoleContractTests`).
