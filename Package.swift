@@ -83,6 +83,23 @@ let package = Package(
         // The domain: orders, holders, roles, rules. No C, no I/O.
         .target(name: "PaysignDomain", swiftSettings: swiftSettings),
 
+        // The words of documents and messages in Arabic and English: catalogs a translator edits
+        // (Catalog/ar.yaml, Catalog/en.yaml), read with Yams, built into the program.
+        .target(
+            name: "PaysignText", dependencies: [.product(name: "Yams", package: "Yams")],
+            resources: [.embedInCode("Catalog/en.yaml"), .embedInCode("Catalog/ar.yaml")],
+            swiftSettings: swiftSettings),
+
+        // The documents people read and sign off (D9): the review sheet (CSV, HTML and its
+        // printed parts), what every printed page says; pure, no I/O.
+        .target(name: "PaysignDocuments", dependencies: ["PaysignDomain", "PaysignText"], swiftSettings: swiftSettings),
+
+        // The engines that turn documents into files people keep: Chromium and qpdf for PDF,
+        // Python's openpyxl for the workbook (Debian's packages, run as programs, no shell).
+        .target(
+            name: "PaysignPrinting", dependencies: ["PaysignDocuments", "PaysignDomain", "PaysignText"],
+            resources: [.embedInCode("Resources/workbook.py")], swiftSettings: swiftSettings),
+
         // The registry and the audit journal (SQLite through GRDB).
         .target(
             name: "PaysignStore",
@@ -113,7 +130,7 @@ let package = Package(
             dependencies: ["PaysignSecrets", 
                 "PaysignApplication", "PaysignDomain", "PaysignTokens", "PaysignPKCS11", "PaysignPCSC", "PaysignOpenSSL",
                 "PaysignStore", "PaysignSystemd", "PaysignClient", "PaysignVerification", "PaysignFiles", "PaysignAPI",
-                "PaysignCenterLink",
+                "PaysignCenterLink", "PaysignDocuments", "PaysignText",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -211,7 +228,7 @@ let package = Package(
             name: "paysign",
             dependencies: [
                 "PaysignSecrets", "PaysignTokens", "PaysignPKCS11", "PaysignOpenSSL", "PaysignPCSC", "PaysignClient", "CPaysignShims",
-                "PaysignDomain", "PaysignVerification", "PaysignAPI", "PaysignCenterLink",
+                "PaysignDomain", "PaysignVerification", "PaysignAPI", "PaysignCenterLink", "PaysignDocuments", "PaysignText", "PaysignPrinting",
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -283,7 +300,7 @@ let package = Package(
         .testTarget(
             name: "PaysignDaemonTests", dependencies: ["PaysignClient", "PaysignTestSupport", "PaysignDaemon", "PaysignDomain", "PaysignAPI", "PaysignApplication"],
             swiftSettings: swiftSettings),
-        .testTarget(name: "PaysignDomainTests", dependencies: ["PaysignDomain"], swiftSettings: swiftSettings),
+        .testTarget(name: "PaysignDomainTests", dependencies: ["PaysignDomain", "PaysignDocuments", "PaysignText"], swiftSettings: swiftSettings),
         .testTarget(
             name: "PaysignCenterStoreTests",
             dependencies: [

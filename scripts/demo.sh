@@ -239,6 +239,12 @@ bold "The reviewer exports the review sheet, checks it, and confirms the file nu
 as paysign-reviewer order export "$order" --format html > "$out/order-review.html"
 as paysign-reviewer order export "$order" --format csv > "$out/order-review.csv"
 echo "(review sheet: $out/order-review.html, $out/order-review.csv)"
+bold "The clerk prints the review sheet in Arabic as a PDF and an Excel workbook, as the circular asks (D9)"
+mkdir -p "$tmp/documents" && chmod 1777 "$tmp/documents"
+as paysign-clerk order export "$order" --format pdf --lang ar --out "$tmp/documents/order-review.pdf"
+as paysign-clerk order export "$order" --format xlsx --lang ar --out "$tmp/documents/order-review.xlsx"
+cp "$tmp/documents/order-review.pdf" "$tmp/documents/order-review.xlsx" "$out/"
+echo "(printed: $out/order-review.pdf, $out/order-review.xlsx)"
 as paysign-reviewer order review "$order" --file-number "$file_number"
 
 pin_file="$(pin_path officer1)" refuse_as "the clerk, with the officer's token and the right PIN (D5, D13)" \

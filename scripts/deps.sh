@@ -25,6 +25,10 @@ packages=(
   # network namespaces for its cluster test (ip); curl for its operations port; second opinions on
   # its receipts (GnuTLS certtool) and envelopes (Python's cryptography)
   postgresql iproute2 curl gnutls-bin python3-cryptography
+  # the documents people read (issue 19): Chromium prints the review sheet to PDF, qpdf joins
+  # and numbers its pages, the Noto fonts shape Arabic, openpyxl writes the workbook; poppler
+  # (pdftotext), LibreOffice's converter and PIL read them back in the tests
+  chromium qpdf fonts-noto-core python3-openpyxl poppler-utils libreoffice-calc-nogui python3-pil
 )
 missing=()
 for p in "${packages[@]}"; do

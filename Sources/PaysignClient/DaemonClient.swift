@@ -7,6 +7,10 @@ import Glibc
 /// A failure to talk to the daemon at all (as opposed to the daemon refusing).
 public struct ConnectionError: Error, Sendable, CustomStringConvertible {
     public var message: String
+    /// The catalog key of the sentence (`connection.…` in `Catalog/*.yaml`) and its values, for a
+    /// client that speaks another language; `message` is the English.
+    public var key: String?
+    public var values: [String: String] = [:]
     /// The whole request was sent before the connection failed: the daemon may have acted on it
     /// (a certificate issued, an order signed) without the answer reaching the client.
     public var requestSent = false
@@ -151,11 +155,11 @@ public struct DaemonClient: Sendable {
         case .failure(let error):
             switch error.code {
             case ENOENT:
-                throw ConnectionError(message: "is paysignd running? socket \(socketPath) not found (set --socket or PAYSIGN_SOCKET)")
+                throw ConnectionError(message: "is paysignd running? socket \(socketPath) not found (set --socket or PAYSIGN_SOCKET)", key: "connection.no-socket", values: ["socket": socketPath])
             case ECONNREFUSED:
-                throw ConnectionError(message: "is paysignd running? nothing listens on \(socketPath)")
+                throw ConnectionError(message: "is paysignd running? nothing listens on \(socketPath)", key: "connection.refused", values: ["socket": socketPath])
             case EACCES, EPERM:
-                throw ConnectionError(message: "permission denied on \(socketPath): only members of the paysign group may connect")
+                throw ConnectionError(message: "permission denied on \(socketPath): only members of the paysign group may connect", key: "connection.denied", values: ["socket": socketPath])
             case ENAMETOOLONG:
                 throw ConnectionError(message: "the socket path \(socketPath) is too long")
             default:
@@ -223,7 +227,7 @@ public struct DaemonClient: Sendable {
                 }
                 if errno == EINTR { continue }
                 if errno == EAGAIN || errno == EWOULDBLOCK {
-                    throw ConnectionError(message: "paysignd did not answer in time")
+                    throw ConnectionError(message: "paysignd did not answer in time", key: "connection.timeout")
                 }
                 throw ConnectionError(message: "reading from paysignd failed: \(String(cString: strerror(errno)))")
             }
@@ -244,7 +248,7 @@ public struct DaemonClient: Sendable {
 
         mutating func readHead() throws -> (Int, [String: String]) {
             guard let statusLine = try readLine() else {
-                throw ConnectionError(message: "paysignd closed the connection without answering")
+                throw ConnectionError(message: "paysignd closed the connection without answering", key: "connection.closed")
             }
             let parts = statusLine.split(separator: " ", maxSplits: 2)
             guard parts.count >= 2, parts[0].hasPrefix("HTTP/1."), let status = Int(parts[1]) else {

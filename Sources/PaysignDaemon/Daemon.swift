@@ -1,4 +1,5 @@
 import Foundation
+import PaysignText
 import PaysignApplication
 public import Logging
 import PaysignDomain
@@ -123,7 +124,7 @@ public struct Daemon: Sendable {
         desk.authority = authority
         let verifications = VerificationDesk(registry: registry.registry, anchors: authority.anchors, logger: logger)
         let idempotency = IdempotencyGuard(registry: registry.registry)
-        var routes: [Route] = API.routes(context) + registry.routes(journalSigner: journalSigner) + desk.routes(idempotency: idempotency)
+        var routes: [Route] = API.routes(context) + registry.routes(journalSigner: journalSigner) + desk.routes(idempotency: idempotency, documentLanguage: Language(rawValue: configuration.documentLanguage) ?? .en)
             + HolderRoutes.routes(holders, registry: registry.registry) + authority.routes()
         routes += verifications.routes(idempotency: idempotency)
         let router = Router(routes: routes, directory: directory)

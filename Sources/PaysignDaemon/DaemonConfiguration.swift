@@ -1,4 +1,5 @@
 import Foundation
+import PaysignText
 import PaysignApplication
 import PaysignDomain
 import Yams
@@ -26,6 +27,7 @@ import Yams
 /// head-signing-interval-minutes: 60      # re-sign the head while that token is logged in
 /// max-order-bytes: 33554432              # largest order file POST /v1/orders accepts
 /// time-zone: Africa/Cairo                # the zone "today" is taken in for the D10 calendar
+/// document-language: ar                  # the review sheet's language unless a request names one
 /// holidays: [2026-10-06, 2027-01-07]     # official holidays (D10: pay the working day before)
 /// maximum-pin-age-days: 180              # refuse to sign with an older PIN (D5); null: no limit
 /// pin-age-warning-days: 14               # warn this many days before
@@ -75,6 +77,9 @@ public struct DaemonConfiguration: Sendable, Hashable, Codable {
     public var bodyMemoryBytes: Int = 128 << 20
     /// The time zone whose calendar day is "today" for the D10 checks.
     public var timeZone: String = "Africa/Cairo"
+    /// The language of the documents the daemon makes (the review sheet, `ar` or `en`) when a
+    /// request does not name one with `?lang=`.
+    public var documentLanguage: String = "en"
     /// Official holidays, `YYYY-MM-DD` (D10: a pay date on one moves to the working day before).
     public var holidays: [String] = []
     /// Refuse to sign with a PIN not changed for this many days (D5); nil: no limit.
@@ -153,6 +158,7 @@ public struct DaemonConfiguration: Sendable, Hashable, Codable {
         case bodyMemoryBytesPerUser = "body-memory-bytes-per-user"
         case bodyMemoryBytes = "body-memory-bytes"
         case timeZone = "time-zone"
+        case documentLanguage = "document-language"
         case holidays
         case maximumPINAgeDays = "maximum-pin-age-days"
         case pinAgeWarningDays = "pin-age-warning-days"
@@ -208,6 +214,7 @@ public struct DaemonConfiguration: Sendable, Hashable, Codable {
         bodyMemoryBytesPerUser = try c.decodeIfPresent(Int.self, forKey: .bodyMemoryBytesPerUser) ?? defaults.bodyMemoryBytesPerUser
         bodyMemoryBytes = try c.decodeIfPresent(Int.self, forKey: .bodyMemoryBytes) ?? defaults.bodyMemoryBytes
         timeZone = try c.decodeIfPresent(String.self, forKey: .timeZone) ?? defaults.timeZone
+        documentLanguage = try c.decodeIfPresent(String.self, forKey: .documentLanguage) ?? defaults.documentLanguage
         holidays = try c.decodeIfPresent([String].self, forKey: .holidays) ?? []
         maximumPINAgeDays = try c.decodeIfPresent(Int.self, forKey: .maximumPINAgeDays)
         pinAgeWarningDays = try c.decodeIfPresent(Int.self, forKey: .pinAgeWarningDays) ?? defaults.pinAgeWarningDays
@@ -302,6 +309,9 @@ public struct DaemonConfiguration: Sendable, Hashable, Codable {
         }
         guard bodyMemoryBytes >= bodyMemoryBytesPerUser else {
             throw DaemonError("body-memory-bytes (\(bodyMemoryBytes)) must be at least body-memory-bytes-per-user (\(bodyMemoryBytesPerUser))")
+        }
+        guard Language(rawValue: documentLanguage) != nil else {
+            throw DaemonError("document-language '\(documentLanguage)' is not one of: \(Language.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         guard TimeZone(identifier: timeZone) != nil else {
             throw DaemonError("time-zone '\(timeZone)' is not a time zone name such as Africa/Cairo")

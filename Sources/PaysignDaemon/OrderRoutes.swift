@@ -6,11 +6,13 @@ import PaysignPKCS11
 import PaysignStore
 import PaysignAPI
 import PaysignSecrets
+import PaysignDocuments
+import PaysignText
 
 /// `/v1/orders`: upload, list, read, export, review, reject and sign payment orders: decoding
 /// and answers; the acts are `OrderDesk`'s.
 extension OrderDesk {
-    func routes(idempotency: IdempotencyGuard) -> [Route] {
+    func routes(idempotency: IdempotencyGuard, documentLanguage: Language) -> [Route] {
         let desk = self
         let registry = self.registry
         let readers = API.anyRole
@@ -80,16 +82,30 @@ extension OrderDesk {
                     throw Problem(.invalidField, "format must be der or pem, not '\(other)'")
                 }
             },
-            Route("GET", "/v1/orders/{id}/export", roles: readers, query: [.oneOf("format", ["csv", "html"])]) { request in
+            Route("GET", "/v1/orders/{id}/export", roles: readers, query: [
+                .oneOf("format", ["csv", "html"]), .oneOf("lang", Language.allCases.map(\.rawValue)),
+                .integer("offset", 0...Int64(Int32.max)), .integer("limit", 1...Int64(Int32.max)),
+            ]) { request in
                 let caller = try await Caller.resolve(request, registry: registry)
                 let sheet = try await desk.reviewSheet(of: try Self.orderID(request), caller: caller)
                 let (order, file, entityName) = (sheet.order, sheet.file, sheet.entityName)
+                let words = Words(request.query["lang"].flatMap(Language.init(rawValue:)) ?? documentLanguage)
+                // offset and limit: one part of a long sheet, for the PDF printer (its lines by
+                // position among the file's readable lines; the first part has the heading, the last
+                // the total and the sign-off).
+                var part = ReviewSheet.Part.whole
+                if request.query["offset"] != nil || request.query["limit"] != nil {
+                    let offset = Int(request.query["offset"] ?? "0") ?? 0
+                    let limit = Int(request.query["limit"] ?? "") ?? file.lines.count
+                    part = .lines(offset..<(offset + min(limit, max(0, file.lines.count - offset))))
+                }
                 switch request.query["format"] ?? "html" {
                 case "csv":
+                    guard part == .whole else { throw Problem(.invalidField, "offset and limit are for format=html (a part of the sheet to print); the CSV is always whole") }
                     return Response(status: 200, headers: [("Content-Type", "text/csv; charset=utf-8"), Self.attachment("order-\(order.id)-review.csv")],
-                                    body: .bytes(ReviewSheet.csv(order: order, file: file, entityName: entityName)))
+                                    body: .bytes(ReviewSheet.csv(order: order, file: file, entityName: entityName, words: words)))
                 case "html":
-                    let html = ReviewSheet.html(order: order, file: file, entityName: entityName, generatedAt: sheet.generatedAt)
+                    let html = ReviewSheet.html(order: order, file: file, entityName: entityName, generatedAt: sheet.generatedAt, words: words, part: part)
                     return Response(status: 200, headers: [("Content-Type", "text/html; charset=utf-8")], body: .bytes(Array(html.utf8)))
                 case let other:
                     throw Problem(.invalidField, "format must be csv or html, not '\(other)'")

@@ -99,7 +99,7 @@ struct CenterCommand: AsyncParsableCommand {
         let total = (object["totalPiasters"] as? NSNumber)?.int64Value ?? 0
         let state = object["state"] as? String ?? "not accepted (\(object["verdict"] as? String ?? "?"))"
         let date = object["valueDate"] as? String ?? ""
-        return "\(String(id).padding(toLength: 6, withPad: " ", startingAt: 0)) \(entity.padding(toLength: 10, withPad: " ", startingAt: 0)) order \(String(order).padding(toLength: 6, withPad: " ", startingAt: 0)) \(date)  \(ReviewSheet.egp(total, grouped: true)) EGP  \(state)"
+        return "\(String(id).padding(toLength: 6, withPad: " ", startingAt: 0)) \(entity.padding(toLength: 10, withPad: " ", startingAt: 0)) order \(String(order).padding(toLength: 6, withPad: " ", startingAt: 0)) \(date)  \(Piasters.egp(total, grouped: true)) EGP  \(state)"
     }
 
     static func printJSON(_ body: [UInt8]) {
@@ -185,7 +185,7 @@ struct CenterCommand: AsyncParsableCommand {
             if rows.isEmpty { print("no order accepted for \(month)") }
             for row in rows {
                 func n(_ key: String) -> Int64 { (row[key] as? NSNumber)?.int64Value ?? 0 }
-                print("\((row["entity"] as? String ?? "?").padding(toLength: 10, withPad: " ", startingAt: 0)) accepted \(n("accepted")) (\(ReviewSheet.egp(n("acceptedPiasters"), grouped: true)) EGP), paid \(n("paid")) (\(ReviewSheet.egp(n("paidPiasters"), grouped: true)) EGP), returned \(n("returned")) (\(ReviewSheet.egp(n("returnedPiasters"), grouped: true)) EGP)")
+                print("\((row["entity"] as? String ?? "?").padding(toLength: 10, withPad: " ", startingAt: 0)) accepted \(n("accepted")) (\(Piasters.egp(n("acceptedPiasters"), grouped: true)) EGP), paid \(n("paid")) (\(Piasters.egp(n("paidPiasters"), grouped: true)) EGP), returned \(n("returned")) (\(Piasters.egp(n("returnedPiasters"), grouped: true)) EGP)")
             }
         }
     }

@@ -5,6 +5,11 @@ import Logging
 import PaysignDomain
 import PaysignPKCS11
 import PaysignTokens
+import PaysignText
+
+/// The language of this client's messages, by the usual means (LANGUAGE, LC_ALL, LC_MESSAGES,
+/// LANG): Arabic or English.
+let messageWords = Words(Language.ofMessages(environment: ProcessInfo.processInfo.environment))
 
 @main
 struct Paysign: AsyncParsableCommand {
@@ -73,7 +78,7 @@ struct Paysign: AsyncParsableCommand {
             let values = lines.dropFirst().filter { $0.hasPrefix("- ") }.map { String($0.dropFirst(2)) }
             let first = lines.first ?? sentence
             let line = values.isEmpty ? first : first + " " + values.joined(separator: ", ")
-            fail(line + " (paysign --help, or paysign COMMAND --help)", status: 2)
+            fail(messageWords("client.usage", ["message": line]), status: 2)
         }
     }
 

@@ -5,6 +5,7 @@ import PaysignClient
 import PaysignDomain
 import PaysignPKCS11
 import PaysignSecrets
+import PaysignText
 
 /// Options every command that talks to the daemon takes.
 struct SocketOptions: ParsableArguments {
@@ -34,19 +35,29 @@ struct SocketOptions: ParsableArguments {
         do {
             response = try client.send(method, path, body: body, contentType: contentType, headers: headers)
         } catch let error as ConnectionError {
-            throw Failure.usage(error.message + (error.requestSent ? ifUnanswered.map { "; " + $0 } ?? "" : ""))
+            throw Failure.usage(error.sentence + (error.requestSent ? ifUnanswered.map { "; " + $0 } ?? "" : ""))
         }
         if let problem = response.problem {
             // Every problem of an order file, one per line, then the sentence.
             for violation in problem.violations ?? [] {
                 FileHandle.standardError.write(Data(("  " + violation.sentence + "\n").utf8))
             }
-            throw Failure.refused(problem.detail + (problem.rule.map { " (rule \($0))" } ?? ""))
+            throw Failure.refused(problem.sentence)
         }
         guard (200..<300).contains(response.status) else {
             throw Failure.refused("paysignd answered \(response.status)")
         }
         return response
+    }
+
+    /// The body decoded as `type`, or one sentence saying the client does not understand it.
+    func decode<T: Decodable>(_ response: DaemonResponse, as type: T.Type) throws -> T {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        guard let value = try? decoder.decode(T.self, from: response.body) else {
+            throw Failure.usage("paysignd answered something this client does not understand; is it the same version?")
+        }
+        return value
     }
 
     /// Prints the body as JSON (pretty) when --json, else hands the decoded value to `text`.
@@ -293,5 +304,27 @@ struct OutboxCommand: AsyncParsableCommand {
                 return "order \(entry.orderID)\t\(entry.entityCode)\t\(entry.state.rawValue)\t\(entry.attempts) attempts\t\(answer)\n"
             }.joined()
         }
+    }
+}
+
+extension ConnectionError {
+    /// The sentence in the client's language: the catalog's when the error names its key.
+    var sentence: String {
+        guard messageWords.language != .en, let key else { return message }
+        return messageWords(key, values: values)
+    }
+}
+
+extension Components.Schemas.Problem {
+    /// The refusal in the client's language. The daemon's sentence (`detail`) is English; in
+    /// another language the problem's type is named first in that language, then the daemon's
+    /// sentence, so the reader knows what happened and support reads the same words.
+    var sentence: String {
+        let rule = self.rule.map { messageWords("client.rule", ["rule": "\($0)"]) } ?? ""
+        guard messageWords.language != .en else { return detail + rule }
+        let name = type.split(separator: ":").last.map(String.init) ?? ""
+        let key = "problem.\(name)"
+        let title = messageWords.has(key) ? messageWords(key) : title
+        return messageWords("client.refusal", ["title": title, "detail": detail]) + rule
     }
 }

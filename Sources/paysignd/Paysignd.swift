@@ -38,6 +38,7 @@ struct Paysignd: AsyncParsableCommand {
     @Option(name: .customLong("journal-signing-certificate"), help: ArgumentHelp("SHA-256 of a certificate audit verify trusts for head signatures (repeatable; replaces the file's list).", valueName: "hex")) var journalSigningCertificates: [String] = []
 
     @Option(name: .customLong("max-order-bytes"), help: "Largest order file POST /v1/orders accepts.") var maxOrderBytes: Int?
+    @Option(name: .customLong("document-language"), help: ArgumentHelp("The language of the review sheets the daemon makes unless a request names one: ar or en (default en).", valueName: "ar|en")) var documentLanguage: String?
     @Option(name: .customLong("time-zone"), help: ArgumentHelp("The zone 'today' is taken in for the D10 calendar.", valueName: "zone")) var timeZone: String?
     @Option(name: .customLong("holiday"), help: ArgumentHelp("An official holiday (repeatable; replaces the file's list).", valueName: "YYYY-MM-DD")) var holidays: [String] = []
     @Option(name: .customLong("maximum-pin-age-days"), help: "Refuse to sign with a PIN older than this (D5).") var maximumPINAgeDays: Int?
@@ -90,6 +91,7 @@ struct Paysignd: AsyncParsableCommand {
         if !journalSigningCertificates.isEmpty { configuration.journalSigningCertificates = journalSigningCertificates }
         if let maxOrderBytes { configuration.maxOrderBytes = maxOrderBytes }
         if let timeZone { configuration.timeZone = timeZone }
+        if let documentLanguage { configuration.documentLanguage = documentLanguage }
         if !holidays.isEmpty { configuration.holidays = holidays }
         if let maximumPINAgeDays { configuration.maximumPINAgeDays = maximumPINAgeDays }
         if let pinAgeWarningDays { configuration.pinAgeWarningDays = pinAgeWarningDays }

@@ -77,7 +77,7 @@ struct CLITests {
         (["health", "--jsn"], 2, "Unknown option '--jsn'"),
         (["sign", "1", "--first", "--second", "--token", "pkcs11:token=officer1"], 2, "exactly one of --first and --second"),
         (["order", "list", "--limit", "abc"], 2, "--limit"),
-        (["order", "export", "1", "--format", "xml"], 2, "html, csv, file, document, p7s, p7s-pem"),
+        (["order", "export", "1", "--format", "xml"], 2, "pdf, xlsx, html, csv, file, document, p7s, p7s-pem"),
         (["order", "export", "1", "--format", "p7s", "--json"], 2, "--json means nothing here"),
         (["crl", "get", "--json"], 2, "--json means nothing here"),
         (["report", "holders", "--json", "--format", "csv"], 2, "give --json or --format csv, not both"),

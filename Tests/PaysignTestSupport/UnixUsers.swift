@@ -83,16 +83,17 @@ public enum UnixUsers {
 
     /// Runs a program as `user` (group nogroup, no supplementary groups), with a minimal
     /// environment (root's may point into /root).
-    public static func run(as user: String, _ executable: String, _ arguments: [String], stdin: Data? = nil) throws -> Shell.Result {
+    public static func run(as user: String, _ executable: String, _ arguments: [String], stdin: Data? = nil,
+                           environment extra: [String: String] = [:]) throws -> Shell.Result {
         try ensure()
         return try Shell.run(
             "/usr/bin/setpriv", ["--reuid=\(user)", "--regid=\(group)", "--clear-groups", executable] + arguments,
-            stdin: stdin, environment: ["PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"])
+            stdin: stdin, environment: ["PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"].merging(extra) { $1 })
     }
 
     /// The `paysign` client as `user`.
-    public static func paysign(as user: String, _ arguments: [String], stdin: Data? = nil) throws -> Shell.Result {
-        try run(as: user, try paysignPath(), arguments, stdin: stdin)
+    public static func paysign(as user: String, _ arguments: [String], stdin: Data? = nil, environment: [String: String] = [:]) throws -> Shell.Result {
+        try run(as: user, try paysignPath(), arguments, stdin: stdin, environment: environment)
     }
 
     /// One raw HTTP request over the daemon's socket as `user` (Python's http.client, which

@@ -300,7 +300,7 @@ public struct CashierCapRule: OrderRule {
         guard sum > capPiasters, total <= capPiasters else { return nil }
         return Violation(
             line: nil, field: "amount_piasters", rule: .d11,
-            message: "With the entity's \(others) other cashier order(s) of \(year)-\(month < 10 ? "0" : "")\(month), cashier payments would total \(ReviewSheet.egp(sum, grouped: true)) EGP, above the 30,000.00 EGP monthly cap.")
+            message: "With the entity's \(others) other cashier order(s) of \(year)-\(month < 10 ? "0" : "")\(month), cashier payments would total \(Piasters.egp(sum, grouped: true)) EGP, above the 30,000.00 EGP monthly cap.")
     }
     public func check(_ order: OrderFile, _ metadata: OrderMetadata, _ context: ValidationContext) -> [Violation] {
         guard metadata.kind == .cashier, order.total > Self.capPiasters else { return [] }
