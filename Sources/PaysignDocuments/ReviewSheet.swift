@@ -356,8 +356,8 @@ public enum ReviewSheet {
             """
     }
 
-    /// The fonts of every page: Noto Sans for Latin text, Noto Sans Arabic for Arabic (its
-    /// shaping copies out of a PDF letter for letter; Noto Naskh Arabic's "الله" ligature does not).
+    /// The fonts of every page: Noto Sans for Latin text, Noto Sans Arabic for Arabic (a PDF's
+    /// text reads back from it with poppler; Noto Naskh Arabic's "الله" ligature does not).
     public static let fontFamilies = "\"Noto Sans\", \"Noto Sans Arabic\", \"DejaVu Sans\", Tahoma, Arial, sans-serif"
 
     /// A4 page margins, top and bottom wide enough for the running header and page number.
