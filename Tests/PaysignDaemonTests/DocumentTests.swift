@@ -100,7 +100,7 @@ struct DocumentTests {
     }
 
     @Test("D9: the Arabic review sheet as a PDF (A4, every page names the order, entity and file number, numbered, the total on the last) and as a workbook (typed cells, right-to-left), read back by poppler, LibreOffice and openpyxl")
-    func arabicPDFAndWorkbook() throws {
+    func arabicPDFAndWorkbook() async throws {
         let daemon = try DaemonProcess(pki: pki, arguments: ["--document-language", "ar"], socketGroup: UnixUsers.group)
         try FlowSetup.setUpEntity(socket: daemon.socket, pki: pki)
         let order = try Self.upload(daemon)
@@ -109,7 +109,7 @@ struct DocumentTests {
 
         // The PDF, made by the clerk's client.
         let pdf = folder + "/order.pdf"
-        let made = try UnixUsers.paysign(as: UnixUsers.clerk, ["order", "export", String(order.id), "--format", "pdf", "--lang", "ar", "--out", pdf, "--socket", daemon.socket])
+        let made = try await onOwnThread { try UnixUsers.paysign(as: UnixUsers.clerk, ["order", "export", String(order.id), "--format", "pdf", "--lang", "ar", "--out", pdf, "--socket", daemon.socket]) }
         try #require(made.status == 0, "\(made.stderr)")
         let info = try Shell.run("pdfinfo", [pdf]).stdout
         #expect(info.contains("(A4)"), "\(info)")
@@ -140,7 +140,7 @@ struct DocumentTests {
 
         // The workbook.
         let xlsx = folder + "/order.xlsx"
-        let wrote = try UnixUsers.paysign(as: UnixUsers.clerk, ["order", "export", String(order.id), "--format", "xlsx", "--lang", "ar", "--out", xlsx, "--socket", daemon.socket])
+        let wrote = try await onOwnThread { try UnixUsers.paysign(as: UnixUsers.clerk, ["order", "export", String(order.id), "--format", "xlsx", "--lang", "ar", "--out", xlsx, "--socket", daemon.socket]) }
         try #require(wrote.status == 0, "\(wrote.stderr)")
         // openpyxl: the sheet is right-to-left; IDs and accounts are text (leading zeros kept),
         // amounts numbers with two decimals; the total is the file's.
@@ -170,10 +170,10 @@ struct DocumentTests {
         // LibreOffice's converter (no code shared with openpyxl): the names, the file number and the
         // total exactly as in the order file.
         let profile = folder + "/lo-profile"
-        let converted = try Shell.run("soffice", [
+        let converted = try await onOwnThread { try Shell.run("soffice", [
             "-env:UserInstallation=file://\(profile)", "--headless", "--convert-to", "csv:Text - txt - csv (StarCalc):44,34,76,1,,0,false,true,true",
             "--outdir", folder, xlsx,
-        ], environment: ["HOME": folder, "PATH": "/usr/bin:/bin"])
+        ], environment: ["HOME": folder, "PATH": "/usr/bin:/bin"]) }
         try #require(converted.status == 0, "\(converted.stderr)")
         let sheet = try String(contentsOfFile: folder + "/order.csv", encoding: .utf8)
         for name in Self.names {
@@ -185,7 +185,7 @@ struct DocumentTests {
     }
 
     @Test("issue 19: the Arabic review sheet renders right-to-left in headless Chromium; the English one left-to-right")
-    func screenshotIsRightToLeft() throws {
+    func screenshotIsRightToLeft() async throws {
         let daemon = try DaemonProcess(pki: pki, socketGroup: UnixUsers.group)
         try FlowSetup.setUpEntity(socket: daemon.socket, pki: pki)
         let order = try Self.upload(daemon)
@@ -197,10 +197,10 @@ struct DocumentTests {
             let export = try UnixUsers.paysign(as: UnixUsers.clerk, ["order", "export", String(order.id), "--format", "html", "--lang", lang, "--out", html, "--socket", daemon.socket])
             try #require(export.status == 0, "\(export.stderr)")
             let png = folder + "/sheet-\(lang).png"
-            let shot = try Shell.run("chromium", [
+            let shot = try await onOwnThread { try Shell.run("chromium", [
                 "--headless", "--no-sandbox", "--disable-gpu", "--user-data-dir=\(folder)/chromium-\(lang)", "--hide-scrollbars",
                 "--window-size=1000,700", "--screenshot=\(png)", URL(fileURLWithPath: html).absoluteString,
-            ], environment: ["HOME": folder, "PATH": "/usr/bin:/bin"])
+            ], environment: ["HOME": folder, "PATH": "/usr/bin:/bin"]) }
             try #require(FileManager.default.fileExists(atPath: png), "chromium: \(shot.stderr)")
             // The title's ink (the first band of dark pixels from the top): its left and right edges
             // as fractions of the width all the page's ink spans (PIL, Debian's python3-pil).
@@ -226,7 +226,7 @@ struct DocumentTests {
     }
 
     @Test("issue 19: the client speaks Arabic under LANG=ar_EG.UTF-8: a refusal, a usage error, a connection error; a missing PDF engine is one sentence naming the packages, and nothing is written")
-    func arabicClientMessages() throws {
+    func arabicClientMessages() async throws {
         let daemon = try DaemonProcess(pki: pki, socketGroup: UnixUsers.group)
         try FlowSetup.setUpEntity(socket: daemon.socket, pki: pki)
         let arabic = ["LANG": "ar_EG.UTF-8"]
@@ -273,7 +273,7 @@ struct DocumentTests {
     }
 
     @Test("issue 19: a 100,000-line order prints to one PDF in parts, with progress on standard error, each Chromium's memory bounded; the first and last lines and the total are in it")
-    func hundredThousandLines() throws {
+    func hundredThousandLines() async throws {
         let daemon = try DaemonProcess(pki: pki, socketGroup: UnixUsers.group)
         try FlowSetup.setUpEntity(socket: daemon.socket, pki: pki)
         let script = TestPKI.repositoryRoot.appendingPathComponent("scripts/make-payroll.py").path
@@ -281,16 +281,18 @@ struct DocumentTests {
         try #require(payroll.status == 0)
         let rows = payroll.stdout.split(separator: "\n")
         let total = rows.dropFirst().reduce(Int64(0)) { $0 + Int64($1.split(separator: ",").last!)! }
-        let upload = try UnixUsers.request(
-            as: UnixUsers.clerk, socket: daemon.socket, "POST",
-            "/v1/orders?entity=\(FlowSetup.entity)&kind=supplier&valueDate=\(FlowSetup.valueDate())",
-            body: Data(payroll.stdout.utf8), contentType: "text/csv")
+        let body = Data(payroll.stdout.utf8), socket = daemon.socket
+        let upload = try await onOwnThread {
+            try UnixUsers.request(
+                as: UnixUsers.clerk, socket: socket, "POST", "/v1/orders?entity=\(FlowSetup.entity)&kind=supplier&valueDate=\(FlowSetup.valueDate())",
+                body: body, contentType: "text/csv")
+        }
         try #require(upload.status == 201, "\(upload.text)")
         let id = try #require((upload.object?["id"] as? NSNumber)?.int64Value)
         let folder = try Self.outputFolder()
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let pdf = folder + "/big.pdf"
-        let made = try UnixUsers.paysign(as: UnixUsers.clerk, ["order", "export", String(id), "--format", "pdf", "--lang", "ar", "--out", pdf, "--socket", daemon.socket])
+        let made = try await onOwnThread { try UnixUsers.paysign(as: UnixUsers.clerk, ["order", "export", String(id), "--format", "pdf", "--lang", "ar", "--out", pdf, "--socket", daemon.socket]) }
         try #require(made.status == 0, "\(made.stderr)")
         // Progress: one line per part of 2,000 lines, then what was written.
         let progress = made.stderr.split(separator: "\n")

@@ -19,3 +19,14 @@ public enum Concurrently {
         return try (0..<jobs.count).map { index in try results.withLock { $0[index]! }.get() }
     }
 }
+
+/// Runs blocking work (a process waited for) on a thread of its own and awaits it, so a long
+/// wait does not hold one of the cooperative pool's threads (two on a two-core machine) and delay
+/// the timed checks of the suites running beside it. Expectations stay in the test's task.
+public func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        let thread = Thread { continuation.resume(with: Swift.Result { try body() }) }
+        thread.stackSize = 4 << 20
+        thread.start()
+    }
+}
