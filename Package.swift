@@ -221,7 +221,7 @@ let package = Package(
             swiftSettings: swiftSettings),
 
         // The client's side of the socket: HTTP/1.1 over a Unix socket, no event loop.
-        .target(name: "PaysignClient", dependencies: ["PaysignAPI"], swiftSettings: swiftSettings),
+        .target(name: "PaysignClient", dependencies: ["PaysignAPI", "PaysignText"], swiftSettings: swiftSettings),
 
         // Edges.
         .executableTarget(

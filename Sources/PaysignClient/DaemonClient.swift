@@ -1,4 +1,5 @@
 public import Foundation
+import PaysignText
 package import PaysignAPI
 #if canImport(Glibc)
 import Glibc
@@ -11,6 +12,19 @@ public struct ConnectionError: Error, Sendable, CustomStringConvertible {
     /// client that speaks another language; `message` is the English.
     public var key: String?
     public var values: [String: String] = [:]
+
+    init(message: String, requestSent: Bool = false, refusedStatus: Int? = nil) {
+        self.message = message
+        self.requestSent = requestSent
+        self.refusedStatus = refusedStatus
+    }
+
+    /// A failure whose sentence is in the catalogs: the English one is `message`.
+    init(key: String, values: [String: String] = [:]) {
+        self.init(message: Words(.en)(key, values: values))
+        self.key = key
+        self.values = values
+    }
     /// The whole request was sent before the connection failed: the daemon may have acted on it
     /// (a certificate issued, an order signed) without the answer reaching the client.
     public var requestSent = false
@@ -155,11 +169,11 @@ public struct DaemonClient: Sendable {
         case .failure(let error):
             switch error.code {
             case ENOENT:
-                throw ConnectionError(message: "is paysignd running? socket \(socketPath) not found (set --socket or PAYSIGN_SOCKET)", key: "connection.no-socket", values: ["socket": socketPath])
+                throw ConnectionError(key: "connection.no-socket", values: ["socket": socketPath])
             case ECONNREFUSED:
-                throw ConnectionError(message: "is paysignd running? nothing listens on \(socketPath)", key: "connection.refused", values: ["socket": socketPath])
+                throw ConnectionError(key: "connection.refused", values: ["socket": socketPath])
             case EACCES, EPERM:
-                throw ConnectionError(message: "permission denied on \(socketPath): only members of the paysign group may connect", key: "connection.denied", values: ["socket": socketPath])
+                throw ConnectionError(key: "connection.denied", values: ["socket": socketPath])
             case ENAMETOOLONG:
                 throw ConnectionError(message: "the socket path \(socketPath) is too long")
             default:
@@ -227,7 +241,7 @@ public struct DaemonClient: Sendable {
                 }
                 if errno == EINTR { continue }
                 if errno == EAGAIN || errno == EWOULDBLOCK {
-                    throw ConnectionError(message: "paysignd did not answer in time", key: "connection.timeout")
+                    throw ConnectionError(key: "connection.timeout")
                 }
                 throw ConnectionError(message: "reading from paysignd failed: \(String(cString: strerror(errno)))")
             }
@@ -248,7 +262,7 @@ public struct DaemonClient: Sendable {
 
         mutating func readHead() throws -> (Int, [String: String]) {
             guard let statusLine = try readLine() else {
-                throw ConnectionError(message: "paysignd closed the connection without answering", key: "connection.closed")
+                throw ConnectionError(key: "connection.closed")
             }
             let parts = statusLine.split(separator: " ", maxSplits: 2)
             guard parts.count >= 2, parts[0].hasPrefix("HTTP/1."), let status = Int(parts[1]) else {

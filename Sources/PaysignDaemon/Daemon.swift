@@ -1,5 +1,4 @@
 import Foundation
-import PaysignText
 import PaysignApplication
 public import Logging
 import PaysignDomain
@@ -124,7 +123,7 @@ public struct Daemon: Sendable {
         desk.authority = authority
         let verifications = VerificationDesk(registry: registry.registry, anchors: authority.anchors, logger: logger)
         let idempotency = IdempotencyGuard(registry: registry.registry)
-        var routes: [Route] = API.routes(context) + registry.routes(journalSigner: journalSigner) + desk.routes(idempotency: idempotency, documentLanguage: Language(rawValue: configuration.documentLanguage) ?? .en)
+        var routes: [Route] = API.routes(context) + registry.routes(journalSigner: journalSigner) + desk.routes(idempotency: idempotency, documentLanguage: configuration.documentLanguageValue)
             + HolderRoutes.routes(holders, registry: registry.registry) + authority.routes()
         routes += verifications.routes(idempotency: idempotency)
         let router = Router(routes: routes, directory: directory)

@@ -270,6 +270,9 @@ public struct DaemonConfiguration: Sendable, Hashable, Codable {
     /// The mode as a number (`"0660"` → 0o660).
     public var socketModeValue: UInt32? { UInt32(socketMode, radix: 8) }
 
+    /// `document-language` as a language (checked when the file was read; English otherwise).
+    var documentLanguageValue: Language { Language(rawValue: documentLanguage) ?? .en }
+
     public func validate() throws {
         guard let mode = socketModeValue, mode <= 0o777 else {
             throw DaemonError("socket-mode must be an octal mode such as \"0660\", not '\(socketMode)'")

@@ -149,7 +149,7 @@ public enum ReviewSheet {
             <meta name="referrer" content="no-referrer">
             <meta name="viewport" content="width=device-width, initial-scale=1">
             <meta name="generator" content="paysign">
-            <title>\(escape(title))</title>
+            <title>\(VisibleText.html(title))</title>
             <style>
             \(css)
             \(part == .whole ? runningMarginBoxes(order: order, words: words) : "")
@@ -166,11 +166,9 @@ public enum ReviewSheet {
         // Lines.
         h += """
             <section>
-            \(isFirst ? "<h2>\(escape(words("sheet.payment-lines")))</h2>" : "")
+            \(isFirst ? "<h2>\(VisibleText.html(words("sheet.payment-lines")))</h2>" : "")
             <table class="lines">
-            <thead><tr><th scope="col" class="num">\(escape(words("sheet.line")))</th><th scope="col">\(escape(words("sheet.beneficiary-id")))</th>\
-            <th scope="col">\(escape(words("sheet.id-type")))</th><th scope="col">\(escape(words("sheet.name")))</th>\
-            <th scope="col">\(escape(words("sheet.account")))</th><th scope="col" class="num">\(escape(words("sheet.amount-egp")))</th></tr></thead>
+            <thead><tr>\(lineColumns.map { "<th scope=\"col\"\($0.numeric ? " class=\"num\"" : "")>\(VisibleText.html(words($0.key)))</th>" }.joined())</tr></thead>
             <tbody>
 
             """
@@ -188,7 +186,7 @@ public enum ReviewSheet {
                 h += "</td><td class=\"num\" dir=\"ltr\">"
                 h += Piasters.egp(amount, grouped: true)
             } else {
-                h += "</td><td class=\"num invalid\" dir=\"ltr\" title=\"\(escape(words("sheet.not-piasters")))\">"
+                h += "</td><td class=\"num invalid\" dir=\"ltr\" title=\"\(VisibleText.html(words("sheet.not-piasters")))\">"
                 h += VisibleText.html(line.amountText)
             }
             h += "</td></tr>\n"
@@ -196,9 +194,9 @@ public enum ReviewSheet {
         h += "</tbody>\n"
         if isLast {
             let count = file.lineCount
-            let totalLabel = words(count == 1 ? "sheet.total-one-line" : "sheet.total-lines", ["count": String(count)])
+            let totalLabel = totalLabel(lines: count, words)
             h += """
-                <tfoot><tr><th scope="row" colspan="5">\(escape(totalLabel))</th>\
+                <tfoot><tr><th scope="row" colspan="5">\(VisibleText.html(totalLabel))</th>\
                 <td class="num" dir="ltr">\(Piasters.egp(file.total, grouped: true))</td></tr></tfoot>
 
                 """
@@ -216,7 +214,7 @@ public enum ReviewSheet {
     static func firstPart(order: Order, file: OrderFile, entityName: String?, title: String, words: Words) -> String {
         var h = ""
         // Title and entity.
-        h += "<header>\n<h1>\(escape(title))</h1>\n<p class=\"entity\">"
+        h += "<header>\n<h1>\(VisibleText.html(title))</h1>\n<p class=\"entity\">"
         if let entityName {
             h += "<bdi dir=\"auto\">\(VisibleText.html(entityName))</bdi> · "
         }
@@ -225,9 +223,9 @@ public enum ReviewSheet {
         // The file number (D9).
         h += """
             <section class="file-number">
-            <h2>\(escape(words("sheet.file-number-heading")))</h2>
+            <h2>\(VisibleText.html(words("sheet.file-number-heading")))</h2>
             <div class="fn" dir="ltr" translate="no">\(fileNumberHTML(order.fileNumber))</div>
-            <p class="hint">\(escape(words("sheet.file-number-hint")))</p>
+            <p class="hint">\(VisibleText.html(words("sheet.file-number-hint")))</p>
             </section>
 
             """
@@ -235,35 +233,33 @@ public enum ReviewSheet {
         // Warnings.
         let warnings = warnings(order: order, file: file, words: words)
         if !warnings.isEmpty {
-            h += "<section class=\"warning\" role=\"alert\">\n<h2>\(escape(words("sheet.warning")))</h2>\n<ul>\n"
-            for warning in warnings { h += "<li>\(escape(warning))</li>\n" }
+            h += "<section class=\"warning\" role=\"alert\">\n<h2>\(VisibleText.html(words("sheet.warning")))</h2>\n<ul>\n"
+            for warning in warnings { h += "<li>\(VisibleText.html(warning))</li>\n" }
             h += "</ul>\n</section>\n"
         }
 
         // Metadata.
-        h += "<section>\n<h2>\(escape(words("sheet.order-heading")))</h2>\n<table class=\"meta\">\n<tbody>\n"
+        h += "<section>\n<h2>\(VisibleText.html(words("sheet.order-heading")))</h2>\n<table class=\"meta\">\n<tbody>\n"
         func meta(_ key: String, _ valueHTML: String, _ cls: String? = nil) {
             let attr = cls.map { " class=\"\($0)\"" } ?? ""
-            h += "<tr><th scope=\"row\">\(escape(words(key)))</th><td\(attr)>\(valueHTML)</td></tr>\n"
+            h += "<tr><th scope=\"row\">\(VisibleText.html(words(key)))</th><td\(attr)>\(valueHTML)</td></tr>\n"
         }
         func actor(_ actor: OrderActor, _ at: Date?) -> String {
             let who = "<bdi dir=\"auto\">\(VisibleText.html(actor.unixUser))</bdi>"
             guard let at else { return who }
-            return escape(words("sheet.actor-at", ["who": "\u{1}", "time": "\u{2}"]))
-                .replacingOccurrences(of: "\u{1}", with: who)
-                .replacingOccurrences(of: "\u{2}", with: "<time dir=\"ltr\">\(iso8601UTC(at))</time>")
+            return markup(words, "sheet.actor-at", ["who": who, "time": "<time dir=\"ltr\">\(iso8601UTC(at))</time>"])
         }
         meta("sheet.order", String(order.id))
         meta("sheet.entity-code", "<bdi dir=\"ltr\">\(VisibleText.html(order.metadata.entityCode))</bdi>")
         if let entityName { meta("sheet.entity-name", "<bdi dir=\"auto\">\(VisibleText.html(entityName))</bdi>") }
-        meta("sheet.kind", escape(words("kind.\(order.metadata.kind.rawValue)")))
-        meta("sheet.currency", escape(order.metadata.currency))
+        meta("sheet.kind", VisibleText.html(words("kind.\(order.metadata.kind.rawValue)")))
+        meta("sheet.currency", VisibleText.html(order.metadata.currency))
         meta("sheet.value-date", "<time dir=\"ltr\">\(order.metadata.valueDate.description)</time>")
         meta("sheet.file-number", "<span dir=\"ltr\" translate=\"no\">\(order.fileNumber.grouped)</span>", "mono")
-        meta("sheet.file-size", escape(words("sheet.bytes", ["count": String(order.fileBytes)])))
+        meta("sheet.file-size", VisibleText.html(words("sheet.bytes", ["count": String(order.fileBytes)])))
         meta("sheet.lines", String(file.lineCount))
-        meta("sheet.total", "<bdi dir=\"ltr\">\(Piasters.egp(file.total, grouped: true))</bdi> \(escape(words("sheet.egp")))", "amount-cell")
-        meta("sheet.state", escape(words("state.\(order.state.rawValue)")))
+        meta("sheet.total", "<bdi dir=\"ltr\">\(Piasters.egp(file.total, grouped: true))</bdi> \(VisibleText.html(words("sheet.egp")))", "amount-cell")
+        meta("sheet.state", VisibleText.html(words("state.\(order.state.rawValue)")))
         meta("sheet.uploaded-by", actor(order.createdBy, order.createdAt))
         if let reviewer = order.reviewedBy {
             meta("sheet.reviewed-by", actor(reviewer, order.reviewedAt))
@@ -278,7 +274,7 @@ public enum ReviewSheet {
         if let reason = order.rejectionReason {
             meta("sheet.rejection-reason", "<bdi dir=\"auto\">\(VisibleText.html(reason))</bdi>")
         }
-        meta("sheet.document-sha256", "<span dir=\"ltr\" translate=\"no\">\(escape(order.documentSHA256.hex))</span>", "mono")
+        meta("sheet.document-sha256", "<span dir=\"ltr\" translate=\"no\">\(VisibleText.html(order.documentSHA256.hex))</span>", "mono")
         h += "</tbody>\n</table>\n</section>\n"
         return h
     }
@@ -289,26 +285,26 @@ public enum ReviewSheet {
         // and the file number.
         let count = file.lineCount
         var h = "<section class=\"summary\">\n<p>"
-        h += escape(words(count == 1 ? "sheet.total-one-line" : "sheet.total-lines", ["count": String(count)]))
-        h += ": <bdi dir=\"ltr\" class=\"total\">\(Piasters.egp(file.total, grouped: true))</bdi> \(escape(words("sheet.egp")))"
-        h += " · \(escape(words("sheet.file-number"))) <span class=\"mono\" dir=\"ltr\">\(order.fileNumber.grouped)</span></p>\n</section>\n"
-        h += "<section>\n<h2>\(escape(words("sheet.signatures")))</h2>\n"
+        h += VisibleText.html(totalLabel(lines: count, words))
+        h += ": <bdi dir=\"ltr\" class=\"total\">\(Piasters.egp(file.total, grouped: true))</bdi> \(VisibleText.html(words("sheet.egp")))"
+        h += " · \(VisibleText.html(words("sheet.file-number"))) <span class=\"mono\" dir=\"ltr\">\(order.fileNumber.grouped)</span></p>\n</section>\n"
+        h += "<section>\n<h2>\(VisibleText.html(words("sheet.signatures")))</h2>\n"
         if order.signatures.isEmpty {
-            h += "<p class=\"none\">\(escape(words("sheet.none-yet")))</p>\n"
+            h += "<p class=\"none\">\(VisibleText.html(words("sheet.none-yet")))</p>\n"
         } else {
             h += """
                 <table class="signatures">
-                <thead><tr><th scope="col">\(escape(words("sheet.step")))</th><th scope="col">\(escape(words("sheet.signer")))</th>\
-                <th scope="col">\(escape(words("sheet.token-serial")))</th><th scope="col">\(escape(words("sheet.certificate-sha256")))</th>\
-                <th scope="col">\(escape(words("sheet.signed-at")))</th></tr></thead>
+                <thead><tr><th scope="col">\(VisibleText.html(words("sheet.step")))</th><th scope="col">\(VisibleText.html(words("sheet.signer")))</th>\
+                <th scope="col">\(VisibleText.html(words("sheet.token-serial")))</th><th scope="col">\(VisibleText.html(words("sheet.certificate-sha256")))</th>\
+                <th scope="col">\(VisibleText.html(words("sheet.signed-at")))</th></tr></thead>
                 <tbody>
 
                 """
             for signature in order.signatures {
                 let step = words(signature.step == .first ? "sheet.step-first" : "sheet.step-second")
-                h += "<tr><td>\(escape(step))</td><td dir=\"auto\">\(VisibleText.html(signature.signer.unixUser))</td>"
+                h += "<tr><td>\(VisibleText.html(step))</td><td dir=\"auto\">\(VisibleText.html(signature.signer.unixUser))</td>"
                 h += "<td class=\"mono\" dir=\"ltr\">\(VisibleText.html(signature.tokenSerial))</td>"
-                h += "<td class=\"mono hash\" dir=\"ltr\">\(escape(signature.certificateSHA256.hex))</td>"
+                h += "<td class=\"mono hash\" dir=\"ltr\">\(VisibleText.html(signature.certificateSHA256.hex))</td>"
                 h += "<td class=\"mono\" dir=\"ltr\"><time>\(iso8601UTC(signature.signedAt))</time></td></tr>\n"
             }
             h += "</tbody>\n</table>\n"
@@ -316,29 +312,50 @@ public enum ReviewSheet {
         h += "</section>\n"
 
         // Sign-off boxes (D9).
-        h += "<section class=\"signoff\">\n<h2>\(escape(words("sheet.signoff")))</h2>\n<div class=\"boxes\">\n"
+        h += "<section class=\"signoff\">\n<h2>\(VisibleText.html(words("sheet.signoff")))</h2>\n<div class=\"boxes\">\n"
         for who in ["sheet.entitlements-department", "sheet.accounts-reviewer"] {
             h += """
                 <div class="box">
-                <h3>\(escape(words(who)))</h3>
-                <p class="field"><span>\(escape(words("sheet.signoff-name")))</span><span class="blank"></span></p>
-                <p class="field"><span>\(escape(words("sheet.signoff-signature")))</span><span class="blank"></span></p>
-                <p class="field"><span>\(escape(words("sheet.signoff-date")))</span><span class="blank"></span></p>
+                <h3>\(VisibleText.html(words(who)))</h3>
+                <p class="field"><span>\(VisibleText.html(words("sheet.signoff-name")))</span><span class="blank"></span></p>
+                <p class="field"><span>\(VisibleText.html(words("sheet.signoff-signature")))</span><span class="blank"></span></p>
+                <p class="field"><span>\(VisibleText.html(words("sheet.signoff-date")))</span><span class="blank"></span></p>
                 </div>
 
                 """
         }
         h += "</div>\n</section>\n"
 
-        let footer = escape(words("sheet.footer", ["time": "\u{1}", "order": String(order.id), "number": "\u{2}"]))
-            .replacingOccurrences(of: "\u{1}", with: "<time dir=\"ltr\">\(iso8601UTC(generatedAt))</time>")
-            .replacingOccurrences(of: "\u{2}", with: "<span class=\"mono\" dir=\"ltr\">\(order.fileNumber.grouped)</span>")
+        let footer = markup(words, "sheet.footer", [
+            "time": "<time dir=\"ltr\">\(iso8601UTC(generatedAt))</time>", "order": String(order.id),
+            "number": "<span class=\"mono\" dir=\"ltr\">\(order.fileNumber.grouped)</span>",
+        ])
         h += "<footer>\(footer)</footer>\n"
         return h
     }
 
+    /// A catalog text as HTML: its words escaped, each `{name}` replaced by the HTML given for it
+    /// (markup the caller built, its own values already escaped).
+    static func markup(_ words: Words, _ key: String, _ fragments: [String: String]) -> String {
+        var out = VisibleText.html(words(key))
+        for (name, fragment) in fragments { out = out.replacingOccurrences(of: "{\(name)}", with: fragment) }
+        return out
+    }
+
+    /// The columns of the lines table (the page's and the workbook's): each label's catalog key,
+    /// and whether it holds a number (aligned as one).
+    public static let lineColumns: [(key: String, numeric: Bool)] = [
+        ("sheet.line", true), ("sheet.beneficiary-id", false), ("sheet.id-type", false), ("sheet.name", false),
+        ("sheet.account", false), ("sheet.amount-egp", true),
+    ]
+
+    /// "Total, 5 lines" (one line said as such).
+    public static func totalLabel(lines count: Int, _ words: Words) -> String {
+        words(count == 1 ? "sheet.total-one-line" : "sheet.total-lines", ["count": String(count)])
+    }
+
     /// The ID type as the reviewer reads it: a known type translated, anything else as written.
-    static func idType(_ text: String, _ words: Words) -> String {
+    public static func idType(_ text: String, _ words: Words) -> String {
         BeneficiaryIDType(rawValue: text) == nil ? text : words("id-type.\(text)")
     }
 
@@ -449,23 +466,6 @@ public enum ReviewSheet {
     }
 
     // MARK: - Text helpers
-
-    /// Escapes `& < > " '` for HTML text and attribute values.
-    static func escape(_ text: String) -> String {
-        var out = ""
-        out.reserveCapacity(text.utf8.count)
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out
-    }
 
     /// `2026-07-27T09:05:03Z`: UTC, whole seconds (rounded down), computed from the Unix time
     /// without a calendar or a formatter.

@@ -94,3 +94,20 @@ final class WorkFolder {
 
     deinit { try? FileManager.default.removeItem(atPath: path) }
 }
+
+/// Makes `output` through a file written beside it (`.NAME.PID.tmp`, in the same folder, so on
+/// the same file system) and renamed over it: a reader never sees half a file, and a failure
+/// leaves nothing behind. `make` writes the file at the path it is given.
+func replacing(_ output: String, extension suffix: String = "", _ make: (String) throws -> Void) throws {
+    let url = URL(fileURLWithPath: output)
+    let temporary = url.deletingLastPathComponent().path + "/." + url.lastPathComponent + ".\(getpid()).tmp" + suffix
+    do {
+        try make(temporary)
+        guard rename(temporary, output) == 0 else {
+            throw PrintingError("cannot write \(output) (\(String(cString: strerror(errno))))")
+        }
+    } catch {
+        unlink(temporary)
+        throw error
+    }
+}

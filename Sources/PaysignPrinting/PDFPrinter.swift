@@ -73,17 +73,7 @@ public struct PDFPrinter: Sendable {
         guard overlaid == count else {
             throw PrintingError("the page numbers came out on \(overlaid) pages for a document of \(count); nothing was written")
         }
-        let url = URL(fileURLWithPath: output)
-        let temporary = url.deletingLastPathComponent().path + "/." + url.lastPathComponent + ".\(getpid()).tmp"
-        do {
-            try runQPDF([joined, "--overlay", overlay, "--", temporary])
-            guard rename(temporary, output) == 0 else {
-                throw PrintingError("cannot write \(output) (\(String(cString: strerror(errno))))")
-            }
-        } catch {
-            unlink(temporary)
-            throw error
-        }
+        try replacing(output) { temporary in try runQPDF([joined, "--overlay", overlay, "--", temporary]) }
         return count
     }
 

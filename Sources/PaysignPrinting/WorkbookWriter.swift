@@ -37,33 +37,31 @@ public struct WorkbookWriter: Sendable {
 
     /// Writes the workbook at `output` (beside it first, then renamed).
     public func write(order: Order.ID, header: [(String, Value)], file: OrderFile, words: Words, to output: String) throws {
-        let url = URL(fileURLWithPath: output)
-        let temporary = url.deletingLastPathComponent().path + "/." + url.lastPathComponent + ".\(getpid()).tmp.xlsx"
-        let head: [String: Any] = [
-            "path": temporary,
-            "title": words("workbook.sheet", ["order": String(order)]),
-            "rtl": words.language.isRightToLeft,
-            "header": header.map { label, value -> [Any] in
-                switch value {
-                case .text(let text): return [label, VisibleText.plain(text), "text"]
-                case .piasters(let p): return [label, p, "number"]
-                case .count(let n): return [label, n, "count"]
-                }
-            },
-            "columns": ["sheet.line", "sheet.beneficiary-id", "sheet.id-type", "sheet.name", "sheet.account", "sheet.amount-egp"].map { words($0) },
-            "total": words(file.lineCount == 1 ? "sheet.total-one-line" : "sheet.total-lines", ["count": String(file.lineCount)]),
-        ]
         let script = String(decoding: PackageResources.workbook_py, as: UTF8.self)
-        let outcome: ExternalProgram.Outcome
-        do {
-            outcome = try python.run(["-c", script], timeout: 1800) { input in
+        // openpyxl names the file format by the file's extension.
+        try replacing(output, extension: ".xlsx") { temporary in
+            let head: [String: Any] = [
+                "path": temporary,
+                "title": words("workbook.sheet", ["order": String(order)]),
+                "rtl": words.language.isRightToLeft,
+                "header": header.map { label, value -> [Any] in
+                    switch value {
+                    case .text(let text): return [label, VisibleText.plain(text), "text"]
+                    case .piasters(let p): return [label, p, "number"]
+                    case .count(let n): return [label, n, "count"]
+                    }
+                },
+                "columns": ReviewSheet.lineColumns.map { words($0.key) },
+                "total": ReviewSheet.totalLabel(lines: file.lineCount, words),
+            ]
+            let outcome = try python.run(["-c", script], timeout: 1800) { input in
                 var chunk = Data()
                 chunk.append(try JSONSerialization.data(withJSONObject: head))
                 chunk.append(0x0A)
                 for line in file.lines {
                     let row: [Any] = [
                         line.lineNumber, VisibleText.plain(line.beneficiaryID),
-                        VisibleText.plain(BeneficiaryIDType(rawValue: line.idTypeText) == nil ? line.idTypeText : words("id-type.\(line.idTypeText)")),
+                        VisibleText.plain(ReviewSheet.idType(line.idTypeText, words)),
                         VisibleText.plain(line.name), VisibleText.plain(line.account),
                         line.amountPiasters.map { NSNumber(value: $0) } ?? NSNull(), VisibleText.plain(line.amountText),
                     ]
@@ -78,19 +76,10 @@ public struct WorkbookWriter: Sendable {
                 chunk.append(0x0A)
                 try input.write(contentsOf: chunk)
             }
-        } catch {
-            unlink(temporary)
-            throw error
-        }
-        guard outcome.status == 0 else {
-            unlink(temporary)
-            if outcome.status == 3 || outcome.errors.contains("openpyxl-missing") { throw PrintingError(Self.installSentence) }
-            throw PrintingError("the workbook could not be written: \(outcome.errors.split(separator: "\n").last ?? "status \(outcome.status)")")
-        }
-        guard rename(temporary, output) == 0 else {
-            let error = PrintingError("cannot write \(output) (\(String(cString: strerror(errno))))")
-            unlink(temporary)
-            throw error
+            guard outcome.status == 0 else {
+                if outcome.status == 3 || outcome.errors.contains("openpyxl-missing") { throw PrintingError(Self.installSentence) }
+                throw PrintingError("the workbook could not be written: \(outcome.errors.split(separator: "\n").last ?? "status \(outcome.status)")")
+            }
         }
     }
 }

@@ -21,18 +21,17 @@ public struct Words: Sendable {
 
     /// The text of `key`, each `{name}` replaced by `values[name]`.
     public func callAsFunction(_ key: String, _ values: KeyValuePairs<String, String> = [:]) -> String {
-        let template = table[key] ?? english[key] ?? key
-        guard !values.isEmpty, template.contains("{") else { return template }
-        var out = template
-        for (name, value) in values {
-            out = out.replacingOccurrences(of: "{\(name)}", with: value)
-        }
-        return out
+        fill(key, values.lazy.map { ($0.key, $0.value) })
     }
 
     /// The text of `key` with values from a dictionary (a message's values carried in an error).
     public func callAsFunction(_ key: String, values: [String: String]) -> String {
+        fill(key, values.lazy.map { ($0.key, $0.value) })
+    }
+
+    private func fill(_ key: String, _ values: some Sequence<(String, String)>) -> String {
         var out = table[key] ?? english[key] ?? key
+        guard out.contains("{") else { return out }
         for (name, value) in values { out = out.replacingOccurrences(of: "{\(name)}", with: value) }
         return out
     }
@@ -44,35 +43,44 @@ public struct Words: Sendable {
     public static func catalog(_ language: Language) -> [String: String] { Catalogs.shared.table(language) }
 }
 
-/// The two catalogs, read once from the bytes built into the program.
+/// The two catalogs, read once from the bytes built into the program, with what is wrong in
+/// each file (for `Words.catalogProblems`).
 final class Catalogs: Sendable {
     static let shared = Catalogs()
     let tables: [Language: [String: String]]
+    let problems: [String]
 
     private init() {
         var tables: [Language: [String: String]] = [:]
+        var problems: [String] = []
         for language in Language.allCases {
             let bytes: [UInt8]
             switch language {
             case .ar: bytes = PackageResources.ar_yaml
             case .en: bytes = PackageResources.en_yaml
             }
-            tables[language] = Self.parse(String(decoding: bytes, as: UTF8.self))
+            let (table, wrong) = Self.parse(String(decoding: bytes, as: UTF8.self), name: "Catalog/\(language.rawValue).yaml")
+            tables[language] = table
+            problems += wrong
         }
         self.tables = tables
+        self.problems = problems
     }
 
     func table(_ language: Language) -> [String: String] { tables[language] ?? [:] }
 
-    /// A flat mapping of keys to strings; anything else in the file is a build mistake the
-    /// catalog test reports, so here it only leaves the catalog empty (English keys show).
-    static func parse(_ text: String) -> [String: String] {
-        guard let node = try? Yams.load(yaml: text) as? [String: Any] else { return [:] }
-        var out: [String: String] = [:]
-        for (key, value) in node {
-            if let string = value as? String { out[key] = string }
+    /// A flat mapping of keys to texts, and a sentence for each thing in the file that is not one
+    /// (a build mistake the catalog test reports; at run time such a key falls back to English).
+    static func parse(_ text: String, name: String) -> ([String: String], [String]) {
+        guard let node = try? Yams.load(yaml: text) as? [String: Any] else {
+            return ([:], ["\(name) is not a YAML mapping of keys to texts"])
         }
-        return out
+        var out: [String: String] = [:]
+        var problems: [String] = []
+        for (key, value) in node {
+            if let string = value as? String { out[key] = string } else { problems.append("\(name): \(key) is not a text (put it in double quotes)") }
+        }
+        return (out, problems.sorted())
     }
 }
 
@@ -81,23 +89,8 @@ extension Words {
     /// `key: "text"`, a key one language has and the other lacks, a key whose `{names}` differ
     /// between the languages. Empty when a translator's edit is sound.
     public static func catalogProblems() -> [String] {
-        var problems: [String] = []
-        var tables: [Language: [String: String]] = [:]
-        for language in Language.allCases {
-            let bytes = language == .ar ? PackageResources.ar_yaml : PackageResources.en_yaml
-            let text = String(decoding: bytes, as: UTF8.self)
-            guard let node = try? Yams.load(yaml: text) as? [String: Any] else {
-                problems.append("Catalog/\(language.rawValue).yaml is not a YAML mapping of keys to texts")
-                continue
-            }
-            var table: [String: String] = [:]
-            for (key, value) in node {
-                if let string = value as? String { table[key] = string } else {
-                    problems.append("Catalog/\(language.rawValue).yaml: \(key) is not a text (put it in double quotes)")
-                }
-            }
-            tables[language] = table
-        }
+        var problems = Catalogs.shared.problems
+        let tables = Catalogs.shared.tables
         let en = tables[.en] ?? [:]
         for language in Language.allCases where language != .en {
             let other = tables[language] ?? [:]

@@ -197,6 +197,9 @@ extension OrderCommand {
             if (format == .p7s || format == .receipt) && output == nil && isatty(STDOUT_FILENO) == 1 {
                 throw Failure.usage("the \(format == .p7s ? "signature" : "receipt") is binary (DER); give --out FILE, redirect standard output\(format == .p7s ? ", or use --format p7s-pem" : "")")
             }
+            if lang != nil, ![.pdf, .xlsx, .html, .csv].contains(format) {
+                throw Failure.usage("--lang is for the review sheet (pdf, xlsx, html, csv), not for \(format.rawValue)")
+            }
             if format == .pdf || format == .xlsx {
                 guard let output else { throw Failure.usage("a \(format.rawValue) is written to a file: give --out FILE") }
                 let words = Words(lang ?? Language.ofMessages(environment: ProcessInfo.processInfo.environment))
@@ -214,7 +217,7 @@ extension OrderCommand {
                 }
                 return
             }
-            var path: String
+            let path: String
             switch format {
             case .html, .csv: path = "/v1/orders/\(id)/export?format=\(format.rawValue)" + (lang.map { "&lang=\($0.rawValue)" } ?? "")
             case .file: path = "/v1/orders/\(id)/file"
@@ -222,10 +225,7 @@ extension OrderCommand {
             case .p7s: path = "/v1/orders/\(id)/signature"
             case .p7sPEM: path = "/v1/orders/\(id)/signature?format=pem"
             case .receipt: path = "/v1/orders/\(id)/receipt"
-            case .pdf, .xlsx: return
-            }
-            if lang != nil, format != .html, format != .csv {
-                throw Failure.usage("--lang is for the review sheet (pdf, xlsx, html, csv), not for \(format.rawValue)")
+            case .pdf, .xlsx: return  // made above
             }
             let response = try remote.call("GET", path)
             if let output {
@@ -236,10 +236,10 @@ extension OrderCommand {
             }
         }
 
-        /// The review sheet as a PDF: the daemon renders it in parts of `linesPerPart` lines,
-        /// Chromium prints each, qpdf joins them and stamps the running header and page numbers.
         func order() throws -> Wire.Order { try remote.decode(try remote.call("GET", "/v1/orders/\(id)"), as: Wire.Order.self) }
 
+        /// The review sheet as a PDF: the daemon renders it in parts of `linesPerPart` lines,
+        /// Chromium prints each, qpdf joins them and stamps the running header and page numbers.
         func printPDF(_ order: Wire.Order, printer: PDFPrinter, words: Words, to output: String) throws {
             let perPart = PDFPrinter.linesPerPart
             let lines = order.lineCount

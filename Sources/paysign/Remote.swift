@@ -68,12 +68,7 @@ struct SocketOptions: ParsableArguments {
             FileHandle.standardOutput.write(pretty + Data("\n".utf8))
             return
         }
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
-        guard let value = try? decoder.decode(T.self, from: response.body) else {
-            throw Failure.usage("paysignd answered something this client does not understand; is it the same version?")
-        }
-        print(text(value), terminator: "")
+        print(text(try decode(response, as: T.self)), terminator: "")
     }
 }
 

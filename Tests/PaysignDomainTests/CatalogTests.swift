@@ -1,4 +1,5 @@
 import Foundation
+import PaysignDocuments
 import PaysignDomain
 import PaysignText
 import Testing
@@ -18,7 +19,8 @@ import Testing
         let sources = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("Sources")
         var used: Set<String> = []
-        let pattern = try Regex(#"words\("([a-z0-9.\-]+)""#)
+        // words("key"), messageWords("key"), and the keys errors carry (key: "connection.…").
+        let pattern = try Regex(#"(?:[wW]ords\(|key: )"([a-z0-9\-]+\.[a-z0-9.\-]+)""#)
         let enumerator = FileManager.default.enumerator(at: sources, includingPropertiesForKeys: nil)
         while let url = enumerator?.nextObject() as? URL {
             guard url.pathExtension == "swift", let text = try? String(contentsOf: url, encoding: .utf8) else { continue }
@@ -30,6 +32,8 @@ import Testing
         for kind in OrderKind.allCases { used.insert("kind.\(kind.rawValue)") }
         for state in OrderState.allCases { used.insert("state.\(state.rawValue)") }
         for type in BeneficiaryIDType.allCases { used.insert("id-type.\(type.rawValue)") }
+        for column in ReviewSheet.lineColumns { used.insert(column.key) }
+        used.formUnion(["sheet.total-one-line", "sheet.total-lines"])
         for name in ["line", "beneficiary-id", "id-type", "name", "account", "amount-piasters", "amount-egp"] {
             used.insert("sheet.csv.\(name)")
         }

@@ -15,7 +15,7 @@ import sys
 try:
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
-    from openpyxl.styles import Alignment, Font
+    from openpyxl.styles import Font
 except ImportError:
     sys.stderr.write("openpyxl-missing\n")
     sys.exit(3)
