@@ -8,7 +8,7 @@ public import PaysignText
 ///
 /// A long document is printed in parts (a part of the review sheet holds at most
 /// `linesPerPart` lines): Chromium lays out a whole document in memory, and one of 100,000 lines
-/// did not finish at all; parts keep each Chromium under half a gigabyte and let the caller show
+/// did not finish at all; parts keep each Chromium near a third of a gigabyte (325 MB for 2,000 lines) and let the caller show
 /// progress. The parts are joined (`qpdf --empty --pages`), counted, and overlaid with pages that
 /// carry only the order, the entity and the file number at the top and "page N of M" at the
 /// bottom (`RunningHeader.overlayHTML`, printed by Chromium too), so the numbering runs across
