@@ -52,13 +52,22 @@ enum Sockets {
 
     /// `count` free, consecutive descriptor numbers, high enough that nothing else in this test
     /// process takes them meanwhile (and below 1024, a fresh Debian's soft limit).
+    /// `count` consecutive descriptor numbers no one holds. Other suites of the same test process
+    /// may hold hundreds of connections at once, so the search runs above the usual 1024: the soft
+    /// limit is raised to the hard one (at most 65536) first.
     static func freeConsecutiveDescriptors(_ count: Int32) throws -> Int32 {
+        var limit = rlimit()
+        if getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max {
+            limit.rlim_cur = min(limit.rlim_max, 65536)
+            _ = setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit)
+        }
+        let end = Int32(clamping: min(getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 ? limit.rlim_cur : 1024, 65536))
         var start: Int32 = 700
-        while start + count < 1000 {
+        while start + count < end {
             if (start..<start + count).allSatisfy({ fcntl($0, F_GETFD) == -1 && errno == EBADF }) { return start }
             start += count
         }
-        throw Failure(description: "no \(count) free consecutive descriptors between 700 and 1000")
+        throw Failure(description: "no \(count) free consecutive descriptors between 700 and \(end)")
     }
 
     static func isCloseOnExec(_ fd: Int32) -> Bool { fcntl(fd, F_GETFD) & FD_CLOEXEC != 0 }
